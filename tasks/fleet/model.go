@@ -1,0 +1,226 @@
+// Package fleet is the Go model of a fleet flake's `fleet` output: the
+// inventory (machines, service instances with roles, users) shaped like clan's
+// inventory, plus each machine's vars generator declarations.
+//
+// It is the one contract between the Nix side and the Go side. Every other
+// step (vars, terraform, deploy, the lab) reads machines, roles and users
+// through these types, so a flake only needs to expose `fleet` (clan flakes
+// can do so in one line) to be driven by the suite.
+//
+// The JSON form is exactly what `nix eval --json <flake>#fleet` prints; the
+// struct tags below are the contract. Names (of machines, generators, users,
+// instances) are the attribute names in the JSON and are copied into the
+// Name fields after decoding, so a value can travel alone and still say what
+// it is.
+package fleet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Machine classes. A nixos machine is activated with
+// bin/switch-to-configuration, a darwin machine with activate.
+const (
+	ClassNixOS  = "nixos"
+	ClassDarwin = "darwin"
+)
+
+// Cloud providers known to the terraform renderer.
+const (
+	ProviderHetzner = "hetzner"
+	ProviderGCP     = "gcp"
+)
+
+// Well-known service modules and roles.
+const (
+	ModuleZerotier     = "zerotier"
+	ModuleUsers        = "users"
+	RoleController     = "controller"
+	RolePeer           = "peer"
+	RoleDefault        = "default"
+	TagAll             = "all"
+	ZerotierInstance   = "zerotier"
+	UserInstancePrefix = "user-"
+)
+
+// Fleet is the whole inventory.
+type Fleet struct {
+	Machines  map[string]*Machine  `json:"machines"`
+	Instances map[string]*Instance `json:"instances"`
+	Users     map[string]*User     `json:"users"`
+}
+
+// Machine is one host of the fleet.
+type Machine struct {
+	// Name is the machine's attribute name (not part of the JSON record).
+	Name string `json:"-"`
+	// MachineClass is "nixos" or "darwin".
+	MachineClass string `json:"machineClass"`
+	// System is the Nix platform, e.g. "x86_64-linux" or "aarch64-darwin".
+	System      string   `json:"system"`
+	Tags        []string `json:"tags"`
+	Description string   `json:"description"`
+	Deploy      Deploy   `json:"deploy"`
+	// Cloud is nil for machines not provisioned by terraform.
+	Cloud      *Cloud                `json:"cloud"`
+	Generators map[string]*Generator `json:"generators"`
+}
+
+// Deploy says how to reach a machine and how to tell it is healthy after an
+// activation.
+type Deploy struct {
+	// TargetHost is "user@host" (port optional as host:port), like clan's
+	// deploy.targetHost.
+	TargetHost   string   `json:"targetHost"`
+	HealthChecks []string `json:"healthChecks"`
+}
+
+// Cloud is a machine's terraform-provisioned server. Enabled=false keeps the
+// declaration but removes the resource from the rendered terraform (the
+// seed's machines.<m>.enabled toggle).
+type Cloud struct {
+	Provider   string `json:"provider"`
+	Enabled    bool   `json:"enabled"`
+	ServerType string `json:"serverType"`
+	Location   string `json:"location"`
+	Image      string `json:"image"`
+}
+
+// Generator is a clan vars generator: a script that produces files (secret or
+// public) from prompts, randomness and other generators' outputs.
+type Generator struct {
+	// Name is the generator's attribute name (not part of the JSON record).
+	Name    string             `json:"-"`
+	Files   map[string]*File   `json:"files"`
+	Prompts map[string]*Prompt `json:"prompts"`
+	// Dependencies name generators of the same machine whose outputs are
+	// made available under $in/<dep>/<file>.
+	Dependencies []string `json:"dependencies"`
+	// Script runs with $in, $out and $prompts set to directories.
+	Script string `json:"script"`
+	// Share: the generator's outputs are shared by every machine declaring
+	// it (stored once, not per machine).
+	Share bool `json:"share"`
+	// Validation is any value; when it changes the generator is re-run.
+	Validation json.RawMessage `json:"validation"`
+}
+
+// File is one output of a generator.
+type File struct {
+	Name      string `json:"-"`
+	Secret    bool   `json:"secret"`
+	Deploy    bool   `json:"deploy"`
+	Owner     string `json:"owner"`
+	Group     string `json:"group"`
+	Mode      string `json:"mode"`
+	NeededFor string `json:"neededFor"`
+}
+
+// Prompt is a value asked from the operator when a generator runs.
+type Prompt struct {
+	Name        string `json:"-"`
+	Description string `json:"description"`
+	Type        string `json:"type"`
+	Persist     bool   `json:"persist"`
+}
+
+// Instance is one service instance of the inventory (clan's
+// inventory.instances.<i>).
+type Instance struct {
+	Name   string           `json:"-"`
+	Module Module           `json:"module"`
+	Roles  map[string]*Role `json:"roles"`
+}
+
+// Module names the service an instance runs.
+type Module struct {
+	Name  string `json:"name"`
+	Input string `json:"input,omitempty"`
+}
+
+// Role assigns machines to a role of an instance, directly by name or through
+// tags (tag "all" matches every machine).
+type Role struct {
+	Machines map[string]Member `json:"machines"`
+	Tags     StringSet         `json:"tags"`
+	Settings map[string]any    `json:"settings"`
+}
+
+// Member is one machine's entry in a role, with optional per-machine settings.
+type Member struct {
+	Settings map[string]any `json:"settings,omitempty"`
+}
+
+// User is a person with accounts on some machines. Their age keys are
+// recipients for the secrets of every machine they administer.
+type User struct {
+	Name        string   `json:"-"`
+	Description string   `json:"description"`
+	AgeKeys     []string `json:"ageKeys"`
+}
+
+// StringSet is a set of names written either as clan's attribute set
+// ({"server": {}}) or as a list (["server"]). It marshals as the attribute
+// set form of the contract.
+type StringSet map[string]struct{}
+
+// UnmarshalJSON accepts an object (keys are the members, values ignored), a
+// list of strings, or null.
+func (s *StringSet) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	out := StringSet{}
+	switch {
+	case bytes.Equal(b, []byte("null")):
+	case len(b) > 0 && b[0] == '[':
+		var l []string
+		if err := json.Unmarshal(b, &l); err != nil {
+			return fmt.Errorf("want a list of names or an attribute set: %w", err)
+		}
+		for _, v := range l {
+			out[v] = struct{}{}
+		}
+	case len(b) > 0 && b[0] == '{':
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		for k := range m {
+			out[k] = struct{}{}
+		}
+	default:
+		return fmt.Errorf("want a list of names or an attribute set, got %s", abbrev(b))
+	}
+	*s = out
+	return nil
+}
+
+// MarshalJSON writes the attribute set form.
+func (s StringSet) MarshalJSON() ([]byte, error) {
+	m := make(map[string]struct{}, len(s))
+	for k := range s {
+		m[k] = struct{}{}
+	}
+	return json.Marshal(m)
+}
+
+// Sorted returns the members in lexical order.
+func (s StringSet) Sorted() []string { return sortedKeys(s) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func abbrev(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}
