@@ -1,0 +1,316 @@
+// Package digest turns declared file inputs into content digests: the raw
+// material of every step key and CI job key.
+//
+// A file's identity is its slash-separated path relative to a root, its mode
+// (file type and permission bits) and the SHA-256 of its content; symlinks
+// are hashed by their target text and never followed. A Manifest's Sum covers
+// all three for every file, sorted by path, so a rename, a chmod or an edit
+// changes it, and nothing else does.
+//
+// Hashing goes through a stat cache, as git's index does: a file whose path,
+// size, mtime, ctime, inode and mode are unchanged since it was last hashed
+// is not read again. Entries whose mtime was too close to the moment they were
+// hashed ("racily clean" in git's words) are never trusted, because an edit
+// in the same timestamp tick would keep every stat field equal.
+package digest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// File is one hashed input.
+type File struct {
+	Path string      // slash-separated, relative to the manifest root
+	Mode fs.FileMode // type bits and permission bits as on disk
+	Size int64
+	Sum  [32]byte // SHA-256 of the content (of the link target for symlinks)
+}
+
+// Hex returns the content digest in hex.
+func (f File) Hex() string { return hex.EncodeToString(f.Sum[:]) }
+
+// Manifest is the sorted list of files a set of patterns matched.
+type Manifest struct {
+	Root  string
+	Files []File
+}
+
+// Sum is the digest of the whole manifest: path, mode and content digest of
+// every file, in path order, as a hex SHA-256.
+func (m Manifest) Sum() string {
+	h := sha256.New()
+	for _, f := range m.Files {
+		fmt.Fprintf(h, "%s\x00%o\x00%x\n", f.Path, uint32(f.Mode), f.Sum)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Bytes is the total content size of the manifest.
+func (m Manifest) Bytes() int64 {
+	var n int64
+	for _, f := range m.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// Spec says which files to hash.
+type Spec struct {
+	Root     string   // directory the patterns are relative to
+	Patterns []string // globs, "**" for any depth; a plain path names one file
+	Exclude  []string // globs removed from the match
+	// Required makes a pattern that matches nothing an error naming it.
+	Required bool
+}
+
+// ErrNoMatch is wrapped by the error for a required pattern matching nothing.
+var ErrNoMatch = errors.New("matches no file")
+
+// skipDir names directories never descended into: version control and
+// Bazel's output symlinks.
+func skipDir(name string) bool {
+	return name == ".git" || strings.HasPrefix(name, "bazel-")
+}
+
+// Glob hashes the files spec matches, through h's stat cache.
+func (h *Hasher) Glob(spec Spec) (Manifest, error) {
+	root, err := filepath.Abs(spec.Root)
+	if err != nil {
+		return Manifest{}, err
+	}
+	pats := make([]pattern, 0, len(spec.Patterns))
+	for _, p := range spec.Patterns {
+		c, err := compile(p)
+		if err != nil {
+			return Manifest{}, err
+		}
+		pats = append(pats, c)
+	}
+	excl := make([]pattern, 0, len(spec.Exclude))
+	for _, p := range spec.Exclude {
+		c, err := compile(p)
+		if err != nil {
+			return Manifest{}, err
+		}
+		excl = append(excl, c)
+	}
+	matched := map[string]struct{}{}
+	hits := make([]int, len(pats))
+	walked := map[string]bool{}
+	for _, start := range walkRoots(pats) {
+		if walked[start] {
+			continue
+		}
+		walked[start] = true
+		err := walk(root, start, func(rel string, isDir bool) bool {
+			if isDir {
+				for _, p := range pats {
+					if p.mayContain(rel) {
+						return true
+					}
+				}
+				return false
+			}
+			for _, e := range excl {
+				if e.match(rel) {
+					return false
+				}
+			}
+			any := false
+			for i, p := range pats {
+				if p.match(rel) {
+					hits[i]++
+					any = true
+				}
+			}
+			if any {
+				matched[rel] = struct{}{}
+			}
+			return false
+		})
+		if err != nil {
+			return Manifest{}, err
+		}
+	}
+	if spec.Required {
+		for i, n := range hits {
+			if n == 0 {
+				return Manifest{}, fmt.Errorf("input glob %q under %s: %w", pats[i].raw, root, ErrNoMatch)
+			}
+		}
+	}
+	rels := make([]string, 0, len(matched))
+	for r := range matched {
+		rels = append(rels, r)
+	}
+	sort.Strings(rels)
+	files, err := h.hashAll(root, rels)
+	if err != nil {
+		return Manifest{}, err
+	}
+	return Manifest{Root: root, Files: files}, nil
+}
+
+// walkRoots returns the literal directories the walk starts from, one per
+// pattern, with nested duplicates removed.
+func walkRoots(pats []pattern) []string {
+	var out []string
+	for _, p := range pats {
+		out = append(out, p.prefix())
+	}
+	sort.Strings(out)
+	var kept []string
+	for _, r := range out {
+		covered := false
+		for _, k := range kept {
+			if k == "" || r == k || strings.HasPrefix(r, k+"/") {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			kept = append(kept, r)
+		}
+	}
+	return kept
+}
+
+// walk visits everything under root/start. visit returns, for a directory,
+// whether to descend; for files its result is ignored. A missing start
+// directory is not an error: the pattern then matches nothing.
+func walk(root, start string, visit func(rel string, isDir bool) bool) error {
+	base := filepath.Join(root, filepath.FromSlash(start))
+	st, err := os.Lstat(base)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		visit(start, false)
+		return nil
+	}
+	return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("read input %s: %w", p, err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if p == base {
+				return nil
+			}
+			if skipDir(d.Name()) || !visit(rel, true) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		visit(rel, false)
+		return nil
+	})
+}
+
+// hashAll hashes rels under root in parallel, consulting the stat cache.
+func (h *Hasher) hashAll(root string, rels []string) ([]File, error) {
+	files := make([]File, len(rels))
+	errs := make([]error, len(rels))
+	workers := 4 * runtime.NumCPU()
+	if workers > len(rels) {
+		workers = len(rels)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(rels) {
+					return
+				}
+				files[i], errs[i] = h.hashFile(root, rels[i], buf)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+// hashFile hashes one file, or takes its digest from the stat cache.
+func (h *Hasher) hashFile(root, rel string, buf []byte) (File, error) {
+	abs := filepath.Join(root, filepath.FromSlash(rel))
+	st, err := statOf(abs)
+	if err != nil {
+		return File{}, fmt.Errorf("read input %s: %w", abs, err)
+	}
+	f := File{Path: rel, Mode: st.mode, Size: st.size}
+	if sum, ok := h.lookup(abs, st); ok {
+		f.Sum = sum
+		return f, nil
+	}
+	sh := sha256.New()
+	if st.mode&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(abs)
+		if err != nil {
+			return File{}, fmt.Errorf("read input %s: %w", abs, err)
+		}
+		io.WriteString(sh, target)
+	} else {
+		if err := hashContent(sh, abs, st.size, buf); err != nil {
+			return File{}, fmt.Errorf("read input %s: %w", abs, err)
+		}
+	}
+	copy(f.Sum[:], sh.Sum(nil))
+	h.store(abs, st, f.Sum)
+	return f, nil
+}
+
+// hashContent reads the file with raw system calls into buf, the worker's
+// reusable buffer: no poller registration and no per-file allocation, which
+// is most of the cost for many small files. It stops at the size lstat
+// reported; a file growing meanwhile changes its ctime, so the next run
+// rehashes it.
+func hashContent(w io.Writer, p string, size int64, buf []byte) error {
+	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	var done int64
+	for done < size || size == 0 {
+		n, err := syscall.Read(fd, buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		w.Write(buf[:n])
+		done += int64(n)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package digest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/fs"
+)
+
+func tree(t *testing.T) *fs.Dir {
+	return fs.NewDir(t, "digest",
+		fs.WithFile("go.mod", "module x\n"),
+		fs.WithDir("tasks",
+			fs.WithFile("a.go", "package a\n"),
+			fs.WithDir("sub", fs.WithFile("b.go", "package b\n"), fs.WithFile("notes.txt", "n")),
+		),
+		fs.WithDir(".git", fs.WithFile("HEAD", "ref")),
+		fs.WithDir("lab", fs.WithFile("flake.nix", "{}")),
+	)
+}
+
+func pathsOf(m Manifest) []string {
+	var out []string
+	for _, f := range m.Files {
+		out = append(out, f.Path)
+	}
+	return out
+}
+
+func TestGlobMatches(t *testing.T) {
+	dir := tree(t)
+	tests := []struct {
+		name     string
+		patterns []string
+		exclude  []string
+		want     []string
+	}{
+		{"double star", []string{"tasks/**/*.go"}, nil, []string{"tasks/a.go", "tasks/sub/b.go"}},
+		{"literal file", []string{"go.mod"}, nil, []string{"go.mod"}},
+		{"whole dir", []string{"tasks/**"}, nil, []string{"tasks/a.go", "tasks/sub/b.go", "tasks/sub/notes.txt"}},
+		{"exclude", []string{"tasks/**"}, []string{"**/*.txt"}, []string{"tasks/a.go", "tasks/sub/b.go"}},
+		{"git skipped", []string{"**"}, nil, []string{"go.mod", "lab/flake.nix", "tasks/a.go", "tasks/sub/b.go", "tasks/sub/notes.txt"}},
+		{"overlapping patterns dedupe", []string{"tasks/*.go", "tasks/**/*.go"}, nil, []string{"tasks/a.go", "tasks/sub/b.go"}},
+		{"missing dir", []string{"nope/**"}, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := NewHasher("").Glob(Spec{Root: dir.Path(), Patterns: tc.patterns, Exclude: tc.exclude})
+			assert.NilError(t, err)
+			assert.DeepEqual(t, pathsOf(m), tc.want)
+		})
+	}
+}
+
+func TestRequiredPatternMatchingNothing(t *testing.T) {
+	dir := tree(t)
+	_, err := NewHasher("").Glob(Spec{Root: dir.Path(), Patterns: []string{"go.mod", "docs/*.md"}, Required: true})
+	assert.Assert(t, errors.Is(err, ErrNoMatch))
+	assert.ErrorContains(t, err, `"docs/*.md"`)
+}
+
+func TestBadPattern(t *testing.T) {
+	for _, p := range []string{"../x", "/abs", "a/[", ""} {
+		_, err := NewHasher("").Glob(Spec{Root: t.TempDir(), Patterns: []string{p}})
+		assert.Assert(t, err != nil, "pattern %q", p)
+	}
+}
+
+// The key must change on an edit, a chmod and a rename, and on nothing else.
+func TestSumSensitivity(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(t *testing.T, root string)
+		same   bool
+	}{
+		{"nothing", func(t *testing.T, root string) {}, true},
+		{"touch keeps content", func(t *testing.T, root string) {
+			now := time.Now().Add(time.Hour)
+			assert.NilError(t, os.Chtimes(filepath.Join(root, "tasks/a.go"), now, now))
+		}, true},
+		{"edit", func(t *testing.T, root string) {
+			assert.NilError(t, os.WriteFile(filepath.Join(root, "tasks/a.go"), []byte("package z\n"), 0o644))
+		}, false},
+		{"chmod", func(t *testing.T, root string) {
+			assert.NilError(t, os.Chmod(filepath.Join(root, "tasks/a.go"), 0o755))
+		}, false},
+		{"rename", func(t *testing.T, root string) {
+			assert.NilError(t, os.Rename(filepath.Join(root, "tasks/a.go"), filepath.Join(root, "tasks/c.go")))
+		}, false},
+		{"new file", func(t *testing.T, root string) {
+			assert.NilError(t, os.WriteFile(filepath.Join(root, "tasks/d.go"), nil, 0o644))
+		}, false},
+		{"symlink target", func(t *testing.T, root string) {
+			assert.NilError(t, os.Remove(filepath.Join(root, "tasks/a.go")))
+			assert.NilError(t, os.Symlink("package a\n", filepath.Join(root, "tasks/a.go")))
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tree(t)
+			h := NewHasher(filepath.Join(t.TempDir(), "stat"))
+			spec := Spec{Root: dir.Path(), Patterns: []string{"tasks/**/*.go"}}
+			before, err := h.Glob(spec)
+			assert.NilError(t, err)
+			tc.mutate(t, dir.Path())
+			after, err := h.Glob(spec)
+			assert.NilError(t, err)
+			assert.Equal(t, before.Sum() == after.Sum(), tc.same)
+		})
+	}
+}
+
+// A warm run must not trust an entry whose content changed even when the
+// size and mtime were forced back to their old values (ctime still moves).
+func TestStatCacheDetectsSameSizeSameMtimeEdit(t *testing.T) {
+	dir := fs.NewDir(t, "digest", fs.WithFile("f", "aaaa"))
+	p := filepath.Join(dir.Path(), "f")
+	old := time.Now().Add(-time.Hour)
+	assert.NilError(t, os.Chtimes(p, old, old))
+	time.Sleep(2 * racyWindow)
+	cache := filepath.Join(t.TempDir(), "stat")
+	h := NewHasher(cache)
+	spec := Spec{Root: dir.Path(), Patterns: []string{"f"}}
+	m1, err := h.Glob(spec)
+	assert.NilError(t, err)
+	assert.NilError(t, h.Save())
+	assert.NilError(t, os.WriteFile(p, []byte("bbbb"), 0o644))
+	assert.NilError(t, os.Chtimes(p, old, old))
+	m2, err := NewHasher(cache).Glob(spec)
+	assert.NilError(t, err)
+	assert.Assert(t, m1.Sum() != m2.Sum())
+}
+
+func TestStatCachePersistsAndSkipsReads(t *testing.T) {
+	dir := tree(t)
+	old := time.Now().Add(-time.Hour)
+	filepath.Walk(dir.Path(), func(p string, _ os.FileInfo, _ error) error { return os.Chtimes(p, old, old) })
+	time.Sleep(2 * racyWindow)
+	cache := filepath.Join(t.TempDir(), "stat")
+	h := NewHasher(cache)
+	spec := Spec{Root: dir.Path(), Patterns: []string{"**"}}
+	m1, err := h.Glob(spec)
+	assert.NilError(t, err)
+	assert.NilError(t, h.Save())
+	// Make every file unreadable: a warm run must not need to open them.
+	for _, f := range m1.Files {
+		assert.NilError(t, os.Chmod(filepath.Join(dir.Path(), f.Path), 0o000))
+		assert.NilError(t, os.Chmod(filepath.Join(dir.Path(), f.Path), os.FileMode(f.Mode.Perm())))
+	}
+	h2 := NewHasher(cache)
+	assert.Check(t, is.Len(h2.m, len(m1.Files)))
+	m2, err := h2.Glob(spec)
+	assert.NilError(t, err)
+	assert.Equal(t, m1.Sum(), m2.Sum())
+}
+
+func TestCorruptStatCacheStartsEmpty(t *testing.T) {
+	for i, b := range [][]byte{nil, []byte("garbage"), []byte(magic + "\xff\xff")} {
+		f := filepath.Join(t.TempDir(), fmt.Sprint(i))
+		assert.NilError(t, os.WriteFile(f, b, 0o600))
+		assert.Equal(t, len(NewHasher(f).m), 0)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(magic))
+	f.Add(encode(map[string]*entry{"/a": {sum: [32]byte{1}}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := decode(b)
+		_ = encode(m)
+	})
+}
+
+func FuzzPatternMatch(f *testing.F) {
+	f.Add("tasks/**/*.go", "tasks/a/b.go")
+	f.Add("**", "x")
+	f.Fuzz(func(t *testing.T, pat, name string) {
+		p, err := compile(pat)
+		if err != nil {
+			return
+		}
+		_ = p.match(name)
+		_ = p.mayContain(name)
+	})
+}
