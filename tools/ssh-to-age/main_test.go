@@ -140,4 +140,3 @@ func mustRead(t *testing.T, p string) string {
 	assert.NilError(t, err)
 	return string(b)
 }
-
