@@ -184,9 +184,20 @@ func Open(cfg Config) (*Lab, error) {
 	return l, nil
 }
 
-// Default opens the default lab: name "default", range DefaultRange, directory
-// paths.Home()/lab/default, the fleet's machines.
-func Default() (*Lab, error) { return Open(Config{}) }
+// Default opens the default lab: name $VANIXIETS_LAB_NAME (else "default"),
+// range $VANIXIETS_LAB_RANGE (else DefaultRange), directory
+// paths.Home()/lab/<name>, the default machines.
+func Default() (*Lab, error) {
+	cfg := Config{Name: os.Getenv("VANIXIETS_LAB_NAME")}
+	if r := os.Getenv("VANIXIETS_LAB_RANGE"); r != "" {
+		p, err := netip.ParsePrefix(r)
+		if err != nil {
+			return nil, fmt.Errorf("VANIXIETS_LAB_RANGE=%q: want a prefix like %s", r, DefaultRange)
+		}
+		cfg.Range = p
+	}
+	return Open(cfg)
+}
 
 // Name returns the lab's name.
 func (l *Lab) Name() string { return l.cfg.Name }
@@ -286,5 +297,3 @@ func (l *Lab) Hosts() ([]Host, error) { return l.hosts() }
 func (l *Lab) errf(format string, a ...any) error {
 	return fmt.Errorf("lab %s: "+format, append([]any{l.cfg.Name}, a...)...)
 }
-
-var _ = os.Getpid

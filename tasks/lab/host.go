@@ -1,0 +1,637 @@
+package lab
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/vanixiets/vanixiets/tasks/fsutil"
+)
+
+// sshPort is the port every lab host's sshd listens on (each has its own address).
+const sshPort = 22
+
+// nixConf is each host's /etc/nix/nix.conf: no substituters (nothing leaves
+// the machine, and an empty list saves DNS retries), no sandbox and no build
+// users, as Debian's nix-bin runs as root without a daemon.
+const nixConf = `experimental-features = nix-command flakes
+substituters =
+sandbox = false
+build-users-group =
+`
+
+// mountScript runs (as "sh -c") inside the host's fresh network namespace
+// and private mount namespace: it binds the host's directories over the
+// machine's and becomes sshd. /root goes last because the host directory
+// itself may live under the machine's /root. $1 is the host directory, $2
+// the sshd binary.
+const mountScript = `set -e
+d=$1
+mount --bind "$d/nix" /nix
+mount --bind "$d/etc-nix" /etc/nix
+mount --bind "$d/etc-ssh" /etc/ssh
+mount --bind "$d/state" /var/lib/vanixiets
+mount --bind "$d/run" /run
+mount --bind "$d/root" /root
+cd /
+exec "$2" -D -e -f /etc/ssh/sshd_config
+`
+
+func sshdConfig(addr netip.Addr, extra string) string {
+	return fmt.Sprintf(`# sshd of a vanixiets lab host (run as "sshd -D -e -f /etc/ssh/sshd_config").
+ListenAddress %s:%d
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile none
+UsePAM no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+AuthorizedKeysFile /root/.ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes no
+PrintMotd no
+PrintLastLog no
+UseDNS no
+MaxStartups 100:30:200
+MaxSessions 64
+Subsystem sftp internal-sftp
+%s`, addr, sshPort, extra)
+}
+
+var (
+	preflightMu  sync.Mutex
+	preflightErr = map[string]error{}
+)
+
+// preflight checks, once per process, that the lab can work here: root,
+// namespaces allowed, tools installed, mount points present.
+func preflight(ctx context.Context, sshd string) error {
+	preflightMu.Lock()
+	defer preflightMu.Unlock()
+	if err, ok := preflightErr[sshd]; ok {
+		return err
+	}
+	err := doPreflight(ctx, sshd)
+	preflightErr[sshd] = err
+	return err
+}
+
+func doPreflight(ctx context.Context, sshd string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("lab: must run as root (network and mount namespaces need it); re-run with sudo")
+	}
+	var missing []string
+	for _, t := range []string{"ip", "unshare", "nsenter", "nix", "nix-store"} {
+		if _, err := exec.LookPath(t); err != nil {
+			missing = append(missing, t)
+		}
+	}
+	if _, err := os.Stat(sshd); err != nil {
+		missing = append(missing, sshd)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("lab: missing %s; run scripts/install-lab-deps.sh", strings.Join(missing, ", "))
+	}
+	if err := run(ctx, "unshare", "--mount", "--net", "true"); err != nil {
+		return fmt.Errorf("lab: this machine does not allow network/mount namespaces (%v); run on a VM or a privileged container", err)
+	}
+	// Bind targets must exist on the machine. /nix and /var/lib/vanixiets
+	// may not; an empty directory is all the lab leaves there.
+	for _, d := range []string{"/nix", "/etc/nix", "/etc/ssh", "/var/lib/vanixiets"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("lab: create mount point %s: %v", d, err)
+		}
+	}
+	return nil
+}
+
+func (l *Lab) target(name string) string {
+	if m, ok := l.machines[name]; ok {
+		return m.TargetHost
+	}
+	return "root@" + name
+}
+
+func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.PrivateKey) ([]Host, error) {
+	if err := preflight(ctx, l.cfg.SSHD); err != nil {
+		return nil, err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	lr, err := l.loadLab()
+	if err != nil {
+		return nil, l.errf("%v", err)
+	}
+	if lr.Range != l.cfg.Range {
+		return nil, l.errf("is up with range %s, not %s; run lab:down first to change its range", lr.Range, l.cfg.Range)
+	}
+	recs, err := l.loadHosts()
+	if err != nil {
+		return nil, l.errf("%v", err)
+	}
+	fresh := len(recs) == 0 && !lr.Blackhole
+	clientKey, _, err := ensureKey(l.ClientKeyPath(), nil, "vanixiets-lab-"+l.cfg.Name)
+	if err != nil {
+		return nil, l.errf("client key: %v", err)
+	}
+	if err := l.ensureRange(ctx, &lr, recs); err != nil {
+		if fresh {
+			l.downLocked(ctx)
+		}
+		return nil, err
+	}
+
+	// Allocate addresses and write every new host's record before making
+	// anything for it.
+	byName := map[string]hostRecord{}
+	used := map[int]bool{}
+	for _, r := range recs {
+		byName[r.Name] = r
+		if r.Index >= 0 {
+			used[r.Index] = true
+		}
+	}
+	var plan []hostRecord
+	var created []hostRecord
+	for _, n := range names {
+		r, ok := byName[n]
+		if !ok || r.Index < 0 {
+			idx := 0
+			for used[idx] {
+				idx++
+			}
+			gw, addr, fits := l.subnet(idx)
+			if !fits {
+				l.rollback(ctx, created, fresh)
+				return nil, l.errf("range %s is full (%d hosts); pick a larger one", l.cfg.Range, idx)
+			}
+			used[idx] = true
+			ns, veth := l.names(n)
+			r = hostRecord{Name: n, Target: l.target(n), Index: idx, Netns: ns, Veth: veth, Gateway: gw, Addr: addr}
+			if err := writeJSON(l.hostFile(n), r); err != nil {
+				l.rollback(ctx, created, fresh)
+				return nil, l.errf("record host %s: %v", n, err)
+			}
+			created = append(created, r)
+		}
+		plan = append(plan, r)
+	}
+
+	hosts := make([]Host, len(plan))
+	errs := make([]error, len(plan))
+	var wg sync.WaitGroup
+	for i := range plan {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hosts[i], errs[i] = l.ensureHost(ctx, plan[i], clientKey, keys[plan[i].Name])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		l.rollback(ctx, created, fresh)
+		return nil, err
+	}
+	if err := l.writeSSHFiles(); err != nil {
+		return nil, err
+	}
+	return hosts, nil
+}
+
+// rollback removes the hosts this call created (and the whole lab if the
+// call started from nothing), so a failed Up leaves nothing half-made.
+func (l *Lab) rollback(ctx context.Context, created []hostRecord, fresh bool) {
+	if fresh {
+		l.downLocked(ctx)
+		return
+	}
+	for _, r := range created {
+		l.deleteHostLocked(ctx, r)
+	}
+	l.writeSSHFiles()
+}
+
+// ensureRange refuses a range that overlaps a route of the machine and adds
+// the lab's blackhole route for it (recorded first).
+func (l *Lab) ensureRange(ctx context.Context, lr *labRecord, recs []hostRecord) error {
+	rs, err := routes(ctx)
+	if err != nil {
+		return l.errf("%v", err)
+	}
+	own := map[string]bool{}
+	for _, r := range recs {
+		if r.Veth != "" {
+			own[r.Veth] = true
+		}
+	}
+	if r, bad := overlaps(rs, l.cfg.Range, lr.Blackhole, own); bad {
+		return l.errf("range %s overlaps the machine's route %q; choose another private range (Config.Range or VANIXIETS_LAB_RANGE)", l.cfg.Range, r.String())
+	}
+	have := false
+	for _, r := range rs {
+		if p, ok := r.prefix(); ok && p == l.cfg.Range && r.Type == "blackhole" && (r.Table == "" || r.Table == "main") {
+			have = true
+		}
+	}
+	if !lr.NetnsMount && !isMountPoint("/run/netns") {
+		lr.NetnsMount = true
+	}
+	if have {
+		return writeJSON(l.labFile(), lr)
+	}
+	lr.Blackhole = true
+	if err := writeJSON(l.labFile(), lr); err != nil {
+		return l.errf("record: %v", err)
+	}
+	if err := run(ctx, "ip", "route", "add", "blackhole", l.cfg.Range.String()); err != nil {
+		return l.errf("add blackhole route: %v", err)
+	}
+	return nil
+}
+
+// hostKeyPath is, on the machine, the host's sshd host key.
+func (l *Lab) hostKeyPath(name string) string {
+	return filepath.Join(l.hostDir(name), "etc-ssh", "ssh_host_ed25519_key")
+}
+
+// ensureHost makes the host r healthy: kept as is when its namespace, link
+// and sshd are there (and its key is unchanged), otherwise rebuilt around
+// its existing directories.
+func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.PrivateKey, want ed25519.PrivateKey) (Host, error) {
+	dir := l.hostDir(r.Name)
+	key, changed, err := ensureKey(l.hostKeyPath(r.Name), want, "root@"+r.Name)
+	if err != nil {
+		return Host{}, l.errf("host %s: host key: %v", r.Name, err)
+	}
+	healthy := netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime)
+	if healthy && !changed {
+		return l.hostOf(r, publicKey(key)), nil
+	}
+	if healthy {
+		// Only the key changed: restart sshd in the existing namespace.
+		l.stopProcs(ctx, r)
+	} else {
+		l.stopProcs(ctx, r)
+		if err := removeNetwork(ctx, r); err != nil {
+			return Host{}, l.errf("host %s: remove stale network: %v", r.Name, err)
+		}
+		if err := l.writeHostFiles(r, clientKey); err != nil {
+			return Host{}, l.errf("host %s: %v", r.Name, err)
+		}
+		if err := l.addNetwork(ctx, r); err != nil {
+			return Host{}, l.errf("host %s: %v", r.Name, err)
+		}
+	}
+	r, err = l.startSSHD(r)
+	if err != nil {
+		return Host{}, err
+	}
+	_ = dir
+	return l.hostOf(r, publicKey(key)), nil
+}
+
+// writeHostFiles lays out the directories bound over the host's /nix,
+// /etc/nix, /etc/ssh, /root, /run and /var/lib/vanixiets. Existing content
+// (a store, a generation) is kept.
+func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey) error {
+	dir := l.hostDir(r.Name)
+	for _, d := range []struct {
+		p    string
+		mode os.FileMode
+	}{{"nix", 0o755}, {"etc-nix", 0o755}, {"etc-ssh", 0o755}, {"root", 0o700}, {"root/.ssh", 0o700}, {"run", 0o755}, {"run/sshd", 0o755}, {"state", 0o755}} {
+		if err := os.MkdirAll(filepath.Join(dir, d.p), d.mode); err != nil {
+			return err
+		}
+		os.Chmod(filepath.Join(dir, d.p), d.mode)
+	}
+	auth := ssh.MarshalAuthorizedKey(publicKey(clientKey))
+	files := []struct {
+		p    string
+		data string
+		mode os.FileMode
+	}{
+		{"etc-nix/nix.conf", nixConf, 0o644},
+		{"etc-ssh/sshd_config", sshdConfig(r.Addr, l.cfg.SSHDConfigExtra), 0o644},
+		{"root/.ssh/authorized_keys", string(auth), 0o600},
+	}
+	for _, f := range files {
+		if err := fsutil.WriteFile(filepath.Join(dir, f.p), []byte(f.data), f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startSSHD starts the host's sshd inside its network namespace and a new
+// private mount namespace, records its pid, and waits until it accepts TCP
+// connections on the host's address. When sshd dies first, the error shows
+// its log.
+func (l *Lab) startSSHD(r hostRecord) (hostRecord, error) {
+	dir := l.hostDir(r.Name)
+	logPath := filepath.Join(dir, "sshd.log")
+	if err := fsutil.WriteFile(filepath.Join(dir, "etc-ssh", "sshd_config"), []byte(sshdConfig(r.Addr, l.cfg.SSHDConfigExtra)), 0o644); err != nil {
+		return r, l.errf("host %s: %v", r.Name, err)
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return r, l.errf("host %s: %v", r.Name, err)
+	}
+	defer logf.Close()
+	// ip netns exec and unshare exec (not fork), so the pid we start is
+	// sshd's pid: the record and Exec's nsenter both rely on that.
+	cmd := exec.Command("ip", "netns", "exec", r.Netns,
+		"unshare", "--mount", "--propagation", "private",
+		"sh", "-c", mountScript, "lab-host", dir, l.cfg.SSHD)
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return r, l.errf("host %s: start sshd: %v", r.Name, err)
+	}
+	go cmd.Wait() // reap it if it dies while this process lives
+	r.PID = cmd.Process.Pid
+	r.StartTime, _, _ = procStart(r.PID)
+	if err := writeJSON(l.hostFile(r.Name), r); err != nil {
+		stop(r.PID, r.StartTime, time.Second)
+		return r, l.errf("record host %s: %v", r.Name, err)
+	}
+	addr := net.JoinHostPort(r.Addr.String(), strconv.Itoa(sshPort))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if !alive(r.PID, r.StartTime) {
+			time.Sleep(20 * time.Millisecond) // let the log be flushed
+			b, _ := os.ReadFile(logPath)
+			return r, l.errf("host %s: sshd exited at start; its log (%s):\n%s", r.Name, logPath, strings.TrimSpace(lastLines(string(b), 15)))
+		}
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return r, nil
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			return r, l.errf("host %s: sshd not listening on %s after 10s (%v); its log (%s):\n%s", r.Name, addr, err, logPath, strings.TrimSpace(lastLines(string(b), 15)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stopProcs stops the host's sshd and every process left in its namespace
+// (ssh sessions, Exec commands).
+func (l *Lab) stopProcs(ctx context.Context, r hostRecord) {
+	stop(r.PID, r.StartTime, 2*time.Second)
+	for i := 0; i < 200; i++ {
+		pids := netnsPIDs(ctx, r.Netns)
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (l *Lab) deleteHost(ctx context.Context, name string) error {
+	if err := preflight(ctx, l.cfg.SSHD); err != nil {
+		return err
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var r hostRecord
+	ok, err := readJSON(l.hostFile(name), &r)
+	if err != nil {
+		return l.errf("%v", err)
+	}
+	if !ok {
+		if _, err := os.Stat(l.hostDir(name)); err != nil {
+			return nil
+		}
+		r = hostRecord{Name: name}
+	}
+	if err := l.deleteHostLocked(ctx, r); err != nil {
+		return err
+	}
+	return l.writeSSHFiles()
+}
+
+// deleteHostLocked removes one host: processes, network, directories.
+func (l *Lab) deleteHostLocked(ctx context.Context, r hostRecord) error {
+	l.stopProcs(ctx, r)
+	if err := removeNetwork(ctx, r); err != nil {
+		return l.errf("host %s: %v", r.Name, err)
+	}
+	if err := os.RemoveAll(l.hostDir(r.Name)); err != nil {
+		return l.errf("host %s: remove %s: %v", r.Name, l.hostDir(r.Name), err)
+	}
+	return nil
+}
+
+func (l *Lab) down(ctx context.Context) error {
+	if err := preflight(ctx, l.cfg.SSHD); err != nil {
+		return err
+	}
+	if _, err := os.Stat(l.cfg.Dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return l.downLocked(ctx)
+}
+
+// downLocked removes every recorded host, the blackhole route, the
+// /run/netns mount if the lab made it, and the lab's files.
+func (l *Lab) downLocked(ctx context.Context) error {
+	lr, err := l.loadLab()
+	if err != nil {
+		return l.errf("%v", err)
+	}
+	recs, err := l.loadHosts()
+	if err != nil {
+		return l.errf("%v", err)
+	}
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	for i := range recs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.deleteHostLocked(ctx, recs[i])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if lr.Blackhole {
+		rs, err := routes(ctx)
+		if err != nil {
+			return l.errf("%v", err)
+		}
+		for _, r := range rs {
+			if p, ok := r.prefix(); ok && p == lr.Range && r.Type == "blackhole" && (r.Table == "" || r.Table == "main") {
+				if err := run(ctx, "ip", "route", "del", "blackhole", lr.Range.String()); err != nil {
+					return l.errf("remove blackhole route: %v", err)
+				}
+			}
+		}
+	}
+	if lr.NetnsMount {
+		// Only when no named namespace is left (another lab may use it);
+		// umount fails with EBUSY while one is mounted below it anyway.
+		if ents, err := os.ReadDir("/run/netns"); err == nil && len(ents) == 0 {
+			for i := 0; i < 4 && isMountPoint("/run/netns"); i++ {
+				if syscall.Unmount("/run/netns", 0) != nil {
+					break
+				}
+			}
+		}
+	}
+	for _, p := range []string{"hosts", "known_hosts", "ssh_config", "client_ed25519", "client_ed25519.pub", "lab.json", "lock"} {
+		if err := os.RemoveAll(filepath.Join(l.cfg.Dir, p)); err != nil {
+			return l.errf("remove %s: %v", p, err)
+		}
+	}
+	os.Remove(l.cfg.Dir) // only if empty
+	return nil
+}
+
+// hostOf builds the public view of a record.
+func (l *Lab) hostOf(r hostRecord, key ssh.PublicKey) Host {
+	dir := l.hostDir(r.Name)
+	return Host{
+		Name: r.Name, Addr: r.Addr, Port: sshPort, HostKey: key, Target: r.Target,
+		StateDir: filepath.Join(dir, "state"), StoreDir: filepath.Join(dir, "nix"),
+		RunDir: filepath.Join(dir, "run"), Namespace: r.Netns,
+	}
+}
+
+func (l *Lab) readHostKey(name string) ssh.PublicKey {
+	b, err := os.ReadFile(l.hostKeyPath(name) + ".pub")
+	if err != nil {
+		return nil
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		return nil
+	}
+	return k
+}
+
+func (l *Lab) hosts() ([]Host, error) {
+	recs, err := l.loadHosts()
+	if err != nil {
+		return nil, l.errf("%v", err)
+	}
+	var hs []Host
+	for _, r := range recs {
+		if r.Index < 0 {
+			continue
+		}
+		hs = append(hs, l.hostOf(r, l.readHostKey(r.Name)))
+	}
+	return hs, nil
+}
+
+// writeSSHFiles rewrites known_hosts and ssh_config from the records.
+func (l *Lab) writeSSHFiles() error {
+	hs, err := l.hosts()
+	if err != nil {
+		return err
+	}
+	kh, cfg := sshFiles(hs, l.ClientKeyPath(), l.KnownHostsPath())
+	if err := fsutil.WriteFile(l.KnownHostsPath(), kh, 0o644); err != nil {
+		return l.errf("%v", err)
+	}
+	if err := fsutil.WriteFile(l.SSHConfigPath(), cfg, 0o644); err != nil {
+		return l.errf("%v", err)
+	}
+	return nil
+}
+
+func (l *Lab) status(ctx context.Context) ([]HostStatus, error) {
+	recs, err := l.loadHosts()
+	if err != nil {
+		return nil, l.errf("%v", err)
+	}
+	var st []HostStatus
+	for _, r := range recs {
+		s := HostStatus{Host: l.hostOf(r, l.readHostKey(r.Name))}
+		switch {
+		case r.Index < 0:
+			s.Problem = "never brought up (run lab:up)"
+		case !netnsExists(r.Netns):
+			s.Problem = "network namespace " + r.Netns + " missing (run lab:up)"
+		case !linkExists(r.Veth):
+			s.Problem = "link " + r.Veth + " missing (run lab:up)"
+		case !alive(r.PID, r.StartTime):
+			s.Problem = "sshd not running (run lab:up)"
+		default:
+			s.Alive = true
+		}
+		s.Generation = generation(s.StateDir, s.RunDir)
+		st = append(st, s)
+	}
+	return st, nil
+}
+
+// generation reads the host's current system generation from its state
+// directory, else the target of its /run/current-system.
+func generation(stateDir, runDir string) string {
+	if b, err := os.ReadFile(filepath.Join(stateDir, "generation")); err == nil {
+		if g := strings.TrimSpace(string(b)); g != "" {
+			return g
+		}
+	}
+	if t, err := os.Readlink(filepath.Join(runDir, "current-system")); err == nil {
+		return t
+	}
+	return ""
+}
+
+func (l *Lab) exec(ctx context.Context, name string, argv ...string) ([]byte, error) {
+	if len(argv) == 0 {
+		return nil, l.errf("exec on %s: no command given", name)
+	}
+	var r hostRecord
+	ok, err := readJSON(l.hostFile(name), &r)
+	if err != nil {
+		return nil, l.errf("%v", err)
+	}
+	if !ok {
+		return nil, l.errf("no host %s (run lab:up %s)", name, name)
+	}
+	if !alive(r.PID, r.StartTime) {
+		return nil, l.errf("host %s is down (run lab:up %s)", name, name)
+	}
+	args := append([]string{"nsenter", "-t", strconv.Itoa(r.PID), "-m", "-n", "--"}, argv...)
+	out, err := output(ctx, args...)
+	if err != nil {
+		return out, l.errf("host %s: %v", name, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,209 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+)
+
+// run runs a command and returns a one-line error carrying its output.
+func run(ctx context.Context, argv ...string) error {
+	_, err := output(ctx, argv...)
+	return err
+}
+
+func output(ctx context.Context, argv ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		return out.Bytes(), fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(lastLines(out.String(), 3)))
+	}
+	return out.Bytes(), nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// route is one entry of "ip -j route show table all".
+type route struct {
+	Type  string `json:"type"`
+	Dst   string `json:"dst"`
+	Dev   string `json:"dev"`
+	Table string `json:"table"`
+}
+
+func (r route) String() string {
+	s := r.Dst
+	if r.Type != "" && r.Type != "unicast" {
+		s = r.Type + " " + s
+	}
+	if r.Dev != "" {
+		s += " dev " + r.Dev
+	}
+	if r.Table != "" && r.Table != "main" {
+		s += " table " + r.Table
+	}
+	return s
+}
+
+func (r route) prefix() (netip.Prefix, bool) {
+	if r.Dst == "" || r.Dst == "default" {
+		return netip.Prefix{}, false
+	}
+	if p, err := netip.ParsePrefix(r.Dst); err == nil {
+		return p.Masked(), true
+	}
+	if a, err := netip.ParseAddr(r.Dst); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	return netip.Prefix{}, false
+}
+
+// routes lists the machine's IPv4 routes in every table.
+func routes(ctx context.Context) ([]route, error) {
+	out, err := output(ctx, "ip", "-j", "-4", "route", "show", "table", "all")
+	if err != nil {
+		return nil, err
+	}
+	var rs []route
+	if err := json.Unmarshal(out, &rs); err != nil {
+		return nil, fmt.Errorf("parse ip -j route output: %v", err)
+	}
+	return rs, nil
+}
+
+// overlaps returns the first machine route that overlaps the lab's range and
+// is not the lab's own (its blackhole route or a route over one of its links).
+// Default routes do not count: they cover everything and are what the
+// blackhole route is there to override.
+func overlaps(rs []route, rng netip.Prefix, ownBlackhole bool, ownDevs map[string]bool) (route, bool) {
+	for _, r := range rs {
+		p, ok := r.prefix()
+		if !ok || !p.Overlaps(rng) {
+			continue
+		}
+		if ownDevs[r.Dev] {
+			continue
+		}
+		if ownBlackhole && r.Type == "blackhole" && p == rng && (r.Table == "" || r.Table == "main") {
+			continue
+		}
+		return r, true
+	}
+	return route{}, false
+}
+
+func netnsExists(ns string) bool {
+	_, err := os.Stat("/run/netns/" + ns)
+	return err == nil
+}
+
+func linkExists(dev string) bool {
+	_, err := os.Stat("/sys/class/net/" + dev)
+	return err == nil
+}
+
+// isMountPoint reports whether path is a mount point in this process's
+// mount namespace.
+func isMountPoint(path string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && fields[4] == path {
+			return true
+		}
+	}
+	return false
+}
+
+// netnsMu serializes "ip netns add" inside this process: the first one on a
+// machine turns /run/netns into a shared mount, and two at once can stack
+// two such mounts.
+var netnsMu sync.Mutex
+
+// addNetwork makes the host's namespace and veth pair: the machine side
+// (r.Veth) has r.Gateway/30, the host side is eth0 with r.Addr/30 and a
+// route to the whole lab range via the machine.
+func (l *Lab) addNetwork(ctx context.Context, r hostRecord) error {
+	netnsMu.Lock()
+	err := run(ctx, "ip", "netns", "add", r.Netns)
+	netnsMu.Unlock()
+	if err != nil {
+		return err
+	}
+	steps := [][]string{
+		{"ip", "link", "add", r.Veth, "type", "veth", "peer", "name", "eth0", "netns", r.Netns},
+		{"ip", "addr", "add", r.Gateway.String() + "/30", "dev", r.Veth},
+		{"ip", "link", "set", r.Veth, "up"},
+		{"ip", "-n", r.Netns, "link", "set", "lo", "up"},
+		{"ip", "-n", r.Netns, "addr", "add", r.Addr.String() + "/30", "dev", "eth0"},
+		{"ip", "-n", r.Netns, "link", "set", "eth0", "up"},
+		{"ip", "-n", r.Netns, "route", "add", l.cfg.Range.String(), "via", r.Gateway.String()},
+	}
+	for _, s := range steps {
+		if err := run(ctx, s...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeNetwork deletes the namespace (which deletes the veth pair with it)
+// and then the machine side of the pair if it is still there. Missing parts
+// are not errors: this also cleans up after a crash half-way through.
+func removeNetwork(ctx context.Context, r hostRecord) error {
+	var errs []string
+	if r.Netns != "" && netnsExists(r.Netns) {
+		if err := run(ctx, "ip", "netns", "del", r.Netns); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if r.Veth != "" && linkExists(r.Veth) {
+		if err := run(ctx, "ip", "link", "del", r.Veth); err != nil && linkExists(r.Veth) {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// netnsPIDs lists the processes inside a named network namespace.
+func netnsPIDs(ctx context.Context, ns string) []int {
+	if !netnsExists(ns) {
+		return nil
+	}
+	out, err := output(ctx, "ip", "netns", "pids", ns)
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		var p int
+		if _, err := fmt.Sscan(f, &p); err == nil && p > 1 && p != os.Getpid() {
+			pids = append(pids, p)
+		}
+	}
+	return pids
+}
