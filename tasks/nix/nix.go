@@ -1,0 +1,200 @@
+// Package nix is a typed driver for the nix command line: one method per
+// command the suite needs (eval, build, flake check, flake metadata,
+// path-info, copy, version), each returning decoded Go values.
+//
+// It works with Debian's Nix 2.8 (what CI runs) and current Nix alike: it
+// never uses flags newer than 2.8 (no --print-out-paths; builds are read from
+// `nix build --json --no-link`), and it decodes both shapes of
+// `path-info --json` (2.8 prints an array, newer Nix an object keyed by path).
+//
+// Every command runs with NIX_CONFIG enabling flakes and disabling
+// substituters and the sandbox (see DefaultConfig), because the suite runs
+// offline as root without a daemon. Failures keep Nix's own message and add
+// what was being done; evaluation failures (exit 1) and build failures
+// (exit 100) are distinct types, so a caller can tell a broken expression
+// from a broken builder.
+package nix
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+)
+
+// DefaultConfig is the NIX_CONFIG every command runs with. Empty substituters
+// matter: without them every operation retries DNS for seconds on an offline
+// machine. VANIXIETS_NIX_CONFIG, when set, is appended (later lines win), so
+// a user with network access can turn substituters back on.
+const DefaultConfig = "experimental-features = nix-command flakes\n" +
+	"substituters =\n" +
+	"sandbox = false\n" +
+	"build-users-group ="
+
+// InstallHint is what to do when nix is missing.
+const InstallHint = "run scripts/install-nix.sh (installs Debian's nix-bin)"
+
+// ErrNotFound is returned (wrapped) when no nix binary can be found.
+var ErrNotFound = errors.New("nix not found: " + InstallHint)
+
+var invocations atomic.Int64
+
+var ansiRe = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
+
+// Invocations returns how many nix processes this process has started. Tests
+// and benchmarks use it to prove a warm, cached path starts none.
+func Invocations() int64 { return invocations.Load() }
+
+// Nix runs one nix binary. The zero value is not usable; call New.
+type Nix struct {
+	// Bin is the absolute path of the nix binary.
+	Bin string
+	// Config is the NIX_CONFIG content (DefaultConfig plus
+	// $VANIXIETS_NIX_CONFIG by default).
+	Config string
+	// ExtraEnv is appended to the process environment (e.g. NIX_SSHOPTS).
+	ExtraEnv []string
+	// Dir is the working directory of every command ("" = current).
+	Dir string
+	// Progress, when set, receives nix's stderr as it is written (build
+	// logs); stderr is captured for errors either way.
+	Progress io.Writer
+}
+
+// New finds nix ($VANIXIETS_NIX, else PATH, else /usr/bin/nix and the
+// single-user profile) and returns a driver for it.
+func New() (*Nix, error) {
+	bin, err := find()
+	if err != nil {
+		return nil, err
+	}
+	cfg := DefaultConfig
+	if extra := os.Getenv("VANIXIETS_NIX_CONFIG"); extra != "" {
+		cfg += "\n" + extra
+	}
+	return &Nix{Bin: bin, Config: cfg}, nil
+}
+
+func find() (string, error) {
+	if p := os.Getenv("VANIXIETS_NIX"); p != "" {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+		return "", fmt.Errorf("VANIXIETS_NIX=%s: %w", p, ErrNotFound)
+	}
+	if p, err := exec.LookPath("nix"); err == nil {
+		return p, nil
+	}
+	home, _ := os.UserHomeDir()
+	for _, p := range []string{"/usr/bin/nix", "/nix/var/nix/profiles/default/bin/nix", filepath.Join(home, ".nix-profile/bin/nix")} {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", ErrNotFound
+}
+
+// Env returns the environment nix commands run with: the process environment
+// with NIX_CONFIG replaced and ExtraEnv appended.
+func (n *Nix) Env() []string {
+	env := make([]string, 0, len(os.Environ())+2+len(n.ExtraEnv))
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NIX_CONFIG=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "NIX_CONFIG="+n.Config)
+	return append(env, n.ExtraEnv...)
+}
+
+// CommandError is a failed nix command: Op is what the suite was doing ("eval",
+// "build", "flake check", ...), Target the attribute or flake it was done
+// to, Code nix's exit status and Message nix's own error text.
+type CommandError struct {
+	Op      string
+	Target  string
+	Args    []string
+	Code    int
+	Message string
+}
+
+func (e *CommandError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = fmt.Sprintf("exit status %d", e.Code)
+	}
+	return fmt.Sprintf("nix %s %s: %s", e.Op, e.Target, msg)
+}
+
+// EvalError is a failure to evaluate (nix exit status 1): a syntax error, a
+// missing attribute, a thrown assertion.
+type EvalError struct{ CommandError }
+
+// BuildError is a failed build (nix exit status 100): a builder returned
+// non-zero or an output was missing.
+type BuildError struct{ CommandError }
+
+// Unwrap exposes the CommandError (errors.As(err, new(*CommandError))).
+func (e *EvalError) Unwrap() error { return &e.CommandError }
+
+// Unwrap exposes the CommandError.
+func (e *BuildError) Unwrap() error { return &e.CommandError }
+
+// run starts nix with args and returns its stdout. stdin may be nil.
+func (n *Nix) run(ctx context.Context, op, target string, args ...string) ([]byte, error) {
+	if n == nil || n.Bin == "" {
+		return nil, ErrNotFound
+	}
+	cmd := exec.CommandContext(ctx, n.Bin, args...)
+	cmd.Env = n.Env()
+	cmd.Dir = n.Dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if n.Progress != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, n.Progress)
+	}
+	invocations.Add(1)
+	err := cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("nix %s %s: %w", op, target, ctx.Err())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", n.Bin, ErrNotFound)
+		}
+		return nil, fmt.Errorf("nix %s %s: %w", op, target, err)
+	}
+	base := CommandError{Op: op, Target: target, Args: args, Code: ee.ExitCode(), Message: cleanMessage(stderr.String())}
+	switch base.Code {
+	case 1:
+		return nil, &EvalError{base}
+	case 100:
+		return nil, &BuildError{base}
+	}
+	return nil, &base
+}
+
+// cleanMessage keeps nix's error from its first "error:" line on, dropping
+// warnings (dirty git tree) and progress lines before it, and trims it.
+func cleanMessage(stderr string) string {
+	s := strings.TrimSpace(ansiRe.ReplaceAllString(stderr, ""))
+	if i := strings.Index(s, "error:"); i >= 0 {
+		if j := strings.LastIndex(s[:i], "\n"); j >= 0 || i == 0 {
+			s = s[j+1:]
+		}
+	}
+	s = strings.TrimPrefix(s, "error: ")
+	return strings.TrimSpace(s)
+}
