@@ -113,6 +113,8 @@ type Pipeline struct {
 	// before Run gives up on them; <= 0 means 10 s.
 	Grace   time.Duration
 	OnEvent func(Event)
+	// Force runs every step even on a key hit, and still records results.
+	Force bool
 }
 
 // record is what the cache holds for a step.
@@ -403,7 +405,7 @@ func (p *Pipeline) runStep(ctx context.Context, s *Step, hasher *digest.Hasher, 
 		in.Deps[n] = d.Outputs
 	}
 	useCache := p.Cache != nil && !s.NoCache
-	if useCache {
+	if useCache && !p.Force {
 		b, ok, err := p.Cache.Get(ctx, r.Key)
 		if err != nil {
 			r.Status, r.Err = Failed, fmt.Errorf("step %s: cache: %w", s.Name, err)

@@ -276,3 +276,18 @@ func TestCorruptCacheEntryIsRebuilt(t *testing.T) {
 	assert.Equal(t, rs[0].Status, Succeeded)
 	assert.Check(t, is.Equal(c.runs["a"], 2))
 }
+
+func TestForceRunsAndRecords(t *testing.T) {
+	var c counter
+	p := newPipeline(t, c.step("a"))
+	_, err := p.Run(context.Background())
+	assert.NilError(t, err)
+	p.Force = true
+	rs, err := p.Run(context.Background())
+	assert.NilError(t, err)
+	assert.Equal(t, rs[0].Status, Succeeded)
+	assert.Equal(t, c.runs["a"], 2)
+	p.Force = false
+	rs, _ = p.Run(context.Background())
+	assert.Equal(t, rs[0].Status, Cached)
+}
