@@ -22,6 +22,11 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 )
 
+// ErrRangeOverlap is wrapped by errors for a lab range that overlaps a route
+// the machine already has (another lab's included); callers that pick ranges
+// at random (package labtest) retry with another.
+var ErrRangeOverlap = errors.New("overlaps the machine's route")
+
 // sshPort is the port every lab host's sshd listens on (each has its own address).
 const sshPort = 22
 
@@ -242,7 +247,7 @@ func (l *Lab) ensureRange(ctx context.Context, lr *labRecord, recs []hostRecord)
 		}
 	}
 	if r, bad := overlaps(rs, l.cfg.Range, lr.Blackhole, own); bad {
-		return l.errf("range %s overlaps the machine's route %q; choose another private range (Config.Range or VANIXIETS_LAB_RANGE)", l.cfg.Range, r.String())
+		return fmt.Errorf("lab %s: range %s %w %q; choose another private range (Config.Range or VANIXIETS_LAB_RANGE)", l.cfg.Name, l.cfg.Range, ErrRangeOverlap, r.String())
 	}
 	have := false
 	for _, r := range rs {
@@ -261,6 +266,12 @@ func (l *Lab) ensureRange(ctx context.Context, lr *labRecord, recs []hostRecord)
 		return l.errf("record: %v", err)
 	}
 	if err := run(ctx, "ip", "route", "add", "blackhole", l.cfg.Range.String()); err != nil {
+		lr.Blackhole = false
+		writeJSON(l.labFile(), lr)
+		if strings.Contains(err.Error(), "File exists") {
+			// Another lab added the same range between our check and now.
+			return fmt.Errorf("lab %s: range %s %w \"blackhole %s\" (added concurrently); choose another private range", l.cfg.Name, l.cfg.Range, ErrRangeOverlap, l.cfg.Range)
+		}
 		return l.errf("add blackhole route: %v", err)
 	}
 	return nil

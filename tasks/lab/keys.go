@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/netip"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -91,6 +91,9 @@ func sshAlias(target string) (user, host string) {
 	if i := strings.LastIndex(target, "@"); i >= 0 {
 		user, host = target[:i], target[i+1:]
 	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h // the lab's own port replaces the fleet's
+	}
 	return user, host
 }
 
@@ -129,5 +132,3 @@ func quote(s string) string {
 	}
 	return s
 }
-
-var _ = netip.Addr{}

@@ -79,8 +79,13 @@ func routes(ctx context.Context) ([]route, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseRoutes(out)
+}
+
+// parseRoutes parses the JSON of "ip -j route show".
+func parseRoutes(b []byte) ([]route, error) {
 	var rs []route
-	if err := json.Unmarshal(out, &rs); err != nil {
+	if err := json.Unmarshal(b, &rs); err != nil {
 		return nil, fmt.Errorf("parse ip -j route output: %v", err)
 	}
 	return rs, nil

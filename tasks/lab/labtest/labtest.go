@@ -1,0 +1,109 @@
+// Package labtest gives each test its own lab: a name and a private /24
+// derived from the test and chance, a directory under t.TempDir(), and a
+// t.Cleanup that takes it down again even when the test fails. Tests from
+// different packages run concurrently, so nothing here is a fixed global
+// name or range; a range that collides with a route (another test's lab
+// included) is retried with another.
+//
+// Use it only in e2e tests (build tag e2e): it needs root.
+package labtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/lab"
+)
+
+var unsafeRE = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+// Name derives a lab name from the test: up to 15 characters of its name
+// and 6 random hex digits.
+func Name(tb testing.TB) string {
+	base := strings.Trim(unsafeRE.ReplaceAllString(strings.TrimPrefix(tb.Name(), "Test"), "-"), "-")
+	if len(base) > 15 {
+		base = base[:15]
+	}
+	var b [3]byte
+	rand.Read(b[:])
+	if base == "" {
+		base = "t"
+	}
+	return base + "-" + hex.EncodeToString(b[:])
+}
+
+// RandomRange picks a /24 inside 10.128.0.0/9, avoiding lab.DefaultRange.
+func RandomRange() netip.Prefix {
+	for {
+		n, _ := rand.Int(rand.Reader, big.NewInt(1<<15))
+		v := uint32(n.Int64())
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(128 + v>>8), byte(v), 0}), 24)
+		if !p.Overlaps(lab.DefaultRange) {
+			return p
+		}
+	}
+}
+
+// Config returns a fresh config for the test: its own name, a random range
+// and a directory under t.TempDir(). Fields set in base are kept.
+func Config(tb testing.TB, base lab.Config) lab.Config {
+	if base.Name == "" {
+		base.Name = Name(tb)
+	}
+	if !base.Range.IsValid() {
+		base.Range = RandomRange()
+	}
+	if base.Dir == "" {
+		base.Dir = tb.TempDir()
+	}
+	return base
+}
+
+// Open opens a lab for the test and registers its Down with t.Cleanup
+// (a Down failure fails the test). It makes nothing yet.
+func Open(tb testing.TB, base lab.Config) *lab.Lab {
+	tb.Helper()
+	l, err := lab.Open(Config(tb, base))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := l.Down(ctx); err != nil {
+			tb.Errorf("lab cleanup: %v", err)
+		}
+	})
+	return l
+}
+
+// Up opens a lab for the test (see Open) and brings up the named machines
+// (none: every default machine), retrying with another random range while
+// the range overlaps a route of the machine.
+func Up(tb testing.TB, base lab.Config, machines ...string) (*lab.Lab, []lab.Host) {
+	tb.Helper()
+	randomRange := !base.Range.IsValid()
+	var err error
+	for try := 0; try < 10; try++ {
+		l := Open(tb, base)
+		var hs []lab.Host
+		hs, err = l.Up(context.Background(), machines)
+		if err == nil {
+			return l, hs
+		}
+		if !randomRange || !errors.Is(err, lab.ErrRangeOverlap) {
+			break
+		}
+	}
+	tb.Fatal(fmt.Errorf("labtest: %w", err))
+	return nil, nil
+}
