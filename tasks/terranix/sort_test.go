@@ -1,0 +1,5 @@
+package terranix
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }
