@@ -219,6 +219,13 @@ func ParsePathInfo(b []byte) ([]PathInfo, error) {
 		if pi.Path == "" {
 			return nil, fmt.Errorf("path-info entry %d has no path", i)
 		}
+		// some Nix versions print references as base names
+		dir := pi.Path[:strings.LastIndex(pi.Path, "/")+1]
+		for j, r := range pi.References {
+			if !strings.HasPrefix(r, "/") {
+				out[i].References[j] = dir + r
+			}
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil

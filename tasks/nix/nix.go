@@ -11,8 +11,8 @@
 // substituters and the sandbox (see DefaultConfig), because the suite runs
 // offline as root without a daemon. Failures keep Nix's own message and add
 // what was being done; evaluation failures (exit 1) and build failures
-// (exit 100) are distinct types, so a caller can tell a broken expression
-// from a broken builder.
+// (exit 100, or Nix's build-failure message) are distinct types, so a caller
+// can tell a broken expression from a broken builder.
 package nix
 
 import (
@@ -133,12 +133,15 @@ func (e *CommandError) Error() string {
 	return fmt.Sprintf("nix %s %s: %s", e.Op, e.Target, msg)
 }
 
-// EvalError is a failure to evaluate (nix exit status 1): a syntax error, a
-// missing attribute, a thrown assertion.
+// EvalError is a failure to evaluate (nix exit status 1 without a build
+// failure in the message): a syntax error, a missing attribute, a thrown
+// assertion.
 type EvalError struct{ CommandError }
 
-// BuildError is a failed build (nix exit status 100): a builder returned
-// non-zero or an output was missing.
+// BuildError is a failed build: exit status 100-107, or exit status 1 with
+// Nix's build-failure message (the nix command of Nix 2.8 exits 1 there): a
+// builder returned non-zero, a dependency failed, no machine can build the
+// derivation's system.
 type BuildError struct{ CommandError }
 
 // Unwrap exposes the CommandError (errors.As(err, new(*CommandError))).
@@ -177,13 +180,28 @@ func (n *Nix) run(ctx context.Context, op, target string, args ...string) ([]byt
 		return nil, fmt.Errorf("nix %s %s: %w", op, target, err)
 	}
 	base := CommandError{Op: op, Target: target, Args: args, Code: ee.ExitCode(), Message: cleanMessage(stderr.String())}
-	switch base.Code {
-	case 1:
-		return nil, &EvalError{base}
-	case 100:
-		return nil, &BuildError{base}
+	return nil, classify(base)
+}
+
+// buildFailureRe matches Nix's messages for a failed build. They matter
+// because the exit status alone does not tell: nix-build and nix-store
+// exit 100 (+1 timeout, +2 hash mismatch, +4 check mismatch) for a failed
+// build, but the nix command of 2.8 exits 1 for both kinds of failure.
+var buildFailureRe = regexp.MustCompile(`builder for '[^']*' failed|dependencies of derivation '[^']*' failed to build|build of '[^']*' failed|is required to build '|hash mismatch in fixed-output derivation|failed due to signal`)
+
+// classify turns a failed command into an *EvalError (evaluation failed) or
+// a *BuildError (a derivation failed to build), or leaves it a
+// *CommandError (anything else: bad flags, I/O).
+func classify(base CommandError) error {
+	switch {
+	case base.Code >= 100 && base.Code <= 107:
+		return &BuildError{base}
+	case base.Code == 1 && buildFailureRe.MatchString(base.Message):
+		return &BuildError{base}
+	case base.Code == 1:
+		return &EvalError{base}
 	}
-	return nil, &base
+	return &base
 }
 
 // cleanMessage keeps nix's error from its first "error:" line on, dropping
