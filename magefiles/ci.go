@@ -1,0 +1,100 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/vanixiets/vanixiets/tasks/cache"
+	"github.com/vanixiets/vanixiets/tasks/ci"
+	"github.com/vanixiets/vanixiets/tasks/digest"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
+)
+
+func ciOptions(names []string) (ci.Options, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return ci.Options{}, err
+	}
+	f, err := ci.Load(filepath.Join(root, "ci", "jobs.toml"))
+	if err != nil {
+		return ci.Options{}, err
+	}
+	jobs, err := f.Select(names)
+	if err != nil {
+		return ci.Options{}, err
+	}
+	par, _ := strconv.Atoi(flag("parallel", os.Getenv("VANIXIETS_CI_PARALLEL")))
+	return ci.Options{
+		Root: root, Jobs: jobs, Cache: cache.Open(), Hasher: digest.Default(), Versions: ci.DefaultVersions(),
+		Force:    boolFlag("force", "CI_FORCE_RUN"),
+		Parallel: par, Out: os.Stdout, Stream: boolFlag("stream", "VANIXIETS_CI_STREAM"),
+	}, nil
+}
+
+// Run runs CI jobs [job...] skipping those already validated (--force, --junit path, --parallel n, --stream).
+func (Ci) Run() error {
+	o, err := ciOptions(rest())
+	if err != nil {
+		return err
+	}
+	ctx, stop := pipeline.InterruptContext(context.Background())
+	defer stop()
+	outs, runErr := ci.Run(ctx, o)
+	if outs == nil && runErr != nil {
+		return runErr
+	}
+	if p := flag("junit", os.Getenv("VANIXIETS_JUNIT")); p != "" {
+		if err := ci.WriteJUnit(p, outs); err != nil {
+			return err
+		}
+		fmt.Println("junit:", p)
+	}
+	if os.Getenv("GITHUB_ACTIONS") == "true" {
+		ci.Annotate(os.Stdout, outs)
+	}
+	ci.Summary(os.Stdout, outs)
+	if runErr != nil {
+		return errors.New("CI failed")
+	}
+	return nil
+}
+
+// Plan prints what ci:run would run [job...], without running anything.
+func (Ci) Plan() error {
+	o, err := ciOptions(rest())
+	if err != nil {
+		return err
+	}
+	ps, err := ci.Plan(context.Background(), o)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		fmt.Println(ci.Outcome{Planned: p}.Line())
+	}
+	return nil
+}
+
+// Explain lists the inputs and digests that make a job's key.
+func (Ci) Explain(job string) error {
+	o, err := ciOptions([]string{job})
+	if err != nil {
+		return err
+	}
+	ps, err := ci.Plan(context.Background(), o)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if p.Job.Name == job {
+			ci.Explain(os.Stdout, p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# setup.sh: install everything the suite drives, on a bare Debian 12 as root.
+#
+# Each part is its own idempotent script (a second run finds its work done and
+# returns in seconds); this one runs them in order and says which failed.
+# Parts: nix (Debian's nix-bin), the lab's tools (iproute2, openssh-server),
+# age, terraform + the hcloud provider mirror, bazel-remote, Bazel offline.
+# Select parts with SETUP_PARTS="nix lab terraform" (default: all).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export PATH="/usr/local/go/bin:$PATH"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  say "must run as root (it installs Debian packages and the lab needs namespaces); re-run with sudo"
+  exit 1
+fi
+command -v go >/dev/null || { say "go is missing: install Go 1.26 at /usr/local/go"; exit 1; }
+
+# apt runs once for everything the parts need, with a policy that stops any
+# service from starting (openssh-server must not start a system sshd).
+apt_packages=(nix-bin iproute2 openssh-server openssh-client age git ca-certificates bazel-bootstrap bazel-skylib)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  policy=/usr/sbin/policy-rc.d
+  had_policy=0; [ -e "$policy" ] && had_policy=1
+  if [ $had_policy = 0 ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; fi
+  trap '[ $had_policy = 0 ] && rm -f "$policy"' EXIT
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || { say "apt-get update failed: is the Debian package mirror reachable?"; exit 1; }
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || { say "apt-get install ${missing[*]} failed"; exit 1; }
+  [ $had_policy = 0 ] && rm -f "$policy"
+  trap - EXIT
+fi
+
+parts="${SETUP_PARTS:-nix lab terraform bazel-remote bazel}"
+failed=()
+for part in $parts; do
+  script="$here/install-$part.sh"
+  [ "$part" = lab ] && script="$here/install-lab-deps.sh"
+  if [ ! -x "$script" ] && [ ! -f "$script" ]; then
+    say "no installer for '$part' ($script); skipping"
+    continue
+  fi
+  t0=$(date +%s)
+  if bash "$script"; then
+    say "$part ready ($(( $(date +%s) - t0 )) s)"
+  else
+    say "$part FAILED (see above)"
+    failed+=("$part")
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  say "failed parts: ${failed[*]}"
+  exit 1
+fi
+# A checkout owned by another user (CI clones) must still be readable by git
+# inside Nix's flake fetcher.
+git config --global --get-all safe.directory | grep -qx '\*' || git config --global --add safe.directory '*'
+say "all parts ready"

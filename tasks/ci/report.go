@@ -1,0 +1,137 @@
+package ci
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/fsutil"
+)
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Body    string `xml:",chardata"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
+}
+
+// WriteJUnit writes one test case per job: passed, failed (with the tail of
+// its log) or skipped (a cache hit, with the reason).
+func WriteJUnit(path string, outs []Outcome) error {
+	s := junitSuite{Name: "vanixiets-ci"}
+	var total time.Duration
+	for _, o := range outs {
+		c := junitCase{Name: o.Job.Name, ClassName: "ci", Time: secs(o.Duration)}
+		total += o.Duration
+		switch {
+		case o.Err != nil:
+			s.Failures++
+			c.Failure = &junitFailure{Message: o.Err.Error(), Body: tail(o.Log, 200)}
+		case !o.Ran:
+			s.Skipped++
+			c.Skipped = &junitSkipped{Message: "cache hit: " + o.Reason}
+		default:
+			c.SystemOut = "key " + o.ShortKey() + "; log " + o.Log
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	s.Tests = len(outs)
+	s.Time = secs(total)
+	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{s}}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644)
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// tail returns the last n lines of a file ("" when unreadable).
+func tail(path string, n int) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Annotate prints GitHub Actions workflow commands for failed jobs, so the
+// failure shows on the run's summary page.
+func Annotate(w io.Writer, outs []Outcome) {
+	for _, o := range outs {
+		if o.Err == nil {
+			continue
+		}
+		msg := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(o.Err.Error() + "\n" + tail(o.Log, 20))
+		fmt.Fprintf(w, "::error title=CI job %s failed::%s\n", o.Job.Name, msg)
+	}
+}
+
+// Summary prints the failed jobs with their log paths and the last lines of
+// each log.
+func Summary(w io.Writer, outs []Outcome) {
+	ran, hit, failed := 0, 0, 0
+	for _, o := range outs {
+		switch {
+		case o.Err != nil:
+			failed++
+			fmt.Fprintf(w, "\n--- %s FAILED: %v\n%s\n--- full log: %s\n", o.Job.Name, o.Err, tail(o.Log, 40), o.Log)
+		case o.Ran:
+			ran++
+		default:
+			hit++
+		}
+	}
+	fmt.Fprintf(w, "ci: %d passed, %d failed, %d skipped\n", ran, failed, hit)
+}
+
+// Explain writes the inputs that make a job's key.
+func Explain(w io.Writer, p Planned) {
+	fmt.Fprintf(w, "job %s\nkey %s (%s)\nstatus: %s\n", p.Job.Name, p.Key, p.ShortKey(), map[bool]string{true: "hit", false: "miss: " + p.Reason}[p.Hit])
+	fmt.Fprintf(w, "definition %s\nrunner %s\n", p.Job.Definition(), p.Runner)
+	for _, t := range p.Job.Tools {
+		fmt.Fprintf(w, "tool %-10s %s\n", t, p.Tools[t])
+	}
+	for _, n := range p.Job.Needs {
+		fmt.Fprintf(w, "needs %s\n", n)
+	}
+	fmt.Fprintf(w, "files %d (%d bytes), manifest %s\n", len(p.Files.Files), p.Files.Bytes(), p.Files.Sum())
+	for _, f := range p.Files.Files {
+		fmt.Fprintf(w, "  %s %04o %s\n", f.Hex()[:16], uint32(f.Mode.Perm()), f.Path)
+	}
+}
