@@ -28,9 +28,9 @@ const Def = "ci-v1"
 
 // Options configure a run.
 type Options struct {
-	Root     string       // repository root
-	Jobs     []Job        // selected jobs
-	Cache    cache.Store  // where markers live
+	Root     string      // repository root
+	Jobs     []Job       // selected jobs
+	Cache    cache.Store // where markers live
 	Hasher   *digest.Hasher
 	Versions *Versions
 	Force    bool   // run every job even on a hit
