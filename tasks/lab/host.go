@@ -291,7 +291,10 @@ func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.Pr
 	if err != nil {
 		return Host{}, l.errf("host %s: host key: %v", r.Name, err)
 	}
-	healthy := netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime)
+	// Healthy means reachable: a run killed right after starting sshd
+	// leaves one that may still be coming up (or stuck).
+	healthy := netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime) &&
+		l.waitListening(r, 3*time.Second) == nil
 	if healthy && !changed {
 		return l.hostOf(r, publicKey(key)), nil
 	}
@@ -384,22 +387,33 @@ func (l *Lab) startSSHD(r hostRecord) (hostRecord, error) {
 		stop(r.PID, r.StartTime, time.Second)
 		return r, l.errf("record host %s: %v", r.Name, err)
 	}
+	if err := l.waitListening(r, 10*time.Second); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// waitListening waits until the host's sshd accepts TCP connections on the
+// host's address. When sshd dies first, or does not listen in time, the
+// error shows its log.
+func (l *Lab) waitListening(r hostRecord, timeout time.Duration) error {
+	logPath := filepath.Join(l.hostDir(r.Name), "sshd.log")
 	addr := net.JoinHostPort(r.Addr.String(), strconv.Itoa(sshPort))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(timeout)
 	for {
 		if !alive(r.PID, r.StartTime) {
 			time.Sleep(20 * time.Millisecond) // let the log be flushed
 			b, _ := os.ReadFile(logPath)
-			return r, l.errf("host %s: sshd exited at start; its log (%s):\n%s", r.Name, logPath, strings.TrimSpace(lastLines(string(b), 15)))
+			return l.errf("host %s: sshd exited at start; its log (%s):\n%s", r.Name, logPath, strings.TrimSpace(lastLines(string(b), 15)))
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return r, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(logPath)
-			return r, l.errf("host %s: sshd not listening on %s after 10s (%v); its log (%s):\n%s", r.Name, addr, err, logPath, strings.TrimSpace(lastLines(string(b), 15)))
+			return l.errf("host %s: sshd not listening on %s after %s (%v); its log (%s):\n%s", r.Name, addr, timeout, err, logPath, strings.TrimSpace(lastLines(string(b), 15)))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -591,7 +605,7 @@ func (l *Lab) status(ctx context.Context) ([]HostStatus, error) {
 	}
 	var st []HostStatus
 	for _, r := range recs {
-		s := HostStatus{Host: l.hostOf(r, l.readHostKey(r.Name))}
+		s := HostStatus{Host: l.hostOf(r, l.readHostKey(r.Name)), PID: r.PID}
 		switch {
 		case r.Index < 0:
 			s.Problem = "never brought up (run lab:up)"

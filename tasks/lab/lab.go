@@ -132,6 +132,8 @@ type HostStatus struct {
 	Generation string
 	// Problem says what is wrong when not Alive.
 	Problem string
+	// PID is the host's sshd (its listener; sessions are its children).
+	PID int
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$`)
