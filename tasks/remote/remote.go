@@ -1,0 +1,547 @@
+// Package remote is the suite's SSH transport, on golang.org/x/crypto/ssh.
+//
+// One Client is one TCP connection to one machine; a deployment opens it once
+// and runs every command (closure query, NAR stream, activation) as a session
+// multiplexed on it, so the handshake and authentication are paid once.
+//
+// Host keys are checked strictly against a known_hosts file: a host whose
+// key is not listed, or is listed with a different key, is refused, and the
+// error shows the fingerprints (SHA256:...) of what was offered and what was
+// expected, as OpenSSH does. There is no "accept new keys" mode on purpose: a
+// deployer that silently trusts a new key would push root-owned closures to
+// whoever answers on the address.
+//
+// Client keys come from a key file (the lab's client key, or -i style
+// configuration) or from the agent at $SSH_AUTH_SOCK. Connections time out
+// (Config.ConnectTimeout covers TCP connect and the SSH handshake), and a
+// keepalive request every Config.KeepAlive notices a dead peer: after
+// Config.KeepAliveMax unanswered ones the connection is closed and running
+// commands fail instead of hanging forever.
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Config says how to reach one machine.
+type Config struct {
+	// Addr is the host name or address to connect to.
+	Addr string
+	// Port is the SSH port (0 means 22).
+	Port int
+	// User is the remote user (default "root").
+	User string
+	// HostKeyAlias is the name looked up in KnownHosts instead of Addr
+	// (OpenSSH's HostKeyAlias); empty means Addr.
+	HostKeyAlias string
+	// KnownHosts are known_hosts files; at least one is required.
+	KnownHosts []string
+	// KeyFiles are private key files tried before the agent.
+	KeyFiles []string
+	// NoAgent ignores $SSH_AUTH_SOCK.
+	NoAgent bool
+	// ConnectTimeout bounds TCP connect plus handshake (default 10 s).
+	ConnectTimeout time.Duration
+	// KeepAlive is the interval between keepalive requests (default 5 s);
+	// KeepAliveMax unanswered requests close the connection (default 3).
+	KeepAlive    time.Duration
+	KeepAliveMax int
+}
+
+// Name is how messages refer to the target: user@alias (addr:port).
+func (c Config) Name() string {
+	alias := c.HostKeyAlias
+	if alias == "" {
+		alias = c.Addr
+	}
+	s := c.user() + "@" + alias
+	if alias != c.Addr || c.port() != 22 {
+		s += " (" + net.JoinHostPort(c.Addr, strconv.Itoa(c.port())) + ")"
+	}
+	return s
+}
+
+func (c Config) user() string {
+	if c.User == "" {
+		return "root"
+	}
+	return c.User
+}
+
+func (c Config) port() int {
+	if c.Port == 0 {
+		return 22
+	}
+	return c.Port
+}
+
+// HostKeyError is a refused host key: unknown (Want empty) or changed.
+type HostKeyError struct {
+	Target     string
+	KnownHosts []string
+	Got        ssh.PublicKey
+	Want       []knownhosts.KnownKey
+}
+
+func (e *HostKeyError) Error() string {
+	got := e.Got.Type() + " " + ssh.FingerprintSHA256(e.Got)
+	files := strings.Join(e.KnownHosts, ", ")
+	if len(e.Want) == 0 {
+		return fmt.Sprintf("host key of %s is unknown: it offered %s, and %s has no key for it; add the host's key to the known_hosts file after checking it out of band", e.Target, got, files)
+	}
+	var want []string
+	for _, k := range e.Want {
+		want = append(want, fmt.Sprintf("%s %s (%s:%d)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Filename, k.Line))
+	}
+	return fmt.Sprintf("host key of %s CHANGED: it offered %s but known_hosts expects %s; if the host was really reinstalled, replace its line in known_hosts, otherwise someone may be intercepting the connection", e.Target, got, strings.Join(want, ", "))
+}
+
+// Client is one SSH connection.
+type Client struct {
+	cfg    Config
+	conn   *ssh.Client
+	closed chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	err    error // why the connection died, when it did
+}
+
+// Dial connects and authenticates. Errors name the target and what to fix.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("ssh: no address to connect to")
+	}
+	if len(cfg.KnownHosts) == 0 {
+		return nil, fmt.Errorf("ssh %s: no known_hosts file given; strict host key checking needs one", cfg.Name())
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 5 * time.Second
+	}
+	if cfg.KeepAliveMax <= 0 {
+		cfg.KeepAliveMax = 3
+	}
+	hkcb, err := hostKeyCallback(cfg)
+	if err != nil {
+		return nil, err
+	}
+	auths, closeAgent, err := authMethods(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAgent()
+	sc := &ssh.ClientConfig{
+		User:            cfg.user(),
+		Auth:            auths,
+		HostKeyCallback: hkcb,
+		Timeout:         cfg.ConnectTimeout,
+	}
+	if algos := knownAlgos(cfg); len(algos) > 0 {
+		// Ask for the key type known_hosts has, so a host with several
+		// keys offers the one we can check.
+		sc.HostKeyAlgorithms = algos
+	}
+	addr := net.JoinHostPort(cfg.Addr, strconv.Itoa(cfg.port()))
+	dctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	var d net.Dialer
+	tcp, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		if dctx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("ssh %s: no TCP connection within %s (host down or unreachable?)", cfg.Name(), cfg.ConnectTimeout)
+		}
+		return nil, fmt.Errorf("ssh %s: connect: %w", cfg.Name(), err)
+	}
+	deadline := time.Now().Add(cfg.ConnectTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	tcp.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { tcp.SetDeadline(time.Unix(1, 0)) })
+	c, chans, reqs, err := ssh.NewClientConn(tcp, addr, sc)
+	stop()
+	if err != nil {
+		tcp.Close()
+		var hk *HostKeyError
+		if errors.As(err, &hk) {
+			return nil, hk
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("ssh %s: %w", cfg.Name(), ctx.Err())
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, fmt.Errorf("ssh %s: handshake did not finish within %s", cfg.Name(), cfg.ConnectTimeout)
+		}
+		if strings.Contains(err.Error(), "unable to authenticate") {
+			return nil, fmt.Errorf("ssh %s: authentication failed (%v); the host does not accept the key(s) from %s", cfg.Name(), err, keySources(cfg))
+		}
+		return nil, fmt.Errorf("ssh %s: %w", cfg.Name(), err)
+	}
+	tcp.SetDeadline(time.Time{})
+	cl := &Client{cfg: cfg, conn: ssh.NewClient(c, chans, reqs), closed: make(chan struct{})}
+	go cl.keepalive()
+	return cl, nil
+}
+
+func keySources(cfg Config) string {
+	var s []string
+	s = append(s, cfg.KeyFiles...)
+	if !cfg.NoAgent && os.Getenv("SSH_AUTH_SOCK") != "" {
+		s = append(s, "the agent at $SSH_AUTH_SOCK")
+	}
+	if len(s) == 0 {
+		return "nowhere (no key file, no agent)"
+	}
+	return strings.Join(s, ", ")
+}
+
+func hostKeyCallback(cfg Config) (ssh.HostKeyCallback, error) {
+	for _, f := range cfg.KnownHosts {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("ssh %s: known_hosts %s: %v", cfg.Name(), f, err)
+		}
+	}
+	cb, err := knownhosts.New(cfg.KnownHosts...)
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s: read known_hosts: %w", cfg.Name(), err)
+	}
+	alias := cfg.HostKeyAlias
+	if alias == "" {
+		alias = cfg.Addr
+	}
+	lookup := net.JoinHostPort(alias, strconv.Itoa(cfg.port()))
+	return func(_ string, remote net.Addr, key ssh.PublicKey) error {
+		err := cb(lookup, remote, key)
+		var ke *knownhosts.KeyError
+		if errors.As(err, &ke) {
+			return &HostKeyError{Target: cfg.Name(), KnownHosts: cfg.KnownHosts, Got: key, Want: ke.Want}
+		}
+		return err
+	}, nil
+}
+
+// knownAlgos lists the key types known_hosts holds for the target, so the
+// server is asked for one we can verify.
+func knownAlgos(cfg Config) []string {
+	alias := cfg.HostKeyAlias
+	if alias == "" {
+		alias = cfg.Addr
+	}
+	cb, err := knownhosts.New(cfg.KnownHosts...)
+	if err != nil {
+		return nil
+	}
+	// A throwaway key: the KeyError lists every known key for the host.
+	err = cb(net.JoinHostPort(alias, strconv.Itoa(cfg.port())), &net.TCPAddr{IP: net.IPv4zero}, probeKey)
+	var ke *knownhosts.KeyError
+	if !errors.As(err, &ke) {
+		return nil
+	}
+	var out []string
+	for _, k := range ke.Want {
+		switch t := k.Key.Type(); t {
+		case ssh.KeyAlgoRSA:
+			out = append(out, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
+		default:
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func authMethods(cfg Config) ([]ssh.AuthMethod, func(), error) {
+	var signers []ssh.Signer
+	for _, f := range cfg.KeyFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ssh %s: key file: %v", cfg.Name(), err)
+		}
+		s, err := ssh.ParsePrivateKey(b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ssh %s: key file %s: %v (encrypted keys must be loaded into ssh-agent)", cfg.Name(), f, err)
+		}
+		signers = append(signers, s)
+	}
+	closer := func() {}
+	var methods []ssh.AuthMethod
+	if len(signers) > 0 {
+		methods = append(methods, ssh.PublicKeys(signers...))
+	}
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" && !cfg.NoAgent {
+		if conn, err := net.Dial("unix", sock); err == nil {
+			ag := agent.NewClient(conn)
+			methods = append(methods, ssh.PublicKeysCallback(ag.Signers))
+			closer = func() { conn.Close() }
+		}
+	}
+	if len(methods) == 0 {
+		return nil, nil, fmt.Errorf("ssh %s: no client key: give a key file or start ssh-agent (SSH_AUTH_SOCK)", cfg.Name())
+	}
+	return methods, closer, nil
+}
+
+func (c *Client) keepalive() {
+	t := time.NewTicker(c.cfg.KeepAlive)
+	defer t.Stop()
+	missed := 0
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-t.C:
+		}
+		res := make(chan error, 1)
+		go func() {
+			_, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil)
+			res <- err
+		}()
+		select {
+		case err := <-res:
+			if err != nil {
+				c.fail(fmt.Errorf("connection lost: %v", err))
+				return
+			}
+			missed = 0
+		case <-time.After(c.cfg.KeepAlive):
+			missed++
+			if missed >= c.cfg.KeepAliveMax {
+				c.fail(fmt.Errorf("no answer to %d keepalives in %s", missed, time.Duration(missed)*c.cfg.KeepAlive))
+				return
+			}
+		case <-c.closed:
+			return
+		}
+	}
+}
+
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+	c.Close()
+}
+
+// Config returns the configuration the client was dialled with.
+func (c *Client) Config() Config { return c.cfg }
+
+// Close closes the connection; running commands fail.
+func (c *Client) Close() error {
+	var err error
+	c.once.Do(func() {
+		close(c.closed)
+		err = c.conn.Close()
+	})
+	return err
+}
+
+// ExitError is a remote command that ran and exited non-zero (or died of a
+// signal: Code is then -1 and Signal set).
+type ExitError struct {
+	Target  string
+	Command string
+	Code    int
+	Signal  string
+	Stderr  string // the last lines of stderr, when captured
+}
+
+func (e *ExitError) Error() string {
+	cmd := e.Command
+	if len(cmd) > 80 {
+		cmd = cmd[:77] + "..."
+	}
+	how := fmt.Sprintf("exit status %d", e.Code)
+	if e.Signal != "" {
+		how = "killed by signal " + e.Signal
+	}
+	msg := fmt.Sprintf("%s: %q: %s", e.Target, cmd, how)
+	if e.Stderr != "" {
+		msg += ": " + e.Stderr
+	}
+	return msg
+}
+
+// Run runs command (a shell command line) on the machine with the given
+// stdin (may be nil), streaming its output to stdout and stderr (nil
+// discards). Cancelling ctx signals the command and closes the session.
+// A non-zero exit is an *ExitError.
+func (c *Client) Run(ctx context.Context, command string, stdin io.Reader, stdout, stderr io.Writer) error {
+	s, err := c.conn.NewSession()
+	if err != nil {
+		return c.connErr(err)
+	}
+	defer s.Close()
+	tail := &tailBuffer{max: 2048}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	s.Stdin = stdin
+	s.Stdout = stdout
+	s.Stderr = io.MultiWriter(stderr, tail)
+	if err := s.Start(command); err != nil {
+		return c.connErr(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// sshd does not kill a command when its channel closes; the
+		// signal asks it to, and we do not wait for a command that
+		// ignores both.
+		s.Signal(ssh.SIGTERM)
+		s.Close()
+		return fmt.Errorf("%s: %q: %w", c.cfg.Name(), command, ctx.Err())
+	case <-c.closed:
+		s.Close()
+		return c.connErr(io.EOF)
+	}
+	return c.exitErr(command, err, tail.String())
+}
+
+func (c *Client) exitErr(command string, err error, stderr string) error {
+	if err == nil {
+		return nil
+	}
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		e := &ExitError{Target: c.cfg.Name(), Command: command, Code: ee.ExitStatus(), Stderr: lastLine(stderr)}
+		if ee.Signal() != "" {
+			e.Code, e.Signal = -1, ee.Signal()
+		}
+		return e
+	}
+	var me *ssh.ExitMissingError
+	if errors.As(err, &me) {
+		return c.connErr(err)
+	}
+	return c.connErr(err)
+}
+
+func (c *Client) connErr(err error) error {
+	c.mu.Lock()
+	why := c.err
+	c.mu.Unlock()
+	if why != nil {
+		return fmt.Errorf("ssh %s: %v", c.cfg.Name(), why)
+	}
+	return fmt.Errorf("ssh %s: %w", c.cfg.Name(), err)
+}
+
+// Output runs command and returns its stdout; stderr goes into the error.
+func (c *Client) Output(ctx context.Context, command string, stdin io.Reader) ([]byte, error) {
+	var out strings.Builder
+	err := c.Run(ctx, command, stdin, &out, nil)
+	return []byte(out.String()), err
+}
+
+// Session is a command with its stdin and stdout as streams, for protocols
+// spoken over a command (nix-store --serve).
+type Session struct {
+	s      *ssh.Session
+	c      *Client
+	cmd    string
+	Stdin  io.WriteCloser
+	Stdout io.Reader
+	stderr *tailBuffer
+}
+
+// Start starts command with piped stdin and stdout; stderr is kept (its
+// tail) for the error Wait returns.
+func (c *Client) Start(command string) (*Session, error) {
+	s, err := c.conn.NewSession()
+	if err != nil {
+		return nil, c.connErr(err)
+	}
+	in, err := s.StdinPipe()
+	if err != nil {
+		s.Close()
+		return nil, c.connErr(err)
+	}
+	out, err := s.StdoutPipe()
+	if err != nil {
+		s.Close()
+		return nil, c.connErr(err)
+	}
+	tail := &tailBuffer{max: 4096}
+	s.Stderr = tail
+	if err := s.Start(command); err != nil {
+		s.Close()
+		return nil, c.connErr(err)
+	}
+	return &Session{s: s, c: c, cmd: command, Stdin: in, Stdout: out, stderr: tail}, nil
+}
+
+// Stderr returns the last lines the command wrote to stderr so far.
+func (s *Session) Stderr() string { return strings.TrimSpace(s.stderr.String()) }
+
+// Wait closes stdin, waits for the command and returns its exit error.
+func (s *Session) Wait() error {
+	s.Stdin.Close()
+	err := s.s.Wait()
+	return s.c.exitErr(s.cmd, err, s.stderr.String())
+}
+
+// Close ends the session at once.
+func (s *Session) Close() error { return s.s.Close() }
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "\n"); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// Quote quotes s for a POSIX shell.
+func Quote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./-_", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

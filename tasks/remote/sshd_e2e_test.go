@@ -1,0 +1,215 @@
+//go:build e2e
+
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// testSSHD is a real OpenSSH sshd on a loopback port chosen by the kernel.
+type testSSHD struct {
+	port       int
+	hostPub    ssh.PublicKey
+	clientKey  string
+	knownHosts string
+}
+
+func writeKey(t *testing.T, path string) (ed25519.PrivateKey, ssh.PublicKey) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(nil)
+	assert.NilError(t, err)
+	blk, err := ssh.MarshalPrivateKey(priv, "")
+	assert.NilError(t, err)
+	var buf bytes.Buffer
+	assert.NilError(t, pemEncode(&buf, blk))
+	assert.NilError(t, os.WriteFile(path, buf.Bytes(), 0o600))
+	pub, err := ssh.NewPublicKey(priv.Public())
+	assert.NilError(t, err)
+	return priv, pub
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startSSHD(t *testing.T) *testSSHD {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run sshd")
+	}
+	sshd, err := exec.LookPath("sshd")
+	if err != nil {
+		sshd = "/usr/sbin/sshd"
+	}
+	os.MkdirAll("/run/sshd", 0o755)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	_, hostPub := writeKey(t, filepath.Join(dir, "host_key"))
+	_, clientPub := writeKey(t, filepath.Join(dir, "client_key"))
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub), 0o600))
+	port := freePort(t)
+	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
+HostKey %s/host_key
+PidFile none
+UsePAM no
+PermitRootLogin prohibit-password
+AuthorizedKeysFile %s/authorized_keys
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+`, port, dir, dir)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644))
+	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	assert.NilError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd did not start: %s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	kh := filepath.Join(dir, "known_hosts")
+	line := fmt.Sprintf("[testhost]:%d %s", port, ssh.MarshalAuthorizedKey(hostPub))
+	assert.NilError(t, os.WriteFile(kh, []byte(line), 0o644))
+	return &testSSHD{port: port, hostPub: hostPub, clientKey: filepath.Join(dir, "client_key"), knownHosts: kh}
+}
+
+func (s *testSSHD) config() Config {
+	return Config{Addr: "127.0.0.1", Port: s.port, HostKeyAlias: "testhost", KnownHosts: []string{s.knownHosts},
+		KeyFiles: []string{s.clientKey}, NoAgent: true, ConnectTimeout: 3 * time.Second}
+}
+
+func TestRunAgainstSSHD(t *testing.T) {
+	s := startSSHD(t)
+	ctx := context.Background()
+	c, err := Dial(ctx, s.config())
+	assert.NilError(t, err)
+	defer c.Close()
+
+	tests := []struct {
+		name, cmd, stdin, out string
+		code                  int
+	}{
+		{"echo", "echo hello", "", "hello\n", 0},
+		{"stdin", "tr a-z A-Z", "shout", "SHOUT", 0},
+		{"exit code", "echo out; echo err >&2; exit 7", "", "out\n", 7},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := c.Run(ctx, tc.cmd, strings.NewReader(tc.stdin), &out, &errb)
+			assert.Equal(t, out.String(), tc.out)
+			if tc.code == 0 {
+				assert.NilError(t, err)
+				return
+			}
+			var ee *ExitError
+			assert.Assert(t, errors.As(err, &ee), "%v", err)
+			assert.Equal(t, ee.Code, tc.code)
+			assert.Equal(t, ee.Stderr, "err")
+		})
+	}
+	// The same connection serves many sessions at once.
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() { _, err := c.Output(ctx, "true", nil); errs <- err }()
+	}
+	for i := 0; i < 8; i++ {
+		assert.NilError(t, <-errs)
+	}
+}
+
+func TestCancelStopsCommand(t *testing.T) {
+	s := startSSHD(t)
+	c, err := Dial(context.Background(), s.config())
+	assert.NilError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	err = c.Run(ctx, "sleep 30", nil, nil, nil)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Assert(t, time.Since(t0) < 5*time.Second)
+}
+
+func TestHostKeyRefused(t *testing.T) {
+	s := startSSHD(t)
+	other := filepath.Join(t.TempDir(), "k")
+	_, otherPub := writeKey(t, other)
+
+	changed := filepath.Join(t.TempDir(), "known_hosts")
+	assert.NilError(t, os.WriteFile(changed, []byte(fmt.Sprintf("[testhost]:%d %s", s.port, ssh.MarshalAuthorizedKey(otherPub))), 0o644))
+	empty := filepath.Join(t.TempDir(), "known_hosts")
+	assert.NilError(t, os.WriteFile(empty, []byte(fmt.Sprintf("[otherhost]:%d %s", s.port, ssh.MarshalAuthorizedKey(otherPub))), 0o644))
+
+	tests := []struct {
+		name, kh string
+		want     []string
+	}{
+		{"changed", changed, []string{"CHANGED", ssh.FingerprintSHA256(s.hostPub), ssh.FingerprintSHA256(otherPub)}},
+		{"unknown", empty, []string{"unknown", ssh.FingerprintSHA256(s.hostPub)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := s.config()
+			cfg.KnownHosts = []string{tc.kh}
+			_, err := Dial(context.Background(), cfg)
+			var hk *HostKeyError
+			assert.Assert(t, errors.As(err, &hk), "%v", err)
+			for _, w := range tc.want {
+				assert.Assert(t, is.Contains(err.Error(), w))
+			}
+		})
+	}
+}
+
+func TestConnectTimeout(t *testing.T) {
+	// A listener that accepts and never speaks: the handshake must time out.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	kh := filepath.Join(t.TempDir(), "kh")
+	assert.NilError(t, os.WriteFile(kh, nil, 0o644))
+	key := filepath.Join(t.TempDir(), "k")
+	writeKey(t, key)
+	t0 := time.Now()
+	_, err = Dial(context.Background(), Config{Addr: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, KnownHosts: []string{kh},
+		KeyFiles: []string{key}, NoAgent: true, ConnectTimeout: 500 * time.Millisecond})
+	assert.ErrorContains(t, err, "within 500ms")
+	assert.Assert(t, time.Since(t0) < 3*time.Second)
+}
