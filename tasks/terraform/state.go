@@ -1,0 +1,188 @@
+package terraform
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+
+	"github.com/vanixiets/vanixiets/tasks/fsutil"
+)
+
+// Vault keeps files encrypted at rest with age: the terraform state (in the
+// repository) and saved plans (which embed a copy of the state). It never
+// writes plaintext; callers put decrypted bytes only in a private run
+// directory.
+type Vault struct {
+	// Identities decrypt. A wrong or missing identity is reported before
+	// anything is touched.
+	Identities []age.Identity
+	// Recipients encrypt: the admins' age keys (plus, by the caller's
+	// choice, the operator's own, so they can read back what they wrote).
+	Recipients []age.Recipient
+}
+
+// ErrNoIdentity is wrapped when no identity opens an encrypted file.
+var ErrNoIdentity = errors.New("no age identity opens it")
+
+// Read decrypts path. A missing file gives (nil, nil).
+func (v *Vault) Read(path string) ([]byte, error) {
+	ct, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.Decrypt(path, ct)
+}
+
+// Decrypt decrypts ct (armored or binary); name is used in errors.
+func (v *Vault) Decrypt(name string, ct []byte) ([]byte, error) {
+	if len(v.Identities) == 0 {
+		return nil, fmt.Errorf("decrypt %s: no age identity configured: set VANIXIETS_AGE_KEY_FILE to an admin's age key file", name)
+	}
+	var in io.Reader = bytes.NewReader(ct)
+	if bytes.HasPrefix(bytes.TrimSpace(ct), []byte(armor.Header)) {
+		in = armor.NewReader(bytes.NewReader(ct))
+	}
+	r, err := age.Decrypt(in, v.Identities...)
+	if err != nil {
+		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) {
+			return nil, fmt.Errorf("decrypt %s: %w: it is encrypted to the fleet admins' keys; set VANIXIETS_AGE_KEY_FILE to one of their identities (the file is left untouched)", name, ErrNoIdentity)
+		}
+		return nil, fmt.Errorf("decrypt %s: %v (the file is left untouched)", name, err)
+	}
+	pt, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %s: %v (the file is left untouched)", name, err)
+	}
+	return pt, nil
+}
+
+// Write encrypts pt (ASCII-armored, so the repository diff is text) and
+// replaces path atomically.
+func (v *Vault) Write(path string, pt []byte) error {
+	if len(v.Recipients) == 0 {
+		return fmt.Errorf("encrypt %s: no age recipients: the fleet's admins have no ageKeys", path)
+	}
+	var buf bytes.Buffer
+	aw := armor.NewWriter(&buf)
+	w, err := age.Encrypt(aw, v.Recipients...)
+	if err != nil {
+		return fmt.Errorf("encrypt %s: %w", path, err)
+	}
+	if _, err := w.Write(pt); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := aw.Close(); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	return fsutil.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// LoadIdentities reads age identity files (age-keygen format; comments
+// allowed). Empty paths are skipped.
+func LoadIdentities(files ...string) ([]age.Identity, error) {
+	var out []age.Identity
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("age identity file: %w", err)
+		}
+		ids, err := age.ParseIdentities(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("age identity file %s: %v", f, err)
+		}
+		out = append(out, ids...)
+	}
+	return out, nil
+}
+
+// DefaultIdentityFiles are where identities are looked for, in order:
+// $VANIXIETS_AGE_KEY_FILE (several separated by ':'), $SOPS_AGE_KEY_FILE,
+// ~/.config/sops/age/keys.txt. Only existing files are returned.
+func DefaultIdentityFiles() []string {
+	var cands []string
+	if v := os.Getenv("VANIXIETS_AGE_KEY_FILE"); v != "" {
+		cands = append(cands, filepath.SplitList(v)...)
+	}
+	if v := os.Getenv("SOPS_AGE_KEY_FILE"); v != "" {
+		cands = append(cands, v)
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		cands = append(cands, filepath.Join(h, ".config", "sops", "age", "keys.txt"))
+	}
+	var out []string
+	for _, c := range cands {
+		if st, err := os.Stat(c); err == nil && !st.IsDir() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ParseRecipients parses age recipients ("age1...").
+func ParseRecipients(keys []string) ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, k := range keys {
+		r, err := age.ParseX25519Recipient(strings.TrimSpace(k))
+		if err != nil {
+			return nil, fmt.Errorf("age recipient %q: %v", k, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// stateHeader is the part of a terraform state the suite reads.
+type stateHeader struct {
+	Version int    `json:"version"`
+	Serial  int64  `json:"serial"`
+	Lineage string `json:"lineage"`
+	Outputs map[string]struct {
+		Value     json.RawMessage `json:"value"`
+		Sensitive bool            `json:"sensitive"`
+	} `json:"outputs"`
+	Resources []struct {
+		Mode string `json:"mode"`
+		Type string `json:"type"`
+		Name string `json:"name"`
+	} `json:"resources"`
+}
+
+func parseState(b []byte) (*stateHeader, error) {
+	var h stateHeader
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("terraform state is not valid JSON: %v", err)
+	}
+	if h.Version != 4 {
+		return nil, fmt.Errorf("terraform state version %d, want 4", h.Version)
+	}
+	return &h, nil
+}
+
+func sum(b []byte) string {
+	if b == nil {
+		return ""
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
