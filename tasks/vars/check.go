@@ -1,0 +1,229 @@
+package vars
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"filippo.io/age"
+
+	"github.com/vanixiets/vanixiets/tasks/agekey"
+)
+
+// Problem is one thing vars:check found wrong, with the path it is about.
+type Problem struct {
+	Path string
+	Msg  string
+}
+
+func (p Problem) String() string { return p.Path + ": " + p.Msg }
+
+// CheckOptions tunes Check.
+type CheckOptions struct {
+	// Decrypt also verifies each secret against every identity available:
+	// the admin's (Identities) and the machines' (derived from host keys
+	// the admin can decrypt). A recipient must decrypt it, anyone else
+	// must not. Without it only the header is checked.
+	Decrypt bool
+}
+
+// Check verifies the vars directory against the fleet: every declared file
+// present, every generator's key current, every secret an age file whose
+// header has one X25519 stanza per intended recipient and whose recipients
+// record names exactly the intended recipients, and no stray files. With
+// opts.Decrypt it also proves decryptability by the recipients it holds
+// keys for: age's X25519 stanzas do not name their recipient, so only a
+// key can tell who a stanza is for.
+func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
+	p, err := v.Plan()
+	if err != nil {
+		return nil, err
+	}
+	st := v.store()
+	var probs []Problem
+	add := func(path, format string, a ...any) {
+		probs = append(probs, Problem{Path: path, Msg: fmt.Sprintf(format, a...)})
+	}
+	rel := func(abs string) string {
+		if r, err := filepath.Rel(v.Dir, abs); err == nil {
+			return filepath.ToSlash(r)
+		}
+		return abs
+	}
+	// Identities: the admin's, then each machine's from its host key.
+	known := map[string]age.Identity{}
+	if opts.Decrypt {
+		ids, err := v.identities()
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if r := identityRecipient(id); r != "" {
+				known[r] = id
+			}
+		}
+		for _, m := range p.Fleet.MachineNames() {
+			hk := p.hostKey[m]
+			if hk == nil {
+				continue
+			}
+			name, err := hostKeySecretFile(hk)
+			if err != nil {
+				continue
+			}
+			ct, err := os.ReadFile(st.path(hk, name, secretName))
+			if err != nil {
+				continue
+			}
+			pem, err := decrypt(ct, ids)
+			if err != nil {
+				continue // not an admin of m: its key is unknown here
+			}
+			s, err := agekey.IdentityFromSSH(pem, nil)
+			if err != nil {
+				add(rel(st.path(hk, name, secretName)), "private host key does not convert to an age identity: %v", err)
+				continue
+			}
+			x, _ := age.ParseX25519Identity(s)
+			known[x.Recipient().String()] = x
+		}
+	}
+	expectedPaths := map[string]bool{}
+	hostKey := v.diskHostKey(p)
+	// The declared key is compared with what generate would compute from
+	// the stored dependencies.
+	stamps := map[*Unit][]byte{}
+	for _, u := range p.Units {
+		dir := st.dir(u)
+		expectedPaths[dir] = true
+		expectedPaths[filepath.Join(dir, stampName)] = true
+		stamp, _ := st.readStamp(u)
+		stamps[u] = stamp
+		if stamp == nil {
+			add(rel(dir), "%s was never generated: run vars:generate", u)
+		} else {
+			var deps []depState
+			ok := true
+			for _, d := range u.Deps {
+				vals, err := st.values(d)
+				if err != nil || stamps[d] == nil {
+					ok = false
+					break
+				}
+				deps = append(deps, depState{ID: d.ID, Stamp: stamps[d], Values: vals})
+			}
+			if key, err := unitKey(u, deps); ok && err == nil && key != stampKey(stamp) {
+				add(rel(filepath.Join(dir, stampName)), "%s is outdated (its script, files, validation or a dependency changed): run vars:generate", u)
+			}
+		}
+		var want []Recipient
+		var wantErr error
+		if u.HasSecrets() {
+			want, wantErr = v.expectedRecipients(u, hostKey)
+		}
+		for _, f := range u.Files {
+			fdir := filepath.Join(dir, f.Name)
+			expectedPaths[fdir] = true
+			if !f.Secret {
+				vp := filepath.Join(fdir, valueName)
+				expectedPaths[vp] = true
+				if _, err := os.Stat(vp); err != nil && stamp != nil {
+					add(rel(vp), "public file missing: run vars:generate")
+				}
+				continue
+			}
+			sp, rp := filepath.Join(fdir, secretName), filepath.Join(fdir, recipientsName)
+			expectedPaths[sp], expectedPaths[rp] = true, true
+			ct, err := os.ReadFile(sp)
+			if err != nil {
+				if stamp != nil {
+					add(rel(sp), "secret missing: run vars:generate")
+				}
+				continue
+			}
+			stanzas, err := ParseHeader(ct)
+			if err != nil {
+				add(rel(sp), "%v", err)
+				continue
+			}
+			for _, s := range stanzas {
+				if s.Type != "X25519" {
+					add(rel(sp), "has a %q recipient stanza: vars secrets are encrypted to X25519 recipients only", s.Type)
+				}
+			}
+			if wantErr != nil {
+				add(rel(sp), "cannot tell the intended recipients: %v", wantErr)
+				continue
+			}
+			if len(stanzas) != len(want) {
+				add(rel(sp), "encrypted to %d recipients, want %d (%s): run vars:rekey", len(stanzas), len(want), whoList(want))
+			}
+			have, _ := os.ReadFile(rp)
+			if !bytes.Equal(have, recipientSet(want)) {
+				add(rel(rp), "recipients differ from the fleet's (%s): run vars:rekey", whoList(want))
+			}
+			if !opts.Decrypt {
+				continue
+			}
+			intended := map[string]bool{}
+			for _, r := range want {
+				intended[r.Key] = true
+			}
+			for _, rk := range sortedKeys(known) {
+				_, err := decrypt(ct, []age.Identity{known[rk]})
+				switch {
+				case intended[rk] && err != nil:
+					add(rel(sp), "intended recipient %s cannot decrypt it (%v): it was encrypted to other keys; run vars:rekey or vars:generate --regenerate", who(want, rk), err)
+				case !intended[rk] && err == nil:
+					add(rel(sp), "%s decrypts it but is not an intended recipient: run vars:rekey", rk)
+				}
+			}
+		}
+	}
+	// Stray files: anything under the root that no declaration explains.
+	_ = filepath.WalkDir(v.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || path == v.Dir {
+			return nil
+		}
+		r := rel(path)
+		switch {
+		case r == "per-machine" || r == "shared":
+			return nil
+		case strings.HasPrefix(r, "per-machine/") && strings.Count(r, "/") == 1 && d.IsDir():
+			if _, ok := p.Fleet.Machines[d.Name()]; ok {
+				return nil
+			}
+		}
+		if expectedPaths[path] {
+			return nil
+		}
+		add(r, "stray: not declared by the fleet (remove it, or declare its generator)")
+		if d.IsDir() {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
+	return probs, nil
+}
+
+func whoList(rs []Recipient) string {
+	var w []string
+	for _, r := range rs {
+		w = append(w, r.Who)
+	}
+	return strings.Join(w, ", ")
+}
+
+func who(rs []Recipient, key string) string {
+	for _, r := range rs {
+		if r.Key == key {
+			return r.Who
+		}
+	}
+	return key
+}

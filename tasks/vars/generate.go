@@ -1,0 +1,335 @@
+package vars
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+)
+
+// GenerateOptions selects what Generate does.
+type GenerateOptions struct {
+	// Machines limits the run to these machines' generators (their own and
+	// the shared ones they use); empty means every machine.
+	Machines []string
+	// Generators limits the run to generators with these names.
+	Generators []string
+	// Regenerate regenerates the selected generators even when their key
+	// is current (to rotate a secret); their dependents follow.
+	Regenerate bool
+}
+
+// Report says what Generate did.
+type Report struct {
+	// Generated are the IDs of the units that ran, in order.
+	Generated []string
+	// UpToDate counts the units whose stored key was current.
+	UpToDate int
+	// StaleRecipients lists secret files whose recipients differ from the
+	// fleet's (a machine or admin was added or removed): run Rekey.
+	StaleRecipients []string
+	// ScriptTime is the time spent inside generator scripts.
+	ScriptTime time.Duration
+}
+
+// unitState is what a run knows of a unit it has visited.
+type unitState struct {
+	stamp       []byte
+	values      map[string][]byte
+	secrets     map[string][]byte // plaintext, only when generated or read in this run
+	regenerated bool
+}
+
+// Generate runs every missing or outdated generator of the selection in
+// dependency order and stores the outputs. A unit's dependencies, and the
+// host-key generators of the machines its secrets are encrypted to, are
+// brought up to date first; a unit that is regenerated regenerates its
+// dependents (on any machine) in the same run. A run where nothing changed
+// writes nothing.
+func (v *Vars) Generate(ctx context.Context, opts GenerateOptions) (*Report, error) {
+	p, err := v.Plan()
+	if err != nil {
+		return nil, err
+	}
+	initial, err := p.selectUnits(opts.Machines, opts.Generators)
+	if err != nil {
+		return nil, err
+	}
+	set := p.closure(initial)
+	st := v.store()
+	if err := st.recoverAll(); err != nil {
+		return nil, fmt.Errorf("recover interrupted write under %s: %w", v.Dir, err)
+	}
+	prompter := v.Prompter
+	run := runner{tmpBase: v.TmpDir, extraPath: v.ExtraPath}
+	if run.tmpBase == "" {
+		run.tmpBase = TmpBase()
+	}
+	rep := &Report{}
+	states := map[*Unit]*unitState{}
+	hostKey := func(m string) ([]byte, error) {
+		hk := p.hostKey[m]
+		if hk == nil {
+			return v.diskHostKey(p)(m)
+		}
+		s, ok := states[hk]
+		if !ok {
+			return v.diskHostKey(p)(m)
+		}
+		name, err := hostKeyFile(hk)
+		if err != nil {
+			return nil, err
+		}
+		return s.values[name], nil
+	}
+	for _, u := range p.Units {
+		if !set[u] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, fmt.Errorf("interrupted before %s: %w", u, err)
+		}
+		var deps []depState
+		depRegenerated := false
+		for _, d := range u.Deps {
+			ds := states[d]
+			deps = append(deps, depState{ID: d.ID, Stamp: ds.stamp, Values: ds.values})
+			depRegenerated = depRegenerated || ds.regenerated
+		}
+		key, err := unitKey(u, deps)
+		if err != nil {
+			return rep, err
+		}
+		stamp, err := st.readStamp(u)
+		if err != nil {
+			return rep, err
+		}
+		need := stamp == nil || stampKey(stamp) != key || depRegenerated ||
+			(opts.Regenerate && initial[u]) || !st.complete(u)
+		if !need {
+			vals, err := st.values(u)
+			if err != nil {
+				return rep, err
+			}
+			states[u] = &unitState{stamp: stamp, values: vals}
+			rep.UpToDate++
+			if u.HasSecrets() {
+				if want, err := v.expectedRecipients(u, hostKey); err == nil {
+					for _, f := range u.Files {
+						if !f.Secret {
+							continue
+						}
+						have, _ := os.ReadFile(st.path(u, f.Name, recipientsName))
+						if !bytes.Equal(have, recipientSet(want)) {
+							rep.StaleRecipients = append(rep.StaleRecipients, u.ID+"/"+f.Name)
+						}
+					}
+				}
+			}
+			continue
+		}
+		s, dur, err := v.generateUnit(ctx, p, u, key, states, prompter, run, hostKey)
+		rep.ScriptTime += dur
+		if err != nil {
+			return rep, err
+		}
+		states[u] = s
+		rep.Generated = append(rep.Generated, u.ID)
+		v.logf("generated %s", u.ID)
+	}
+	return rep, nil
+}
+
+func (v *Vars) generateUnit(ctx context.Context, p *Plan, u *Unit, key string, states map[*Unit]*unitState, prompter Prompter, run runner, hostKey func(string) ([]byte, error)) (*unitState, time.Duration, error) {
+	isHostKey := p.hostKey[u.Machine] == u && !u.Shared()
+	// Recipients are resolved before the script runs, so a bad admin key
+	// or a missing host key fails without running anything. A host-key
+	// unit's own machine key comes from its fresh output.
+	var want []Recipient
+	if u.HasSecrets() && !isHostKey {
+		r, err := v.expectedRecipients(u, hostKey)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", u, err)
+		}
+		want = r
+	}
+	in := map[string]map[string][]byte{}
+	for _, d := range u.Deps {
+		files, err := v.depFiles(d, states[d])
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", u, err)
+		}
+		in[d.Name] = files
+	}
+	prompts := map[string][]byte{}
+	for _, pn := range sortedKeys(u.Gen.Prompts) {
+		if prompter == nil {
+			dp, err := NewPrompter()
+			if err != nil {
+				return nil, 0, err
+			}
+			prompter = dp
+			v.Prompter = dp
+		}
+		pr := *u.Gen.Prompts[pn]
+		pr.Name = pn
+		ans, err := prompter.Ask(u, &pr)
+		if err != nil {
+			return nil, 0, err
+		}
+		prompts[pn] = ans
+	}
+	start := time.Now()
+	out, err := run.run(ctx, scriptInput{unit: u, in: in, prompts: prompts})
+	dur := time.Since(start)
+	if err != nil {
+		return nil, dur, err
+	}
+	if isHostKey && u.HasSecrets() {
+		name, err := hostKeyFile(u)
+		if err != nil {
+			return nil, dur, err
+		}
+		self := func(m string) ([]byte, error) {
+			if m == u.Machine {
+				return out[name], nil
+			}
+			return hostKey(m)
+		}
+		r, err := v.expectedRecipients(u, self)
+		if err != nil {
+			return nil, dur, fmt.Errorf("%s: %w", u, err)
+		}
+		want = r
+	}
+	files := unitFiles{}
+	s := &unitState{values: map[string][]byte{}, secrets: map[string][]byte{}, regenerated: true}
+	for _, f := range u.Files {
+		b := out[f.Name]
+		if !f.Secret {
+			files[f.Name] = map[string][]byte{valueName: b}
+			s.values[f.Name] = b
+			continue
+		}
+		ct, err := encrypt(b, want)
+		if err != nil {
+			return nil, dur, fmt.Errorf("%s: encrypt %q: %w", u, f.Name, err)
+		}
+		files[f.Name] = map[string][]byte{secretName: ct, recipientsName: recipientSet(want)}
+		s.secrets[f.Name] = b
+	}
+	nonce := make([]byte, 8)
+	_, _ = rand.Read(nonce)
+	s.stamp = newStamp(key, hex.EncodeToString(nonce))
+	if err := v.store().writeUnit(u, s.stamp, files); err != nil {
+		return nil, dur, err
+	}
+	return s, dur, nil
+}
+
+// depFiles returns every file of dependency d for $in: public values and
+// secrets, decrypting stored secrets with the admin's identities when d was
+// not generated in this run.
+func (v *Vars) depFiles(d *Unit, s *unitState) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, f := range d.Files {
+		if !f.Secret {
+			out[f.Name] = s.values[f.Name]
+			continue
+		}
+		if b, ok := s.secrets[f.Name]; ok {
+			out[f.Name] = b
+			continue
+		}
+		ids, err := v.identities()
+		if err != nil {
+			return nil, fmt.Errorf("dependency %s: reading its secret %q needs an admin identity: %w", d, f.Name, err)
+		}
+		ct, err := os.ReadFile(v.store().path(d, f.Name, secretName))
+		if err != nil {
+			return nil, fmt.Errorf("dependency %s: %v", d, err)
+		}
+		pt, err := decrypt(ct, ids)
+		if err != nil {
+			return nil, fmt.Errorf("dependency %s: decrypt secret %q with %s: %v (you must be an admin of %v)", d, f.Name, IdentityFile(), err, d.Machines)
+		}
+		if s.secrets == nil {
+			s.secrets = map[string][]byte{}
+		}
+		s.secrets[f.Name] = pt
+		out[f.Name] = pt
+	}
+	return out, nil
+}
+
+// selectUnits returns the units of the given machines (all when empty)
+// whose generator is in gens (all when empty).
+func (p *Plan) selectUnits(machines, gens []string) (map[*Unit]bool, error) {
+	for _, m := range machines {
+		if _, err := p.Fleet.ByName(m); err != nil {
+			return nil, err
+		}
+	}
+	out := map[*Unit]bool{}
+	found := map[string]bool{}
+	for _, u := range p.Units {
+		inMachines := len(machines) == 0
+		for _, m := range machines {
+			inMachines = inMachines || slices.Contains(u.Machines, m)
+		}
+		if !inMachines {
+			continue
+		}
+		if len(gens) > 0 && !slices.Contains(gens, u.Name) {
+			continue
+		}
+		found[u.Name] = true
+		out[u] = true
+	}
+	for _, g := range gens {
+		if !found[g] {
+			return nil, fmt.Errorf("no selected machine declares generator %q", g)
+		}
+	}
+	return out, nil
+}
+
+// closure adds to the selection every unit that depends on a selected one
+// (transitively, on any machine), then everything those need first: their
+// dependencies and the host keys their secrets are encrypted to.
+func (p *Plan) closure(initial map[*Unit]bool) map[*Unit]bool {
+	set := map[*Unit]bool{}
+	var down func(u *Unit)
+	down = func(u *Unit) {
+		if set[u] {
+			return
+		}
+		set[u] = true
+		for _, d := range p.dependents(u) {
+			down(d)
+		}
+	}
+	for u := range initial {
+		down(u)
+	}
+	var up func(u *Unit)
+	seen := map[*Unit]bool{}
+	up = func(u *Unit) {
+		if seen[u] {
+			return
+		}
+		seen[u] = true
+		set[u] = true
+		for _, d := range u.after {
+			up(d)
+		}
+	}
+	for u := range set {
+		up(u)
+	}
+	return set
+}

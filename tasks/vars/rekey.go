@@ -1,0 +1,139 @@
+package vars
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/vanixiets/vanixiets/tasks/fsutil"
+)
+
+// Rekey re-encrypts every secret whose recipients differ from the fleet's
+// (a machine joined a shared generator, an admin was added, a key rotated),
+// without regenerating it: the plaintext is decrypted in memory with the
+// admin's identities and encrypted to the new set. Only those secrets and
+// their recipients records change. It returns the rekeyed paths (relative
+// to the vars root).
+func (v *Vars) Rekey() ([]string, error) {
+	p, err := v.Plan()
+	if err != nil {
+		return nil, err
+	}
+	st := v.store()
+	if err := st.recoverAll(); err != nil {
+		return nil, err
+	}
+	hostKey := v.diskHostKey(p)
+	var done []string
+	for _, u := range p.Units {
+		if !u.HasSecrets() {
+			continue
+		}
+		if stamp, _ := st.readStamp(u); stamp == nil {
+			continue // never generated: vars:generate's job
+		}
+		want, err := v.expectedRecipients(u, hostKey)
+		if err != nil {
+			return done, fmt.Errorf("%s: %w", u, err)
+		}
+		wantSet := recipientSet(want)
+		for _, f := range u.Files {
+			if !f.Secret {
+				continue
+			}
+			sp, rp := st.path(u, f.Name, secretName), st.path(u, f.Name, recipientsName)
+			have, _ := os.ReadFile(rp)
+			ct, err := os.ReadFile(sp)
+			if err != nil {
+				return done, fmt.Errorf("%s: secret %q: %v (run vars:generate)", u, f.Name, err)
+			}
+			stanzas, herr := ParseHeader(ct)
+			if herr != nil {
+				return done, fmt.Errorf("%s: secret %q: %v", u, f.Name, herr)
+			}
+			if bytes.Equal(have, wantSet) && len(stanzas) == len(want) {
+				continue
+			}
+			ids, err := v.identities()
+			if err != nil {
+				return done, err
+			}
+			pt, err := decrypt(ct, ids)
+			if err != nil {
+				return done, fmt.Errorf("%s: decrypt secret %q to rekey it: %v (an admin of %v must run vars:rekey)", u, f.Name, err, u.Machines)
+			}
+			nct, err := encrypt(pt, want)
+			clear(pt)
+			if err != nil {
+				return done, err
+			}
+			// Secret first, record second: an interruption in between
+			// leaves a record that still differs, so the next rekey
+			// redoes this file.
+			if err := fsutil.WriteFile(sp, nct, 0o644); err != nil {
+				return done, err
+			}
+			if err := fsutil.WriteFile(rp, wantSet, 0o644); err != nil {
+				return done, err
+			}
+			done = append(done, u.ID+"/"+f.Name)
+			v.logf("rekeyed %s/%s (%s)", u.ID, f.Name, whoList(want))
+		}
+	}
+	return done, nil
+}
+
+// Get returns the content of machine's generator file "gen/file": a public
+// value as stored, a secret decrypted with the admin's identities.
+func (v *Vars) Get(machine, genFile string) ([]byte, error) {
+	p, err := v.Plan()
+	if err != nil {
+		return nil, err
+	}
+	g, f, ok := cut(genFile)
+	if !ok {
+		return nil, fmt.Errorf("want <generator>/<file>, got %q", genFile)
+	}
+	u, err := p.MachineUnit(machine, g)
+	if err != nil {
+		return nil, err
+	}
+	file := u.File(f)
+	if file == nil {
+		var names []string
+		for _, x := range u.Files {
+			names = append(names, x.Name)
+		}
+		return nil, fmt.Errorf("%s has no file %q (its files: %v)", u, f, names)
+	}
+	st := v.store()
+	if !file.Secret {
+		b, err := os.ReadFile(st.path(u, f, valueName))
+		if err != nil {
+			return nil, fmt.Errorf("%s file %q: %v (run vars:generate)", u, f, err)
+		}
+		return b, nil
+	}
+	ct, err := os.ReadFile(st.path(u, f, secretName))
+	if err != nil {
+		return nil, fmt.Errorf("%s secret %q: %v (run vars:generate)", u, f, err)
+	}
+	ids, err := v.identities()
+	if err != nil {
+		return nil, err
+	}
+	pt, err := decrypt(ct, ids)
+	if err != nil {
+		return nil, fmt.Errorf("%s secret %q: %v (is %s the key of an admin of %v?)", u, f, err, IdentityFile(), u.Machines)
+	}
+	return pt, nil
+}
+
+func cut(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return s[:i], s[i+1:], s[:i] != "" && s[i+1:] != ""
+		}
+	}
+	return "", "", false
+}
