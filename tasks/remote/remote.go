@@ -492,6 +492,9 @@ func (c *Client) Start(command string) (*Session, error) {
 	return &Session{s: s, c: c, cmd: command, Stdin: in, Stdout: out, stderr: tail}, nil
 }
 
+// Target names the machine the session runs on.
+func (s *Session) Target() string { return s.c.cfg.Name() }
+
 // Stderr returns the last lines the command wrote to stderr so far.
 func (s *Session) Stderr() string { return strings.TrimSpace(s.stderr.String()) }
 
