@@ -100,7 +100,7 @@ type Config struct {
 
 // LabToken is the token the lab's fake accepts by default. It is not a
 // secret: the fake only listens on loopback.
-const LabToken = "vanixiets-lab-fake-hcloud-token-000000000000000000000000000000000"
+const LabToken = "vanixiets-lab-fake-hcloud-token-00000000000000000000000000000000"
 
 // Fake is the fake API; it is an http.Handler.
 type Fake struct {

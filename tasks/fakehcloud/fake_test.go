@@ -89,6 +89,10 @@ func TestServerLifecycleWithRealClient(t *testing.T) {
 	assert.Assert(t, gone == nil, "deleted server is not found (404 maps to nil)")
 }
 
+func TestLabTokenHasHetznerLength(t *testing.T) {
+	assert.Equal(t, len(LabToken), 64, "the provider refuses tokens of any other length")
+}
+
 func TestErrors(t *testing.T) {
 	ctx := context.Background()
 	r, c := start(t, Config{})

@@ -746,3 +746,12 @@ func (w *Workspace) Resources() ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// Lock takes the workspace lock (for tests and tools that must hold off
+// terraform runs); Close the file to release it.
+func (w *Workspace) Lock() (*os.File, error) {
+	if err := w.defaults(); err != nil {
+		return nil, err
+	}
+	return w.acquire()
+}

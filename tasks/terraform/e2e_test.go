@@ -1,0 +1,334 @@
+//go:build e2e
+
+package terraform
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"gotest.tools/v3/assert"
+
+	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
+	"github.com/vanixiets/vanixiets/tasks/paths"
+)
+
+// env is one test's world: a fake API on loopback, an admin identity, a
+// workspace with its own state file and work directory.
+type env struct {
+	fake *fakehcloud.Running
+	id   *age.X25519Identity
+	w    *Workspace
+	dir  string
+	log  *bytes.Buffer
+}
+
+func needTools(t testing.TB) {
+	t.Helper()
+	rc := filepath.Join(paths.Tools(), "terraform.rc")
+	if _, err := os.Stat(rc); err != nil {
+		t.Skipf("terraform tools not installed (%s): run scripts/install-terraform.sh", rc)
+	}
+}
+
+func newEnv(t testing.TB, cfg fakehcloud.Config) *env {
+	t.Helper()
+	needTools(t)
+	f, err := fakehcloud.New(cfg)
+	assert.NilError(t, err)
+	r, err := f.Start("127.0.0.1:0")
+	assert.NilError(t, err)
+	t.Cleanup(func() { r.Close() })
+	id, err := age.GenerateX25519Identity()
+	assert.NilError(t, err)
+	dir := t.TempDir()
+	log := &bytes.Buffer{}
+	w := &Workspace{
+		StateFile: filepath.Join(dir, "repo", "terraform", "terraform.tfstate.age"),
+		WorkDir:   filepath.Join(dir, "work"),
+		Env:       map[string]string{"HCLOUD_ENDPOINT": r.URL, "HCLOUD_TOKEN": fakehcloud.LabToken},
+		Vault:     Vault{Identities: []age.Identity{id}},
+		Optional:  []string{"google"},
+		Stdout:    log, Stderr: log,
+		WaitDelay: 20 * time.Second,
+	}
+	return &env{fake: r, id: id, w: w, dir: dir, log: log}
+}
+
+func (e *env) planApply(t testing.TB, enabled ...string) *Plan {
+	t.Helper()
+	ctx := context.Background()
+	r := rendering(t, e.id, enabled...)
+	_, err := e.w.Plan(ctx, r)
+	assert.NilError(t, err, e.log.String())
+	p, err := e.w.Apply(ctx, r, Yes)
+	assert.NilError(t, err, e.log.String())
+	return p
+}
+
+func machines(p *Plan) map[string]string {
+	out := map[string]string{}
+	for _, c := range p.Changes {
+		if c.Machine != "" {
+			out[c.Machine] = c.Action
+		}
+	}
+	return out
+}
+
+func TestPlanApplyToggleDestroy(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakehcloud.Config{})
+
+	r := rendering(t, e.id, "alpha")
+	p, err := e.w.Plan(ctx, r)
+	assert.NilError(t, err, e.log.String())
+	assert.DeepEqual(t, machines(p), map[string]string{"alpha": "create"})
+	assert.Assert(t, strings.Contains(p.Summary(), "machine alpha (hcloud_server.alpha): create"), p.Summary())
+	_, err = e.w.Apply(ctx, r, func(*Plan) bool { return false })
+	assert.Assert(t, errors.Is(err, ErrDeclined))
+	assert.DeepEqual(t, e.fake.ServerNames(), []string(nil))
+	_, err = e.w.Apply(ctx, r, Yes)
+	assert.NilError(t, err, e.log.String())
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha"})
+
+	a, ok, err := e.w.Address("alpha")
+	assert.NilError(t, err)
+	assert.Assert(t, ok)
+	want, _ := e.fake.ServerAddr("alpha")
+	assert.Equal(t, a, want)
+
+	ct, err := os.ReadFile(e.w.StateFile)
+	assert.NilError(t, err)
+	assert.Check(t, !strings.Contains(string(ct), a.String()), "stored state has no plaintext address")
+	assert.Check(t, !strings.Contains(string(ct), fakehcloud.LabToken), "stored state has no token")
+	assert.Check(t, !strings.Contains(string(ct), "hcloud_server"), "stored state is not readable")
+	runs, _ := os.ReadDir(filepath.Join(e.w.WorkDir, "runs"))
+	assert.Equal(t, len(runs), 0, "no plaintext run directory left")
+
+	// Toggle beta on: exactly beta is created.
+	p = e.planApply(t, "alpha", "beta")
+	assert.DeepEqual(t, machines(p), map[string]string{"beta": "create"})
+	assert.Equal(t, len(p.Changes), 1, p.Summary())
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha", "beta"})
+	// And off: exactly beta is destroyed.
+	p = e.planApply(t, "alpha")
+	assert.DeepEqual(t, machines(p), map[string]string{"beta": "delete"})
+	assert.Equal(t, len(p.Changes), 1, p.Summary())
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha"})
+	a2, _, _ := e.w.Address("alpha")
+	assert.Equal(t, a2, a, "alpha untouched")
+
+	// Nothing changed: an empty plan.
+	p, err = e.w.Plan(ctx, r)
+	assert.NilError(t, err)
+	assert.Assert(t, !p.HasChanges(), p.Summary())
+
+	p, err = e.w.Destroy(ctx, r, Yes)
+	assert.NilError(t, err, e.log.String())
+	assert.DeepEqual(t, machines(p), map[string]string{"alpha": "delete"})
+	assert.DeepEqual(t, e.fake.ServerNames(), []string(nil))
+	res, err := e.w.Resources()
+	assert.NilError(t, err)
+	assert.Equal(t, len(res), 0)
+}
+
+func TestApplyRefusesPlanFromOlderRender(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakehcloud.Config{})
+	old := rendering(t, e.id, "alpha")
+	_, err := e.w.Plan(ctx, old)
+	assert.NilError(t, err, e.log.String())
+	cur := rendering(t, e.id, "alpha", "beta")
+	_, err = e.w.Apply(ctx, cur, Yes)
+	assert.ErrorContains(t, err, "plan made from an older render; run tf:plan")
+	assert.DeepEqual(t, e.fake.ServerNames(), []string(nil))
+	_, err = e.w.Apply(ctx, old, Yes)
+	assert.NilError(t, err, "the plan itself is still good for its own render")
+}
+
+func TestWrongStateKey(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakehcloud.Config{})
+	e.planApply(t, "alpha")
+	before, err := os.ReadFile(e.w.StateFile)
+	assert.NilError(t, err)
+	intruder, _ := age.GenerateX25519Identity()
+	e.w.Vault.Identities = []age.Identity{intruder}
+	_, err = e.w.Plan(ctx, rendering(t, e.id, "alpha", "beta"))
+	assert.Assert(t, errors.Is(err, ErrNoIdentity), "got %v", err)
+	after, _ := os.ReadFile(e.w.StateFile)
+	assert.Equal(t, string(after), string(before), "state untouched")
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha"})
+	_, err = e.w.Lock()
+	assert.NilError(t, err, "lock not left held")
+}
+
+func TestProviderMissingFromMirror(t *testing.T) {
+	e := newEnv(t, fakehcloud.Config{})
+	empty := filepath.Join(e.dir, "empty-mirror")
+	assert.NilError(t, os.MkdirAll(empty, 0o755))
+	rc := filepath.Join(e.dir, "terraform.rc")
+	assert.NilError(t, os.WriteFile(rc, []byte(`provider_installation {
+  filesystem_mirror {
+    path    = "`+empty+`"
+    include = ["registry.terraform.io/hetznercloud/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/hetznercloud/*"]
+  }
+}
+`), 0o644))
+	e.w.CLIConfig = rc
+	_, err := e.w.Plan(context.Background(), rendering(t, e.id, "alpha"))
+	assert.ErrorContains(t, err, "provider registry.terraform.io/hetznercloud/hcloud is not in the mirror "+empty)
+	assert.ErrorContains(t, err, "scripts/install-terraform.sh")
+}
+
+func TestServerError500MidApplyConverges(t *testing.T) {
+	ft, err := fakehcloud.ParseFault("POST /servers#2=500")
+	assert.NilError(t, err)
+	e := newEnv(t, fakehcloud.Config{Faults: []fakehcloud.Fault{ft}})
+	e.w.Env["HCLOUD_POLL_INTERVAL"] = "50ms"
+	ctx := context.Background()
+	r := rendering(t, e.id, "alpha", "beta")
+	_, err = e.w.Plan(ctx, r)
+	assert.NilError(t, err, e.log.String())
+	_, err = e.w.Apply(ctx, r, Yes)
+	assert.ErrorContains(t, err, "injected fault", "terraform's own error is shown")
+	assert.Equal(t, len(e.fake.ServerNames()), 1, "one server made it")
+	res, err := e.w.Resources()
+	assert.NilError(t, err)
+	assert.Equal(t, len(res), 2, "state has the ssh key and the server that was created: %v", res)
+
+	p := e.planApply(t, "alpha", "beta")
+	assert.Equal(t, len(machines(p)), 1, "only the missing server is created: %s", p.Summary())
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha", "beta"})
+}
+
+// holdBeta makes the fake stop at beta's creation until the request goes
+// away, and says when it got there.
+func holdBeta() (fakehcloud.Config, <-chan struct{}) {
+	reached := make(chan struct{})
+	var once sync.Once
+	return fakehcloud.Config{BeforeCreate: func(ctx context.Context, name string) error {
+		if name != "beta" {
+			return nil
+		}
+		once.Do(func() { close(reached) })
+		<-ctx.Done()
+		return ctx.Err()
+	}}, reached
+}
+
+func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
+	cfg, reached := holdBeta()
+	e := newEnv(t, cfg)
+	r := rendering(t, e.id, "alpha", "beta")
+	_, err := e.w.Plan(context.Background(), r)
+	assert.NilError(t, err, e.log.String())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := e.w.Apply(ctx, r, Yes); done <- err }()
+	select {
+	case <-reached:
+	case <-time.After(60 * time.Second):
+		t.Fatal("apply never reached beta:\n" + e.log.String())
+	}
+	cancel()
+	err = <-done
+	assert.Assert(t, err != nil)
+	assert.Check(t, strings.Contains(e.log.String(), "Interrupt received") || strings.Contains(e.log.String(), "Gracefully shutting down"), "terraform got an interrupt first:\n%s", e.log.String())
+
+	f, err := e.w.Lock()
+	assert.NilError(t, err, "lock released")
+	f.Close()
+	e.fake.SetFaults()
+	p := e.planApply(t, "alpha", "beta")
+	assert.DeepEqual(t, machines(p), map[string]string{"beta": "create"})
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha", "beta"})
+}
+
+// TestKilledApplyConverges kills (SIGKILL) a process in the middle of an
+// apply; the lock is free afterwards and the next run recovers the state
+// the killed run had written and converges.
+func TestKilledApplyConverges(t *testing.T) {
+	cfg, reached := holdBeta()
+	e := newEnv(t, cfg)
+	r := rendering(t, e.id, "alpha", "beta")
+	_, err := e.w.Plan(context.Background(), r)
+	assert.NilError(t, err, e.log.String())
+
+	keyFile := writeIdentity(t, e.dir, e.id)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperApply$")
+	cmd.Env = append(os.Environ(), "VANIXIETS_TF_HELPER=1", "HELPER_STATE="+e.w.StateFile, "HELPER_WORK="+e.w.WorkDir,
+		"HELPER_ENDPOINT="+e.w.Env["HCLOUD_ENDPOINT"], "HELPER_KEY="+keyFile)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	assert.NilError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	select {
+	case <-reached:
+	case <-time.After(60 * time.Second):
+		t.Fatal("apply never reached beta:\n" + out.String())
+	}
+	assert.NilError(t, cmd.Process.Kill())
+	cmd.Wait()
+
+	f, err := e.w.Lock()
+	assert.NilError(t, err, "lock released by the kernel")
+	f.Close()
+	p := e.planApply(t, "alpha", "beta")
+	assert.Check(t, len(p.Changes) == 1 && machines(p)["beta"] == "create", "alpha, created by the killed run, is known: %s", p.Summary())
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha", "beta"})
+	runs, _ := os.ReadDir(filepath.Join(e.w.WorkDir, "runs"))
+	assert.Equal(t, len(runs), 0, "the killed run's plaintext directory was recovered and removed")
+}
+
+// TestHelperApply is the process TestKilledApplyConverges kills.
+func TestHelperApply(t *testing.T) {
+	if os.Getenv("VANIXIETS_TF_HELPER") != "1" {
+		t.Skip("helper process only")
+	}
+	ids, err := LoadIdentities(os.Getenv("HELPER_KEY"))
+	assert.NilError(t, err)
+	id := ids[0].(*age.X25519Identity)
+	w := &Workspace{StateFile: os.Getenv("HELPER_STATE"), WorkDir: os.Getenv("HELPER_WORK"),
+		Env:   map[string]string{"HCLOUD_ENDPOINT": os.Getenv("HELPER_ENDPOINT"), "HCLOUD_TOKEN": fakehcloud.LabToken},
+		Vault: Vault{Identities: ids}, Stdout: os.Stdout, Stderr: os.Stderr}
+	_, err = w.Apply(context.Background(), rendering(t, id, "alpha", "beta"), Yes)
+	t.Fatalf("helper apply returned (it should have been killed): %v", err)
+}
+
+func TestProvisionHandoff(t *testing.T) {
+	e := newEnv(t, fakehcloud.Config{})
+	ctx := context.Background()
+	r := rendering(t, e.id, "alpha", "beta")
+	asked := 0
+	a, p, err := e.w.Provision(ctx, r, "beta", func(p *Plan) bool { asked++; return true })
+	assert.NilError(t, err, e.log.String())
+	assert.Equal(t, asked, 1)
+	assert.DeepEqual(t, machines(p), map[string]string{"beta": "create"})
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"beta"}) // only the machine asked for
+	want, _ := e.fake.ServerAddr("beta")
+	assert.Equal(t, a, want)
+	a2, p2, err := e.w.Provision(ctx, r, "beta", nil)
+	assert.NilError(t, err)
+	assert.Assert(t, p2 == nil, "existing machine: no plan")
+	assert.Equal(t, a2, a)
+	_, _, err = e.w.Provision(ctx, rendering(t, e.id, "alpha"), "beta", Yes)
+	assert.ErrorContains(t, err, "disabled")
+	_, _, err = e.w.Provision(ctx, r, "nosuch", Yes)
+	assert.ErrorContains(t, err, "not a cloud machine")
+	var zero netip.Addr
+	_ = zero
+}
