@@ -1,0 +1,332 @@
+// Package activate switches a machine to a system toplevel that is already
+// in its store, with deploy-rs style "magic rollback".
+//
+// NixOS class: the system profile (/nix/var/nix/profiles/system) is set to
+// the toplevel with nix-env, then <toplevel>/bin/switch-to-configuration
+// runs with the action (switch, boot, test, dry-activate). Darwin class
+// (nix-darwin): profile, then <toplevel>/activate.
+//
+// Magic rollback. The activation does not run in the SSH session itself:
+// the session starts a detached agent on the host (setsid nohup sh, stdio
+// closed), which
+//  1. sets the profile and activates;
+//  2. if activation fails, rolls back at once (profile back to the previous
+//     generation, previous system re-activated);
+//  3. otherwise waits up to Timeout (default 30 s) for a confirmation file
+//     that only the deployer creates, over a NEW SSH connection, after the
+//     machine's health checks passed (Confirm). No confirmation — because
+//     the new system broke sshd, the network, the deployer's key, or the
+//     deployer was killed — and the agent rolls back by itself.
+//
+// The agent holds the machine's lock (flock on /run/vanixiets/deploy/lock,
+// inherited from the session) until it has confirmed or rolled back, so a
+// second deployment of the same machine waits for the verdict of the first.
+// Every activation, confirmation and rollback is appended to
+// /var/lib/vanixiets/deploy.log on the host.
+package activate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/remote"
+)
+
+// Actions are what switch-to-configuration accepts.
+var Actions = []string{"switch", "boot", "test", "dry-activate"}
+
+// DefaultTimeout is how long the host waits for confirmation.
+const DefaultTimeout = 30 * time.Second
+
+// Request is one activation.
+type Request struct {
+	Class    string // "nixos" or "darwin"
+	Action   string // switch (default), boot, test, dry-activate
+	Toplevel string
+	// Timeout is the confirmation window; 0 means DefaultTimeout, negative
+	// disables magic rollback (the activation is final when it succeeds).
+	Timeout time.Duration
+	// LockWait is how long to wait for another deployment's lock (default
+	// Timeout + 30 s: long enough for a pending agent to decide).
+	LockWait time.Duration
+	// Log receives the activation's output as the host printed it.
+	Log io.Writer
+}
+
+// Result describes a finished activation.
+type Result struct {
+	Token        string
+	PrevGen      int
+	NewGen       int
+	PrevToplevel string
+	// Pending is true when the host waits for Confirm.
+	Pending bool
+	Output  string
+}
+
+// RollbackError says the host went back to its previous generation.
+type RollbackError struct {
+	Target string
+	Reason string
+	Output string
+}
+
+func (e *RollbackError) Error() string {
+	return fmt.Sprintf("%s rolled back: %s (host log: /var/lib/vanixiets/deploy.log)", e.Target, e.Reason)
+}
+
+// State is a machine's current system.
+type State struct {
+	Toplevel   string
+	Generation int
+}
+
+func (r *Request) timeout() time.Duration {
+	if r.Timeout == 0 {
+		return DefaultTimeout
+	}
+	return r.Timeout
+}
+
+func seconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	s := int((d + time.Second - 1) / time.Second)
+	return s
+}
+
+func newToken() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+func checkRequest(r *Request) error {
+	if r.Action == "" {
+		r.Action = "switch"
+	}
+	ok := false
+	for _, a := range Actions {
+		ok = ok || a == r.Action
+	}
+	if !ok {
+		return fmt.Errorf("activation action %q: use one of %s", r.Action, strings.Join(Actions, ", "))
+	}
+	switch r.Class {
+	case "nixos":
+	case "darwin":
+		if r.Action != "switch" && r.Action != "dry-activate" {
+			return fmt.Errorf("darwin machines only switch (nix-darwin has no %q)", r.Action)
+		}
+	default:
+		return fmt.Errorf("machine class %q: want nixos or darwin", r.Class)
+	}
+	if !strings.HasPrefix(r.Toplevel, "/nix/store/") {
+		return fmt.Errorf("toplevel %q is not a store path", r.Toplevel)
+	}
+	return nil
+}
+
+// Activate runs the activation on the host behind c. On success with magic
+// rollback the host is Pending: call Confirm (over a new connection) within
+// the timeout. A failed activation returns *RollbackError when the host
+// went back, or another error when it could not start.
+func Activate(ctx context.Context, c *remote.Client, req Request) (Result, error) {
+	if err := checkRequest(&req); err != nil {
+		return Result{}, err
+	}
+	tmo := req.timeout()
+	lockWait := req.LockWait
+	if lockWait <= 0 {
+		lockWait = tmo + 30*time.Second
+	}
+	res := Result{Token: newToken()}
+	magic := 0
+	if tmo > 0 {
+		magic = seconds(tmo)
+	}
+	args := []string{res.Token, req.Class, req.Action, req.Toplevel, strconv.Itoa(magic), strconv.Itoa(seconds(lockWait))}
+	var out bytes.Buffer
+	w := io.Writer(&out)
+	if req.Log != nil {
+		w = io.MultiWriter(&out, filterWriter(req.Log))
+	}
+	var stderr bytes.Buffer
+	err := c.Run(ctx, shScript(activateScript, args), nil, w, io.MultiWriter(&stderr, logOrDiscard(req.Log)))
+	res.Output = out.String()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return res, fmt.Errorf("activate %s on %s: %s", req.Toplevel, c.Config().Name(), lastLines(msg, 3))
+	}
+	if req.Action == "dry-activate" {
+		return res, nil
+	}
+	kv := markers(res.Output)
+	state := kv["STATE"]
+	if g := strings.Fields(kv["GEN"]); len(g) == 2 {
+		res.PrevGen, _ = strconv.Atoi(g[0])
+		res.NewGen, _ = strconv.Atoi(g[1])
+	}
+	res.PrevToplevel = kv["PREV"]
+	switch {
+	case strings.HasPrefix(state, "activated"):
+		res.Pending = true
+		return res, nil
+	case strings.HasPrefix(state, "confirmed"):
+		return res, nil
+	case strings.HasPrefix(state, "rolledback"):
+		return res, &RollbackError{Target: c.Config().Name(), Reason: strings.TrimSpace(strings.TrimPrefix(state, "rolledback")), Output: logPart(res.Output)}
+	default:
+		return res, fmt.Errorf("activate %s on %s: %s; output: %s", req.Toplevel, c.Config().Name(), state, lastLines(logPart(res.Output), 3))
+	}
+}
+
+// Confirm runs the health checks on the host (over c, which must be a new
+// connection: reaching the host again is the first check) and confirms the
+// pending activation; a failing check makes the host roll back now instead
+// of at the timeout. It returns *RollbackError whenever the host rolled back.
+func Confirm(ctx context.Context, c *remote.Client, res Result, healthChecks []string, timeout time.Duration) error {
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	verdict, reason := "confirm", ""
+	for _, hc := range healthChecks {
+		var stderr bytes.Buffer
+		if err := c.Run(ctx, "sh -c "+remote.Quote(hc), nil, nil, &stderr); err != nil {
+			verdict, reason = "abort", fmt.Sprintf("health check %q failed: %s", hc, lastLines(strings.TrimSpace(stderr.String()+" "+err.Error()), 1))
+			break
+		}
+	}
+	if !res.Pending {
+		if verdict == "abort" {
+			return fmt.Errorf("%s: %s (the activation was final: no magic rollback)", c.Config().Name(), reason)
+		}
+		return nil
+	}
+	args := []string{res.Token, verdict, reason, strconv.Itoa(seconds(timeout) + 30)}
+	out, err := c.Output(ctx, shScript(confirmScript, args), nil)
+	if err != nil {
+		return fmt.Errorf("confirm on %s: %v", c.Config().Name(), err)
+	}
+	state := markers(string(out))["STATE"]
+	switch {
+	case strings.HasPrefix(state, "confirmed"):
+		return nil
+	case strings.HasPrefix(state, "rolledback"):
+		return &RollbackError{Target: c.Config().Name(), Reason: strings.TrimSpace(strings.TrimPrefix(state, "rolledback"))}
+	case state == "":
+		return fmt.Errorf("confirm on %s: activation %s is unknown to the host (rebooted?)", c.Config().Name(), res.Token)
+	default:
+		return fmt.Errorf("confirm on %s: host says %q", c.Config().Name(), state)
+	}
+}
+
+// Rollback switches the machine back one generation of its system profile.
+func Rollback(ctx context.Context, c *remote.Client, class string, lockWait time.Duration) (from, to State, err error) {
+	if lockWait <= 0 {
+		lockWait = DefaultTimeout + 30*time.Second
+	}
+	var stderr bytes.Buffer
+	var out bytes.Buffer
+	err = c.Run(ctx, shScript(rollbackScript, []string{class, strconv.Itoa(seconds(lockWait))}), nil, &out, &stderr)
+	if err != nil {
+		return from, to, fmt.Errorf("rollback %s: %s", c.Config().Name(), lastLines(strings.TrimSpace(stderr.String()+" "+err.Error()), 2))
+	}
+	kv := markers(out.String())
+	if g := strings.Fields(kv["GEN"]); len(g) == 2 {
+		from.Generation, _ = strconv.Atoi(g[0])
+		to.Generation, _ = strconv.Atoi(g[1])
+	}
+	from.Toplevel, to.Toplevel = kv["PREV"], kv["TOP"]
+	return from, to, nil
+}
+
+// Current reads the machine's running system and profile generation.
+func Current(ctx context.Context, c *remote.Client) (State, error) {
+	out, err := c.Output(ctx, shScript(statusScript, nil), nil)
+	if err != nil {
+		return State{}, fmt.Errorf("read the current system of %s: %v", c.Config().Name(), err)
+	}
+	kv := markers(string(out))
+	st := State{Toplevel: kv["TOP"]}
+	st.Generation, _ = strconv.Atoi(kv["GEN"])
+	return st, nil
+}
+
+// shScript is the command line running script with args as "$@". The
+// script travels as an argument, not on stdin, so commands it runs cannot
+// swallow the rest of it by reading stdin.
+func shScript(script string, args []string) string {
+	q := []string{"sh", "-c", remote.Quote(script), "vanixiets"}
+	for _, a := range args {
+		q = append(q, remote.Quote(a))
+	}
+	return strings.Join(q, " ")
+}
+
+// markers reads the "VANIXIETS-KEY value" lines the scripts print.
+func markers(out string) map[string]string {
+	kv := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "VANIXIETS-"); ok {
+			k, v, _ := strings.Cut(rest, " ")
+			kv[k] = v
+		}
+	}
+	return kv
+}
+
+func logPart(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(l, "VANIXIETS-") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.TrimSpace(strings.Join(keep, "\n"))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+func logOrDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// filterWriter hides the marker lines from a human log.
+func filterWriter(w io.Writer) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		for _, l := range strings.SplitAfter(string(p), "\n") {
+			if l != "" && !strings.HasPrefix(l, "VANIXIETS-") {
+				io.WriteString(w, l)
+			}
+		}
+		return len(p), nil
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
