@@ -133,6 +133,8 @@ func parseMachine(name string, raw json.RawMessage) (*Machine, error) {
 
 // decodeStrict decodes one JSON value into v, refusing unknown fields and
 // trailing data, and turns encoding/json's errors into ShapeErrors at where.
+// encoding/json matches field names case-insensitively, so "targethost" is
+// read as targetHost; misspellings beyond case are refused.
 func decodeStrict(data []byte, v any, where string) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return &ShapeError{Where: where, Problem: "empty value"}
@@ -153,7 +155,8 @@ func describe(err error, v any) string {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &te):
-		field := te.Field
+		// embedded structs (machineJSON's Machine) show up in the path
+		field := strings.TrimPrefix(strings.TrimPrefix(te.Field, "Machine."), "Generator.")
 		if field == "" {
 			return fmt.Sprintf("want %s, got a JSON %s", goTypeName(te.Type.String()), te.Value)
 		}
