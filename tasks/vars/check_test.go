@@ -1,0 +1,251 @@
+package vars
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func TestCheckFindsBadSecrets(t *testing.T) {
+	f, ids := labFleet(t)
+	v := newVars(t, f, ids, labEnv)
+	mustGenerate(t, v, GenerateOptions{})
+	zt := filepath.Join(v.Dir, "per-machine/cinnabar/zerotier/zerotier-identity-secret/secret")
+	orig, err := os.ReadFile(zt)
+	assert.NilError(t, err)
+
+	other1, _ := age.GenerateX25519Identity()
+	other2, _ := age.GenerateX25519Identity()
+	wrong, err := encrypt([]byte("x"), []Recipient{{Key: other1.Recipient().String()}, {Key: other2.Recipient().String()}})
+	assert.NilError(t, err)
+	three, err := encrypt([]byte("x"), []Recipient{{Key: other1.Recipient().String()}, {Key: other2.Recipient().String()}, {Key: ids["cameron"].Recipient().String()}})
+	assert.NilError(t, err)
+
+	tests := []struct {
+		name    string
+		mutate  func(t *testing.T)
+		want    []string
+		decrypt bool
+	}{
+		{name: "not age", mutate: func(t *testing.T) { write(t, zt, "zerotier secret in plain text\n") }, want: []string{"zerotier-identity-secret/secret: not an age file"}},
+		{name: "truncated armor", mutate: func(t *testing.T) { write(t, zt, string(orig[:60])) }, want: []string{"zerotier-identity-secret/secret"}},
+		{name: "other recipients, same count", mutate: func(t *testing.T) { write(t, zt, string(wrong)) }, decrypt: true, want: []string{"intended recipient machine:cinnabar cannot decrypt it", "intended recipient user:cameron cannot decrypt it"}},
+		{name: "extra recipient", mutate: func(t *testing.T) { write(t, zt, string(three)) }, want: []string{"encrypted to 3 recipients, want 2"}},
+		{name: "missing secret", mutate: func(t *testing.T) { assert.NilError(t, os.Remove(zt)) }, want: []string{"secret missing"}},
+		{name: "stray file", mutate: func(t *testing.T) { write(t, filepath.Join(v.Dir, "per-machine/cinnabar/zerotier/notes.txt"), "hi") }, want: []string{"per-machine/cinnabar/zerotier/notes.txt: stray"}},
+		{name: "stray machine", mutate: func(t *testing.T) {
+			write(t, filepath.Join(v.Dir, "per-machine/gone/openssh/.validation-hash"), "x")
+		}, want: []string{"per-machine/gone: stray"}},
+		{name: "leftover swap", mutate: func(t *testing.T) {
+			assert.NilError(t, os.MkdirAll(filepath.Join(v.Dir, "per-machine/cinnabar/.zerotier.new-1"), 0o755))
+		}, want: []string{"per-machine/cinnabar/.zerotier.new-1: stray"}},
+		{name: "recipients record edited", mutate: func(t *testing.T) {
+			write(t, filepath.Join(filepath.Dir(zt), "recipients"), other1.Recipient().String()+" user:mallory\n")
+		}, want: []string{"recipients differ"}},
+		{name: "outdated", mutate: func(t *testing.T) { f.Machines["cinnabar"].Generators["zerotier"].Script += "#" }, want: []string{"is outdated"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := f.Machines["cinnabar"].Generators["zerotier"].Script
+			t.Cleanup(func() {
+				// restore the generated tree for the next case
+				f.Machines["cinnabar"].Generators["zerotier"].Script = saved
+				_ = os.RemoveAll(filepath.Join(v.Dir, "per-machine/gone"))
+				_ = os.RemoveAll(filepath.Join(v.Dir, "per-machine/cinnabar/.zerotier.new-1"))
+				_ = os.Remove(filepath.Join(v.Dir, "per-machine/cinnabar/zerotier/notes.txt"))
+				write(t, zt, string(orig))
+			})
+			if tc.name == "recipients record edited" {
+				recPath := filepath.Join(filepath.Dir(zt), "recipients")
+				saved, _ := os.ReadFile(recPath)
+				t.Cleanup(func() { write(t, recPath, string(saved)) })
+			}
+			tc.mutate(t)
+			probs, err := newVarsAt(t, v).Check(CheckOptions{Decrypt: tc.decrypt})
+			assert.NilError(t, err)
+			var all []string
+			for _, p := range probs {
+				all = append(all, p.String())
+			}
+			joined := strings.Join(all, "\n")
+			for _, w := range tc.want {
+				assert.Assert(t, is.Contains(joined, w))
+			}
+		})
+	}
+	// Restored: clean again.
+	assertCheckClean(t, newVarsAt(t, v))
+
+	// rekey refuses a non-age secret rather than overwrite it.
+	write(t, zt, "plain\n")
+	_, err = newVarsAt(t, v).Rekey()
+	assert.ErrorContains(t, err, "not an age file")
+	write(t, zt, string(orig))
+}
+
+func write(t *testing.T, p, s string) {
+	t.Helper()
+	assert.NilError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	assert.NilError(t, os.WriteFile(p, []byte(s), 0o644))
+}
+
+// TestAgeCLIDecryptsWithSSHToAgeIdentity is the interoperability test: a
+// secret this package wrote decrypts with Debian's age using the identity
+// tools/ssh-to-age -private-key derives from the machine's host key, and
+// fails with another machine's.
+func TestAgeCLIDecryptsWithSSHToAgeIdentity(t *testing.T) {
+	if _, err := exec.LookPath("age"); err != nil {
+		t.Skip("age command not installed (apt-get install age)")
+	}
+	f, ids := labFleet(t)
+	v := newVars(t, f, ids, labEnv)
+	mustGenerate(t, v, GenerateOptions{Machines: []string{"cinnabar", "stibnite"}})
+	bin := filepath.Join(t.TempDir(), "ssh-to-age")
+	build := exec.Command("go", "build", "-o", bin, "../../tools/ssh-to-age")
+	out, err := build.CombinedOutput()
+	assert.NilError(t, err, string(out))
+
+	identity := func(m string) string {
+		hostKey, err := v.Get(m, "openssh/ssh.id_ed25519")
+		assert.NilError(t, err)
+		cmd := exec.Command(bin, "-private-key")
+		cmd.Stdin = bytes.NewReader(hostKey)
+		id, err := cmd.Output()
+		assert.NilError(t, err)
+		p := filepath.Join(t.TempDir(), m+".agekey")
+		assert.NilError(t, os.WriteFile(p, id, 0o600))
+		return p
+	}
+	ct, err := os.ReadFile(filepath.Join(v.Dir, "per-machine/cinnabar/zerotier/zerotier-identity-secret/secret"))
+	assert.NilError(t, err)
+	want, err := v.Get("cinnabar", "zerotier/zerotier-identity-secret")
+	assert.NilError(t, err)
+
+	pt, err := ageCLI(t, ct, "-d", "-i", identity("cinnabar"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(pt), string(want))
+	_, err = ageCLI(t, ct, "-d", "-i", identity("stibnite"))
+	assert.Assert(t, err != nil, "stibnite's key decrypted cinnabar's secret")
+
+	// The shared secret decrypts with cinnabar's key, not stibnite's (a laptop).
+	sct, err := os.ReadFile(filepath.Join(v.Dir, "shared/admin-password/admin-password/secret"))
+	assert.NilError(t, err)
+	_, err = ageCLI(t, sct, "-d", "-i", identity("cinnabar"))
+	assert.NilError(t, err)
+	_, err = ageCLI(t, sct, "-d", "-i", identity("stibnite"))
+	assert.Assert(t, err != nil)
+
+	// The machine recipient is what ssh-to-age prints for the public host key.
+	pub, err := v.Get("cinnabar", "openssh/ssh.id_ed25519.pub")
+	assert.NilError(t, err)
+	cmd := exec.Command(bin)
+	cmd.Stdin = bytes.NewReader(pub)
+	r, err := cmd.Output()
+	assert.NilError(t, err)
+	rec, err := os.ReadFile(filepath.Join(v.Dir, "per-machine/cinnabar/zerotier/zerotier-identity-secret/recipients"))
+	assert.NilError(t, err)
+	assert.Assert(t, is.Contains(string(rec), strings.TrimSpace(string(r))+" machine:cinnabar"))
+}
+
+func TestGet(t *testing.T) {
+	f, ids := labFleet(t)
+	v := newVars(t, f, ids, labEnv)
+	mustGenerate(t, v, GenerateOptions{Machines: []string{"stibnite"}})
+	b, err := v.Get("stibnite", "openssh/ssh.id_ed25519")
+	assert.NilError(t, err)
+	assert.Assert(t, is.Contains(string(b), "OPENSSH PRIVATE KEY"))
+	for _, tc := range []struct{ m, gf, want string }{
+		{"stibnite", "openssh", "want <generator>/<file>"},
+		{"stibnite", "nope/x", `machine "stibnite" has no generator "nope"`},
+		{"stibnite", "openssh/x", `has no file "x"`},
+		{"nosuch", "openssh/x", `unknown machine "nosuch"`},
+	} {
+		_, err := v.Get(tc.m, tc.gf)
+		assert.ErrorContains(t, err, tc.want)
+	}
+	// Not an admin of stibnite (cameron only): clear error.
+	v2 := newVarsAt(t, v)
+	v2.Identities = func() ([]age.Identity, error) { return []age.Identity{ids["cameron"]}, nil }
+	_, err = v2.Get("stibnite", "openssh/ssh.id_ed25519")
+	assert.ErrorContains(t, err, "is ")
+	assert.ErrorContains(t, err, "an admin of [stibnite]")
+}
+
+func TestLoadIdentities(t *testing.T) {
+	dir := t.TempDir()
+	id, _ := age.GenerateX25519Identity()
+	good := filepath.Join(dir, "keys.txt")
+	write(t, good, "# created: today\n"+id.String()+"\n")
+	bad := filepath.Join(dir, "bad.txt")
+	write(t, bad, "AGE-SECRET-KEY-1NOTAKEY\n")
+	for _, tc := range []struct {
+		name, vanixiets, sops, err string
+	}{
+		{name: "vanixiets env", vanixiets: good},
+		{name: "sops env", sops: good},
+		{name: "vanixiets wins", vanixiets: good, sops: bad},
+		{name: "malformed", vanixiets: bad, err: "want AGE-SECRET-KEY-1"},
+		{name: "missing", vanixiets: filepath.Join(dir, "none"), err: "set VANIXIETS_AGE_IDENTITY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("VANIXIETS_AGE_IDENTITY", tc.vanixiets)
+			t.Setenv("SOPS_AGE_KEY_FILE", tc.sops)
+			ids, err := LoadIdentities()
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			assert.NilError(t, err)
+			assert.Equal(t, identityRecipient(ids[0]), id.Recipient().String())
+		})
+	}
+	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
+	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	t.Setenv("HOME", dir)
+	assert.Equal(t, IdentityFile(), filepath.Join(dir, ".config/sops/age/keys.txt"))
+}
+
+func FuzzParseHeader(f *testing.F) {
+	id, _ := age.GenerateX25519Identity()
+	ct, _ := encrypt([]byte("hello"), []Recipient{{Key: id.Recipient().String()}})
+	f.Add(ct)
+	f.Add([]byte("age-encryption.org/v1\n-> X25519 abc\n\n--- mac\n"))
+	f.Add([]byte("not age"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := ParseHeader(b)
+		if err != nil {
+			return
+		}
+		if len(st) == 0 {
+			t.Fatal("accepted a header without stanzas")
+		}
+		for _, s := range st {
+			if s.Type == "" {
+				t.Fatal("stanza without type")
+			}
+		}
+	})
+}
+
+func TestParseHeaderMatchesAge(t *testing.T) {
+	var rs []Recipient
+	for i := 0; i < 5; i++ {
+		id, _ := age.GenerateX25519Identity()
+		rs = append(rs, Recipient{Key: id.Recipient().String()})
+		ct, err := encrypt(bytes.Repeat([]byte("x"), 100*i), rs)
+		assert.NilError(t, err)
+		st, err := ParseHeader(ct)
+		assert.NilError(t, err)
+		assert.Equal(t, len(st), i+1)
+		for _, s := range st {
+			assert.Equal(t, s.Type, "X25519")
+		}
+	}
+}
