@@ -1,0 +1,344 @@
+//go:build e2e
+
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/paths"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// bazelRemoteBin finds the bazel-remote built by
+// scripts/install-bazel-remote.sh. In CI (CI set) a missing binary is built
+// by running that script; elsewhere the test skips and says how to get it.
+func bazelRemoteBin(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(paths.Tools(), "bazel-remote")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	script, err := filepath.Abs("../../scripts/install-bazel-remote.sh")
+	assert.NilError(tb, err)
+	if os.Getenv("CI") == "" {
+		tb.Skipf("bazel-remote is not installed at %s: run `bash %s` (CI runs it itself)", bin, script)
+	}
+	out, err := exec.Command("bash", script).CombinedOutput()
+	assert.NilError(tb, err, "%s failed:\n%s", script, out)
+	return bin
+}
+
+// bazelRemote is a real bazel-remote server on a loopback port, stopped
+// (and its directory removed) by the test's cleanup, pass or fail.
+type bazelRemote struct {
+	URL string
+	Dir string // its --dir, for tests that damage entries behind its back
+	cmd *exec.Cmd
+}
+
+// startBazelRemote starts bazel-remote with its own directory and a free
+// loopback port (gRPC off, so nothing fixed is bound: tests of other
+// packages may run at the same time). extra flags are appended.
+func startBazelRemote(tb testing.TB, extra ...string) *bazelRemote {
+	tb.Helper()
+	bin := bazelRemoteBin(tb)
+	var lastLog string
+	for attempt := 0; attempt < 5; attempt++ {
+		s, log, retry := tryStartBazelRemote(tb, bin, extra)
+		if s != nil {
+			return s
+		}
+		lastLog = log
+		if !retry {
+			break
+		}
+	}
+	tb.Fatalf("bazel-remote did not start; its log:\n%s", lastLog)
+	return nil
+}
+
+func tryStartBazelRemote(tb testing.TB, bin string, extra []string) (s *bazelRemote, log string, retry bool) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(tb, err)
+	addr := l.Addr().String()
+	l.Close() // a tiny race with other processes: a clash is retried
+
+	dir := tb.TempDir()
+	logPath := filepath.Join(tb.TempDir(), "bazel-remote.log")
+	logf, err := os.Create(logPath)
+	assert.NilError(tb, err)
+	defer logf.Close()
+	args := append([]string{
+		"--dir", filepath.Join(dir, "cache"),
+		"--max_size", "1",
+		"--http_address", addr,
+		"--grpc_address", "none",
+	}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	assert.NilError(tb, cmd.Start())
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}
+	readLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+
+	deadline := time.Now().Add(20 * time.Second)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case <-exited:
+			log := readLog()
+			return nil, log, strings.Contains(log, "address already in use")
+		default:
+		}
+		resp, err := client.Get("http://" + addr + "/status")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, readLog() + "\n(not ready after 20 s)", false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Cleanup(func() {
+		stop()
+		if tb.Failed() {
+			tb.Logf("bazel-remote log:\n%s", readLog())
+		}
+	})
+	return &bazelRemote{URL: "http://" + addr, Dir: filepath.Join(dir, "cache"), cmd: cmd}, "", false
+}
+
+// checkout is one working copy on one machine: its own local cache and its
+// own client of the shared server.
+type checkout struct {
+	*Layered
+	dir          string
+	mu           sync.Mutex
+	warned       []string // Layered's (remote turned off)
+	remoteWarned []string // the remote's (corrupt entry skipped)
+}
+
+func newCheckout(t *testing.T, url string) *checkout {
+	t.Helper()
+	r, err := NewHTTPRemote(url)
+	assert.NilError(t, err)
+	t.Cleanup(r.Close)
+	c := &checkout{dir: t.TempDir()}
+	r.Warn = func(s string) { c.mu.Lock(); c.remoteWarned = append(c.remoteWarned, s); c.mu.Unlock() }
+	c.Layered = &Layered{Local: NewLocal(c.dir), Remote: r, Warn: func(s string) {
+		c.mu.Lock()
+		c.warned = append(c.warned, s)
+		c.mu.Unlock()
+	}}
+	return c
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	assert.NilError(t, err)
+	return b
+}
+
+// Two checkouts with separate local caches share hits through a real
+// bazel-remote, in both of its storage modes.
+func TestBazelRemoteSharesHits(t *testing.T) {
+	for _, mode := range []string{"zstd", "uncompressed"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			srv := startBazelRemote(t, "--storage_mode", mode)
+			a, b := newCheckout(t, srv.URL), newCheckout(t, srv.URL)
+			values := map[string][]byte{
+				"empty":  {},
+				"small":  []byte("result of step build:cinnabar\n"),
+				"4 KiB":  randomBytes(t, 4<<10),
+				"3 MiB":  randomBytes(t, 3<<20),
+				"binary": {0, 0, 0, 0xff},
+			}
+			for name, v := range values {
+				_, ok, err := a.Get(ctx, key(mode+name))
+				assert.NilError(t, err)
+				assert.Assert(t, !ok, "%s: fresh server misses", name)
+				assert.NilError(t, a.Put(ctx, key(mode+name), v))
+			}
+			for name, v := range values {
+				got, ok, err := b.Get(ctx, key(mode+name))
+				assert.NilError(t, err)
+				assert.Assert(t, ok, "%s: checkout b misses what a built", name)
+				assert.Assert(t, bytes.Equal(got, v), "%s: got %d bytes, want %d", name, len(got), len(v))
+				// Read-through: b now has it locally, no server needed.
+				got, ok, err = NewLocal(b.dir).Get(ctx, key(mode+name))
+				assert.NilError(t, err)
+				assert.Assert(t, ok && bytes.Equal(got, v), "%s: not written back to b's local cache", name)
+			}
+			_, ok, err := b.Get(ctx, key(mode+"never built"))
+			assert.NilError(t, err)
+			assert.Assert(t, !ok)
+			for _, c := range []*checkout{a, b} {
+				assert.Assert(t, is.Len(c.warned, 0))
+				assert.Assert(t, is.Len(c.remoteWarned, 0))
+			}
+
+			// The server holds a valid REAPI ActionResult (it re-encodes it
+			// as JSON only if it parses) whose blob it validated.
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/ac/"+key(mode+"small"), nil)
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			assert.NilError(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, resp.StatusCode, http.StatusOK)
+			sum := sha256.Sum256(values["small"])
+			assert.Assert(t, is.Contains(string(body), `"path":"value"`))
+			assert.Assert(t, is.Contains(string(body), hex.EncodeToString(sum[:])))
+		})
+	}
+}
+
+// The wiring every target uses: VANIXIETS_REMOTE_CACHE and two
+// VANIXIETS_CACHE_DIRs.
+func TestBazelRemoteThroughOpen(t *testing.T) {
+	ctx := context.Background()
+	srv := startBazelRemote(t)
+	t.Setenv("VANIXIETS_REMOTE_CACHE", srv.URL)
+	t.Setenv("VANIXIETS_CACHE_DIR", t.TempDir())
+	k := key("through open")
+	assert.NilError(t, Open().Put(ctx, k, []byte("shared")))
+	t.Setenv("VANIXIETS_CACHE_DIR", t.TempDir())
+	v, ok, err := Open().Get(ctx, k)
+	assert.NilError(t, err)
+	assert.Assert(t, ok)
+	assert.Equal(t, string(v), "shared")
+}
+
+// Entries damaged on the server's disk are detected, never returned, and
+// repaired by the rebuild's Put so the next checkout hits again.
+func TestBazelRemoteCorruptEntriesRebuilt(t *testing.T) {
+	value := []byte("the real output of a step, long enough to damage")
+	sum := sha256.Sum256(value)
+	blob := hex.EncodeToString(sum[:])
+	tests := []struct {
+		name       string
+		damage     func(t *testing.T, dir, k string)
+		remoteWarn string // the warning the reader gets, "" for a silent miss
+	}{
+		{
+			// bazel-remote does not re-hash what it serves: our client must.
+			name: "CAS blob with a flipped byte",
+			damage: func(t *testing.T, dir, _ string) {
+				p := onlyFile(t, filepath.Join(dir, "cas.v2", blob[:2], blob+"-*"))
+				b, err := os.ReadFile(p)
+				assert.NilError(t, err)
+				b[len(b)-1] ^= 0x20
+				assert.NilError(t, os.WriteFile(p, b, 0o644))
+			},
+			remoteWarn: "has SHA-256",
+		},
+		{
+			// The server's own AC validation turns this into a 404.
+			name: "AC entry overwritten with garbage",
+			damage: func(t *testing.T, dir, k string) {
+				p := onlyFile(t, filepath.Join(dir, "ac.v2", k[:2], k+"-*"))
+				assert.NilError(t, os.WriteFile(p, []byte("\x0a\xffgarbage"), 0o644))
+			},
+		},
+		{
+			// Eviction: the AC entry outlives its blob; the server says 404.
+			name: "CAS blob deleted",
+			damage: func(t *testing.T, dir, _ string) {
+				assert.NilError(t, os.Remove(onlyFile(t, filepath.Join(dir, "cas.v2", blob[:2], blob+"-*"))))
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := startBazelRemote(t, "--storage_mode", "uncompressed")
+			k := key(tc.name)
+			assert.NilError(t, newCheckout(t, srv.URL).Put(ctx, k, value))
+			tc.damage(t, srv.Dir, k)
+
+			b := newCheckout(t, srv.URL)
+			v, ok, err := b.Get(ctx, k)
+			assert.NilError(t, err)
+			assert.Assert(t, !ok, "damaged entry returned: %q", v)
+			assert.Assert(t, is.Len(b.warned, 0), "a damaged entry does not turn the remote off")
+			if tc.remoteWarn == "" {
+				assert.Assert(t, is.Len(b.remoteWarned, 0))
+			} else {
+				assert.Assert(t, is.Len(b.remoteWarned, 1))
+				assert.Assert(t, is.Contains(b.remoteWarned[0], tc.remoteWarn))
+				assert.Assert(t, is.Contains(b.remoteWarned[0], k))
+			}
+
+			assert.NilError(t, b.Put(ctx, k, value)) // the rebuild
+			c := newCheckout(t, srv.URL)
+			v, ok, err = c.Get(ctx, k)
+			assert.NilError(t, err)
+			assert.Assert(t, ok, "rebuilt entry not shared")
+			assert.Assert(t, bytes.Equal(v, value))
+			assert.Assert(t, is.Len(c.remoteWarned, 0))
+		})
+	}
+}
+
+// A server that goes away mid-run: one warning, every Get and Put still
+// succeeds on the local cache.
+func TestBazelRemoteGoesAway(t *testing.T) {
+	ctx := context.Background()
+	srv := startBazelRemote(t)
+	a := newCheckout(t, srv.URL)
+	assert.NilError(t, a.Put(ctx, key("before"), []byte("v")))
+	assert.NilError(t, srv.cmd.Process.Kill())
+
+	b := newCheckout(t, srv.URL)
+	for i := 0; i < 3; i++ {
+		k := key(fmt.Sprint("after", i))
+		_, ok, err := b.Get(ctx, k)
+		assert.NilError(t, err)
+		assert.Assert(t, !ok)
+		assert.NilError(t, b.Put(ctx, k, []byte("local")))
+	}
+	assert.Assert(t, is.Len(b.warned, 1), "warnings: %q", b.warned)
+	assert.Assert(t, is.Contains(b.warned[0], srv.URL))
+}
+
+func onlyFile(t *testing.T, pattern string) string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	assert.NilError(t, err)
+	assert.Equal(t, len(m), 1, "files matching %s: %q", pattern, m)
+	return m[0]
+}
