@@ -125,6 +125,12 @@ func parseMachine(name string, raw json.RawMessage) (*Machine, error) {
 		}
 		if bytes.Equal(bytes.TrimSpace(g.Validation), []byte("null")) {
 			g.Validation = nil
+		} else if len(g.Validation) > 0 {
+			// compact, so equal values compare (and hash) equal
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, g.Validation); err == nil {
+				g.Validation = buf.Bytes()
+			}
 		}
 		m.Generators[gname] = &g
 	}
