@@ -1,0 +1,591 @@
+// Package deploy is the user's main job: build machines' systems and put
+// them on the machines, as one pipeline through the step engine.
+//
+// The graph for a deployment of machines m1..mn:
+//
+//	evaluate             nix eval <flake>#fleet           cached on the flake's files
+//	build                nix build of every toplevel      cached; verified: outputs exist
+//	<m>:copy    (effect) closure copy over SSH            verified: host has every path
+//	<m>:activate(effect) profile + switch, magic rollback verified: host runs the toplevel
+//	<m>:confirm          health checks + confirmation over a NEW connection
+//
+// A second deployment with nothing changed therefore costs two cache hits,
+// one closure query and one status read per machine: no build, no copy, no
+// activation. Machines are independent: one that fails (unreachable,
+// activation failed, rolled back) does not stop the others, and every
+// failure is in the summary.
+//
+// Locks: a deployment takes, per machine, an flock under LockDir (so two
+// deployer processes on this machine never deploy the same machine at once)
+// and, on the host, the activation lock that the host's agent holds until
+// it has confirmed or rolled back.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/activate"
+	"github.com/vanixiets/vanixiets/tasks/cache"
+	"github.com/vanixiets/vanixiets/tasks/closure"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/paths"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
+	"github.com/vanixiets/vanixiets/tasks/remote"
+)
+
+// Options configure a deployment. The zero value (plus Flake) deploys with
+// defaults.
+type Options struct {
+	// Flake is the fleet flake: a directory or a flake reference.
+	Flake string
+	// Lab, when set, deploys to lab hosts: they are brought up when not
+	// running, reached through the lab's ssh_config and known_hosts, and
+	// made to trust the fleet signing key at their first deploy.
+	Lab *lab.Lab
+	// SSHConfig is an ssh_config resolving targets (ignored with Lab).
+	SSHConfig string
+	// KnownHosts is used when neither Lab nor SSHConfig says otherwise
+	// (default ~/.ssh/known_hosts).
+	KnownHosts []string
+	// Action is switch (default), boot, test or dry-activate.
+	Action string
+	// Timeout is the magic-rollback confirmation window (default 30 s;
+	// negative disables magic rollback).
+	Timeout time.Duration
+	// ConnectTimeout bounds each SSH connect + handshake (default 10 s).
+	ConnectTimeout time.Duration
+	// DryRun evaluates and builds, then prints the plan and what would be
+	// copied; no host is changed.
+	DryRun bool
+	// Parallel is how many machines deploy at once (default 8).
+	Parallel int
+	// Cache records step results (default cache.Open()).
+	Cache cache.Store
+	// Dir holds the signing key and the deployer-side locks (default
+	// paths.Home()/deploy, or the lab's directory with Lab).
+	Dir string
+	// Out receives one progress line per event; nil discards.
+	Out io.Writer
+	// Nix is the nix driver (default nix.New()).
+	Nix *nix.Nix
+	// Files are the globs (relative to FilesRoot) whose content keys the
+	// evaluate and build steps. Default: every *.nix, flake.lock and the
+	// flake directory's own files, under the git work tree holding the flake.
+	Files     []string
+	FilesRoot string
+}
+
+// Summary is one machine's row in the final table.
+type Summary struct {
+	Machine    string
+	GenBefore  int
+	GenAfter   int
+	Toplevel   string
+	Paths      int
+	Bytes      int64
+	Missing    int // dry run: paths that would be copied
+	MissingB   int64
+	Duration   time.Duration
+	Result     string // ok, unchanged, rolled back, failed, planned
+	Err        error
+	RolledBack bool
+}
+
+func (o *Options) defaults() error {
+	if o.Action == "" {
+		o.Action = "switch"
+	}
+	if o.Timeout == 0 {
+		o.Timeout = activate.DefaultTimeout
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 8
+	}
+	if o.Cache == nil {
+		o.Cache = cache.Open()
+	}
+	if o.Dir == "" {
+		if o.Lab != nil {
+			o.Dir = filepath.Join(o.Lab.Dir(), "deploy")
+		} else {
+			o.Dir = filepath.Join(paths.Home(), "deploy")
+		}
+	}
+	if o.Nix == nil {
+		n, err := nix.New()
+		if err != nil {
+			return err
+		}
+		o.Nix = n
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Flake == "" {
+		return errors.New("deploy: no flake given")
+	}
+	if len(o.Files) == 0 {
+		root, files := defaultFiles(o.Flake)
+		o.FilesRoot, o.Files = root, files
+	}
+	return nil
+}
+
+// defaultFiles keys evaluation on every .nix file and flake.lock of the
+// git work tree holding the flake (a lab flake imports ../modules), plus
+// every file of the flake directory itself.
+func defaultFiles(flake string) (string, []string) {
+	dir, err := filepath.Abs(flake)
+	if err != nil {
+		return flake, []string{"**"}
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return "", nil // a remote flake reference: not keyed on local files
+	}
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return dir, []string{"**"}
+	}
+	root := strings.TrimSpace(string(out))
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return dir, []string{"**"}
+	}
+	files := []string{"**/*.nix", "**/flake.lock"}
+	if rel == "." {
+		files = append(files, "*")
+	} else {
+		files = append(files, filepath.ToSlash(rel)+"/**")
+	}
+	return root, files
+}
+
+// Deployer runs deployments with one set of options.
+type Deployer struct {
+	opt   Options
+	flake string
+
+	mu      sync.Mutex
+	conns   map[string]*remote.Client
+	dialErr map[string]error
+	stats   map[string]*Summary
+	sshc    *remote.SSHConfig
+	key     string // secret key file
+	pub     string
+}
+
+// New checks options and returns a Deployer.
+func New(opt Options) (*Deployer, error) {
+	if err := opt.defaults(); err != nil {
+		return nil, err
+	}
+	ref, err := nix.FlakeRef(opt.Flake)
+	if err != nil {
+		return nil, err
+	}
+	return &Deployer{opt: opt, flake: ref, conns: map[string]*remote.Client{}, dialErr: map[string]error{}, stats: map[string]*Summary{}}, nil
+}
+
+func (d *Deployer) printf(format string, a ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.opt.Out, format+"\n", a...)
+}
+
+// Fleet evaluates the flake's fleet output (a cached step).
+func (d *Deployer) Fleet(ctx context.Context) (*fleet.Fleet, error) {
+	p := &pipeline.Pipeline{Steps: []*pipeline.Step{d.evalStep()}, Cache: d.opt.Cache}
+	rs, err := p.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return fleet.Parse([]byte(rs[0].Outputs["fleet"]))
+}
+
+func (d *Deployer) evalStep() *pipeline.Step {
+	return &pipeline.Step{
+		Name: "evaluate", Def: "deploy-eval-v1",
+		Root: d.opt.FilesRoot, Files: d.opt.Files,
+		Params: map[string]string{"flake": d.flake},
+		Tools:  map[string]string{"nix": d.opt.Nix.Bin},
+		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
+			b, err := d.opt.Nix.EvalJSON(ctx, nix.Installable(d.flake, "fleet"))
+			if err != nil {
+				return nil, err
+			}
+			if _, err := fleet.Parse(b); err != nil {
+				return nil, err
+			}
+			return pipeline.Outputs{"fleet": string(b)}, nil
+		},
+	}
+}
+
+// Attr is the flake attribute of a machine's toplevel.
+func Attr(m *fleet.Machine) string {
+	if m.MachineClass == "darwin" {
+		return "darwinConfigurations." + m.Name + ".system"
+	}
+	return "nixosConfigurations." + m.Name + ".config.system.build.toplevel"
+}
+
+// Select resolves selectors (machine names and @tags; none = all).
+func Select(f *fleet.Fleet, selectors []string) ([]string, error) {
+	if len(selectors) == 0 {
+		return f.MachineNames(), nil
+	}
+	set := map[string]bool{}
+	for _, s := range selectors {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if tag, ok := strings.CutPrefix(s, "@"); ok {
+			n := 0
+			for _, m := range f.SortedMachines() {
+				if m.HasTag(tag) {
+					set[m.Name] = true
+					n++
+				}
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("no machine has tag %q", tag)
+			}
+			continue
+		}
+		if _, err := f.ByName(s); err != nil {
+			return nil, err
+		}
+		set[s] = true
+	}
+	var out []string
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return nil, errors.New("no machine selected")
+	}
+	return out, nil
+}
+
+// SplitSelectors splits "a,@tag b" into selectors.
+func SplitSelectors(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
+// target resolves a machine's SSH configuration.
+func (d *Deployer) target(m *fleet.Machine) (remote.Config, error) {
+	t := m.Deploy.TargetHost
+	if t == "" {
+		t = "root@" + m.Name
+	}
+	d.mu.Lock()
+	sshc := d.sshc
+	d.mu.Unlock()
+	cfg, err := remote.Resolve(t, sshc, d.opt.KnownHosts)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %v", m.Name, err)
+	}
+	cfg.ConnectTimeout = d.opt.ConnectTimeout
+	return cfg, nil
+}
+
+func (d *Deployer) loadSSHConfig() error {
+	path := d.opt.SSHConfig
+	if d.opt.Lab != nil {
+		path = d.opt.Lab.SSHConfigPath()
+	}
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("ssh_config %s: %v", path, err)
+	}
+	c, err := remote.ParseSSHConfig(b)
+	if err != nil {
+		return fmt.Errorf("ssh_config %s: %v", path, err)
+	}
+	d.mu.Lock()
+	d.sshc = c
+	d.mu.Unlock()
+	return nil
+}
+
+// conn returns the deployment's connection to m, dialling it once.
+func (d *Deployer) conn(ctx context.Context, m *fleet.Machine) (*remote.Client, error) {
+	d.mu.Lock()
+	c, derr := d.conns[m.Name], d.dialErr[m.Name]
+	d.mu.Unlock()
+	if c != nil || derr != nil {
+		return c, derr
+	}
+	cfg, err := d.target(m)
+	if err != nil {
+		return nil, err
+	}
+	c, err = remote.Dial(ctx, cfg)
+	if err != nil {
+		// Remembered: an unreachable host costs one timeout, not one per step.
+		d.mu.Lock()
+		d.dialErr[m.Name] = err
+		d.mu.Unlock()
+		return nil, err
+	}
+	d.mu.Lock()
+	d.conns[m.Name] = c
+	d.mu.Unlock()
+	return c, nil
+}
+
+func (d *Deployer) closeAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for n, c := range d.conns {
+		c.Close()
+		delete(d.conns, n)
+	}
+}
+
+func (d *Deployer) stat(m string) *Summary {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.stats[m]
+	if s == nil {
+		s = &Summary{Machine: m}
+		d.stats[m] = s
+	}
+	return s
+}
+
+// lockMachine takes the deployer-side flock for m.
+func (d *Deployer) lockMachine(m string) (func(), error) {
+	dir := filepath.Join(d.opt.Dir, "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, m+".lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(p)
+		f.Close()
+		return nil, fmt.Errorf("%s is being deployed by another process (%s holds %s); wait for it to finish", m, strings.TrimSpace(string(b)), p)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte("pid "+strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() { f.Close() }, nil
+}
+
+// Run deploys the selected machines and returns one summary per machine,
+// in name order. The error is non-nil when any machine failed or rolled
+// back.
+func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, error) {
+	defer d.closeAll()
+	f, err := d.Fleet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names, err := Select(f, selectors)
+	if err != nil {
+		return nil, err
+	}
+	if d.opt.Lab != nil {
+		d.printf("lab %s: bringing up %s", d.opt.Lab.Name(), strings.Join(names, ", "))
+		if _, err := d.opt.Lab.Up(ctx, names); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.loadSSHConfig(); err != nil {
+		return nil, err
+	}
+	if !d.opt.DryRun {
+		sec, pub, err := closure.EnsureKey(ctx, filepath.Join(d.opt.Dir, "key"), "vanixiets-fleet-1")
+		if err != nil {
+			return nil, err
+		}
+		d.key, d.pub = sec, pub
+	}
+	var machines []*fleet.Machine
+	var failed []Summary
+	for _, n := range names {
+		m := f.Machines[n]
+		if d.opt.DryRun {
+			machines = append(machines, m)
+			continue
+		}
+		unlock, err := d.lockMachine(n)
+		if err != nil {
+			failed = append(failed, Summary{Machine: n, Result: "failed", Err: err})
+			continue
+		}
+		defer unlock()
+		machines = append(machines, m)
+	}
+	t0 := time.Now()
+	steps := d.steps(machines)
+	p := &pipeline.Pipeline{Steps: steps, Cache: d.opt.Cache, Parallel: d.opt.Parallel, OnEvent: d.event}
+	results, _ := p.Run(ctx)
+	byName := map[string]pipeline.Result{}
+	for _, r := range results {
+		byName[r.Name] = r
+	}
+	var out []Summary
+	for _, m := range machines {
+		s := *d.stat(m.Name)
+		if s.Duration == 0 {
+			s.Duration = time.Since(t0)
+		}
+		s.Toplevel = byName["build"].Outputs[m.Name]
+		for _, st := range []string{"build", m.Name + ":copy", m.Name + ":activate", m.Name + ":confirm", m.Name + ":plan"} {
+			r, ok := byName[st]
+			if !ok || r.Status.OK() {
+				continue
+			}
+			if s.Err == nil {
+				s.Err = r.Err
+				if s.Err == nil {
+					s.Err = fmt.Errorf("%s %s", st, r.Status)
+				}
+			}
+		}
+		var rb *activate.RollbackError
+		switch {
+		case errors.As(s.Err, &rb):
+			s.Result, s.RolledBack = "rolled back", true
+		case s.Err != nil:
+			s.Result = "failed"
+		case d.opt.DryRun:
+			s.Result = "planned"
+		case s.Result == "":
+			s.Result = "ok"
+		}
+		out = append(out, s)
+	}
+	out = append(out, failed...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Machine < out[j].Machine })
+	var bad []string
+	for _, s := range out {
+		if s.Err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", s.Machine, s.Err))
+		}
+	}
+	if len(bad) > 0 {
+		return out, &FailedError{Lines: bad}
+	}
+	return out, nil
+}
+
+// FailedError lists the machines that failed or rolled back.
+type FailedError struct{ Lines []string }
+
+func (e *FailedError) Error() string {
+	if len(e.Lines) == 1 {
+		return "deploy failed: " + e.Lines[0]
+	}
+	return fmt.Sprintf("deploy failed on %d machines:\n  %s", len(e.Lines), strings.Join(e.Lines, "\n  "))
+}
+
+func (d *Deployer) event(e pipeline.Event) {
+	m, step, ok := strings.Cut(e.Step, ":")
+	if !ok {
+		m, step = "*", e.Step
+	}
+	if e.Started {
+		d.printf("%-10s %-9s ...", m, step)
+		return
+	}
+	r := e.Result
+	switch {
+	case r.Status == pipeline.Cached:
+		d.printf("%-10s %-9s up to date (%s)", m, step, r.Duration.Round(time.Millisecond))
+	case r.Status.OK():
+		d.printf("%-10s %-9s done in %s%s", m, step, r.Duration.Round(time.Millisecond), describe(step, r.Outputs))
+	default:
+		d.printf("%-10s %-9s %s: %v", m, step, r.Status, r.Err)
+	}
+}
+
+func describe(step string, o pipeline.Outputs) string {
+	switch step {
+	case "copy":
+		return fmt.Sprintf(": %s paths, %s", o["sent"], humanBytes(atoi64(o["bytes"])))
+	case "activate":
+		return fmt.Sprintf(": generation %s -> %s", o["genBefore"], o["genAfter"])
+	case "plan":
+		return ": " + o["plan"]
+	}
+	return ""
+}
+
+func atoi64(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
+
+func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
+	build := &pipeline.Step{
+		Name: "build", Def: "deploy-build-v1", Deps: []string{"evaluate"},
+		Root: d.opt.FilesRoot, Files: d.opt.Files,
+		Params: map[string]string{"flake": d.flake},
+		Tools:  map[string]string{"nix": d.opt.Nix.Bin},
+		Effect: true, // a cache hit is only good while the outputs are still in the store
+		Verify: func(ctx context.Context, in pipeline.Input, rec pipeline.Outputs) (bool, error) {
+			for _, m := range machines {
+				if _, err := os.Lstat(rec[m.Name]); err != nil || rec[m.Name] == "" {
+					return false, nil
+				}
+			}
+			return true, nil
+		},
+		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
+			var inst []string
+			for _, m := range machines {
+				inst = append(inst, nix.Installable(d.flake, Attr(m)))
+			}
+			res, err := d.opt.Nix.Build(ctx, inst...)
+			if err != nil {
+				return nil, err
+			}
+			if len(res) != len(machines) {
+				return nil, fmt.Errorf("nix build returned %d results for %d machines", len(res), len(machines))
+			}
+			out := pipeline.Outputs{}
+			for i, m := range machines {
+				out[m.Name] = res[i].Out()
+			}
+			return out, nil
+		},
+	}
+	var names []string
+	for _, m := range machines {
+		names = append(names, m.Name)
+	}
+	build.Params["machines"] = strings.Join(names, ",")
+	steps := []*pipeline.Step{d.evalStep(), build}
+	for _, m := range machines {
+		if d.opt.DryRun {
+			steps = append(steps, d.planStep(m))
+			continue
+		}
+		steps = append(steps, d.copyStep(m), d.activateStep(m), d.confirmStep(m))
+	}
+	return steps
+}

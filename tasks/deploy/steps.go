@@ -1,0 +1,298 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/activate"
+	"github.com/vanixiets/vanixiets/tasks/closure"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
+	"github.com/vanixiets/vanixiets/tasks/remote"
+)
+
+func (d *Deployer) toplevel(in pipeline.Input, m *fleet.Machine) (string, error) {
+	t := in.Deps["build"][m.Name]
+	if t == "" {
+		return "", fmt.Errorf("%s: the build produced no toplevel", m.Name)
+	}
+	return t, nil
+}
+
+func (d *Deployer) targetParam(m *fleet.Machine) string {
+	cfg, err := d.target(m)
+	if err != nil {
+		return m.Deploy.TargetHost
+	}
+	return cfg.Name()
+}
+
+// copyStep sends the closure. Verify (on a key hit): the host has it all.
+func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
+	return &pipeline.Step{
+		Name: m.Name + ":copy", Def: "deploy-copy-v1", Deps: []string{"build"},
+		Params: map[string]string{"machine": m.Name, "target": d.targetParam(m)},
+		Effect: true,
+		Verify: func(ctx context.Context, in pipeline.Input, _ pipeline.Outputs) (bool, error) {
+			top, err := d.toplevel(in, m)
+			if err != nil {
+				return false, err
+			}
+			c, err := d.conn(ctx, m)
+			if err != nil {
+				return false, err
+			}
+			infos, err := closure.List(ctx, d.opt.Nix, top)
+			if err != nil {
+				return false, err
+			}
+			var ps []string
+			for _, pi := range infos {
+				ps = append(ps, pi.Path)
+			}
+			missing, err := closure.Missing(ctx, c, ps)
+			return err == nil && len(missing) == 0, err
+		},
+		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
+			top, err := d.toplevel(in, m)
+			if err != nil {
+				return nil, err
+			}
+			c, err := d.conn(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			if d.opt.Lab != nil {
+				// Trust on first deploy, for lab hosts only: they are
+				// ours, made from scratch, and have no configuration
+				// that could carry the key.
+				if err := closure.Trust(ctx, c, d.pub); err != nil {
+					return nil, err
+				}
+			}
+			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{SecretKeyFile: d.key, Verify: true}, top)
+			s := d.stat(m.Name)
+			d.mu.Lock()
+			s.Paths, s.Bytes = rep.Sent, rep.Bytes
+			d.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			return pipeline.Outputs{"toplevel": top, "sent": strconv.Itoa(rep.Sent), "bytes": strconv.FormatInt(rep.Bytes, 10),
+				"closure": strconv.Itoa(rep.Closure)}, nil
+		},
+	}
+}
+
+// activateStep switches the host. Verify: it already runs the toplevel.
+func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
+	return &pipeline.Step{
+		Name: m.Name + ":activate", Def: "deploy-activate-v1", Deps: []string{"build", m.Name + ":copy"},
+		Params: map[string]string{"machine": m.Name, "target": d.targetParam(m), "action": d.opt.Action, "class": m.MachineClass},
+		Effect: true,
+		Verify: func(ctx context.Context, in pipeline.Input, _ pipeline.Outputs) (bool, error) {
+			if d.opt.Action != "switch" && d.opt.Action != "test" {
+				return false, nil
+			}
+			top, err := d.toplevel(in, m)
+			if err != nil {
+				return false, err
+			}
+			c, err := d.conn(ctx, m)
+			if err != nil {
+				return false, err
+			}
+			st, err := activate.Current(ctx, c)
+			if err != nil {
+				return false, err
+			}
+			if st.Toplevel == top {
+				s := d.stat(m.Name)
+				d.mu.Lock()
+				s.GenBefore, s.GenAfter, s.Result = st.Generation, st.Generation, "unchanged"
+				d.mu.Unlock()
+				return true, nil
+			}
+			return false, nil
+		},
+		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
+			top, err := d.toplevel(in, m)
+			if err != nil {
+				return nil, err
+			}
+			c, err := d.conn(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			res, err := activate.Activate(ctx, c, activate.Request{Class: m.MachineClass, Action: d.opt.Action, Toplevel: top, Timeout: d.opt.Timeout})
+			s := d.stat(m.Name)
+			d.mu.Lock()
+			s.GenBefore, s.GenAfter = res.PrevGen, res.NewGen
+			d.mu.Unlock()
+			if err != nil {
+				if rb, ok := err.(*activate.RollbackError); ok {
+					d.mu.Lock()
+					s.GenAfter = res.PrevGen
+					d.mu.Unlock()
+					return nil, rb
+				}
+				return nil, err
+			}
+			return pipeline.Outputs{"toplevel": top, "token": res.Token, "pending": strconv.FormatBool(res.Pending),
+				"genBefore": strconv.Itoa(res.PrevGen), "genAfter": strconv.Itoa(res.NewGen)}, nil
+		},
+	}
+}
+
+// confirmStep reaches the host over a new connection, runs the health
+// checks and confirms (or aborts) a pending activation.
+func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
+	return &pipeline.Step{
+		Name: m.Name + ":confirm", Def: "deploy-confirm-v1", Deps: []string{m.Name + ":activate"},
+		NoCache: true,
+		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
+			act := in.Deps[m.Name+":activate"]
+			cfg, err := d.target(m)
+			if err != nil {
+				return nil, err
+			}
+			res := activate.Result{Token: act["token"], Pending: act["pending"] == "true"}
+			s := d.stat(m.Name)
+			if s.Result == "unchanged" {
+				res.Pending = false // a verified hit: nothing waits for us
+			}
+			// A NEW connection: reaching the host again is the first check.
+			c2, err := remote.Dial(ctx, cfg)
+			if err != nil {
+				if res.Pending {
+					return nil, fmt.Errorf("cannot reach %s again after activation (%v); the host rolls back by itself within %s", m.Name, err, d.opt.Timeout)
+				}
+				return nil, err
+			}
+			defer c2.Close()
+			if err := activate.Confirm(ctx, c2, res, m.Deploy.HealthChecks, d.opt.Timeout); err != nil {
+				if rb, ok := err.(*activate.RollbackError); ok {
+					d.mu.Lock()
+					s.GenAfter = s.GenBefore
+					d.mu.Unlock()
+					return nil, rb
+				}
+				return nil, err
+			}
+			return pipeline.Outputs{"checks": strconv.Itoa(len(m.Deploy.HealthChecks))}, nil
+		},
+	}
+}
+
+// planStep (dry run) reports what a deployment would do; it changes nothing.
+func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
+	return &pipeline.Step{
+		Name: m.Name + ":plan", Def: "deploy-plan-v1", Deps: []string{"build"}, NoCache: true,
+		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
+			top, err := d.toplevel(in, m)
+			if err != nil {
+				return nil, err
+			}
+			c, err := d.conn(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{DryRun: true}, top)
+			if err != nil {
+				return nil, err
+			}
+			st, err := activate.Current(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			s := d.stat(m.Name)
+			d.mu.Lock()
+			s.Missing, s.MissingB, s.GenBefore, s.GenAfter = len(rep.Missing), rep.MissingBytes, st.Generation, st.Generation
+			d.mu.Unlock()
+			var plan string
+			if st.Toplevel == top {
+				plan = "already runs " + top
+			} else {
+				plan = fmt.Sprintf("would copy %d of %d paths (%s) and %s %s (now %s)", len(rep.Missing), rep.Closure,
+					humanBytes(rep.MissingBytes), d.opt.Action, top, orNone(st.Toplevel))
+			}
+			missing, _ := json.Marshal(rep.Missing)
+			return pipeline.Outputs{"plan": plan, "missing": string(missing)}, nil
+		},
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Table renders the summary table.
+func Table(rows []Summary) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-12s %-12s %-20s %-9s %s\n", "MACHINE", "GENERATION", "COPIED", "TIME", "RESULT")
+	for _, r := range rows {
+		gen := fmt.Sprintf("%d -> %d", r.GenBefore, r.GenAfter)
+		copied := fmt.Sprintf("%d paths, %s", r.Paths, humanBytes(r.Bytes))
+		if r.Result == "planned" {
+			copied = fmt.Sprintf("would %d, %s", r.Missing, humanBytes(r.MissingB))
+		}
+		res := r.Result
+		if r.Err != nil {
+			res += ": " + firstLine(r.Err.Error())
+		}
+		fmt.Fprintf(&b, "%-12s %-12s %-20s %-9s %s\n", r.Machine, gen, copied, r.Duration.Round(10*time.Millisecond), res)
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// Rollback switches machine back one generation.
+func (d *Deployer) Rollback(ctx context.Context, machine string) (activate.State, activate.State, error) {
+	defer d.closeAll()
+	f, err := d.Fleet(ctx)
+	if err != nil {
+		return activate.State{}, activate.State{}, err
+	}
+	m, err := f.ByName(machine)
+	if err != nil {
+		return activate.State{}, activate.State{}, err
+	}
+	if err := d.loadSSHConfig(); err != nil {
+		return activate.State{}, activate.State{}, err
+	}
+	unlock, err := d.lockMachine(machine)
+	if err != nil {
+		return activate.State{}, activate.State{}, err
+	}
+	defer unlock()
+	c, err := d.conn(ctx, m)
+	if err != nil {
+		return activate.State{}, activate.State{}, err
+	}
+	return activate.Rollback(ctx, c, m.MachineClass, 0)
+}
