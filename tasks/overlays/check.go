@@ -149,10 +149,10 @@ type Entry struct {
 
 // FileSummary is one overlay file as the checker saw it.
 type FileSummary struct {
-	File     string  `json:"file"`
-	Layer    Layer   `json:"layer"`
-	Priority int     `json:"priority"`
-	Overlays int     `json:"overlays"`
+	File     string   `json:"file"`
+	Layer    Layer    `json:"layer"`
+	Priority int      `json:"priority"`
+	Overlays int      `json:"overlays"`
 	Opaque   []string `json:"external,omitempty"`
 	Entries  []Entry  `json:"entries"`
 
@@ -204,8 +204,8 @@ const (
 var ByNameDirs = []string{"pkgs/by-name", "modules/nixpkgs/pkgs/by-name"}
 
 type checker struct {
-	opt      Options
-	root     string // absolute
+	opt       Options
+	root      string // absolute
 	findings  []Finding
 	evalSys   []string
 	fileOrder map[string]int // overlay file -> composition position
@@ -570,6 +570,9 @@ func (c *checker) mergeEval(rel, path string, layer Layer, s *source, ov evalOve
 				where[name] = pos{line, file}
 			}
 		}
+	}
+	for _, l := range present {
+		sort.Strings(l)
 	}
 	used := map[*Entry]bool{}
 	var out []*Entry

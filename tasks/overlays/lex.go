@@ -30,7 +30,7 @@ type token struct {
 }
 
 func (t token) is(kind tokKind, text string) bool { return t.Kind == kind && t.Text == text }
-func (t token) punct(text string) bool           { return t.Kind == tPunct && t.Text == text }
+func (t token) punct(text string) bool            { return t.Kind == tPunct && t.Text == text }
 
 func isIdentStart(c byte) bool {
 	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')

@@ -143,7 +143,7 @@ type evalOverlay struct {
 }
 
 type evalSystem struct {
-	Error   bool                `json:"error"`
+	Error   bool                 `json:"error"`
 	Entries [][3]json.RawMessage `json:"entries"` // [name, line, file]
 }
 

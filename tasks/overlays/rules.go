@@ -175,7 +175,7 @@ func (c *checker) entryRules(e *Entry, rep *Report) {
 				}
 				c.add(Warning, "stale", e.File, e.Line,
 					fmt.Sprintf("%s %s was added %s, %d days ago (limit %d): review it", kindLabel(e.Kind), e.Name, h.DateRaw, age, int(c.opt.MaxAge.Hours()/24)),
-					"check whether "+cond+" holds; if so delete the entry, else update Date added after review")
+					fmt.Sprintf("check whether %q holds: if so delete the entry, else re-date it after review", cond))
 			}
 		}
 	}

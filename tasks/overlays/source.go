@@ -14,8 +14,8 @@ import (
 // overlays; this reading supplies what evaluation cannot see: comments,
 // lines of list elements, and how each entry's value is written.
 type source struct {
-	code     []token      // tokens without comments
-	match    map[int]int  // index of an opening bracket -> its closer
+	code     []token     // tokens without comments
+	match    map[int]int // index of an opening bracket -> its closer
 	comments map[int]string
 	codeLine map[int]bool // lines holding at least one code token
 
@@ -87,7 +87,10 @@ func readSource(src string) *source {
 		}
 	}
 	// File header: the comment lines before the first code token.
-	first := 1 << 30
+	first := 1
+	for l := range s.comments {
+		first = max(first, l+1)
+	}
 	if len(s.code) > 0 {
 		first = s.code[0].Line
 	}

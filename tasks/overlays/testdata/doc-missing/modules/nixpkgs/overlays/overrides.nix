@@ -1,0 +1,11 @@
+# Layer 4: overrides
+{ lib, ... }:
+{
+  flake.nixpkgsOverlays = lib.mkOrder 300 [
+    (final: prev: {
+      # mactop: tests write to $HOME
+      # Date added: 2026-11-02
+      mactop = prev.mactop.overrideAttrs { doCheck = false; };
+    })
+  ];
+}

@@ -1,0 +1,1 @@
+{ writeShellScriptBin }: writeShellScriptBin "hello-lab" "echo hello"
