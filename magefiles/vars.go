@@ -1,0 +1,146 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/vars"
+)
+
+// openVars loads the flake's fleet (--flake, $VANIXIETS_FLAKE, default lab/)
+// and opens its vars directory: $VANIXIETS_VARS_DIR, else <flake>/vars.
+func openVars(ctx context.Context) (*vars.Vars, error) {
+	ref, err := flakeArg()
+	if err != nil {
+		return nil, err
+	}
+	f, err := fleet.Load(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	dir := os.Getenv("VANIXIETS_VARS_DIR")
+	if dir == "" {
+		if st, err := os.Stat(ref); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("flake %s is not a local directory: set VANIXIETS_VARS_DIR to its vars directory", ref)
+		}
+		dir = filepath.Join(ref, "vars")
+	}
+	v := vars.New(f, dir)
+	v.Log = os.Stderr
+	return v, nil
+}
+
+// splitList splits a comma/space separated list.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
+// Generate runs every missing or outdated vars generator, in dependency
+// order, for all machines or those named after the target
+// (vars:generate cinnabar galena, or a comma list). --regenerate (or
+// VANIXIETS_VARS_REGENERATE=1) forces the selected generators to run again;
+// --generator g1,g2 (or VANIXIETS_VARS_GENERATOR) limits the run to those
+// generators. A generator whose script, files, validation or dependencies
+// changed is regenerated with its dependents without --regenerate.
+// Prompts: VANIXIETS_PROMPT_<GEN>_<PROMPT>, the JSON file
+// $VANIXIETS_PROMPTS_FILE, or the terminal.
+func (Vars) Generate(ctx context.Context) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	v, err := openVars(ctx)
+	if err != nil {
+		return err
+	}
+	var machines []string
+	for _, a := range rest() {
+		machines = append(machines, splitList(a)...)
+	}
+	opts := vars.GenerateOptions{
+		Machines:   machines,
+		Generators: splitList(flag("generator", os.Getenv("VANIXIETS_VARS_GENERATOR"))),
+		Regenerate: boolFlag("regenerate", "VANIXIETS_VARS_REGENERATE"),
+	}
+	rep, err := v.Generate(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("vars: %d generated, %d up to date (scripts %s)\n", len(rep.Generated), rep.UpToDate, rep.ScriptTime.Round(1e6))
+	if len(rep.StaleRecipients) > 0 {
+		fmt.Printf("vars: %d secrets have outdated recipients (%s): run vars:rekey\n", len(rep.StaleRecipients), strings.Join(rep.StaleRecipients, ", "))
+	}
+	return nil
+}
+
+// Check verifies the vars directory against the fleet: every declared file
+// present and current, each secret an age file encrypted to exactly its
+// intended recipients, no stray files. When an admin identity is available
+// ($VANIXIETS_AGE_IDENTITY, $SOPS_AGE_KEY_FILE, ~/.config/sops/age/keys.txt)
+// it also decrypts: every recipient whose key it holds must decrypt, nobody
+// else may. CI runs it.
+func (Vars) Check(ctx context.Context) error {
+	v, err := openVars(ctx)
+	if err != nil {
+		return err
+	}
+	decrypt := false
+	for _, p := range filepath.SplitList(vars.IdentityFile()) {
+		if _, err := os.Stat(p); err == nil {
+			decrypt = true
+		}
+	}
+	probs, err := v.Check(vars.CheckOptions{Decrypt: decrypt})
+	if err != nil {
+		return err
+	}
+	for _, p := range probs {
+		fmt.Fprintln(os.Stderr, p.String())
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("vars:check: %d problems under %s", len(probs), v.Dir)
+	}
+	mode := "headers and recipients"
+	if decrypt {
+		mode += ", decryption with " + vars.IdentityFile()
+	}
+	fmt.Printf("vars: %s ok (%s)\n", v.Dir, mode)
+	return nil
+}
+
+// Rekey re-encrypts the secrets whose recipients changed (a machine joined
+// a shared generator, an admin or a host key changed) without regenerating
+// them, with the admin identity. Only those files change.
+func (Vars) Rekey(ctx context.Context) error {
+	v, err := openVars(ctx)
+	if err != nil {
+		return err
+	}
+	done, err := v.Rekey()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("vars: %d secrets rekeyed\n", len(done))
+	return nil
+}
+
+// Get prints machine's generator file (vars:get cinnabar openssh/ssh.id_ed25519.pub)
+// to stdout, decrypting a secret with the admin identity.
+func (Vars) Get(ctx context.Context, machine, genFile string) error {
+	v, err := openVars(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := v.Get(machine, genFile)
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(b)
+	return err
+}
