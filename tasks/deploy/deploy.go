@@ -411,6 +411,12 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 		return nil, err
 	}
 	if d.opt.Lab != nil {
+		// The lab must know every fleet machine under its targetHost.
+		l, err := lab.Open(lab.Config{Name: d.opt.Lab.Name(), Dir: d.opt.Lab.Dir(), Range: d.opt.Lab.Range(), Machines: lab.MachinesFromFleet(f)})
+		if err != nil {
+			return nil, err
+		}
+		d.opt.Lab = l
 		d.printf("lab %s: bringing up %s", d.opt.Lab.Name(), strings.Join(names, ", "))
 		if _, err := d.opt.Lab.Up(ctx, names); err != nil {
 			return nil, err
