@@ -1,0 +1,1 @@
+import ./channel.nix "1"
