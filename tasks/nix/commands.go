@@ -73,6 +73,23 @@ func (n *Nix) Eval(ctx context.Context, installable string, out any) error {
 	return nil
 }
 
+// EvalApply evaluates installable, applies the Nix function fn to it (nix
+// eval --apply) and decodes the JSON result into out. One evaluation can so
+// answer for many attributes, e.g. every machine's drvPath:
+//
+//	n.EvalApply(ctx, "lab#nixosConfigurations",
+//	    "cs: builtins.mapAttrs (_: c: c.config.system.build.toplevel.drvPath) cs", &m)
+func (n *Nix) EvalApply(ctx context.Context, installable, fn string, out any) error {
+	b, err := n.run(ctx, "eval", installable, "eval", "--json", installable, "--apply", fn)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("nix eval %s: decode JSON: %w", installable, err)
+	}
+	return nil
+}
+
 // BuildResult is one built installable: its derivation and output paths.
 type BuildResult struct {
 	DrvPath string            `json:"drvPath"`
@@ -90,8 +107,11 @@ func (r BuildResult) Out() string {
 	return ""
 }
 
-// Build builds the installables with `nix build --json --no-link` and returns
-// one result per installable, in order.
+// Build builds the installables with `nix build --json --no-link` (one nix
+// process, derivations built in parallel) and returns one result per
+// distinct derivation. The results are in Nix's order, which on Nix 2.8 is
+// NOT the order of the installables: match them by DrvPath (see ByDrv and
+// EvalApply to learn the drvPaths in one evaluation).
 func (n *Nix) Build(ctx context.Context, installables ...string) ([]BuildResult, error) {
 	if len(installables) == 0 {
 		return nil, nil
@@ -106,6 +126,15 @@ func (n *Nix) Build(ctx context.Context, installables ...string) ([]BuildResult,
 		return nil, fmt.Errorf("nix build %s: decode --json output: %w", strings.Join(installables, " "), err)
 	}
 	return res, nil
+}
+
+// ByDrv indexes build results by derivation path.
+func ByDrv(results []BuildResult) map[string]BuildResult {
+	m := make(map[string]BuildResult, len(results))
+	for _, r := range results {
+		m[r.DrvPath] = r
+	}
+	return m
 }
 
 // FlakeCheck runs `nix flake check` on flake; extra flags (e.g.
