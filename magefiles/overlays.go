@@ -1,0 +1,108 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/overlays"
+)
+
+// Overlays checks the five-layer nixpkgs overlay tree (modules/nixpkgs):
+// composition order, layer placement, per-entry documentation, stale
+// entries, platform conditionals and packages overridden twice. It is a
+// cached step: an unchanged tree answers from the cache without Nix.
+//
+//	--flake-root dir   the flake to check ($VANIXIETS_FLAKE_ROOT); default:
+//	                   the repository's fleet and the lab fleet
+//	--json             print the report as JSON ($VANIXIETS_JSON=1)
+//	--max-age 90d      stale limit ($VANIXIETS_OVERLAY_MAX_AGE)
+//	--systems a,b      fleet systems ($VANIXIETS_FLEET_SYSTEMS; default
+//	                   x86_64-linux,aarch64-darwin)
+func (Check) Overlays(ctx context.Context) error {
+	roots, err := overlayRoots()
+	if err != nil {
+		return err
+	}
+	opt := overlays.Options{}
+	if s := flag("systems", os.Getenv("VANIXIETS_FLEET_SYSTEMS")); s != "" {
+		opt.Systems = strings.Split(s, ",")
+	}
+	if s := flag("max-age", os.Getenv("VANIXIETS_OVERLAY_MAX_AGE")); s != "" {
+		d, err := parseAge(s)
+		if err != nil {
+			return err
+		}
+		opt.MaxAge = d
+	}
+	asJSON := boolFlag("json", "VANIXIETS_JSON")
+	failed := 0
+	for _, root := range roots {
+		opt.Root = root
+		rep, _, err := overlays.CachedCheck(ctx, opt, nil, nil)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			err = rep.WriteJSON(os.Stdout)
+		} else {
+			err = rep.WriteTable(os.Stdout)
+		}
+		if err != nil {
+			return err
+		}
+		if !rep.OK {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("overlay check failed for %d of %d flakes: fix the errors above", failed, len(roots))
+	}
+	return nil
+}
+
+// overlayRoots is --flake-root, else $VANIXIETS_FLAKE_ROOT, else the
+// repository root and lab/ (those holding modules/nixpkgs/overlays).
+func overlayRoots() ([]string, error) {
+	if r := flag("flake-root", os.Getenv("VANIXIETS_FLAKE_ROOT")); r != "" {
+		return []string{r}, nil
+	}
+	repo, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	var roots []string
+	for _, r := range []string{repo, filepath.Join(repo, "lab")} {
+		if _, err := os.Stat(filepath.Join(r, overlays.OverlaysDir)); err == nil {
+			roots = append(roots, r)
+		}
+	}
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("no %s under %s or its lab/: pass --flake-root", overlays.OverlaysDir, repo)
+	}
+	return roots, nil
+}
+
+// parseAge reads "90d", "12w" or a Go duration ("2160h").
+func parseAge(s string) (time.Duration, error) {
+	var n int
+	var unit string
+	if _, err := fmt.Sscanf(s, "%d%s", &n, &unit); err == nil && n > 0 {
+		switch unit {
+		case "d":
+			return time.Duration(n) * 24 * time.Hour, nil
+		case "w":
+			return time.Duration(n) * 7 * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--max-age %q: want days (90d), weeks (12w) or a duration (2160h)", s)
+	}
+	return d, nil
+}
