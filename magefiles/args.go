@@ -28,6 +28,7 @@ var listTargets = map[string]bool{
 var valueFlags = map[string]bool{
 	"junit": true, "flake": true, "flake-root": true, "generator": true,
 	"parallel": true, "mode": true, "timeout": true, "max-age": true,
+	"systems": true, "identity": true,
 }
 
 var (
