@@ -42,7 +42,7 @@ func (l *Loader) CheckFlake(ctx context.Context, flakeRef string) (*CheckResult,
 			return nil, err
 		}
 		if err := n.FlakeCheck(ctx, ref); err != nil {
-			return nil, err
+			return nil, localPaths(ref, err)
 		}
 		return json.Marshal(CheckResult{Flake: ref, Duration: time.Since(start), Key: key})
 	})

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
@@ -144,9 +145,31 @@ func (l *Loader) nixIdentity() string {
 	return id
 }
 
-// explainEval adds the fix to nix's "does not provide attribute" error: the
-// flake must expose the inventory as `fleet`.
+// storeSourceRe matches the store copy of a flake's source in nix messages.
+var storeSourceRe = regexp.MustCompile(`/nix/store/[0-9a-z]{32}-source/`)
+
+// localPaths rewrites "/nix/store/<hash>-source/x/flake.nix:4:3" in nix's
+// message to the file in the working tree ("<root>/x/flake.nix:4:3"), so the
+// location points at what the user edits. root is the repository root of a
+// flake in git, else the flake directory.
+func localPaths(ref string, err error) error {
+	var ce *nix.CommandError
+	if err == nil || !filepath.IsAbs(ref) || !errors.As(err, &ce) {
+		return err
+	}
+	root := gitRoot(ref)
+	if root == "" {
+		root = ref
+	}
+	ce.Message = storeSourceRe.ReplaceAllLiteralString(ce.Message, root+"/")
+	return err
+}
+
+// explainEval points nix's source locations at the working tree and adds
+// the fix to its "does not provide attribute" error: the flake must expose
+// the inventory as `fleet`.
 func explainEval(ref string, err error) error {
+	err = localPaths(ref, err)
 	var ee *nix.EvalError
 	if errors.As(err, &ee) && strings.Contains(ee.Message, "does not provide attribute") {
 		return fmt.Errorf("flake %s has no `fleet` output: expose the inventory as outputs.fleet (see docs/fleet.md): %w", ref, err)

@@ -158,12 +158,13 @@ func TestLoadSecondFlake(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	l := testLoader(t)
 	ctx := context.Background()
+	syntaxDir := copyFlake(t, "syntax-error")
 	for _, tc := range []struct {
 		name string
 		dir  string
 		want []string
 	}{
-		{"syntax-error", copyFlake(t, "syntax-error"), []string{"nix eval ", "#fleet: syntax error", "flake.nix:4:"}},
+		{"syntax-error", syntaxDir, []string{"nix eval ", "#fleet: syntax error", "at " + syntaxDir + "/flake.nix:4:3"}},
 		{"no-fleet", copyFlake(t, "no-fleet"), []string{"has no `fleet` output: expose the inventory as outputs.fleet", "does not provide attribute"}},
 		{"wrong-shape", copyFlake(t, "wrong-shape"), []string{`fleet: machine "topaz": field "tags": want a list, got a JSON string`}},
 		{"missing-path", filepath.Join(t.TempDir(), "nowhere"), []string{"nowhere does not exist"}},
