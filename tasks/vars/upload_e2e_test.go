@@ -1,0 +1,107 @@
+//go:build e2e
+
+package vars
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+
+	"github.com/vanixiets/vanixiets/tasks/remote"
+)
+
+// sshRemote adapts a remote.Client to the Remote interface.
+type sshRemote struct{ c *remote.Client }
+
+func (r sshRemote) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error {
+	return r.c.Run(ctx, cmd, stdin, stdout, nil)
+}
+
+// TestUploadOverRealSSHD starts a real sshd whose host key is cinnabar's
+// generated openssh var, connects to it trusting only the known_hosts file
+// built from the vars (as a deployer does before the first connection to a
+// new machine), and uploads cinnabar's secrets through it.
+func TestUploadOverRealSSHD(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run sshd")
+	}
+	f, ids := labFleet(t)
+	dir := t.TempDir()
+	assert.NilError(t, os.Chmod(dir, 0o755))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	f.Machines["cinnabar"].Deploy.TargetHost = fmt.Sprintf("root@127.0.0.1:%d", port)
+	v := newVars(t, f, ids, labEnv)
+	mustGenerate(t, v, GenerateOptions{Machines: []string{"cinnabar"}})
+
+	hostKey, err := v.Get("cinnabar", "openssh/ssh.id_ed25519")
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "host_key"), hostKey, 0o600))
+	clientKey := filepath.Join(dir, "client_key")
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", clientKey).CombinedOutput()
+	assert.NilError(t, err, string(out))
+	pub, err := os.ReadFile(clientKey + ".pub")
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600))
+	kh, err := v.KnownHosts()
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "known_hosts"), kh, 0o644))
+	cfg := fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s/host_key\nPidFile none\nUsePAM no\nPermitRootLogin prohibit-password\nAuthorizedKeysFile %s/authorized_keys\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n", port, dir, dir)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644))
+	_ = os.MkdirAll("/run/sshd", 0o755)
+	sshd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	var log bytes.Buffer
+	sshd.Stdout, sshd.Stderr = &log, &log
+	assert.NilError(t, sshd.Start())
+	t.Cleanup(func() { _ = sshd.Process.Kill(); _ = sshd.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd did not start: %s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	ctx := context.Background()
+	c, err := remote.Dial(ctx, remote.Config{Addr: "127.0.0.1", Port: port, KnownHosts: []string{filepath.Join(dir, "known_hosts")},
+		KeyFiles: []string{clientKey}, NoAgent: true, ConnectTimeout: 5 * time.Second})
+	assert.NilError(t, err, log.String())
+	t.Cleanup(func() { c.Close() })
+
+	root := filepath.Join(dir, "run", "secrets", "vars")
+	r := sshRemote{c}
+	res, err := v.Upload(ctx, r, "cinnabar", BeforeActivation, root)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, res.Sent, []string{"admin-password/admin-password"})
+	res, err = v.Upload(ctx, r, "cinnabar", AfterActivation, root)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, res.Sent, []string{"openssh/ssh.id_ed25519", "zerotier/zerotier-identity-secret"})
+	for _, n := range []string{"admin-password/admin-password", "openssh/ssh.id_ed25519", "zerotier/zerotier-identity-secret"} {
+		mode, uid, gid := statOf(t, filepath.Join(root, n))
+		assert.Equal(t, mode, os.FileMode(0o400), n)
+		assert.Equal(t, uid, uint32(0))
+		assert.Equal(t, gid, uint32(0))
+		got, _ := os.ReadFile(filepath.Join(root, n))
+		want, _ := v.Get("cinnabar", n)
+		assert.Assert(t, bytes.Equal(got, want), n)
+	}
+	res, err = v.Upload(ctx, r, "cinnabar", AfterActivation, root)
+	assert.NilError(t, err)
+	assert.Equal(t, len(res.Sent), 0)
+}
