@@ -31,7 +31,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	chmod 0755 /usr/sbin/policy-rc.d
 	cleanup_policy=1
 fi
-trap '[ "$cleanup_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+trap 'if [ "$cleanup_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
 export DEBIAN_FRONTEND=noninteractive
 if ! apt-get install -y --no-install-recommends "${pkgs[@]}"; then
 	apt-get update
