@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -12,6 +14,7 @@ import (
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/golden"
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
@@ -115,9 +118,17 @@ func replaceIn(tb testing.TB, path, old, new string) {
 func TestLoadLab(t *testing.T) {
 	l := testLoader(t)
 	ctx := context.Background()
-	f, hit, err := l.LoadUnvalidated(ctx, repoLab(t))
+	raw, hit, err := l.JSON(ctx, repoLab(t))
 	assert.NilError(t, err)
 	assert.Assert(t, !hit)
+	var indented bytes.Buffer
+	assert.NilError(t, json.Indent(&indented, raw, "", " "))
+	indented.WriteByte('\n')
+	// after editing modules/_fleet: go test ./tasks/fleet -run TestLoadLab -update
+	golden.Assert(t, indented.String(), "lab-fleet.json")
+	f, hit, err := l.LoadUnvalidated(ctx, repoLab(t))
+	assert.NilError(t, err)
+	assert.Assert(t, hit)
 	assert.NilError(t, f.Validate())
 	assert.DeepEqual(t, f, readFleet(t, "lab-fleet.json"))
 
