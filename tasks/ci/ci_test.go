@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -243,4 +244,28 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		Parse("fuzz.toml", b)
 	})
+}
+
+// In a git work tree only files git tracks or would track count: ignored
+// build output must not make a key differ from a fresh clone's.
+func TestIgnoredFilesDoNotCount(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = w.root
+		out, err := cmd.CombinedOutput()
+		assert.NilError(t, err, string(out))
+	}
+	assert.NilError(t, os.WriteFile(filepath.Join(w.root, ".gitignore"), []byte("src/gen.go\n"), 0o644))
+	_, _, err := w.run(false)
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(w.root, "src/gen.go"), []byte("package gen"), 0o644))
+	outs, _, err := w.run(false)
+	assert.NilError(t, err)
+	assert.Equal(t, len(ran(outs)), 0, "an ignored file changed nothing")
+	assert.NilError(t, os.WriteFile(filepath.Join(w.root, "src/new.go"), []byte("package n"), 0o644))
+	outs, out, err := w.run(false)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, ran(outs), []string{"src"})
+	assert.Assert(t, strings.Contains(out, "added src/new.go"), out)
 }

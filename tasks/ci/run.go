@@ -39,6 +39,34 @@ type Options struct {
 	Out      io.Writer
 	// Stream copies a running job's output to Out as well as its log.
 	Stream bool
+	// AllFiles hashes ignored files too; by default only files git tracks
+	// or would track count, so a fresh clone computes the same keys.
+	AllFiles bool
+
+	keep func(string) bool
+}
+
+// gitKeep returns the filter of files git tracks or would track (not
+// ignored), from one `git ls-files` call; nil outside a git work tree or
+// with AllFiles.
+func gitKeep(ctx context.Context, o Options) (func(string) bool, error) {
+	if o.AllFiles {
+		return nil, nil
+	}
+	if _, err := os.Stat(filepath.Join(o.Root, ".git")); err != nil {
+		return nil, nil
+	}
+	out, err := exec.CommandContext(ctx, "git", "-C", o.Root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		return nil, fmt.Errorf("list files git tracks in %s: %v", o.Root, err)
+	}
+	set := map[string]bool{}
+	for _, p := range strings.Split(string(out), "\x00") {
+		if p != "" {
+			set[p] = true
+		}
+	}
+	return func(rel string) bool { return set[rel] }, nil
 }
 
 // Marker is what a successful job records under its key.
@@ -70,6 +98,11 @@ func (p Planned) ShortKey() string { return fmt.Sprintf("job-result-%s-%s", p.Jo
 // Plan computes every selected job's key and looks it up.
 func Plan(ctx context.Context, o Options) ([]Planned, error) {
 	runner := Runner()
+	keep, err := gitKeep(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	o.keep = keep
 	out := make([]Planned, len(o.Jobs))
 	errs := make([]error, len(o.Jobs))
 	var wg sync.WaitGroup
@@ -118,7 +151,7 @@ func plan1(ctx context.Context, o Options, j Job, runner string) (Planned, error
 		}
 		tools[t] = v
 	}
-	files, err := o.Hasher.Glob(digest.Spec{Root: o.Root, Patterns: j.Inputs, Exclude: j.Exclude, Required: true})
+	files, err := o.Hasher.Glob(digest.Spec{Root: o.Root, Patterns: j.Inputs, Exclude: j.Exclude, Required: true, Keep: o.keep})
 	if err != nil {
 		return Planned{}, fmt.Errorf("job %s: %w", j.Name, err)
 	}

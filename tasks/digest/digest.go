@@ -74,6 +74,10 @@ type Spec struct {
 	Exclude  []string // globs removed from the match
 	// Required makes a pattern that matches nothing an error naming it.
 	Required bool
+	// Keep, when set, limits matches to the paths it accepts (for example
+	// the files git tracks or would track, so ignored build output on one
+	// machine does not change a key that a fresh clone computes).
+	Keep func(rel string) bool
 }
 
 // ErrNoMatch is wrapped by the error for a required pattern matching nothing.
@@ -128,6 +132,9 @@ func (h *Hasher) Glob(spec Spec) (Manifest, error) {
 				if e.match(rel) {
 					return false
 				}
+			}
+			if spec.Keep != nil && !spec.Keep(rel) {
+				return false
 			}
 			any := false
 			for i, p := range pats {
