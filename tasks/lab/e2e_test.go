@@ -41,8 +41,11 @@ type machineState struct{ netns, routes, mounts []string }
 
 func lines(t testing.TB, argv ...string) []string {
 	t.Helper()
-	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-	assert.NilError(t, err, "%s: %s", argv, out)
+	var stderr bytes.Buffer
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = &stderr // "ip netns list" warns about namespaces other labs are deleting
+	out, err := cmd.Output()
+	assert.NilError(t, err, "%s: %s", argv, stderr.String())
 	var ls []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if l = strings.TrimSpace(l); l != "" {

@@ -255,9 +255,6 @@ func (l *Lab) ensureRange(ctx context.Context, lr *labRecord, recs []hostRecord)
 			have = true
 		}
 	}
-	if !lr.NetnsMount && !isMountPoint("/run/netns") {
-		lr.NetnsMount = true
-	}
 	if have {
 		return writeJSON(l.labFile(), lr)
 	}
@@ -374,7 +371,7 @@ func (l *Lab) startSSHD(r hostRecord) (hostRecord, error) {
 		"unshare", "--mount", "--propagation", "private",
 		"sh", "-c", mountScript, "lab-host", dir, l.cfg.SSHD)
 	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", l.hostEnv(r.Name)}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -419,12 +416,16 @@ func (l *Lab) waitListening(r hostRecord, timeout time.Duration) error {
 	}
 }
 
+// hostEnv marks every process the lab starts for host name.
+func (l *Lab) hostEnv(name string) string { return "VANIXIETS_LAB_HOST=" + l.hostDir(name) }
+
 // stopProcs stops the host's sshd and every process left in its namespace
-// (ssh sessions, Exec commands).
+// (ssh sessions, Exec commands) or carrying its mark (an sshd whose start
+// a killed run never recorded).
 func (l *Lab) stopProcs(ctx context.Context, r hostRecord) {
 	stop(r.PID, r.StartTime, 2*time.Second)
 	for i := 0; i < 200; i++ {
-		pids := netnsPIDs(ctx, r.Netns)
+		pids := append(netnsPIDs(ctx, r.Netns), envPIDs(l.hostEnv(r.Name))...)
 		if len(pids) == 0 {
 			return
 		}
@@ -525,16 +526,8 @@ func (l *Lab) downLocked(ctx context.Context) error {
 			}
 		}
 	}
-	if lr.NetnsMount {
-		// Only when no named namespace is left (another lab may use it);
-		// umount fails with EBUSY while one is mounted below it anyway.
-		if ents, err := os.ReadDir("/run/netns"); err == nil && len(ents) == 0 {
-			for i := 0; i < 4 && isMountPoint("/run/netns"); i++ {
-				if syscall.Unmount("/run/netns", 0) != nil {
-					break
-				}
-			}
-		}
+	if err := releaseNetnsMount(); err != nil {
+		return l.errf("%v", err)
 	}
 	for _, p := range []string{"hosts", "known_hosts", "ssh_config", "client_ed25519", "client_ed25519.pub", "lab.json", "lock"} {
 		if err := os.RemoveAll(filepath.Join(l.cfg.Dir, p)); err != nil {

@@ -188,9 +188,9 @@ func Open(cfg Config) (*Lab, error) {
 
 // Default opens the default lab: name $VANIXIETS_LAB_NAME (else "default"),
 // range $VANIXIETS_LAB_RANGE (else DefaultRange), directory
-// paths.Home()/lab/<name>, the default machines.
+// $VANIXIETS_LAB_DIR (else paths.Home()/lab/<name>), the default machines.
 func Default() (*Lab, error) {
-	cfg := Config{Name: os.Getenv("VANIXIETS_LAB_NAME")}
+	cfg := Config{Name: os.Getenv("VANIXIETS_LAB_NAME"), Dir: os.Getenv("VANIXIETS_LAB_DIR")}
 	if r := os.Getenv("VANIXIETS_LAB_RANGE"); r != "" {
 		p, err := netip.ParsePrefix(r)
 		if err != nil {

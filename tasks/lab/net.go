@@ -9,8 +9,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
-	"sync"
+	"syscall"
 )
 
 // run runs a command and returns a one-line error carrying its output.
@@ -141,18 +142,96 @@ func isMountPoint(path string) bool {
 	return false
 }
 
-// netnsMu serializes "ip netns add" inside this process: the first one on a
-// machine turns /run/netns into a shared mount, and two at once can stack
-// two such mounts.
-var netnsMu sync.Mutex
+// The first "ip netns add" on a machine makes /run/netns a shared bind
+// mount of itself, which outlives every namespace. So that Down can leave
+// "mount" as it was, the lab makes that mount itself and leaves a marker
+// (netnsMarker) saying it did; the Down that sees /run/netns empty removes
+// both. Labs of other processes coordinate by an flock on /run/netns held
+// around "ip netns add" and around that check, so a namespace is never
+// added between another lab's emptiness check and its unmount.
+const (
+	netnsDir    = "/run/netns"
+	netnsMarker = "/run/vanixiets-lab-netns-mount"
+)
+
+func withNetnsLock(fn func() error) error {
+	if _, err := os.Stat(netnsDir); os.IsNotExist(err) {
+		if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+			return err
+		}
+		// Only create the marker when we made the directory too.
+		if _, err := os.Stat(netnsMarker); os.IsNotExist(err) {
+			os.WriteFile(netnsMarker, []byte("dir\n"), 0o644)
+		}
+	}
+	f, err := os.Open("/run")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock /run: %v", err)
+	}
+	return fn()
+}
+
+// ensureNetnsMount makes /run/netns a shared self bind mount (what iproute2
+// would do), recording that the lab made it. Call under withNetnsLock.
+func ensureNetnsMount() error {
+	if isMountPoint(netnsDir) {
+		return nil
+	}
+	b, _ := os.ReadFile(netnsMarker)
+	if !strings.Contains(string(b), "mount") {
+		if err := os.WriteFile(netnsMarker, append(b, "mount\n"...), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := syscall.Mount(netnsDir, netnsDir, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mount %s: %v", netnsDir, err)
+	}
+	if err := syscall.Mount("", netnsDir, "", syscall.MS_SHARED|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("make %s shared: %v", netnsDir, err)
+	}
+	return nil
+}
+
+// releaseNetnsMount undoes ensureNetnsMount (and the directory) when a lab
+// made them and no named namespace is left, whoever's.
+func releaseNetnsMount() error {
+	return withNetnsLock(func() error {
+		b, err := os.ReadFile(netnsMarker)
+		if err != nil {
+			return nil
+		}
+		if ents, err := os.ReadDir(netnsDir); err != nil || len(ents) > 0 {
+			return nil
+		}
+		if strings.Contains(string(b), "mount") {
+			for i := 0; i < 8 && isMountPoint(netnsDir); i++ {
+				if err := syscall.Unmount(netnsDir, 0); err != nil {
+					return fmt.Errorf("unmount %s: %v", netnsDir, err)
+				}
+			}
+		}
+		os.Remove(netnsMarker)
+		if strings.Contains(string(b), "dir") {
+			os.Remove(netnsDir)
+		}
+		return nil
+	})
+}
 
 // addNetwork makes the host's namespace and veth pair: the machine side
 // (r.Veth) has r.Gateway/30, the host side is eth0 with r.Addr/30 and a
 // route to the whole lab range via the machine.
 func (l *Lab) addNetwork(ctx context.Context, r hostRecord) error {
-	netnsMu.Lock()
-	err := run(ctx, "ip", "netns", "add", r.Netns)
-	netnsMu.Unlock()
+	err := withNetnsLock(func() error {
+		if err := ensureNetnsMount(); err != nil {
+			return err
+		}
+		return run(ctx, "ip", "netns", "add", r.Netns)
+	})
 	if err != nil {
 		return err
 	}
@@ -208,6 +287,33 @@ func netnsPIDs(ctx context.Context, ns string) []int {
 		var p int
 		if _, err := fmt.Sscan(f, &p); err == nil && p > 1 && p != os.Getpid() {
 			pids = append(pids, p)
+		}
+	}
+	return pids
+}
+
+// envPIDs lists processes whose environment holds the line env: every
+// process the lab starts for a host carries VANIXIETS_LAB_HOST=<host dir>,
+// from "ip netns exec" through sshd, so a run killed between starting sshd
+// and recording its pid leaves nothing Down cannot find.
+func envPIDs(env string) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	want := []byte(env + "\x00")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		if bytes.HasPrefix(b, want) || bytes.Contains(b, append([]byte{0}, want...)) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

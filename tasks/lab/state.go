@@ -24,10 +24,6 @@ type labRecord struct {
 	Range netip.Prefix `json:"range"`
 	// Blackhole: the lab added "blackhole <Range>" to the main table.
 	Blackhole bool `json:"blackhole"`
-	// NetnsMount: /run/netns was not a mount point before the lab's first
-	// "ip netns add" (which makes it one); Down undoes that when no named
-	// namespace is left.
-	NetnsMount bool `json:"netnsMount"`
 }
 
 // hostRecord is hosts/<name>/host.json: one host's names, addresses and sshd
