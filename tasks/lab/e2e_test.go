@@ -65,8 +65,9 @@ func snapshot(t testing.TB) machineState {
 }
 
 // otherLab matches what concurrently running labs (of other tests or
-// packages) add and remove while this test runs.
-var otherLab = regexp.MustCompile(`\bvx-|\bdev vx[0-9a-f]{8}m\b|^blackhole 10\.|/run/netns`)
+// packages) add and remove while this test runs ("dev ifN": a link being
+// deleted, shown by index).
+var otherLab = regexp.MustCompile(`\bdev if[0-9]+\b|\bvx-|\bdev vx[0-9a-f]{8}m\b|^blackhole 10\.|/run/netns`)
 
 // assertRestored checks that after Down nothing of lab l is left and
 // nothing of the machine's is gone, tolerating other labs' churn.
@@ -475,7 +476,7 @@ func TestNotRoot(t *testing.T) {
 // BenchmarkUp8 brings up all 8 machines from nothing (Down untimed) and
 // reports each idle host's sshd resident size.
 func BenchmarkUp8(b *testing.B) {
-	var rss float64
+	var rss, pss float64
 	var n int
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -490,7 +491,8 @@ func BenchmarkUp8(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, s := range st {
-			rss += vmRSS(b, s.PID)
+			rss += procKB(b, fmt.Sprintf("/proc/%d/status", s.PID), "VmRSS:")
+			pss += procKB(b, fmt.Sprintf("/proc/%d/smaps_rollup", s.PID), "Pss:")
 			n++
 		}
 		if err := l.Down(ctx); err != nil {
@@ -499,6 +501,9 @@ func BenchmarkUp8(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(rss/float64(n), "sshd-RSS-kB/host")
+	// PSS shares the common pages (libc, sshd's text) between the hosts:
+	// what one more idle host really costs.
+	b.ReportMetric(pss/float64(n), "sshd-PSS-kB/host")
 }
 
 // BenchmarkDown8 takes down a lab of 8 hosts (Up untimed).
@@ -516,18 +521,19 @@ func BenchmarkDown8(b *testing.B) {
 	}
 }
 
-func vmRSS(b *testing.B, pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// procKB reads a "<key> <n> kB" line of a /proc file.
+func procKB(b *testing.B, path, key string) float64 {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == key {
 			v, _ := strconv.ParseFloat(f[1], 64)
 			return v
 		}
 	}
-	b.Fatalf("no VmRSS for pid %d", pid)
+	b.Fatalf("no %s in %s", key, path)
 	return 0
 }
 
