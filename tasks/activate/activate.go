@@ -201,7 +201,23 @@ func Confirm(ctx context.Context, c *remote.Client, res Result, healthChecks []s
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
+	return verdict(ctx, c, res, healthChecks, timeout, "")
+}
+
+// Abort tells the host to roll a pending activation back now (or reads the
+// verdict it already reached) and returns the *RollbackError it reports.
+func Abort(ctx context.Context, c *remote.Client, res Result, reason string, timeout time.Duration) error {
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	return verdict(ctx, c, res, nil, timeout, reason)
+}
+
+func verdict(ctx context.Context, c *remote.Client, res Result, healthChecks []string, timeout time.Duration, abort string) error {
 	verdict, reason := "confirm", ""
+	if abort != "" {
+		verdict, reason = "abort", abort
+	}
 	for _, hc := range healthChecks {
 		var stderr bytes.Buffer
 		if err := c.Run(ctx, "sh -c "+remote.Quote(hc), nil, nil, &stderr); err != nil {

@@ -11,7 +11,7 @@ P=/nix/var/nix/profiles/system
 D=/run/vanixiets/deploy
 mkdir -p "$D" /var/lib/vanixiets
 gen_of() { l=$(readlink "$P" 2>/dev/null) || { echo 0; return; }; l=${l##*/}; l=${l#system-}; echo "${l%-link}"; }
-cur_top() { readlink -f /run/current-system 2>/dev/null || true; }
+cur_top() { if [ -e /run/current-system ]; then readlink -f /run/current-system; fi; }
 switch_to() { # toplevel action
   if [ "$class" = darwin ]; then "$1/activate"; else "$1/bin/switch-to-configuration" "$2"; fi
 }

@@ -490,20 +490,27 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 	}
 	out = append(out, failed...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Machine < out[j].Machine })
-	var bad []string
+	var fe FailedError
 	for _, s := range out {
 		if s.Err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v", s.Machine, s.Err))
+			fe.Lines = append(fe.Lines, fmt.Sprintf("%s: %v", s.Machine, s.Err))
+			fe.Errs = append(fe.Errs, s.Err)
 		}
 	}
-	if len(bad) > 0 {
-		return out, &FailedError{Lines: bad}
+	if len(fe.Lines) > 0 {
+		return out, &fe
 	}
 	return out, nil
 }
 
 // FailedError lists the machines that failed or rolled back.
-type FailedError struct{ Lines []string }
+type FailedError struct {
+	Lines []string
+	Errs  []error
+}
+
+// Unwrap exposes each machine's error (errors.As finds a RollbackError).
+func (e *FailedError) Unwrap() []error { return e.Errs }
 
 func (e *FailedError) Error() string {
 	if len(e.Lines) == 1 {

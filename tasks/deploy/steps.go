@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -168,10 +169,10 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 			// A NEW connection: reaching the host again is the first check.
 			c2, err := remote.Dial(ctx, cfg)
 			if err != nil {
-				if res.Pending {
-					return nil, fmt.Errorf("cannot reach %s again after activation (%v); the host rolls back by itself within %s", m.Name, err, d.opt.Timeout)
+				if !res.Pending {
+					return nil, err
 				}
-				return nil, err
+				return nil, d.awaitRollback(ctx, m, cfg, res, err)
 			}
 			defer c2.Close()
 			if err := activate.Confirm(ctx, c2, res, m.Deploy.HealthChecks, d.opt.Timeout); err != nil {
@@ -186,6 +187,37 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 			return pipeline.Outputs{"checks": strconv.Itoa(len(m.Deploy.HealthChecks))}, nil
 		},
 	}
+}
+
+// awaitRollback handles a host that cannot be reached after activation:
+// without our confirmation it rolls back by itself within the timeout, after
+// which the old system should let us in again; we keep trying until then
+// plus some slack, and report the host's own verdict.
+func (d *Deployer) awaitRollback(ctx context.Context, m *fleet.Machine, cfg remote.Config, res activate.Result, first error) error {
+	d.printf("%-10s %-9s cannot reach the host again (%v); waiting for it to roll back", m.Name, "confirm", first)
+	deadline := time.Now().Add(d.opt.Timeout + 20*time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		c, err := remote.Dial(ctx, cfg)
+		if err != nil {
+			continue
+		}
+		defer c.Close()
+		err = activate.Abort(ctx, c, res, fmt.Sprintf("the deployer could not reach the host after activation: %v", first), d.opt.Timeout)
+		var rb *activate.RollbackError
+		if errors.As(err, &rb) {
+			s := d.stat(m.Name)
+			d.mu.Lock()
+			s.GenAfter = s.GenBefore
+			d.mu.Unlock()
+		}
+		return err
+	}
+	return fmt.Errorf("cannot reach %s after activation (%v), not even after its %s rollback window: check it on its console", m.Name, first, d.opt.Timeout)
 }
 
 // planStep (dry run) reports what a deployment would do; it changes nothing.

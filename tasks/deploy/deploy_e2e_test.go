@@ -1,0 +1,233 @@
+//go:build e2e
+
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/activate"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/lab"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func TestDeployUpdateNoChangeRollback(t *testing.T) {
+	e := newEnv(t)
+	rows, err := e.deploy(nil, "alpha", "gamma")
+	assert.NilError(t, err)
+	assert.Equal(t, len(rows), 2)
+	for _, r := range rows {
+		assert.Equal(t, r.Result, "ok")
+		assert.Assert(t, r.Paths > 0)
+		assert.Equal(t, e.current(r.Machine), r.Toplevel)
+	}
+	v1 := rows[0].Toplevel
+
+	e.params(`{ version = "2"; }`)
+	rows, err = e.deploy(nil, "alpha")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].GenBefore, 1)
+	assert.Equal(t, rows[0].GenAfter, 2)
+	assert.Equal(t, rows[0].Paths, 1, "only the toplevel changed")
+	v2 := rows[0].Toplevel
+	assert.Assert(t, v2 != v1)
+	assert.Equal(t, e.current("alpha"), v2)
+
+	rows, err = e.deploy(nil, "alpha")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].Result, "unchanged")
+	assert.Equal(t, rows[0].Paths, 0)
+
+	d, err := New(e.options(nil))
+	assert.NilError(t, err)
+	from, to, err := d.Rollback(context.Background(), "alpha")
+	assert.NilError(t, err)
+	assert.Equal(t, from.Generation, 2)
+	assert.Equal(t, to.Generation, 1)
+	assert.Equal(t, e.current("alpha"), v1)
+
+	// Dry run: plans the switch back to v2, changes nothing.
+	rows, err = e.deploy(func(o *Options) { o.DryRun = true }, "alpha")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].Result, "planned")
+	assert.Equal(t, e.current("alpha"), v1)
+}
+
+func TestFailingActivationStaysOnOldGeneration(t *testing.T) {
+	e := newEnv(t)
+	rows, err := e.deploy(nil, "alpha")
+	assert.NilError(t, err)
+	v1 := rows[0].Toplevel
+
+	e.params(`{ version = "2"; mode = "fail"; }`)
+	rows, err = e.deploy(nil, "alpha")
+	var rb *activate.RollbackError
+	assert.Assert(t, errors.As(err, &rb), "want a rollback, got %v", err)
+	assert.Equal(t, rows[0].Result, "rolled back")
+	assert.Assert(t, rows[0].RolledBack)
+	assert.Equal(t, e.current("alpha"), v1)
+	log, _ := os.ReadFile(filepath.Join(e.host("alpha").StateDir, "deploy.log"))
+	assert.Assert(t, is.Contains(string(log), "rollback"))
+}
+
+func TestActivationBreakingSSHRollsBack(t *testing.T) {
+	e := newEnv(t)
+	rows, err := e.deploy(nil, "alpha")
+	assert.NilError(t, err)
+	v1 := rows[0].Toplevel
+
+	e.params(`{ version = "2"; mode = "break-ssh"; }`)
+	t0 := time.Now()
+	rows, err = e.deploy(nil, "alpha")
+	assert.Assert(t, err != nil, "a deploy that cannot confirm must fail")
+	assert.Assert(t, rows[0].Result != "ok")
+	// The host rolls itself back within the timeout (3 s) plus slack.
+	waitFor(t, 15*time.Second, "host back on v1", func() bool { return e.current("alpha") == v1 })
+	t.Logf("rolled back %s after the deploy started", time.Since(t0).Round(100*time.Millisecond))
+	assert.Equal(t, rows[0].Result, "rolled back", "%v", err)
+
+	// ssh works again, and the next deploy completes.
+	e.params(`{ version = "3"; }`)
+	rows, err = e.deploy(nil, "alpha")
+	assert.NilError(t, err)
+	assert.Equal(t, e.current("alpha"), rows[0].Toplevel)
+}
+
+func TestChangedHostKeyRefused(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.deploy(nil, "alpha")
+	assert.NilError(t, err)
+
+	// Deploy through an ssh_config whose known_hosts holds another key.
+	dir := t.TempDir()
+	kh := filepath.Join(dir, "known_hosts")
+	other := "alpha ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+	assert.NilError(t, os.WriteFile(kh, []byte(other), 0o644))
+	cfg, err := os.ReadFile(e.lab.SSHConfigPath())
+	assert.NilError(t, err)
+	s := strings.ReplaceAll(string(cfg), e.lab.KnownHostsPath(), kh)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "ssh_config"), []byte(s), 0o644))
+	e.params(`{ version = "2"; }`)
+	_, err = e.deploy(func(o *Options) { o.Lab = nil; o.SSHConfig = filepath.Join(dir, "ssh_config") }, "alpha")
+	assert.ErrorContains(t, err, "CHANGED")
+	assert.ErrorContains(t, err, "SHA256:")
+}
+
+func TestUnreachableHostOthersGoOn(t *testing.T) {
+	e := newEnv(t)
+	// A port that accepts TCP and never speaks SSH: the handshake times out.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	e.params(fmt.Sprintf(`{ targets = { beta = "root@%s"; }; }`, l.Addr()))
+	t0 := time.Now()
+	rows, err := e.deploy(func(o *Options) { o.ConnectTimeout = 2 * time.Second })
+	assert.ErrorContains(t, err, "beta")
+	assert.Assert(t, time.Since(t0) < 60*time.Second)
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r.Machine] = r.Result
+	}
+	assert.DeepEqual(t, got, map[string]string{"alpha": "ok", "beta": "failed", "gamma": "ok"})
+}
+
+func TestUnknownMachine(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.deploy(nil, "nosuch")
+	var um *fleet.UnknownMachineError
+	assert.Assert(t, errors.As(err, &um), "%v", err)
+	assert.ErrorContains(t, err, "alpha, beta, gamma")
+	_, err = e.deploy(nil, "@nosuchtag")
+	assert.ErrorContains(t, err, "no machine has tag")
+}
+
+// TestHelperDeploy is not a test: TestSIGKILL runs the test binary with
+// it to get a deployer process it can kill.
+func TestHelperDeploy(t *testing.T) {
+	if os.Getenv("VANIXIETS_DEPLOY_HELPER") == "" {
+		t.Skip("helper process only")
+	}
+	var cfg lab.Config
+	cfg.Name, cfg.Dir = os.Getenv("HELPER_LAB_NAME"), os.Getenv("HELPER_LAB_DIR")
+	cfg.Machines = []lab.Machine{{Name: "alpha"}, {Name: "beta"}, {Name: "gamma"}}
+	l, err := lab.Open(cfg)
+	assert.NilError(t, err)
+	e := &testEnv{t: t, flake: os.Getenv("HELPER_FLAKE"), lab: l, dir: os.Getenv("HELPER_DIR")}
+	e.cache = nil
+	o := e.options(func(o *Options) { o.Out = os.Stdout })
+	o.Cache = openCache(filepath.Join(e.dir, "cache"))
+	d, err := New(o)
+	assert.NilError(t, err)
+	d.Run(context.Background(), []string{"alpha"})
+}
+
+func TestSIGKILLDeployer(t *testing.T) {
+	tests := []struct {
+		name, mode string
+		bigMB      int
+		killAt     string // output line that triggers the kill
+	}{
+		{"mid-activation", "slow", 0, "alpha      activate  ..."},
+		{"mid-copy", "ok", 200, "alpha      copy      ..."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			rows, err := e.deploy(nil, "alpha")
+			assert.NilError(t, err)
+			v1 := rows[0].Toplevel
+
+			e.params(fmt.Sprintf(`{ version = "2"; mode = %q; bigMB = %d; }`, tc.mode, tc.bigMB))
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperDeploy$", "-test.v")
+			cmd.Env = append(os.Environ(), "VANIXIETS_DEPLOY_HELPER=1", "HELPER_LAB_NAME="+e.lab.Name(), "HELPER_LAB_DIR="+e.lab.Dir(),
+				"HELPER_FLAKE="+e.flake, "HELPER_DIR="+e.dir)
+			out, err := cmd.StdoutPipe()
+			assert.NilError(t, err)
+			assert.NilError(t, cmd.Start())
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			sc := bufio.NewScanner(out)
+			killed := false
+			for sc.Scan() {
+				t.Log("helper: " + sc.Text())
+				if strings.Contains(sc.Text(), tc.killAt) {
+					time.Sleep(300 * time.Millisecond)
+					cmd.Process.Signal(os.Kill)
+					killed = true
+					break
+				}
+			}
+			assert.Assert(t, killed, "the helper never reached %q", tc.killAt)
+			cmd.Wait()
+
+			// The host ends on a working generation: v1 (rolled back, or never left).
+			time.Sleep(5 * time.Second) // slow activation (3 s) + confirmation window (3 s) - elapsed
+			waitFor(t, 20*time.Second, "host on v1", func() bool { return e.current("alpha") == v1 })
+
+			// The next deploy completes.
+			e.params(`{ version = "3"; }`)
+			rows, err = e.deploy(nil, "alpha")
+			assert.NilError(t, err)
+			assert.Equal(t, e.current("alpha"), rows[0].Toplevel)
+		})
+	}
+}
