@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,6 +170,7 @@ func TestHelperDeploy(t *testing.T) {
 	}
 	var cfg lab.Config
 	cfg.Name, cfg.Dir = os.Getenv("HELPER_LAB_NAME"), os.Getenv("HELPER_LAB_DIR")
+	cfg.Range = netip.MustParsePrefix(os.Getenv("HELPER_LAB_RANGE"))
 	cfg.Machines = []lab.Machine{{Name: "alpha"}, {Name: "beta"}, {Name: "gamma"}}
 	l, err := lab.Open(cfg)
 	assert.NilError(t, err)
@@ -178,7 +180,8 @@ func TestHelperDeploy(t *testing.T) {
 	o.Cache = openCache(filepath.Join(e.dir, "cache"))
 	d, err := New(o)
 	assert.NilError(t, err)
-	d.Run(context.Background(), []string{"alpha"})
+	_, err = d.Run(context.Background(), []string{"alpha"})
+	fmt.Println("helper deploy:", err)
 }
 
 func TestSIGKILLDeployer(t *testing.T) {
@@ -199,7 +202,7 @@ func TestSIGKILLDeployer(t *testing.T) {
 
 			e.params(fmt.Sprintf(`{ version = "2"; mode = %q; bigMB = %d; }`, tc.mode, tc.bigMB))
 			cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperDeploy$", "-test.v")
-			cmd.Env = append(os.Environ(), "VANIXIETS_DEPLOY_HELPER=1", "HELPER_LAB_NAME="+e.lab.Name(), "HELPER_LAB_DIR="+e.lab.Dir(),
+			cmd.Env = append(os.Environ(), "VANIXIETS_DEPLOY_HELPER=1", "HELPER_LAB_NAME="+e.lab.Name(), "HELPER_LAB_DIR="+e.lab.Dir(), "HELPER_LAB_RANGE="+e.lab.Range().String(),
 				"HELPER_FLAKE="+e.flake, "HELPER_DIR="+e.dir)
 			out, err := cmd.StdoutPipe()
 			assert.NilError(t, err)
