@@ -169,6 +169,10 @@ func TestUpAllMachines(t *testing.T) {
 	_, err = os.Stat(path)
 	assert.Check(t, os.IsNotExist(err), "%s landed in the machine's store", path)
 
+	// The host reaches the machine at its gateway address.
+	gw := hostByName(t, hosts, "stibnite").Gateway
+	_, err = l.Exec(ctx, "stibnite", "ip", "route", "get", gw.String())
+	assert.NilError(t, err)
 	// No way out: a host has no default route.
 	out2, err := l.Exec(ctx, "stibnite", "ip", "route", "get", "192.0.2.1")
 	assert.Check(t, err != nil, "host can route out of the lab: %s", out2)

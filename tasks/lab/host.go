@@ -542,7 +542,7 @@ func (l *Lab) downLocked(ctx context.Context) error {
 func (l *Lab) hostOf(r hostRecord, key ssh.PublicKey) Host {
 	dir := l.hostDir(r.Name)
 	return Host{
-		Name: r.Name, Addr: r.Addr, Port: sshPort, HostKey: key, Target: r.Target,
+		Name: r.Name, Addr: r.Addr, Gateway: r.Gateway, Port: sshPort, HostKey: key, Target: r.Target,
 		StateDir: filepath.Join(dir, "state"), StoreDir: filepath.Join(dir, "nix"),
 		RunDir: filepath.Join(dir, "run"), Namespace: r.Netns,
 	}

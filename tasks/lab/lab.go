@@ -102,6 +102,9 @@ type Host struct {
 	Name string
 	// Addr is the host's address inside its namespace; sshd listens on it.
 	Addr netip.Addr
+	// Gateway is the machine's end of the host's veth pair: the address at
+	// which the host reaches servers on the machine (a cache, a fake API).
+	Gateway netip.Addr
 	// Port is sshd's port (22).
 	Port int
 	// HostKey is the public half of the host's sshd host key.
