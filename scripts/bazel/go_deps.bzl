@@ -12,6 +12,7 @@ def go_dependencies():
     """Declares one go_repository per module in go.mod."""
     go_repository(
         name = "com_google_cloud_go_longrunning",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "cloud.google.com/go/longrunning",
         sum = "h1:LiKK77J3bx5gDLi4SMViHixjD2ohlkwBi+mKA7EhfW8=",
@@ -19,6 +20,7 @@ def go_dependencies():
     )
     go_repository(
         name = "io_filippo_age",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "filippo.io/age",
         sum = "h1:X0TZjehAZylOIj4DubWYU1vWQxv9bJpo+Uu2/LGhi1o=",
@@ -26,6 +28,7 @@ def go_dependencies():
     )
     go_repository(
         name = "io_filippo_edwards25519",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "filippo.io/edwards25519",
         sum = "h1:FNf4tywRC1HmFuKW5xopWpigGjJKiJSV0Cqo0cJWDaA=",
@@ -33,6 +36,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_burntsushi_toml",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/BurntSushi/toml",
         sum = "h1:W5quZX/G/csjUnuI8SUYlsHs9M38FC7znL0lIO+DvMg=",
@@ -40,6 +44,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_apparentlymart_go_textseg_v15",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/apparentlymart/go-textseg/v15",
         sum = "h1:uYvfpb3DyLSCGWnctWKGj857c6ew1u1fNQOlOtuGxQY=",
@@ -47,6 +52,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_bazelbuild_remote_apis",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/bazelbuild/remote-apis",
         sum = "h1:31BbwlTos7Zvq2Or2F5FbkOEuA/sYQ3442myQF9yHGE=",
@@ -54,6 +60,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_beorn7_perks",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/beorn7/perks",
         sum = "h1:VlbKKnNfV8bJzeqoa4cOKqO6bYr3WgKZxO8Z16+hsOM=",
@@ -61,6 +68,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_cespare_xxhash_v2",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/cespare/xxhash/v2",
         sum = "h1:UL815xU9SqsFlibzuggzjXhog7bL6oX9BbNZnL2UFvs=",
@@ -68,6 +76,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_dave_jennifer",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/dave/jennifer",
         sum = "h1:MQ/6emI2xM7wt0tJzJzyUik2Q3Tcn2eE0vtYgh4GPVI=",
@@ -75,6 +84,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_google_go_cmp",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/google/go-cmp",
         sum = "h1:wk8382ETsv4JYUZwIsn6YpYiWiBsYLSJiTsyBybVuN8=",
@@ -82,6 +92,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_hashicorp_go_version",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/hashicorp/go-version",
         sum = "h1:CeOIz6k+LoN3qX9Z0tyQrPtiB1DFYRPfCIBtaXPSCnA=",
@@ -89,6 +100,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_hashicorp_terraform_exec",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/hashicorp/terraform-exec",
         sum = "h1:0h8YOfbKHWfCLUsvn24QVKCD9lEyjE/9VjV1fGDApRE=",
@@ -96,6 +108,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_hashicorp_terraform_json",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/hashicorp/terraform-json",
         sum = "h1:ZggVL0YzGj5zdbafX4+rDcROM7EvVU0eXlIMkHieptI=",
@@ -103,6 +116,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_hetznercloud_hcloud_go_v2",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/hetznercloud/hcloud-go/v2",
         sum = "h1:HlLL/aaVXUulqe+rsjoJmrxKhPi1MflL5O9iq5QEtvo=",
@@ -110,6 +124,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_jessevdk_go_flags",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/jessevdk/go-flags",
         sum = "h1:Cvu5U8UGrLay1rZfv/zP7iLpSHGUZ/Ou68T0iX1bBK4=",
@@ -117,6 +132,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_jmattheis_goverter",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/jmattheis/goverter",
         sum = "h1:dTGAI9sqNgVsd9vkHDKpVJCE/Aw6WlIokqrAdSWP2PI=",
@@ -124,6 +140,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_magefile_mage",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/magefile/mage",
         sum = "h1:BvGheCMAsG3bWUDbZ8AyXXpCNwU9u5CB6sM+HNb9HYg=",
@@ -131,6 +148,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_munnerz_goautoneg",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/munnerz/goautoneg",
         sum = "h1:C3w9PqII01/Oq1c1nUAm88MOHcQC9l5mIlSMApZMrHA=",
@@ -138,6 +156,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_prometheus_client_golang",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/prometheus/client_golang",
         sum = "h1:Je96obch5RDVy3FDMndoUsjAhG5Edi49h0RJWRi/o0o=",
@@ -145,6 +164,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_prometheus_client_model",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/prometheus/client_model",
         sum = "h1:oBsgwpGs7iVziMvrGhE53c/GrLUsZdHnqNwqPLxwZyk=",
@@ -152,6 +172,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_prometheus_common",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/prometheus/common",
         sum = "h1:h5E0h5/Y8niHc5DlaLlWLArTQI7tMrsfQjHV+d9ZoGs=",
@@ -159,6 +180,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_prometheus_procfs",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/prometheus/procfs",
         sum = "h1:hZ15bTNuirocR6u0JZ6BAHHmwS1p8B4P6MRqxtzMyRg=",
@@ -166,6 +188,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_vburenin_ifacemaker",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/vburenin/ifacemaker",
         sum = "h1:rc8YUE3u6tgdBqjKvZCrCcqPxczqoFnu5oWofin92Yw=",
@@ -173,6 +196,7 @@ def go_dependencies():
     )
     go_repository(
         name = "com_github_zclconf_go_cty",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/zclconf/go-cty",
         sum = "h1:yEGE8M4iIZlyKQURZNb2SnEyZlZHUcBCnx6KF81KuwM=",
@@ -180,6 +204,7 @@ def go_dependencies():
     )
     go_repository(
         name = "in_yaml_go_yaml_v2",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "go.yaml.in/yaml/v2",
         sum = "h1:DzmwEr2rDGHl7lsFgAHxmNz/1NlQ7xLIrlN2h5d1eGI=",
@@ -187,6 +212,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_x_crypto",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "golang.org/x/crypto",
         sum = "h1:COkYLr4k7nDI4r6QtMML2AfzeIswWHAJthLS6K/M/54=",
@@ -194,6 +220,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_x_mod",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "golang.org/x/mod",
         sum = "h1:qJmnOUb4YB+FsEuM3HcWucdZASCPGhsX6uljO6pog0c=",
@@ -201,6 +228,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_x_net",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "golang.org/x/net",
         sum = "h1:79p50tfZlm0J9YfoDsSi639qSXNGVwEzOPLCxM2FsYU=",
@@ -208,6 +236,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_x_sync",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "golang.org/x/sync",
         sum = "h1:iqiDrGoDgyuvAKrhLQthUEzU/R378N78gXbBjxed7oA=",
@@ -215,6 +244,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_x_sys",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "golang.org/x/sys",
         sum = "h1:XbzkgYJHdqh/8m2Uu0W/dQv8nktxx4BFHp1M0gROTXA=",
@@ -222,6 +252,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_x_text",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "golang.org/x/text",
         sum = "h1:1QivrlhwAsnMOcqgOdl9my7s9OyZl8O5/UGUTJVXoWc=",
@@ -229,6 +260,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_x_tools",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "golang.org/x/tools",
         sum = "h1:k4Xc/1Om9jwkBJBo4NVLMSARBoWtK10mx+W5BnXCeAI=",
@@ -236,6 +268,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_google_genproto_googleapis_api",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "google.golang.org/genproto/googleapis/api",
         sum = "h1:7ei4lp52gK1uSejlA8AZl5AJjeLUOHBQscRQZUgAcu0=",
@@ -243,6 +276,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_google_genproto_googleapis_rpc",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "google.golang.org/genproto/googleapis/rpc",
         sum = "h1:Jr5R2J6F6qWyzINc+4AM8t5pfUz6beZpHp678GNrMbE=",
@@ -250,6 +284,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_google_grpc",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "google.golang.org/grpc",
         sum = "h1:UnVkv1+uMLYXoIz6o7chp59WfQUYA2ex/BXQ9rHZu7A=",
@@ -257,6 +292,7 @@ def go_dependencies():
     )
     go_repository(
         name = "org_golang_google_protobuf",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "google.golang.org/protobuf",
         sum = "h1:pJOKDDOyeXErUroCihFAd5LQuwXBSpVnKGrj5o/fwxc=",
@@ -264,6 +300,7 @@ def go_dependencies():
     )
     go_repository(
         name = "tools_gotest_v3",
+        build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "gotest.tools/v3",
         sum = "h1:7koQfIKdy+I8UTetycgUqXWSDwpgv193Ka+qRsmBY8Q=",

@@ -54,14 +54,21 @@ func gazelle(ctx context.Context, root, mode string) (string, error) {
 }
 
 // Update regenerates scripts/bazel/go_deps.bzl from go.mod's modules (read
-// from the module cache, GOPROXY as the caller set it) and every BUILD.bazel
-// file of a Go package, in place.
+// from the module cache, GOPROXY as the caller set it), rules/fleet_machines.bzl
+// from the lab fleet, and every BUILD.bazel file of a Go package, in place.
 func Update(ctx context.Context, root string) error {
 	mods, err := DownloadModules(ctx, root)
 	if err != nil {
 		return err
 	}
 	if err := fsutil.WriteFile(filepath.Join(root, GoDepsFile), RenderGoDeps(mods), 0o644); err != nil {
+		return err
+	}
+	machines, err := FleetMachines(ctx, root)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFile(filepath.Join(root, MachinesFile), RenderMachines(machines), 0o644); err != nil {
 		return err
 	}
 	_, err = gazelle(ctx, root, "fix")
@@ -79,6 +86,14 @@ func Check(ctx context.Context, root string) error {
 	have, err := os.ReadFile(filepath.Join(root, GoDepsFile))
 	if err != nil || !bytes.Equal(have, RenderGoDeps(mods)) {
 		stale = append(stale, GoDepsFile+" does not match go.mod")
+	}
+	machines, err := FleetMachines(ctx, root)
+	if err != nil {
+		return err
+	}
+	have, err = os.ReadFile(filepath.Join(root, MachinesFile))
+	if err != nil || !bytes.Equal(have, RenderMachines(machines)) {
+		stale = append(stale, MachinesFile+" does not list the fleet's machines")
 	}
 	diff, err := gazelle(ctx, root, "diff")
 	if err != nil {
