@@ -80,7 +80,11 @@ type RollbackError struct {
 }
 
 func (e *RollbackError) Error() string {
-	return fmt.Sprintf("%s rolled back: %s (host log: /var/lib/vanixiets/deploy.log)", e.Target, e.Reason)
+	msg := fmt.Sprintf("%s rolled back: %s", e.Target, e.Reason)
+	if e.Output != "" {
+		msg += "; activation output: " + lastLines(e.Output, 3)
+	}
+	return msg + " (host log: /var/lib/vanixiets/deploy.log)"
 }
 
 // State is a machine's current system.

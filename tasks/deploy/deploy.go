@@ -23,6 +23,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -244,6 +245,40 @@ func Attr(m *fleet.Machine) string {
 		return "darwinConfigurations." + m.Name + ".system"
 	}
 	return "nixosConfigurations." + m.Name + ".config.system.build.toplevel"
+}
+
+// outPaths evaluates the toplevel output path of every machine.
+func (d *Deployer) outPaths(ctx context.Context, machines []*fleet.Machine) (map[string]string, error) {
+	byClass := map[string][]string{}
+	for _, m := range machines {
+		byClass[m.MachineClass] = append(byClass[m.MachineClass], m.Name)
+	}
+	out := map[string]string{}
+	for class, names := range byClass {
+		attr, apply := "nixosConfigurations", "cs: builtins.mapAttrs (n: c: c.config.system.build.toplevel.outPath) cs"
+		if class == "darwin" {
+			attr, apply = "darwinConfigurations", "cs: builtins.mapAttrs (n: c: c.system.outPath) cs"
+		}
+		cmd := exec.CommandContext(ctx, d.opt.Nix.Bin, "eval", "--json", nix.Installable(d.flake, attr), "--apply", apply)
+		cmd.Env = d.opt.Nix.Env()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("nix eval %s: %v: %s", nix.Installable(d.flake, attr), err, strings.TrimSpace(stderr.String()))
+		}
+		var m map[string]string
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("nix eval %s: %v", attr, err)
+		}
+		for _, n := range names {
+			if m[n] == "" {
+				return nil, fmt.Errorf("the flake has no %s.%s", attr, n)
+			}
+			out[n] = m[n]
+		}
+	}
+	return out, nil
 }
 
 // Select resolves selectors (machine names and @tags; none = all).
@@ -555,7 +590,7 @@ func atoi64(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
 
 func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 	build := &pipeline.Step{
-		Name: "build", Def: "deploy-build-v1", Deps: []string{"evaluate"},
+		Name: "build", Def: "deploy-build-v2", Deps: []string{"evaluate"},
 		Root: d.opt.FilesRoot, Files: d.opt.Files,
 		Params: map[string]string{"flake": d.flake},
 		Tools:  map[string]string{"nix": d.opt.Nix.Bin},
@@ -573,16 +608,26 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 			for _, m := range machines {
 				inst = append(inst, nix.Installable(d.flake, Attr(m)))
 			}
+			// nix build --json does not keep the installables' order, so
+			// the machines' output paths come from one evaluation per class.
+			want, err := d.outPaths(ctx, machines)
+			if err != nil {
+				return nil, err
+			}
 			res, err := d.opt.Nix.Build(ctx, inst...)
 			if err != nil {
 				return nil, err
 			}
-			if len(res) != len(machines) {
-				return nil, fmt.Errorf("nix build returned %d results for %d machines", len(res), len(machines))
+			built := map[string]bool{}
+			for _, r := range res {
+				built[r.Out()] = true
 			}
 			out := pipeline.Outputs{}
-			for i, m := range machines {
-				out[m.Name] = res[i].Out()
+			for _, m := range machines {
+				if !built[want[m.Name]] {
+					return nil, fmt.Errorf("nix build did not produce %s's toplevel %s", m.Name, want[m.Name])
+				}
+				out[m.Name] = want[m.Name]
 			}
 			return out, nil
 		},

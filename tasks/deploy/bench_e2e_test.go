@@ -1,0 +1,162 @@
+//go:build e2e
+
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/closure"
+	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/remote"
+)
+
+// labFlake is the repository's lab flake (the main command's fleet).
+func labFlake(b *testing.B) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "lab")
+}
+
+// BenchmarkDeployCinnabarCold: deploy cinnabar of the lab flake to a fresh
+// lab host (deleted before each iteration; build cached). Target <= 10 s.
+func BenchmarkDeployCinnabarCold(b *testing.B) {
+	e := newEnv(b)
+	o := e.options(func(o *Options) { o.Flake = labFlake(b); o.Out = nil })
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e.lab.DeleteHost(context.Background(), "cinnabar")
+		d, _ := New(o)
+		b.StartTimer()
+		rows, err := d.Run(context.Background(), []string{"cinnabar"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(rows[0].Paths), "paths")
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/deploy")
+}
+
+// BenchmarkDeployCinnabarNoChange: second deploy, nothing changed.
+// Target <= 2 s and 0 paths copied.
+func BenchmarkDeployCinnabarNoChange(b *testing.B) {
+	e := newEnv(b)
+	o := e.options(func(o *Options) { o.Flake = labFlake(b); o.Out = nil })
+	d, _ := New(o)
+	if _, err := d.Run(context.Background(), []string{"cinnabar"}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	paths := 0
+	for i := 0; i < b.N; i++ {
+		d, _ := New(o)
+		rows, err := d.Run(context.Background(), []string{"cinnabar"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		paths += rows[0].Paths
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/deploy")
+	b.ReportMetric(float64(paths), "paths-copied")
+}
+
+// BenchmarkDeployFleet8: the 8 lab machines in parallel on fresh hosts vs
+// cinnabar alone on a fresh host. Target ratio <= 2.
+func BenchmarkDeployFleet8(b *testing.B) {
+	e := newEnv(b)
+	o := e.options(func(o *Options) { o.Flake = labFlake(b); o.Out = nil })
+	var one, all time.Duration
+	for i := 0; i < b.N; i++ {
+		hs, _ := e.lab.Hosts()
+		for _, h := range hs {
+			e.lab.DeleteHost(context.Background(), h.Name)
+		}
+		// Hosts up first: the benchmark measures deploying, not lab:up.
+		l, _ := lab.Open(lab.Config{Name: e.lab.Name(), Dir: e.lab.Dir(), Range: e.lab.Range(), Machines: lab.DefaultMachines()})
+		if _, err := l.Up(context.Background(), nil); err != nil {
+			b.Fatal(err)
+		}
+		d, _ := New(o)
+		t0 := time.Now()
+		if _, err := d.Run(context.Background(), []string{"cinnabar"}); err != nil {
+			b.Fatal(err)
+		}
+		one += time.Since(t0)
+		d, _ = New(o)
+		t0 = time.Now()
+		if _, err := d.Run(context.Background(), nil); err != nil {
+			b.Fatal(err)
+		}
+		all += time.Since(t0)
+	}
+	b.ReportMetric(float64(one.Milliseconds())/float64(b.N), "ms/one")
+	b.ReportMetric(float64(all.Milliseconds())/float64(b.N), "ms/eight")
+	b.ReportMetric(float64(all)/float64(one), "ratio")
+}
+
+// BenchmarkCopy200MB: closure.Copy vs nix copy --to ssh-ng:// of the same
+// 200 MB closure to the same (emptied) lab host, in the same run.
+func BenchmarkCopy200MB(b *testing.B) {
+	e := newEnv(b)
+	e.params(fmt.Sprintf(`{ bigMB = %d; }`, 200))
+	n, err := nix.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := n.Build(context.Background(), nix.Installable(e.flake, "nixosConfigurations.alpha.config.system.build.toplevel"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	top := res[0].Out()
+	sec, _, err := closure.EnsureKey(context.Background(), filepath.Join(e.dir, "key"), "bench-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := closure.Sign(context.Background(), n, sec, top); err != nil {
+		b.Fatal(err)
+	}
+	var ours, theirs time.Duration
+	var bytes int64
+	for i := 0; i < b.N; i++ {
+		fresh := func() *remote.Client {
+			e.lab.DeleteHost(context.Background(), "alpha")
+			if _, err := e.lab.Up(context.Background(), []string{"alpha"}); err != nil {
+				b.Fatal(err)
+			}
+			cfgb, _ := os.ReadFile(e.lab.SSHConfigPath())
+			sc, _ := remote.ParseSSHConfig(cfgb)
+			rc, _ := remote.Resolve("root@alpha", sc, nil)
+			c, err := remote.Dial(context.Background(), rc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return c
+		}
+		c := fresh()
+		t0 := time.Now()
+		rep, err := closure.Copy(context.Background(), n, c, closure.Options{}, top)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ours += time.Since(t0)
+		bytes = rep.Bytes
+		c.Close()
+		c = fresh()
+		c.Close()
+		t0 = time.Now()
+		err = n.Copy(context.Background(), nix.CopyOptions{To: "ssh-ng://root@alpha", SSHOpts: "-F " + e.lab.SSHConfigPath(), NoCheckSigs: true}, top)
+		if err != nil {
+			b.Fatal(err)
+		}
+		theirs += time.Since(t0)
+	}
+	mbps := func(d time.Duration) float64 { return float64(bytes) * float64(b.N) / (1 << 20) / d.Seconds() }
+	b.ReportMetric(mbps(ours), "MB/s-ours")
+	b.ReportMetric(mbps(theirs), "MB/s-nix-copy")
+	b.ReportMetric(mbps(ours)/mbps(theirs)*100, "%-of-nix-copy")
+}
