@@ -1,0 +1,50 @@
+package activate
+
+import (
+	"os/exec"
+	"testing"
+
+	"gotest.tools/v3/assert"
+)
+
+func TestScriptsParse(t *testing.T) {
+	for name, s := range map[string]string{"activate": activateScript, "agent": agentScript, "confirm": confirmScript, "rollback": rollbackScript, "status": statusScript} {
+		out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput()
+		assert.NilError(t, err, "%s script: %s", name, out)
+	}
+}
+
+func TestCheckRequest(t *testing.T) {
+	tests := []struct {
+		req Request
+		err string
+	}{
+		{Request{Class: "nixos", Toplevel: "/nix/store/x"}, ""},
+		{Request{Class: "nixos", Action: "boot", Toplevel: "/nix/store/x"}, ""},
+		{Request{Class: "darwin", Action: "boot", Toplevel: "/nix/store/x"}, "darwin machines only switch"},
+		{Request{Class: "nixos", Action: "reboot", Toplevel: "/nix/store/x"}, "use one of"},
+		{Request{Class: "bsd", Toplevel: "/nix/store/x"}, "want nixos or darwin"},
+		{Request{Class: "nixos", Toplevel: "/tmp/x"}, "not a store path"},
+	}
+	for _, tc := range tests {
+		err := checkRequest(&tc.req)
+		if tc.err == "" {
+			assert.NilError(t, err)
+		} else {
+			assert.ErrorContains(t, err, tc.err)
+		}
+	}
+}
+
+func TestMarkers(t *testing.T) {
+	kv := markers("switch: /nix/store/a\nVANIXIETS-STATE rolledback no confirmation within 3s\nVANIXIETS-GEN 4 5\n")
+	assert.Equal(t, kv["STATE"], "rolledback no confirmation within 3s")
+	assert.Equal(t, kv["GEN"], "4 5")
+	assert.Equal(t, logPart("a\nVANIXIETS-X y\nb"), "a\nb")
+}
+
+func TestShScriptQuotes(t *testing.T) {
+	out, err := exec.Command("sh", "-c", shScript(`printf '%s|' "$@"`, []string{"a b", "it's", ""})).Output()
+	assert.NilError(t, err)
+	assert.Equal(t, string(out), "a b|it's||")
+}

@@ -1,0 +1,80 @@
+package deploy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"gotest.tools/v3/assert"
+)
+
+func testFleet() *fleet.Fleet {
+	f := &fleet.Fleet{Machines: map[string]*fleet.Machine{}}
+	for n, tags := range map[string][]string{"cinnabar": {"server", "hetzner"}, "galena": {"server"}, "stibnite": {"laptop"}} {
+		f.Machines[n] = &fleet.Machine{Name: n, MachineClass: "nixos", Tags: tags}
+	}
+	return f
+}
+
+func TestSelect(t *testing.T) {
+	tests := []struct {
+		sel  string
+		want []string
+		err  string
+	}{
+		{"", []string{"cinnabar", "galena", "stibnite"}, ""},
+		{"@server", []string{"cinnabar", "galena"}, ""},
+		{"@server,stibnite", []string{"cinnabar", "galena", "stibnite"}, ""},
+		{"galena galena", []string{"galena"}, ""},
+		{"@all", []string{"cinnabar", "galena", "stibnite"}, ""},
+		{"nosuch", nil, "known machines are cinnabar, galena, stibnite"},
+		{"@gpu", nil, `no machine has tag "gpu"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.sel, func(t *testing.T) {
+			got, err := Select(testFleet(), SplitSelectors(tc.sel))
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			assert.NilError(t, err)
+			assert.DeepEqual(t, got, tc.want)
+		})
+	}
+}
+
+func TestAttr(t *testing.T) {
+	assert.Equal(t, Attr(&fleet.Machine{Name: "a", MachineClass: "nixos"}), "nixosConfigurations.a.config.system.build.toplevel")
+	assert.Equal(t, Attr(&fleet.Machine{Name: "b", MachineClass: "darwin"}), "darwinConfigurations.b.system")
+}
+
+func TestTableAndFailedError(t *testing.T) {
+	rows := []Summary{
+		{Machine: "cinnabar", GenBefore: 1, GenAfter: 2, Paths: 3, Bytes: 3 << 20, Duration: 1500 * time.Millisecond, Result: "ok"},
+		{Machine: "galena", Result: "failed", Err: errors.New("ssh root@galena: no TCP connection within 10s\nmore")},
+	}
+	tab := Table(rows)
+	assert.Assert(t, strings.Contains(tab, "1 -> 2"), tab)
+	assert.Assert(t, strings.Contains(tab, "3 paths, 3.0 MiB"), tab)
+	assert.Assert(t, strings.Contains(tab, "failed: ssh root@galena: no TCP connection within 10s\n"), tab)
+	inner := errors.New("x")
+	fe := &FailedError{Lines: []string{"a: x"}, Errs: []error{inner}}
+	assert.Assert(t, errors.Is(fe, inner))
+}
+
+func TestFromEnv(t *testing.T) {
+	t.Setenv("VANIXIETS_FLAKE", "/somewhere")
+	t.Setenv("VANIXIETS_DRY_RUN", "1")
+	t.Setenv("VANIXIETS_DEPLOY_TIMEOUT", "0s")
+	o, err := FromEnv("/repo")
+	assert.NilError(t, err)
+	assert.Equal(t, o.Flake, "/somewhere")
+	assert.Assert(t, o.Lab == nil)
+	assert.Assert(t, o.DryRun)
+	assert.Equal(t, o.Timeout, time.Duration(-1))
+	t.Setenv("VANIXIETS_DEPLOY_PARALLEL", "zero")
+	_, err = FromEnv("/repo")
+	assert.ErrorContains(t, err, "VANIXIETS_DEPLOY_PARALLEL")
+}
