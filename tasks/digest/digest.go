@@ -111,64 +111,158 @@ func (h *Hasher) Glob(spec Spec) (Manifest, error) {
 		}
 		excl = append(excl, c)
 	}
-	matched := map[string]struct{}{}
-	hits := make([]int, len(pats))
-	walked := map[string]bool{}
+	w := &globWalk{h: h, root: root, pats: pats, excl: excl, keep: spec.Keep, hits: make([]atomic.Int64, len(pats))}
+	seen := map[string]bool{}
 	for _, start := range walkRoots(pats) {
-		if walked[start] {
+		if seen[start] {
 			continue
 		}
-		walked[start] = true
-		err := walk(root, start, func(rel string, isDir bool) bool {
-			if isDir {
-				for _, p := range pats {
-					if p.mayContain(rel) {
-						return true
-					}
-				}
-				return false
-			}
-			for _, e := range excl {
-				if e.match(rel) {
-					return false
-				}
-			}
-			if spec.Keep != nil && !spec.Keep(rel) {
-				return false
-			}
-			any := false
-			for i, p := range pats {
-				if p.match(rel) {
-					hits[i]++
-					any = true
-				}
-			}
-			if any {
-				matched[rel] = struct{}{}
-			}
-			return false
-		})
-		if err != nil {
-			return Manifest{}, err
-		}
+		seen[start] = true
+		w.start(start)
+	}
+	w.wg.Wait()
+	if w.err != nil {
+		return Manifest{}, w.err
 	}
 	if spec.Required {
-		for i, n := range hits {
-			if n == 0 {
+		for i := range w.hits {
+			if w.hits[i].Load() == 0 {
 				return Manifest{}, fmt.Errorf("input glob %q under %s: %w", pats[i].raw, root, ErrNoMatch)
 			}
 		}
 	}
-	rels := make([]string, 0, len(matched))
-	for r := range matched {
-		rels = append(rels, r)
+	sort.Slice(w.files, func(i, j int) bool { return w.files[i].Path < w.files[j].Path })
+	return Manifest{Root: root, Files: w.files}, nil
+}
+
+// globWalk walks directories in parallel, matching and hashing files as it
+// finds them: on a warm run the whole cost is one readdir per directory and
+// one lstat per file, spread over every core.
+type globWalk struct {
+	h          *Hasher
+	root       string
+	pats, excl []pattern
+	keep       func(string) bool
+	hits       []atomic.Int64
+
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	files []File
+	err   error
+}
+
+var (
+	walkSem = make(chan struct{}, 4*runtime.NumCPU())
+	bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+)
+
+func (w *globWalk) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
 	}
-	sort.Strings(rels)
-	files, err := h.hashAll(root, rels)
+	w.mu.Unlock()
+}
+
+func (w *globWalk) start(rel string) {
+	abs := filepath.Join(w.root, filepath.FromSlash(rel))
+	st, err := os.Lstat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
 	if err != nil {
-		return Manifest{}, err
+		w.fail(fmt.Errorf("read input %s: %w", abs, err))
+		return
 	}
-	return Manifest{Root: root, Files: files}, nil
+	if st.IsDir() {
+		w.dir(rel)
+		return
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		w.file(rel, nil)
+	}()
+}
+
+func (w *globWalk) dir(rel string) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		walkSem <- struct{}{}
+		defer func() { <-walkSem }()
+		abs := filepath.Join(w.root, filepath.FromSlash(rel))
+		d, err := os.Open(abs)
+		if err != nil {
+			w.fail(fmt.Errorf("read input %s: %w", abs, err))
+			return
+		}
+		ents, err := d.ReadDir(-1)
+		d.Close()
+		if err != nil {
+			w.fail(fmt.Errorf("read input %s: %w", abs, err))
+			return
+		}
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		for _, e := range ents {
+			child := e.Name()
+			if rel != "" {
+				child = rel + "/" + child
+			}
+			if e.IsDir() {
+				if skipDir(e.Name()) {
+					continue
+				}
+				for _, p := range w.pats {
+					if p.mayContain(child) {
+						w.dir(child)
+						break
+					}
+				}
+				continue
+			}
+			if e.Type()&(fs.ModeSocket|fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
+				continue // not content: sockets and pipes are never inputs
+			}
+			w.file(child, *bp)
+		}
+	}()
+}
+
+// file matches one path and hashes it when it is an input.
+func (w *globWalk) file(rel string, buf []byte) {
+	for _, e := range w.excl {
+		if e.match(rel) {
+			return
+		}
+	}
+	if w.keep != nil && !w.keep(rel) {
+		return
+	}
+	matched := false
+	for i, p := range w.pats {
+		if p.match(rel) {
+			w.hits[i].Add(1)
+			matched = true
+		}
+	}
+	if !matched {
+		return
+	}
+	if buf == nil {
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		buf = *bp
+	}
+	f, err := w.h.hashFile(w.root, rel, buf)
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	w.mu.Lock()
+	w.files = append(w.files, f)
+	w.mu.Unlock()
 }
 
 // walkRoots returns the literal directories the walk starts from, one per
@@ -193,75 +287,6 @@ func walkRoots(pats []pattern) []string {
 		}
 	}
 	return kept
-}
-
-// walk visits everything under root/start. visit returns, for a directory,
-// whether to descend; for files its result is ignored. A missing start
-// directory is not an error: the pattern then matches nothing.
-func walk(root, start string, visit func(rel string, isDir bool) bool) error {
-	base := filepath.Join(root, filepath.FromSlash(start))
-	st, err := os.Lstat(base)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
-		visit(start, false)
-		return nil
-	}
-	return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("read input %s: %w", p, err)
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if p == base {
-				return nil
-			}
-			if skipDir(d.Name()) || !visit(rel, true) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		visit(rel, false)
-		return nil
-	})
-}
-
-// hashAll hashes rels under root in parallel, consulting the stat cache.
-func (h *Hasher) hashAll(root string, rels []string) ([]File, error) {
-	files := make([]File, len(rels))
-	errs := make([]error, len(rels))
-	workers := 4 * runtime.NumCPU()
-	if workers > len(rels) {
-		workers = len(rels)
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 64<<10)
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(rels) {
-					return
-				}
-				files[i], errs[i] = h.hashFile(root, rels[i], buf)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return files, nil
 }
 
 // hashFile hashes one file, or takes its digest from the stat cache.
