@@ -215,24 +215,37 @@ func TestServerError500MidApplyConverges(t *testing.T) {
 	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha", "beta"})
 }
 
-// holdBeta makes the fake stop at beta's creation until the request goes
-// away, and says when it got there.
-func holdBeta() (fakehcloud.Config, <-chan struct{}) {
-	reached := make(chan struct{})
-	var once sync.Once
+// holdBeta makes the fake stop at beta's first creation until the request
+// goes away or release is called, and says when it got there.
+func holdBeta() (fakehcloud.Config, <-chan struct{}, func()) {
+	reached, released := make(chan struct{}), make(chan struct{})
+	var once, rel sync.Once
+	first := true
+	var mu sync.Mutex
 	return fakehcloud.Config{BeforeCreate: func(ctx context.Context, name string) error {
-		if name != "beta" {
+		mu.Lock()
+		hold := name == "beta" && first
+		if hold {
+			first = false
+		}
+		mu.Unlock()
+		if !hold {
 			return nil
 		}
 		once.Do(func() { close(reached) })
-		<-ctx.Done()
-		return ctx.Err()
-	}}, reached
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-released:
+			return nil
+		}
+	}}, reached, func() { rel.Do(func() { close(released) }) }
 }
 
 func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
-	cfg, reached := holdBeta()
+	cfg, reached, release := holdBeta()
 	e := newEnv(t, cfg)
+	t.Cleanup(release)
 	r := rendering(t, e.id, "alpha", "beta")
 	_, err := e.w.Plan(context.Background(), r)
 	assert.NilError(t, err, e.log.String())
@@ -245,6 +258,10 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 		t.Fatal("apply never reached beta:\n" + e.log.String())
 	}
 	cancel()
+	// The API call in flight finishes a moment later, as a real one would;
+	// terraform waits for it, records it, and stops.
+	time.Sleep(time.Second)
+	release()
 	err = <-done
 	assert.Assert(t, err != nil)
 	assert.Check(t, strings.Contains(e.log.String(), "Interrupt received") || strings.Contains(e.log.String(), "Gracefully shutting down"), "terraform got an interrupt first:\n%s", e.log.String())
@@ -252,9 +269,11 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 	f, err := e.w.Lock()
 	assert.NilError(t, err, "lock released")
 	f.Close()
-	e.fake.SetFaults()
+	// The provider stopped beta's creation when terraform was interrupted;
+	// the state knows alpha, so the next run creates exactly beta.
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha"})
 	p := e.planApply(t, "alpha", "beta")
-	assert.DeepEqual(t, machines(p), map[string]string{"beta": "create"})
+	assert.Check(t, len(p.Changes) == 1 && machines(p)["beta"] == "create", p.Summary())
 	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha", "beta"})
 }
 
@@ -262,8 +281,9 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 // apply; the lock is free afterwards and the next run recovers the state
 // the killed run had written and converges.
 func TestKilledApplyConverges(t *testing.T) {
-	cfg, reached := holdBeta()
+	cfg, reached, release := holdBeta()
 	e := newEnv(t, cfg)
+	t.Cleanup(release)
 	r := rendering(t, e.id, "alpha", "beta")
 	_, err := e.w.Plan(context.Background(), r)
 	assert.NilError(t, err, e.log.String())
@@ -281,6 +301,15 @@ func TestKilledApplyConverges(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("apply never reached beta:\n" + out.String())
 	}
+	// Kill once terraform has recorded alpha in its (run directory) state:
+	// the point where a kill loses nothing terraform knew.
+	deadline := time.Now().Add(30 * time.Second)
+	for !runStateHas(e.w.WorkDir, `"hcloud_server"`, `"alpha"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("terraform never wrote alpha to its state:\n" + out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	assert.NilError(t, cmd.Process.Kill())
 	cmd.Wait()
 
@@ -292,6 +321,24 @@ func TestKilledApplyConverges(t *testing.T) {
 	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha", "beta"})
 	runs, _ := os.ReadDir(filepath.Join(e.w.WorkDir, "runs"))
 	assert.Equal(t, len(runs), 0, "the killed run's plaintext directory was recovered and removed")
+}
+
+func runStateHas(workDir string, subs ...string) bool {
+	files, _ := filepath.Glob(filepath.Join(workDir, "runs", "*", "terraform.tfstate"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		all := true
+		for _, s := range subs {
+			all = all && bytes.Contains(b, []byte(s))
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // TestHelperApply is the process TestKilledApplyConverges kills.

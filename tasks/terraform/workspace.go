@@ -163,6 +163,7 @@ func (w *Workspace) begin(ctx context.Context, r *terranix.Rendering) (*run, err
 			lock.Close()
 		}
 	}()
+	w.reapProviders()
 	// Decrypt first: a wrong key must fail before anything changes.
 	state0, err := vault.Read(w.StateFile)
 	if err != nil {
@@ -351,6 +352,7 @@ func explainInit(err error, c *terranix.Config, w *Workspace) error {
 // removes the run directory. It runs even after cancellation.
 func (rn *run) end() error {
 	defer rn.lock.Close()
+	rn.w.reapProviders()
 	if err := rn.persist(); err != nil {
 		return fmt.Errorf("%w (the plaintext run directory %s is kept so the next run recovers it)", err, rn.dir)
 	}
@@ -754,4 +756,43 @@ func (w *Workspace) Lock() (*os.File, error) {
 		return nil, err
 	}
 	return w.acquire()
+}
+
+// reapProviders kills provider plugin processes started from this
+// workspace's data directory that outlived their terraform: terraform-exec
+// kills terraform itself (SIGKILL after WaitDelay, or with its parent), but
+// the provider child would stay behind, holding API requests open. Only
+// processes whose executable lies under the data directory are touched.
+func (w *Workspace) reapProviders() {
+	dataDir := filepath.Join(w.WorkDir, "data") + string(filepath.Separator)
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid := 0
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid <= 1 || pid == os.Getpid() {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || !strings.HasPrefix(exe, dataDir) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Field 4 of /proc/<pid>/stat is the parent pid; an orphan has been
+		// re-parented away from its terraform (to init or a subreaper).
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		ppid := 0
+		fmt.Sscanf(fields[1], "%d", &ppid)
+		if parent, err := os.Readlink(filepath.Join("/proc", fmt.Sprint(ppid), "exe")); err == nil && filepath.Base(parent) == filepath.Base(w.Terraform) {
+			continue // still driven by a live terraform
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 }

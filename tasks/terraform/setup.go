@@ -1,0 +1,195 @@
+package terraform
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+
+	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
+	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/terranix"
+)
+
+// DefaultStateFile is where the repository keeps the encrypted state,
+// relative to the repository root: the directory holds nothing else.
+const DefaultStateFile = "terraform/terraform.tfstate.age"
+
+// Options says which fleet and state a command works on. The zero value
+// works from the repository root on the lab fleet.
+type Options struct {
+	// Flake is the fleet flake (default $VANIXIETS_FLAKE, else "lab").
+	Flake string
+	// StateFile (default $VANIXIETS_TF_STATE, else DefaultStateFile).
+	StateFile string
+	// IdentityFiles decrypt the state (default DefaultIdentityFiles(); for
+	// the lab flake, its TEST-ONLY keys lab/keys/*.agekey when none is set).
+	IdentityFiles []string
+	// Backend of the in-process fake API when HCLOUD_ENDPOINT is not set:
+	// "lab" (default; each server a lab host) or "memory" (addresses only).
+	// Default $VANIXIETS_FAKE_BACKEND.
+	Backend string
+	// Out receives terraform's output and notes (nil: os.Stderr).
+	Out io.Writer
+}
+
+// Session is a rendered fleet with its workspace, ready for a command.
+type Session struct {
+	Rendering *terranix.Rendering
+	Workspace *Workspace
+	// Fake is the in-process fake API, when one was started.
+	Fake  *fakehcloud.Running
+	close func()
+}
+
+// Close stops the in-process fake, if any.
+func (s *Session) Close() {
+	if s.close != nil {
+		s.close()
+	}
+}
+
+// Open renders the flake and prepares the workspace. When HCLOUD_ENDPOINT
+// is not set, hcloud is served by an in-process fake backed by the lab
+// (its servers persist in the work directory, their hosts in the lab), so
+// the commands are safe to try on any machine: nothing leaves it.
+func Open(ctx context.Context, o Options) (*Session, error) {
+	if o.Flake == "" {
+		o.Flake = envOr("VANIXIETS_FLAKE", "lab")
+	}
+	if o.StateFile == "" {
+		o.StateFile = envOr("VANIXIETS_TF_STATE", DefaultStateFile)
+	}
+	if o.Backend == "" {
+		o.Backend = envOr("VANIXIETS_FAKE_BACKEND", "lab")
+	}
+	if o.Out == nil {
+		o.Out = os.Stderr
+	}
+	if o.IdentityFiles == nil {
+		o.IdentityFiles = DefaultIdentityFiles()
+		if len(o.IdentityFiles) == 0 && filepath.Base(filepath.Clean(o.Flake)) == "lab" {
+			o.IdentityFiles, _ = filepath.Glob(filepath.Join(o.Flake, "keys", "*.agekey"))
+		}
+	}
+	ids, err := LoadIdentities(o.IdentityFiles...)
+	if err != nil {
+		return nil, err
+	}
+	r, err := (&terranix.Renderer{Flake: o.Flake}).Render(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recips, err := ParseRecipients(r.Recipients)
+	if err != nil {
+		return nil, err
+	}
+	w := &Workspace{StateFile: o.StateFile, Vault: Vault{Identities: ids, Recipients: withOwn(recips, ids)},
+		Optional: []string{"google"}, Stdout: o.Out, Stderr: o.Out, Env: map[string]string{}}
+	if err := w.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Session{Rendering: r, Workspace: w}
+	if ep := os.Getenv("HCLOUD_ENDPOINT"); ep != "" {
+		if len(os.Getenv("HCLOUD_TOKEN")) != 64 {
+			return nil, fmt.Errorf("HCLOUD_ENDPOINT is set but HCLOUD_TOKEN is not a 64-character Hetzner API token")
+		}
+		return s, nil
+	}
+	var be fakehcloud.Backend
+	switch o.Backend {
+	case "memory":
+		be = fakehcloud.NewMemoryBackend()
+	case "lab":
+		l, err := lab.Default()
+		if err != nil {
+			return nil, err
+		}
+		be = &fakehcloud.LabBackend{Lab: l}
+	default:
+		return nil, fmt.Errorf("VANIXIETS_FAKE_BACKEND=%q: want lab or memory", o.Backend)
+	}
+	f, err := fakehcloud.New(fakehcloud.Config{Backend: be, StateFile: filepath.Join(w.WorkDir, "fakehcloud-"+o.Backend+".json")})
+	if err != nil {
+		return nil, err
+	}
+	run, err := f.Start("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	w.Env["HCLOUD_ENDPOINT"] = run.URL
+	w.Env["HCLOUD_TOKEN"] = fakehcloud.LabToken
+	s.Fake, s.close = run, func() { run.Close() }
+	return s, nil
+}
+
+// withOwn adds the operator's own X25519 recipients, so the state they
+// write stays readable to them even when they are not among the admins.
+func withOwn(recips []age.Recipient, ids []age.Identity) []age.Recipient {
+	out := append([]age.Recipient(nil), recips...)
+	have := map[string]bool{}
+	for _, r := range recips {
+		if x, ok := r.(*age.X25519Recipient); ok {
+			have[x.String()] = true
+		}
+	}
+	for _, id := range ids {
+		if x, ok := id.(*age.X25519Identity); ok && !have[x.Recipient().String()] {
+			out = append(out, x.Recipient())
+			have[x.Recipient().String()] = true
+		}
+	}
+	return out
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// Ask returns a Confirm that prints the plan to out and, unless yes, asks
+// on in ("yes" to go on). Without a terminal it refuses and says how to
+// confirm.
+func Ask(yes bool, in io.Reader, out io.Writer) Confirm {
+	return func(p *Plan) bool {
+		fmt.Fprint(out, p.Summary())
+		if yes {
+			return true
+		}
+		if f, ok := in.(*os.File); ok {
+			if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+				fmt.Fprintln(out, "no terminal to confirm on: set VANIXIETS_YES=1 (--yes) to apply")
+				return false
+			}
+		}
+		fmt.Fprint(out, "apply these changes? type yes: ")
+		line, _ := bufio.NewReader(in).ReadString('\n')
+		return strings.TrimSpace(line) == "yes"
+	}
+}
+
+// ProvisionMachine is the deploy pipeline's entry for a cloud machine: it
+// returns the machine's address from terraform's output, provisioning the
+// server first when the state does not have it (after showing the plan and
+// asking, or straight away with yes).
+func ProvisionMachine(ctx context.Context, o Options, machine string, yes bool) (netip.Addr, error) {
+	s, err := Open(ctx, o)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer s.Close()
+	out := o.Out
+	if out == nil {
+		out = os.Stderr
+	}
+	a, _, err := s.Workspace.Provision(ctx, s.Rendering, machine, Ask(yes, os.Stdin, out))
+	return a, err
+}
