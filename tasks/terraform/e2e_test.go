@@ -257,6 +257,10 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("apply never reached beta:\n" + e.log.String())
 	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !runStateHas(e.w.WorkDir, `"hcloud_server"`, `"alpha"`) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	// The API call in flight finishes a moment later, as a real one would;
 	// terraform waits for it, records it, and stops.

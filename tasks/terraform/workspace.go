@@ -495,7 +495,11 @@ func (rn *run) plan(ctx context.Context, r *terranix.Rendering, destroy bool, ta
 	if _, err := rn.tf.Plan(ctx, opts...); err != nil {
 		return nil, fmt.Errorf("terraform plan: %w", err)
 	}
+	// show -json prints the whole plan, state values included: keep it off
+	// the console.
+	rn.tf.SetStdout(io.Discard)
 	p, err := rn.tf.ShowPlanFile(ctx, "plan.tfplan")
+	rn.tf.SetStdout(rn.w.Stdout)
 	if err != nil {
 		return nil, fmt.Errorf("terraform show plan: %w", err)
 	}

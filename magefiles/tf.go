@@ -1,0 +1,140 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/vanixiets/vanixiets/tasks/terraform"
+	"github.com/vanixiets/vanixiets/tasks/terranix"
+)
+
+// Flags come from the environment (mage targets take no --flags):
+//   VANIXIETS_FLAKE         fleet flake (default lab)
+//   VANIXIETS_TF_STATE      encrypted state (default terraform/terraform.tfstate.age)
+//   VANIXIETS_YES=1         --yes: apply/destroy without asking
+//   VANIXIETS_AGE_KEY_FILE  admin age identity (lab: lab/keys/*.agekey)
+//   HCLOUD_ENDPOINT, HCLOUD_TOKEN  a real or external API; unset: in-process fake backed by the lab
+//   VANIXIETS_FAKE_BACKEND  lab (default) or memory
+
+func tfYes() bool { v := os.Getenv("VANIXIETS_YES"); return v == "1" || v == "true" || v == "yes" }
+
+func tfOpen(ctx context.Context) (*terraform.Session, error) {
+	return terraform.Open(ctx, terraform.Options{Out: os.Stderr})
+}
+
+// Render renders the fleet's terraform JSON into the work directory and prints what changed since the last rendering.
+func (Tf) Render(ctx context.Context) error {
+	s, err := tfOpen(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ch, err := terranix.WriteWork(s.Workspace.WorkDir, s.Rendering)
+	if err != nil {
+		return err
+	}
+	cached := ""
+	if s.Rendering.Cached {
+		cached = " (cached)"
+	}
+	fmt.Printf("rendered %s/%s%s, render key %.12s\n", s.Workspace.WorkDir, terranix.FileName, cached, s.Rendering.Key)
+	fmt.Print(terranix.FormatDiff(ch))
+	return nil
+}
+
+// Plan makes and saves a terraform plan and prints what it does per machine.
+func (Tf) Plan(ctx context.Context) error {
+	s, err := tfOpen(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p, err := s.Workspace.Plan(ctx, s.Rendering)
+	if err != nil {
+		return err
+	}
+	fmt.Print(p.Summary())
+	if p.HasChanges() {
+		fmt.Println("saved; apply it with: VANIXIETS_YES=1 go tool mage tf:apply")
+	}
+	return nil
+}
+
+// Apply applies the saved plan (refused when made from an older render); asks unless VANIXIETS_YES=1.
+func (Tf) Apply(ctx context.Context) error {
+	s, err := tfOpen(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p, err := s.Workspace.Apply(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout))
+	if err != nil {
+		return err
+	}
+	if !p.HasChanges() {
+		fmt.Print(p.Summary())
+		return nil
+	}
+	return printOutputs(s.Workspace)
+}
+
+// Destroy destroys every resource in the state; asks unless VANIXIETS_YES=1.
+func (Tf) Destroy(ctx context.Context) error {
+	s, err := tfOpen(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p, err := s.Workspace.Destroy(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout))
+	if err != nil {
+		return err
+	}
+	if !p.HasChanges() {
+		fmt.Println("nothing to destroy")
+	}
+	return nil
+}
+
+// Output prints terraform's outputs (machine addresses) from the encrypted state.
+func (Tf) Output(ctx context.Context) error {
+	ids, err := terraform.LoadIdentities(terraform.DefaultIdentityFiles()...)
+	if err != nil {
+		return err
+	}
+	st := os.Getenv("VANIXIETS_TF_STATE")
+	if st == "" {
+		st = terraform.DefaultStateFile
+	}
+	if len(ids) == 0 {
+		s, err := tfOpen(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return printOutputs(s.Workspace)
+	}
+	return printOutputs(&terraform.Workspace{StateFile: st, Vault: terraform.Vault{Identities: ids}})
+}
+
+func printOutputs(w *terraform.Workspace) error {
+	outs, err := w.Outputs()
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(outs))
+	for k := range outs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		var v any
+		json.Unmarshal(outs[k], &v)
+		fmt.Printf("%s = %v\n", k, v)
+	}
+	return nil
+}
