@@ -800,3 +800,49 @@ func (w *Workspace) reapProviders() {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
+
+// ErrProviderMissing is wrapped when a provider the configuration needs is
+// not in the mirror.
+var ErrProviderMissing = errors.New("provider not installed")
+
+// Validate runs terraform validate on the whole rendering, optional
+// providers included (it is how the GCP resources are checked). When a
+// provider is not in the mirror it returns an error wrapping
+// ErrProviderMissing without running terraform.
+func (w *Workspace) Validate(ctx context.Context, r *terranix.Rendering) (err error) {
+	if err := w.defaults(); err != nil {
+		return err
+	}
+	for _, p := range r.Config.Providers() {
+		if !w.inMirror(p) {
+			return fmt.Errorf("terraform validate: %w: %s is not in the mirror (%s)", ErrProviderMissing, p, InstallHint)
+		}
+	}
+	opt := w.Optional
+	w.Optional = nil
+	defer func() { w.Optional = opt }()
+	rn, err := w.begin(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if e := rn.end(); e != nil && err == nil {
+			err = e
+		}
+	}()
+	if err := rn.init(ctx); err != nil {
+		return err
+	}
+	out, err := rn.tf.Validate(ctx)
+	if err != nil {
+		return fmt.Errorf("terraform validate: %w", err)
+	}
+	if !out.Valid {
+		var msgs []string
+		for _, d := range out.Diagnostics {
+			msgs = append(msgs, d.Summary+": "+d.Detail)
+		}
+		return fmt.Errorf("terraform validate: %s", strings.Join(msgs, "; "))
+	}
+	return nil
+}
