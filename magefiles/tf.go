@@ -13,18 +13,18 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
 
-// Flags come from the environment (mage targets take no --flags):
-//   VANIXIETS_FLAKE         fleet flake (default lab)
+// Flags (after the target) and their environment fallbacks:
+//   --flake <path>          VANIXIETS_FLAKE, fleet flake (default lab)
+//   --yes                   VANIXIETS_YES=1: apply/destroy without asking
 //   VANIXIETS_TF_STATE      encrypted state (default terraform/terraform.tfstate.age)
-//   VANIXIETS_YES=1         --yes: apply/destroy without asking
 //   VANIXIETS_AGE_KEY_FILE  admin age identity (lab: lab/keys/*.agekey)
 //   HCLOUD_ENDPOINT, HCLOUD_TOKEN  a real or external API; unset: in-process fake backed by the lab
 //   VANIXIETS_FAKE_BACKEND  lab (default) or memory
 
-func tfYes() bool { v := os.Getenv("VANIXIETS_YES"); return v == "1" || v == "true" || v == "yes" }
+func tfYes() bool { return boolFlag("yes", "VANIXIETS_YES") || os.Getenv("VANIXIETS_YES") == "yes" }
 
 func tfOpen(ctx context.Context) (*terraform.Session, error) {
-	return terraform.Open(ctx, terraform.Options{Out: os.Stderr})
+	return terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flag("flake", "")})
 }
 
 // Render renders the fleet's terraform JSON into the work directory and prints what changed since the last rendering.
