@@ -26,8 +26,8 @@
         instances = import ../modules/_fleet/instances.nix;
         generators = import ../modules/_fleet/generators.nix;
       };
-      fleet = import ./nix/fleet.nix { inherit data; };
-      lib = import ./nix/lib.nix { inherit fleet; };
+      fleet = import ../modules/_fleet/shape.nix { inherit data; };
+      lib = import ../modules/_fleet/lib.nix { inherit fleet; };
       system = import ./nix/system.nix { inherit fleet lib; };
       sshPublicKey = builtins.replaceStrings [ "\n" ] [ "" ] (builtins.readFile ./keys/deploy_ed25519.pub);
       terraformConfig = import ./nix/terraform.nix { inherit fleet sshPublicKey; };

@@ -13,7 +13,7 @@
 #     as data;
 #   - users and vars generators: modules/_fleet/{users,generators}.nix.
 # The shaping (defaults of files and prompts, generators per class) is the
-# lab's own, lab/nix/fleet.nix, so the real fleet and the lab render the same
+# lab's own, modules/_fleet/shape.nix, so the real fleet and the lab render the same
 # data identically; `go test ./tasks/realfleet` compares the two.
 #
 # fleetLib (queries over the rendered fleet: usersOf, adminsOf, ...) is how
@@ -45,7 +45,7 @@ let
     }) (i.roles or { });
   }) inventory.instances;
 
-  fleet = import ../../lab/nix/fleet.nix {
+  fleet = import ../_fleet/shape.nix {
     data = {
       inherit machines instances;
       inherit (data) users generators;
@@ -57,11 +57,11 @@ in
     type = lib.types.raw;
     readOnly = true;
     internal = true;
-    description = "Queries over flake.fleet (lab/nix/lib.nix): usersOf, adminsOf, byClass, ...";
+    description = "Queries over flake.fleet (modules/_fleet/lib.nix): usersOf, adminsOf, byClass, ...";
   };
 
   config = {
     flake.fleet = fleet;
-    fleetLib = import ../../lab/nix/lib.nix { inherit fleet; };
+    fleetLib = import ../_fleet/lib.nix { inherit fleet; };
   };
 }
