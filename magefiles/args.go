@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -29,6 +30,28 @@ var valueFlags = map[string]bool{
 	"junit": true, "flake": true, "flake-root": true, "generator": true,
 	"parallel": true, "mode": true, "timeout": true, "max-age": true,
 	"systems": true, "identity": true,
+}
+
+// boolFlags take no value.
+var boolFlags = map[string]bool{
+	"force": true, "json": true, "regenerate": true, "stream": true, "strict": true,
+	"yes": true, "dry-run": true, "provision": true, "all": true, "verbose": true,
+}
+
+// knownFlag reports whether --name is a flag some target reads: a typo such
+// as --forse must fail loudly, not be ignored.
+func knownFlag(name string) bool { return valueFlags[name] || boolFlags[name] }
+
+func knownFlagList() string {
+	var names []string
+	for k := range valueFlags {
+		names = append(names, "--"+k)
+	}
+	for k := range boolFlags {
+		names = append(names, "--"+k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, " ")
 }
 
 var (
@@ -63,6 +86,10 @@ func init() {
 		}
 		if strings.HasPrefix(a, "--") && len(a) > 2 {
 			k, v, hasV := strings.Cut(a[2:], "=")
+			if !knownFlag(k) {
+				fmt.Fprintf(os.Stderr, "unknown flag --%s for %s (known flags: %s)\n", k, args[target], knownFlagList())
+				os.Exit(2)
+			}
 			if !hasV {
 				v = "true"
 				if valueFlags[k] {
