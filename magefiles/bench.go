@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/vanixiets/vanixiets/tasks/ci"
@@ -43,3 +44,41 @@ func (Bench) Ci() error {
 	fmt.Println(c)
 	return nil
 }
+
+// goBench runs the Go benchmarks of pkgs (with the e2e tag when the
+// benchmarks need root and the lab) and prints their figures.
+func goBench(e2e bool, benchtime string, pkgs ...string) error {
+	args := []string{"test", "-run", "^$", "-bench", ".", "-benchtime", benchtime, "-count", "1"}
+	if e2e {
+		args = append(args, "-tags", "e2e")
+	}
+	cmd := exec.Command("go", append(args, pkgs...)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// Engine prints the engine's figures: keys for 10,000 files cold (MB/s) and warm (ms), a cached 200-step graph (ms).
+func (Bench) Engine() error {
+	return goBench(false, "10x", "./tasks/digest", "./tasks/pipeline")
+}
+
+// Cache prints the remote-hit figure against a real bazel-remote on loopback.
+func (Bench) Cache() error { return goBench(true, "2s", "./tasks/cache") }
+
+// Fleet prints check:fleet warm (no nix) and the cold build of the 8 lab closures.
+func (Bench) Fleet() error { return goBench(false, "5x", "./tasks/fleet") }
+
+// Overlays prints the overlay check over 50 files, cold and warm.
+func (Bench) Overlays() error { return goBench(false, "5x", "./tasks/overlays") }
+
+// Vars prints vars:generate for the lab fleet from nothing and with nothing changed.
+func (Bench) Vars() error { return goBench(false, "5x", "./tasks/vars") }
+
+// Lab prints lab up and down of 8 hosts and the idle sshd memory (root).
+func (Bench) Lab() error { return goBench(true, "3x", "./tasks/lab") }
+
+// Deploy prints cold and no-change deploys, 8 machines in parallel, and the 200 MB closure copy against nix copy (root).
+func (Bench) Deploy() error { return goBench(true, "3x", "./tasks/deploy") }
+
+// Tf prints render+plan with nothing changed and apply creating 2 servers against the fake API (root for lab hosts).
+func (Bench) Tf() error { return goBench(true, "3x", "./tasks/terraform") }
