@@ -85,6 +85,12 @@ if [ ! -f "$dest/.done" ]; then
     [ -e "$p" ] || continue
     patch -s -p1 -d "$tmp/bazel_gazelle" <"$p" || die "patch $p does not apply to gazelle $gazelle_version"
   done
+  # gazelle v0.26's list of standard packages predates Go 1.21 (slices, maps,
+  # cmp, iter, ...): without them it looks those imports up as modules and
+  # warns. Rewrite the list from the host Go, which is the SDK Bazel uses.
+  { printf 'package golang\n\nvar stdPackages = map[string]bool{\n'
+    go list std cmd | sed 's/.*/\t"&": true,/'
+    printf '}\n'; } >"$tmp/bazel_gazelle/language/go/std_package_list.go" || die "go list std failed"
   # The module zip carries vendor/modules.txt but not the vendored code;
   # go_repository builds gazelle in GOPATH mode and needs it.
   (cd "$tmp/bazel_gazelle" && go mod vendor) || die "go mod vendor in gazelle failed: the module proxy must serve gazelle's dependencies"
