@@ -8,17 +8,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/vanixiets/vanixiets/tasks/cache"
+	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 	"github.com/vanixiets/vanixiets/tasks/nix"
-	"github.com/vanixiets/vanixiets/tasks/paths"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
 // FileName is the rendered configuration's file name in a work directory.
@@ -31,7 +32,7 @@ type Rendering struct {
 	// rendering's.
 	Key string
 	// Source is the digest of the flake's content the rendering was made
-	// from ("" when the flake is not a local directory and is never cached).
+	// from ("" when the flake is not a local directory: never cached).
 	Source string
 	// Config is the canonical configuration.
 	Config *Config
@@ -40,6 +41,8 @@ type Rendering struct {
 	// Recipients are the age recipients of the admins of the cloud machines:
 	// terraform state is encrypted to them.
 	Recipients []string
+	// FleetMachines names every machine of the fleet, cloud or not.
+	FleetMachines []string
 	// Cached is true when nothing was evaluated.
 	Cached bool
 }
@@ -64,6 +67,13 @@ func (r *Rendering) Machine(name string) (Machine, bool) {
 }
 
 // Renderer renders a flake's terraform configuration.
+//
+// Rendering is one step of the engine (tasks/pipeline): its key covers the
+// content of every file nix can read of the flake (for a flake in git: the
+// tracked files of the whole repository, hashed through tasks/digest's stat
+// cache), the system and the flake's place in the repository. On a key hit
+// in the cache (tasks/cache) the recorded rendering is returned and no nix
+// runs.
 type Renderer struct {
 	// Nix runs nix; nil: nix.New().
 	Nix *nix.Nix
@@ -71,18 +81,20 @@ type Renderer struct {
 	Flake string
 	// System selects packages.<System>.terraform (default x86_64-linux).
 	System string
-	// CacheDir keeps renderings by flake content (default
-	// paths.Store()/terranix). Empty string after defaults: no cache.
+	// Cache keeps renderings by key (default: a local store in CacheDir
+	// when set, else cache.Open(): paths.Store(), plus the remote cache).
+	Cache cache.Store
+	// CacheDir is a directory for a local store of its own (tests).
 	CacheDir string
-	// NoCache forces an evaluation.
+	// Hasher hashes the flake's files (default digest.Default()).
+	Hasher *digest.Hasher
+	// NoCache forces an evaluation (the result is still recorded).
 	NoCache bool
 }
 
-type cached struct {
-	Config     json.RawMessage `json:"config"`
-	Machines   []Machine       `json:"machines"`
-	Recipients []string        `json:"recipients"`
-}
+// renderDef names what the render step does: bump it when the step's
+// outputs change meaning.
+const renderDef = "terranix-render-v2"
 
 // Render builds packages.<system>.terraform and evaluates the fleet (or
 // takes both from the cache when the flake's content is unchanged),
@@ -92,37 +104,80 @@ func (r *Renderer) Render(ctx context.Context) (*Rendering, error) {
 	if system == "" {
 		system = "x86_64-linux"
 	}
-	cacheDir := r.CacheDir
-	if cacheDir == "" {
-		cacheDir = filepath.Join(paths.Store(), "terranix")
-	}
 	ref := r.Flake
-	source := ""
+	step := &pipeline.Step{Name: "terranix-render", Def: renderDef, Params: map[string]string{"system": system}}
+	local := false
 	if st, err := os.Stat(r.Flake); err == nil && st.IsDir() {
 		var err error
 		if ref, err = nix.FlakeRef(r.Flake); err != nil {
 			return nil, err
 		}
-		if source, err = SourceDigest(ctx, r.Flake); err != nil {
+		src, err := r.source(ctx)
+		if err != nil {
 			return nil, err
 		}
-		h := sha256.Sum256([]byte("terranix-render-v1\x00" + system + "\x00" + source))
-		source = hex.EncodeToString(h[:])
+		step.Params["source"], step.Params["dir"] = src.sum, src.rel
+		local = true
+	} else {
+		// A remote flake reference has no local content to key on.
+		step.NoCache = true
+		step.Params["ref"] = ref
 	}
-	cachePath := filepath.Join(cacheDir, source+".json")
-	if source != "" && !r.NoCache {
-		if b, err := os.ReadFile(cachePath); err == nil {
-			var c cached
-			if json.Unmarshal(b, &c) == nil {
-				if cfg, err := Parse(c.Config); err == nil {
-					if rr, err := NewRendering(cfg, c.Machines, c.Recipients); err == nil {
-						rr.Source, rr.Cached = source, true
-						return rr, nil
-					}
-				}
-			}
+	var rendered *Rendering
+	step.Run = func(ctx context.Context, _ pipeline.Input) (pipeline.Outputs, error) {
+		rr, err := r.evaluate(ctx, ref, system)
+		if err != nil {
+			return nil, err
 		}
+		rendered = rr
+		return rr.outputs(), nil
 	}
+	p := &pipeline.Pipeline{Steps: []*pipeline.Step{step}, Hasher: r.hasher(), Force: r.NoCache}
+	if local {
+		p.Cache = r.store()
+	}
+	res, err := p.Run(ctx)
+	if len(res) == 1 && res[0].Err != nil {
+		return nil, res[0].Err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rendered != nil {
+		rendered.Source = step.Params["source"]
+		return rendered, nil
+	}
+	rr, err := fromOutputs(res[0].Outputs)
+	if err != nil {
+		// A record that no longer validates (it was made by an older
+		// suite): render afresh.
+		nr := *r
+		nr.NoCache = true
+		return nr.Render(ctx)
+	}
+	rr.Source, rr.Cached = step.Params["source"], true
+	return rr, nil
+}
+
+func (r *Renderer) hasher() *digest.Hasher {
+	if r.Hasher != nil {
+		return r.Hasher
+	}
+	return digest.Default()
+}
+
+func (r *Renderer) store() cache.Store {
+	if r.Cache != nil {
+		return r.Cache
+	}
+	if r.CacheDir != "" {
+		return cache.NewLocal(r.CacheDir)
+	}
+	return cache.Open()
+}
+
+// evaluate runs nix: the terraform package and the fleet.
+func (r *Renderer) evaluate(ctx context.Context, ref, system string) (*Rendering, error) {
 	n := r.Nix
 	if n == nil {
 		var err error
@@ -159,13 +214,42 @@ func (r *Renderer) Render(ctx context.Context) (*Rendering, error) {
 	if err != nil {
 		return nil, err
 	}
-	rr.Source = source
-	if source != "" {
-		b, _ := json.Marshal(cached{Config: cfg.JSON(), Machines: machines, Recipients: rr.Recipients})
-		if err := fsutil.WriteFile(cachePath, b, 0o644); err != nil {
-			return nil, err
+	for m := range fl.Machines {
+		rr.FleetMachines = append(rr.FleetMachines, m)
+	}
+	sort.Strings(rr.FleetMachines)
+	return rr, nil
+}
+
+// outputs is what the render step records.
+func (r *Rendering) outputs() pipeline.Outputs {
+	enc := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	return pipeline.Outputs{
+		"config":        string(r.Config.JSON()),
+		"machines":      enc(r.Machines),
+		"recipients":    enc(r.Recipients),
+		"fleetMachines": enc(r.FleetMachines),
+	}
+}
+
+// fromOutputs rebuilds (and re-validates) a recorded rendering.
+func fromOutputs(o pipeline.Outputs) (*Rendering, error) {
+	var machines []Machine
+	var recips, all []string
+	for k, v := range map[string]any{"machines": &machines, "recipients": &recips, "fleetMachines": &all} {
+		if err := json.Unmarshal([]byte(o[k]), v); err != nil {
+			return nil, fmt.Errorf("recorded rendering: %s: %v", k, err)
 		}
 	}
+	cfg, err := Parse([]byte(o["config"]))
+	if err != nil {
+		return nil, err
+	}
+	rr, err := NewRendering(cfg, machines, recips)
+	if err != nil {
+		return nil, err
+	}
+	rr.FleetMachines = all
 	return rr, nil
 }
 
@@ -185,41 +269,45 @@ func RecipientsOf(f *fleet.Fleet, machines []Machine) []string {
 	return out
 }
 
-// SourceDigest is the digest of what nix reads of the flake in dir. Inside
-// a git checkout nix reads the tracked files of the whole repository (a flake
-// in a subdirectory may import files beside it), so the digest covers the
-// index (path, mode, blob) plus the content of tracked files that differ
-// from it. Outside git it covers every file under dir.
-func SourceDigest(ctx context.Context, dir string) (string, error) {
-	h := sha256.New()
-	top, err := git(ctx, dir, "rev-parse", "--show-toplevel")
+type source struct {
+	sum string // digest of the content nix can read
+	rel string // the flake's directory inside the root
+}
+
+// source hashes what nix reads of the flake in r.Flake. Inside a git
+// checkout nix reads the tracked files of the whole repository (a flake in
+// a subdirectory may import files beside it: the lab imports
+// ../modules/_fleet), in their working-tree content, so the digest covers
+// exactly those. Outside git it covers every file under the directory.
+func (r *Renderer) source(ctx context.Context) (source, error) {
+	dir, err := filepath.Abs(r.Flake)
 	if err != nil {
-		if werr := hashTree(h, dir); werr != nil {
-			return "", werr
-		}
-		return hex.EncodeToString(h.Sum(nil)), nil
+		return source{}, err
 	}
-	root := strings.TrimSpace(string(top))
-	idx, err := git(ctx, root, "ls-files", "-s", "-z")
+	spec := digest.Spec{Root: dir, Patterns: []string{"**"}}
+	rel := "."
+	if top, err := git(ctx, dir, "rev-parse", "--show-toplevel"); err == nil {
+		root := strings.TrimSpace(string(top))
+		ls, err := git(ctx, root, "ls-files", "-z")
+		if err != nil {
+			return source{}, err
+		}
+		tracked := map[string]bool{}
+		for _, p := range strings.Split(string(ls), "\x00") {
+			if p != "" {
+				tracked[p] = true
+			}
+		}
+		if rel, err = filepath.Rel(root, dir); err != nil {
+			return source{}, err
+		}
+		spec = digest.Spec{Root: root, Patterns: []string{"**"}, Keep: func(p string) bool { return tracked[p] }}
+	}
+	m, err := r.hasher().Glob(spec)
 	if err != nil {
-		return "", err
+		return source{}, fmt.Errorf("hash flake %s: %w", r.Flake, err)
 	}
-	h.Write(idx)
-	mod, err := git(ctx, root, "ls-files", "-m", "-z")
-	if err != nil {
-		return "", err
-	}
-	for _, p := range strings.Split(string(mod), "\x00") {
-		if p == "" {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(root, p))
-		fmt.Fprintf(h, "\x00modified %s %d\x00", p, len(b))
-		if err == nil {
-			h.Write(b)
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return source{sum: m.Sum(), rel: filepath.ToSlash(rel)}, nil
 }
 
 func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
@@ -231,25 +319,6 @@ func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
 		return nil, fmt.Errorf("git %s in %s: %v: %s", strings.Join(args, " "), dir, err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
-}
-
-func hashTree(h interface{ Write([]byte) (int, error) }, dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
-		h.Write(b)
-		return nil
-	})
 }
 
 // WriteWork writes the rendering to dir/config.tf.json (atomically) and

@@ -231,3 +231,47 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 	})
 }
+
+// TestRenderKeyFollowsGitTrackedFiles: for a flake inside a git checkout the
+// render key covers the tracked files of the whole repository (what nix
+// reads), so an edit to a tracked file beside the flake re-renders, and an
+// untracked file (which nix never sees) does not.
+func TestRenderKeyFollowsGitTrackedFiles(t *testing.T) {
+	if _, err := nix.New(); err != nil {
+		t.Skip("nix is not installed: ", err)
+	}
+	ctx := context.Background()
+	repo := t.TempDir()
+	flake := filepath.Join(repo, "fleet")
+	copyDir(t, "testdata/flake", flake)
+	assert.NilError(t, os.Remove(filepath.Join(flake, "toggle.nix")))
+	copyDir(t, "testdata/flake", filepath.Join(repo, "shared"))
+	b, err := os.ReadFile(filepath.Join(flake, "flake.nix"))
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(flake, "flake.nix"), []byte(strings.Replace(string(b), "import ./toggle.nix", "import ../shared/toggle.nix", 1)), 0o644))
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
+		_, err := git(ctx, repo, args...)
+		assert.NilError(t, err)
+	}
+	r := &Renderer{Flake: flake, CacheDir: filepath.Join(t.TempDir(), "cache")}
+
+	first, err := r.Render(ctx)
+	assert.NilError(t, err)
+	assert.Check(t, !first.Cached)
+	assert.DeepEqual(t, first.FleetMachines, []string{"alpha", "beta", "gamma"})
+
+	assert.NilError(t, os.WriteFile(filepath.Join(repo, "notes.txt"), []byte("untracked\n"), 0o644))
+	before := nix.Invocations()
+	second, err := r.Render(ctx)
+	assert.NilError(t, err)
+	assert.Check(t, second.Cached, "an untracked file does not change the key")
+	assert.Equal(t, nix.Invocations(), before)
+	assert.DeepEqual(t, second.FleetMachines, first.FleetMachines)
+	assert.Equal(t, second.Source, first.Source)
+
+	assert.NilError(t, os.WriteFile(filepath.Join(repo, "shared", "toggle.nix"), []byte("true\n"), 0o644))
+	third, err := r.Render(ctx)
+	assert.NilError(t, err)
+	assert.Check(t, !third.Cached, "a tracked file outside the flake directory is part of the key")
+	assert.DeepEqual(t, keys(third.Config.Servers()), []string{"alpha", "beta", "gamma"})
+}
