@@ -18,7 +18,7 @@ import (
 )
 
 // labFlake is the repository's lab flake (the main command's fleet).
-func labFlake(b *testing.B) string {
+func labFlake(b testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "lab")
 }

@@ -37,6 +37,8 @@ import (
 	"syscall"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/closure"
@@ -46,6 +48,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/remote"
+	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
 // Options configure a deployment. The zero value (plus Flake) deploys with
@@ -88,6 +91,19 @@ type Options struct {
 	// flake directory's own files, under the git work tree holding the flake.
 	Files     []string
 	FilesRoot string
+	// VarsDir is the flake's vars directory (default <flake>/vars when the
+	// flake is a local directory that has one; "-" turns uploads off).
+	// Machines with deployable secrets get an upload step before and
+	// after activation; machines without skip them.
+	VarsDir string
+	// Identities decrypt the secrets, in memory, on this side. nil: the
+	// files tasks/vars names ($VANIXIETS_AGE_IDENTITY, $SOPS_AGE_KEY_FILE,
+	// ~/.config/sops/age/keys.txt), or, for the repository's lab flake
+	// when neither variable is set, the lab's test identities.
+	Identities func() ([]age.Identity, error)
+	// SecretsRoot overrides where secrets land on the hosts (default
+	// /run/secrets/vars).
+	SecretsRoot string
 }
 
 // Summary is one machine's row in the final table.
@@ -104,6 +120,11 @@ type Summary struct {
 	Result     string // ok, unchanged, rolled back, failed, planned
 	Err        error
 	RolledBack bool
+	// SecretsSent of SecretsTotal deployable secrets were sent (the rest
+	// were current on the host); both 0 for a machine without vars.
+	SecretsSent  int
+	SecretsTotal int
+	HasSecrets   bool
 }
 
 func (o *Options) defaults() error {
@@ -146,6 +167,14 @@ func (o *Options) defaults() error {
 		root, files := defaultFiles(o.Flake)
 		o.FilesRoot, o.Files = root, files
 	}
+	if o.VarsDir == "" {
+		if st, err := os.Stat(filepath.Join(o.Flake, "vars")); err == nil && st.IsDir() {
+			o.VarsDir = filepath.Join(o.Flake, "vars")
+		}
+	}
+	if o.VarsDir == "-" {
+		o.VarsDir = ""
+	}
 	return nil
 }
 
@@ -183,13 +212,20 @@ type Deployer struct {
 	opt   Options
 	flake string
 
-	mu      sync.Mutex
-	conns   map[string]*remote.Client
-	dialErr map[string]error
-	stats   map[string]*Summary
-	sshc    *remote.SSHConfig
-	key     string // secret key file
-	pub     string
+	mu    sync.Mutex
+	conns map[string]*connEntry
+	stats map[string]*Summary
+	sshc  *remote.SSHConfig
+	key   string // secret key file
+	pub   string
+
+	secrets  *secrets // nil: no vars
+	idNote   string
+	noteOnce sync.Once
+	idOnce   sync.Once
+	ids      []age.Identity
+	idErr    error
+	notes    map[string]string // step -> what it did, for the progress line
 }
 
 // New checks options and returns a Deployer.
@@ -201,7 +237,19 @@ func New(opt Options) (*Deployer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Deployer{opt: opt, flake: ref, conns: map[string]*remote.Client{}, dialErr: map[string]error{}, stats: map[string]*Summary{}}, nil
+	d := &Deployer{opt: opt, flake: ref, conns: map[string]*connEntry{}, stats: map[string]*Summary{}, notes: map[string]string{}}
+	if d.opt.Identities == nil {
+		files, note := identitySetting(opt.Flake)
+		d.idNote = note
+		d.opt.Identities = func() ([]age.Identity, error) { return loadIdentities(files) }
+	}
+	return d, nil
+}
+
+// identities reads the admin identities once per deployment.
+func (d *Deployer) identities() ([]age.Identity, error) {
+	d.idOnce.Do(func() { d.ids, d.idErr = d.opt.Identities() })
+	return d.ids, d.idErr
 }
 
 func (d *Deployer) printf(format string, a ...any) {
@@ -365,37 +413,43 @@ func (d *Deployer) loadSSHConfig() error {
 	return nil
 }
 
-// conn returns the deployment's connection to m, dialling it once.
+// connEntry is one machine's deployment connection, dialled once even when
+// several steps (secrets, copy) ask for it at the same moment.
+type connEntry struct {
+	once sync.Once
+	c    *remote.Client
+	err  error
+}
+
+// conn returns the deployment's connection to m, dialling it once. A
+// failed dial is remembered: an unreachable host costs one timeout, not one
+// per step.
 func (d *Deployer) conn(ctx context.Context, m *fleet.Machine) (*remote.Client, error) {
 	d.mu.Lock()
-	c, derr := d.conns[m.Name], d.dialErr[m.Name]
+	e := d.conns[m.Name]
+	if e == nil {
+		e = &connEntry{}
+		d.conns[m.Name] = e
+	}
 	d.mu.Unlock()
-	if c != nil || derr != nil {
-		return c, derr
-	}
-	cfg, err := d.target(m)
-	if err != nil {
-		return nil, err
-	}
-	c, err = remote.Dial(ctx, cfg)
-	if err != nil {
-		// Remembered: an unreachable host costs one timeout, not one per step.
-		d.mu.Lock()
-		d.dialErr[m.Name] = err
-		d.mu.Unlock()
-		return nil, err
-	}
-	d.mu.Lock()
-	d.conns[m.Name] = c
-	d.mu.Unlock()
-	return c, nil
+	e.once.Do(func() {
+		cfg, err := d.target(m)
+		if err != nil {
+			e.err = err
+			return
+		}
+		e.c, e.err = remote.Dial(ctx, cfg)
+	})
+	return e.c, e.err
 }
 
 func (d *Deployer) closeAll() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for n, c := range d.conns {
-		c.Close()
+	for n, e := range d.conns {
+		if e.c != nil {
+			e.c.Close()
+		}
 		delete(d.conns, n)
 	}
 }
@@ -444,6 +498,11 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 	names, err := Select(f, selectors)
 	if err != nil {
 		return nil, err
+	}
+	if d.opt.VarsDir != "" {
+		if d.secrets, err = newSecrets(f, d.opt.VarsDir, d.identities); err != nil {
+			return nil, err
+		}
 	}
 	if d.opt.Lab != nil {
 		// The lab must know every fleet machine under its targetHost.
@@ -498,7 +557,7 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 			s.Duration = time.Since(t0)
 		}
 		s.Toplevel = byName["build"].Outputs[m.Name]
-		for _, st := range []string{"build", m.Name + ":copy", m.Name + ":activate", m.Name + ":confirm", m.Name + ":plan"} {
+		for _, st := range []string{"build", m.Name + ":vars-pre", m.Name + ":copy", m.Name + ":activate", m.Name + ":vars-post", m.Name + ":confirm", m.Name + ":plan"} {
 			r, ok := byName[st]
 			if !ok || r.Status.OK() {
 				continue
@@ -564,7 +623,12 @@ func (d *Deployer) event(e pipeline.Event) {
 		return
 	}
 	r := e.Result
+	d.mu.Lock()
+	note := d.notes[e.Step]
+	d.mu.Unlock()
 	switch {
+	case note != "" && r.Status.OK():
+		d.printf("%-10s %-9s done in %s%s", m, step, r.Duration.Round(time.Millisecond), note)
 	case r.Status == pipeline.Cached:
 		d.printf("%-10s %-9s up to date (%s)", m, step, r.Duration.Round(time.Millisecond))
 	case r.Status.OK():
@@ -643,7 +707,39 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 			steps = append(steps, d.planStep(m))
 			continue
 		}
-		steps = append(steps, d.copyStep(m), d.activateStep(m), d.confirmStep(m))
+		cp, act, conf := d.copyStep(m), d.activateStep(m), d.confirmStep(m)
+		steps = append(steps, cp, act, conf)
+		if d.secrets == nil {
+			continue
+		}
+		before, after, err := d.secrets.phases(m.Name)
+		if err != nil {
+			steps = append(steps, failStep(m.Name+":vars-pre", err))
+			act.Deps = append(act.Deps, m.Name+":vars-pre")
+			continue
+		}
+		if before || after {
+			d.stat(m.Name).HasSecrets = true
+		}
+		if before {
+			// Before activation: the activation reads these.
+			pre := d.secretsStep(m, vars.BeforeActivation, []string{"evaluate"})
+			act.Deps = append(act.Deps, pre.Name)
+			steps = append(steps, pre)
+		}
+		if after {
+			// After activation (users it creates may own them), before
+			// confirmation, so health checks see them.
+			post := d.secretsStep(m, vars.AfterActivation, []string{act.Name})
+			conf.Deps = append(conf.Deps, post.Name)
+			steps = append(steps, post)
+		}
 	}
 	return steps
+}
+
+// failStep is a step that fails with err (a problem found while planning).
+func failStep(name string, err error) *pipeline.Step {
+	return &pipeline.Step{Name: name, Def: "deploy-fail", NoCache: true,
+		Run: func(context.Context, pipeline.Input) (pipeline.Outputs, error) { return nil, err }}
 }

@@ -21,6 +21,7 @@ import (
 //	VANIXIETS_DEPLOY_PARALLEL machines at once (default 8)
 //	VANIXIETS_SSH_CONFIG      ssh_config resolving targets (non-lab)
 //	VANIXIETS_KNOWN_HOSTS     known_hosts for non-lab targets
+//	VANIXIETS_VARS_DIR        the flake's vars (default <flake>/vars; "-": no uploads)
 func FromEnv(repo string) (Options, error) {
 	var o Options
 	o.Flake = os.Getenv("VANIXIETS_FLAKE")
@@ -62,6 +63,7 @@ func FromEnv(repo string) (Options, error) {
 		o.Parallel = n
 	}
 	o.SSHConfig = os.Getenv("VANIXIETS_SSH_CONFIG")
+	o.VarsDir = os.Getenv("VANIXIETS_VARS_DIR")
 	if v := os.Getenv("VANIXIETS_KNOWN_HOSTS"); v != "" {
 		o.KnownHosts = filepath.SplitList(v)
 	}

@@ -280,7 +280,7 @@ func humanBytes(n int64) string {
 // Table renders the summary table.
 func Table(rows []Summary) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-12s %-12s %-20s %-9s %s\n", "MACHINE", "GENERATION", "COPIED", "TIME", "RESULT")
+	fmt.Fprintf(&b, "%-12s %-12s %-20s %-8s %-9s %s\n", "MACHINE", "GENERATION", "COPIED", "SECRETS", "TIME", "RESULT")
 	for _, r := range rows {
 		gen := fmt.Sprintf("%d -> %d", r.GenBefore, r.GenAfter)
 		copied := fmt.Sprintf("%d paths, %s", r.Paths, humanBytes(r.Bytes))
@@ -291,7 +291,11 @@ func Table(rows []Summary) string {
 		if r.Err != nil {
 			res += ": " + firstLine(r.Err.Error())
 		}
-		fmt.Fprintf(&b, "%-12s %-12s %-20s %-9s %s\n", r.Machine, gen, copied, r.Duration.Round(10*time.Millisecond), res)
+		sec := "-"
+		if r.HasSecrets && r.Result != "planned" {
+			sec = fmt.Sprintf("%d/%d", r.SecretsSent, r.SecretsTotal)
+		}
+		fmt.Fprintf(&b, "%-12s %-12s %-20s %-8s %-9s %s\n", r.Machine, gen, copied, sec, r.Duration.Round(10*time.Millisecond), res)
 	}
 	return b.String()
 }

@@ -1,0 +1,262 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
+	"github.com/vanixiets/vanixiets/tasks/remote"
+	"github.com/vanixiets/vanixiets/tasks/vars"
+)
+
+// sshRemote adapts the deployment's SSH connection to vars.Remote: the
+// upload's shell script travels on the session's stdin, over the same
+// connection that copies the closure and activates.
+type sshRemote struct{ c *remote.Client }
+
+func (r sshRemote) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error {
+	return r.c.Run(ctx, cmd, stdin, stdout, nil)
+}
+
+// LabIdentityFiles are the lab's test admin identities (relative to the
+// lab flake): the deployer decrypts the lab's vars with them when the
+// flake is the repository's lab and no identity is configured.
+var LabIdentityFiles = []string{"keys/cameron.agekey", "keys/crs58.agekey"}
+
+// IsRepoLab reports whether flake is this repository's lab flake (a "lab"
+// directory with the test identities, next to the suite's go.mod).
+func IsRepoLab(flake string) bool {
+	dir, err := filepath.Abs(flake)
+	if err != nil || filepath.Base(dir) != "lab" {
+		return false
+	}
+	for _, f := range append([]string{"flake.nix"}, LabIdentityFiles...) {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return false
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "go.mod"))
+	return err == nil && bytes.Contains(b, []byte("module github.com/vanixiets/vanixiets\n"))
+}
+
+// identitySetting returns the identity files to use and a note to print:
+// $VANIXIETS_AGE_IDENTITY / $SOPS_AGE_KEY_FILE / ~/.config/sops/age/keys.txt
+// as tasks/vars defines them, except that the repository's lab flake with no
+// identity variable set uses the lab's test identities.
+func identitySetting(flake string) (files []string, note string) {
+	if os.Getenv("VANIXIETS_AGE_IDENTITY") == "" && os.Getenv("SOPS_AGE_KEY_FILE") == "" && IsRepoLab(flake) {
+		dir, _ := filepath.Abs(flake)
+		var rel []string
+		for _, f := range LabIdentityFiles {
+			files = append(files, filepath.Join(dir, f))
+			rel = append(rel, filepath.Join("lab", f))
+		}
+		return files, "vars: no VANIXIETS_AGE_IDENTITY set; using the lab's test identities " + strings.Join(rel, ":")
+	}
+	return filepath.SplitList(vars.IdentityFile()), ""
+}
+
+// loadIdentities reads age identity files.
+func loadIdentities(files []string) ([]age.Identity, error) {
+	var ids []age.Identity
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("admin age identity %s: %v (set VANIXIETS_AGE_IDENTITY to your age key file; the lab's are lab/keys/<user>.agekey)", p, err)
+		}
+		got, err := age.ParseIdentities(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("admin age identity %s: %v (want AGE-SECRET-KEY-1... lines as age-keygen writes them)", p, err)
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
+}
+
+// secrets is the deployment's view of the flake's vars: one vars.Vars per
+// machine (vars.Vars is not safe for concurrent use; machines deploy in
+// parallel), sharing the identities, which are read once.
+type secrets struct {
+	f     *fleet.Fleet
+	dir   string
+	ids   func() ([]age.Identity, error)
+	mu    sync.Mutex
+	per   map[string]*vars.Vars
+	kh    map[string]string // machine -> "ssh-ed25519 AAAA..." from the vars
+	keyed map[string]bool   // lab hosts created with their vars host key
+}
+
+func newSecrets(f *fleet.Fleet, dir string, ids func() ([]age.Identity, error)) (*secrets, error) {
+	s := &secrets{f: f, dir: dir, ids: ids, per: map[string]*vars.Vars{}, kh: map[string]string{}, keyed: map[string]bool{}}
+	v := s.vars("")
+	if _, err := v.Plan(); err != nil {
+		return nil, fmt.Errorf("vars %s: %w", dir, err)
+	}
+	kh, err := v.KnownHosts()
+	if err != nil {
+		return nil, fmt.Errorf("vars %s: known_hosts: %w", dir, err)
+	}
+	for _, line := range strings.Split(string(kh), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) < 3 {
+			continue
+		}
+		m, _, _ := strings.Cut(fs[0], ",")
+		s.kh[m] = fs[1] + " " + fs[2]
+	}
+	return s, nil
+}
+
+// vars returns machine m's own vars.Vars ("" is a shared scratch one, for
+// single-threaded use).
+func (s *secrets) vars(m string) *vars.Vars {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.per[m]
+	if v == nil {
+		v = vars.New(s.f, s.dir)
+		v.Identities = s.ids
+		s.per[m] = v
+	}
+	return v
+}
+
+// hostKey is the lab's Config.HostKey hook: machine m's host key from the
+// vars, or nil (the lab then keeps or generates one) when m has no
+// generated host key or no identity can decrypt it.
+func (s *secrets) hostKey(m string, warn func(string, ...any)) (ed25519.PrivateKey, error) {
+	if _, ok := s.f.Machines[m]; !ok {
+		return nil, nil
+	}
+	b, ok, err := s.vars(m).HostPrivateKey(m)
+	if err != nil {
+		warn("%-10s %-9s vars host key not usable (%v); the lab host keeps its own key, checked against the lab's known_hosts", m, "lab", err)
+		return nil, nil
+	}
+	if !ok {
+		return nil, nil
+	}
+	defer clear(b)
+	k, err := ssh.ParseRawPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("machine %s: vars host key %s/%s: %v", m, vars.HostKeyGenerator, strings.TrimSuffix(vars.HostKeyFile, ".pub"), err)
+	}
+	var key ed25519.PrivateKey
+	switch k := k.(type) {
+	case *ed25519.PrivateKey:
+		key = *k
+	case ed25519.PrivateKey:
+		key = k
+	default:
+		return nil, fmt.Errorf("machine %s: vars host key is %T, want ed25519 (regenerate it: vars:generate %s --generator %s --regenerate)", m, k, m, vars.HostKeyGenerator)
+	}
+	s.mu.Lock()
+	s.keyed[m] = true
+	s.mu.Unlock()
+	return key, nil
+}
+
+// knownHostsFile writes a known_hosts file holding machine m's host key
+// from the vars under every name the connection may look up (the ssh
+// alias, the address, the machine name), and returns its path; "" when the
+// vars have no host key for m.
+func (s *secrets) knownHostsFile(dir, m string, names ...string) (string, error) {
+	s.mu.Lock()
+	key := s.kh[m]
+	s.mu.Unlock()
+	if key == "" {
+		return "", nil
+	}
+	seen := map[string]bool{}
+	var hosts []string
+	for _, n := range append([]string{m}, names...) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			hosts = append(hosts, n)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, m+".known_hosts")
+	line := strings.Join(hosts, ",") + " " + key + "\n"
+	if b, err := os.ReadFile(p); err == nil && string(b) == line {
+		return p, nil
+	}
+	tmp, err := os.CreateTemp(dir, ".kh-*")
+	if err != nil {
+		return "", err
+	}
+	tmp.WriteString(line)
+	tmp.Close()
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return p, nil
+}
+
+// hasSecrets says which upload phases machine m needs.
+func (s *secrets) phases(m string) (before, after bool, err error) {
+	b, a, err := s.vars(m).DeploySecrets(m)
+	return len(b) > 0, len(a) > 0, err
+}
+
+// secretsStep uploads machine m's secrets of one phase: decrypted here, in
+// memory, and written on the host under /run/secrets/vars (vars.Upload).
+// It runs every time (the host's manifest makes a current secret cost
+// nothing but the manifest read).
+func (d *Deployer) secretsStep(m *fleet.Machine, phase vars.Phase, deps []string) *pipeline.Step {
+	name := m.Name + ":vars-pre"
+	if phase == vars.AfterActivation {
+		name = m.Name + ":vars-post"
+	}
+	return &pipeline.Step{
+		Name: name, Def: "deploy-vars-v1", Deps: deps, NoCache: true,
+		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
+			c, err := d.conn(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			d.identityNote()
+			res, err := d.secrets.vars(m.Name).Upload(ctx, sshRemote{c}, m.Name, phase, d.opt.SecretsRoot)
+			if err != nil {
+				return nil, err
+			}
+			s := d.stat(m.Name)
+			d.mu.Lock()
+			s.SecretsSent += len(res.Sent)
+			s.SecretsTotal += len(res.Sent) + len(res.Skipped)
+			msg := fmt.Sprintf(": %d secrets sent, %d current", len(res.Sent), len(res.Skipped))
+			if len(res.Removed) > 0 {
+				msg += fmt.Sprintf(", %d removed", len(res.Removed))
+			}
+			d.notes[name] = msg
+			d.mu.Unlock()
+			// No outputs: activation depends on this step, and its key
+			// must not change because nothing needed sending this time.
+			return nil, nil
+		},
+	}
+}
+
+// identityNote prints, once, which identities decrypt the secrets when
+// they are the lab's defaults.
+func (d *Deployer) identityNote() {
+	d.noteOnce.Do(func() {
+		if d.idNote != "" {
+			d.printf("%s", d.idNote)
+		}
+	})
+}

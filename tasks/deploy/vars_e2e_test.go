@@ -1,0 +1,112 @@
+//go:build e2e
+
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"filippo.io/age"
+	"gotest.tools/v3/assert"
+
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/vars"
+)
+
+// labVars opens the repository's lab vars with the lab's test identities,
+// to read what the deploy should have put on the host.
+func labVars(t testing.TB) *vars.Vars {
+	t.Helper()
+	f, err := fleet.NewLoader().Load(context.Background(), labFlake(t))
+	assert.NilError(t, err)
+	v := vars.New(f, filepath.Join(labFlake(t), "vars"))
+	var files []string
+	for _, n := range LabIdentityFiles {
+		files = append(files, filepath.Join(labFlake(t), n))
+	}
+	v.Identities = func() ([]age.Identity, error) { return loadIdentities(files) }
+	return v
+}
+
+// TestDeployUploadsVars: a deploy of the lab's cinnabar puts its secrets
+// on the lab host under /run/secrets/vars/<generator>/<file> with the
+// declared mode and owner; a second deploy sends nothing.
+func TestDeployUploadsVars(t *testing.T) {
+	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
+	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	e := newEnv(t)
+	var out bytes.Buffer
+	rows, err := e.deploy(func(o *Options) { o.Flake = labFlake(t); o.Out = &teeWriter{t: t, b: &out} }, "cinnabar")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].Result, "ok")
+	assert.Assert(t, strings.Contains(out.String(), "using the lab's test identities lab/keys/cameron.agekey:lab/keys/crs58.agekey"), out.String())
+
+	v := labVars(t)
+	before, after, err := v.DeploySecrets("cinnabar")
+	assert.NilError(t, err)
+	all := append(before, after...)
+	assert.Assert(t, len(before) > 0 && len(after) > 0, "the lab's cinnabar has secrets of both phases: %v %v", before, after)
+	assert.Equal(t, rows[0].SecretsSent, len(all))
+	p, err := v.Plan()
+	assert.NilError(t, err)
+	run := e.host("cinnabar").RunDir
+	for _, n := range all {
+		g, fn, _ := strings.Cut(n, "/")
+		u, err := p.MachineUnit("cinnabar", g)
+		assert.NilError(t, err)
+		decl := u.File(fn)
+		path := filepath.Join(run, "secrets", "vars", g, fn)
+		st, err := os.Stat(path)
+		assert.NilError(t, err, "secret %s on the host", n)
+		mode := decl.Mode
+		if mode == "" {
+			mode = "0400"
+		}
+		assert.Equal(t, st.Mode().Perm(), os.FileMode(parseMode(t, mode)), n)
+		sys := st.Sys().(*syscall.Stat_t)
+		assert.Equal(t, sys.Uid, uint32(0), n) // owner root (the lab's declarations)
+		assert.Equal(t, decl.Owner == "" || decl.Owner == "root", true)
+		got, err := os.ReadFile(path)
+		assert.NilError(t, err)
+		want, err := v.Get("cinnabar", n)
+		assert.NilError(t, err)
+		assert.Assert(t, bytes.Equal(got, want), "content of %s", n)
+	}
+
+	rows, err = e.deploy(func(o *Options) { o.Flake = labFlake(t) }, "cinnabar")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].Result, "unchanged")
+	assert.Equal(t, rows[0].Paths, 0)
+	assert.Equal(t, rows[0].SecretsSent, 0)
+	assert.Equal(t, rows[0].SecretsTotal, len(all))
+	assert.Assert(t, strings.Contains(Table(rows), fmt.Sprintf(" 0/%d ", len(all))), Table(rows))
+}
+
+func parseMode(t testing.TB, s string) uint32 {
+	var m uint32
+	for _, c := range s {
+		if c < '0' || c > '7' {
+			t.Fatalf("bad mode %q", s)
+		}
+		m = m*8 + uint32(c-'0')
+	}
+	return m
+}
+
+// teeWriter logs every line and keeps a copy.
+type teeWriter struct {
+	t testing.TB
+	b *bytes.Buffer
+}
+
+func (w *teeWriter) Write(p []byte) (int, error) {
+	w.b.Write(p)
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
