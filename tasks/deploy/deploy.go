@@ -23,6 +23,7 @@ package deploy
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,6 +105,10 @@ type Options struct {
 	// SecretsRoot overrides where secrets land on the hosts (default
 	// /run/secrets/vars).
 	SecretsRoot string
+	// NoVarsKnownHosts checks host keys against the usual known_hosts even
+	// when the vars hold a machine's host key (a machine not yet
+	// reinstalled with its generated key).
+	NoVarsKnownHosts bool
 }
 
 // Summary is one machine's row in the final table.
@@ -388,6 +393,19 @@ func (d *Deployer) target(m *fleet.Machine) (remote.Config, error) {
 		return cfg, fmt.Errorf("%s: %v", m.Name, err)
 	}
 	cfg.ConnectTimeout = d.opt.ConnectTimeout
+	// The fleet's own record of the host key (the openssh var) decides,
+	// when there is one: for a lab host only when the lab host was given
+	// that key (an identity could decrypt it), for a real machine always.
+	if d.secrets != nil && !d.opt.NoVarsKnownHosts && (d.opt.Lab == nil || d.secrets.isKeyed(m.Name)) {
+		_, host, _, _ := remote.ParseTarget(t)
+		p, err := d.secrets.knownHostsFile(filepath.Join(d.opt.Dir, "known_hosts.vars"), m.Name, cfg.HostKeyAlias, cfg.Addr, host)
+		if err != nil {
+			return cfg, fmt.Errorf("%s: known_hosts from vars: %v", m.Name, err)
+		}
+		if p != "" {
+			cfg.KnownHosts = []string{p}
+		}
+	}
 	return cfg, nil
 }
 
@@ -486,6 +504,24 @@ func (d *Deployer) lockMachine(m string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
+// openLab reopens the lab with every fleet machine under its targetHost
+// and, when the flake has vars, the machines' generated host keys.
+func (d *Deployer) openLab(f *fleet.Fleet) error {
+	cfg := lab.Config{Name: d.opt.Lab.Name(), Dir: d.opt.Lab.Dir(), Range: d.opt.Lab.Range(), Machines: lab.MachinesFromFleet(f)}
+	if d.secrets != nil {
+		cfg.HostKey = func(m string) (ed25519.PrivateKey, error) {
+			d.identityNote()
+			return d.secrets.hostKey(m, d.printf)
+		}
+	}
+	l, err := lab.Open(cfg)
+	if err != nil {
+		return err
+	}
+	d.opt.Lab = l
+	return nil
+}
+
 // Run deploys the selected machines and returns one summary per machine,
 // in name order. The error is non-nil when any machine failed or rolled
 // back.
@@ -506,11 +542,9 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 	}
 	if d.opt.Lab != nil {
 		// The lab must know every fleet machine under its targetHost.
-		l, err := lab.Open(lab.Config{Name: d.opt.Lab.Name(), Dir: d.opt.Lab.Dir(), Range: d.opt.Lab.Range(), Machines: lab.MachinesFromFleet(f)})
-		if err != nil {
+		if err := d.openLab(f); err != nil {
 			return nil, err
 		}
-		d.opt.Lab = l
 		d.printf("lab %s: bringing up %s", d.opt.Lab.Name(), strings.Join(names, ", "))
 		if _, err := d.opt.Lab.Up(ctx, names); err != nil {
 			return nil, err
@@ -520,7 +554,15 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 		return nil, err
 	}
 	if !d.opt.DryRun {
-		sec, pub, err := closure.EnsureKey(ctx, filepath.Join(d.opt.Dir, "key"), "vanixiets-fleet-1")
+		// The lab holds the key its hosts trust from creation on; a real
+		// fleet's key lives in Dir, and its machines list the public half
+		// in nix.settings.trusted-public-keys.
+		var sec, pub string
+		if d.opt.Lab != nil {
+			sec, pub, err = d.opt.Lab.SigningKey(ctx)
+		} else {
+			sec, pub, err = closure.EnsureKey(ctx, filepath.Join(d.opt.Dir, "key"), lab.SigningKeyName)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -234,3 +234,41 @@ func TestSIGKILLDeployer(t *testing.T) {
 		})
 	}
 }
+
+// TestLabHostsTrustSigningKeyAtCreation: a lab host trusts the fleet key
+// from its creation, so the first deploy verifies signatures without
+// editing the host's nix.conf; a host that does not trust the key refuses
+// the paths (verification stays on).
+func TestLabHostsTrustSigningKeyAtCreation(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.lab.Up(context.Background(), []string{"alpha"})
+	assert.NilError(t, err)
+	confPath := filepath.Join(e.lab.Dir(), "hosts", "alpha", "etc-nix", "nix.conf")
+	conf, err := os.ReadFile(confPath)
+	assert.NilError(t, err)
+	_, pub, err := e.lab.SigningKey(context.Background())
+	assert.NilError(t, err)
+	assert.Assert(t, is.Contains(string(conf), "trusted-public-keys = "+pub))
+
+	rows, err := e.deploy(nil, "alpha")
+	assert.NilError(t, err)
+	assert.Assert(t, rows[0].Paths > 0)
+	after, err := os.ReadFile(confPath)
+	assert.NilError(t, err)
+	assert.Equal(t, string(after), string(conf), "the deploy left nix.conf alone")
+
+	// A host that does not trust the key (signed with the same key, the
+	// lab's, but outside the lab so nothing restores its trust): the copy
+	// fails the host's check.
+	untrusting := strings.ReplaceAll(string(conf), "trusted-public-keys = "+pub+"\n", "")
+	assert.NilError(t, os.WriteFile(confPath, []byte(untrusting), 0o644))
+	e.params(`{ version = "2"; }`)
+	_, err = e.deploy(func(o *Options) {
+		o.Lab, o.SSHConfig, o.Dir = nil, e.lab.SSHConfigPath(), filepath.Join(e.lab.Dir(), "deploy")
+	}, "alpha")
+	assert.ErrorContains(t, err, "does not trust")
+	// The lab restores its trust; the deploy goes through.
+	rows, err = e.deploy(nil, "alpha")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].GenAfter, 2)
+}

@@ -167,6 +167,12 @@ func (s *secrets) hostKey(m string, warn func(string, ...any)) (ed25519.PrivateK
 	return key, nil
 }
 
+func (s *secrets) isKeyed(m string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keyed[m]
+}
+
 // knownHostsFile writes a known_hosts file holding machine m's host key
 // from the vars under every name the connection may look up (the ssh
 // alias, the address, the machine name), and returns its path; "" when the

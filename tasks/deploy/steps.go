@@ -67,14 +67,6 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			if d.opt.Lab != nil {
-				// Trust on first deploy, for lab hosts only: they are
-				// ours, made from scratch, and have no configuration
-				// that could carry the key.
-				if err := closure.Trust(ctx, c, d.pub); err != nil {
-					return nil, err
-				}
-			}
 			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{SecretKeyFile: d.key, Verify: true}, top)
 			s := d.stat(m.Name)
 			d.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
@@ -109,4 +110,51 @@ func (w *teeWriter) Write(p []byte) (int, error) {
 	w.b.Write(p)
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestLabHostKeysFromVars: the lab host of a machine with a generated host
+// key gets that key, so the fleet's known_hosts (from the vars) matches it;
+// the deployer checks host keys against the vars, and refuses a host whose
+// key is not the generated one.
+func TestLabHostKeysFromVars(t *testing.T) {
+	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
+	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	e := newEnv(t)
+	ctx := context.Background()
+	// A cinnabar host with a key of its own, not the generated one.
+	h, err := e.lab.CreateHost(ctx, "cinnabar", nil)
+	assert.NilError(t, err)
+	v := labVars(t)
+	pub, err := v.Get("cinnabar", "openssh/ssh.id_ed25519.pub")
+	assert.NilError(t, err)
+	want, _, _, _, err := ssh.ParseAuthorizedKey(pub)
+	assert.NilError(t, err)
+	assert.Assert(t, !bytes.Equal(h.HostKey.Marshal(), want.Marshal()))
+
+	// Outside the lab (its ssh_config, but the fleet's known_hosts): refused.
+	_, err = e.deploy(func(o *Options) { o.Flake = labFlake(t); o.Lab = nil; o.SSHConfig = e.lab.SSHConfigPath() }, "cinnabar")
+	assert.ErrorContains(t, err, "CHANGED")
+	assert.ErrorContains(t, err, ssh.FingerprintSHA256(want))
+	assert.ErrorContains(t, err, ssh.FingerprintSHA256(h.HostKey))
+
+	// A lab deploy re-keys the host with the generated key.
+	rows, err := e.deploy(func(o *Options) { o.Flake = labFlake(t) }, "cinnabar")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].Result, "ok")
+	assert.Assert(t, bytes.Equal(e.host("cinnabar").HostKey.Marshal(), want.Marshal()), "lab host key is the var")
+	kh, err := v.KnownHosts()
+	assert.NilError(t, err)
+	labKH, err := os.ReadFile(e.lab.KnownHostsPath())
+	assert.NilError(t, err)
+	wantLine := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(want)))
+	assert.Assert(t, strings.Contains(string(kh), "cinnabar "+wantLine), string(kh))
+	assert.Assert(t, strings.Contains(string(labKH), wantLine), string(labKH))
+	used, err := os.ReadFile(filepath.Join(e.dir, "deploy", "known_hosts.vars", "cinnabar.known_hosts"))
+	assert.NilError(t, err)
+	assert.Assert(t, strings.Contains(string(used), wantLine), string(used))
+
+	// Now the same host passes the check outside the lab too.
+	rows, err = e.deploy(func(o *Options) { o.Flake = labFlake(t); o.Lab = nil; o.SSHConfig = e.lab.SSHConfigPath() }, "cinnabar")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].Result, "unchanged")
 }

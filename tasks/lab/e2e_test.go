@@ -546,3 +546,45 @@ func netipPrefix(t *testing.T, s string) netip.Prefix {
 	assert.NilError(t, err)
 	return p
 }
+
+// TestHostKeyHookAndSigningKey: Config.HostKey gives a machine's host its
+// key (the fleet's generated one, in real use), a changed answer re-keys a
+// kept host; every host's nix.conf trusts the lab's signing key from its
+// creation on.
+func TestHostKeyHookAndSigningKey(t *testing.T) {
+	t.Parallel()
+	_, k1, _ := ed25519.GenerateKey(nil)
+	_, k2, _ := ed25519.GenerateKey(nil)
+	key := k1
+	cfg := lab.Config{HostKey: func(m string) (ed25519.PrivateKey, error) {
+		if m == "cinnabar" {
+			return key, nil
+		}
+		return nil, nil
+	}}
+	l, hs := labtest.Up(t, cfg, "cinnabar", "galena")
+	want1, _ := ssh.NewPublicKey(k1.Public())
+	byName := map[string]lab.Host{}
+	for _, h := range hs {
+		byName[h.Name] = h
+	}
+	assert.DeepEqual(t, byName["cinnabar"].HostKey.Marshal(), want1.Marshal())
+	assert.Check(t, !bytes.Equal(byName["galena"].HostKey.Marshal(), want1.Marshal()))
+	served := sshRun(t, l, "cinnabar", "cat /etc/ssh/ssh_host_ed25519_key.pub")
+	assert.Check(t, is.Contains(served, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(want1)))))
+
+	_, pub, err := l.SigningKey(ctx)
+	assert.NilError(t, err)
+	assert.Check(t, strings.HasPrefix(pub, lab.SigningKeyName+":"), pub)
+	conf := sshRun(t, l, "galena", "cat /etc/nix/nix.conf")
+	assert.Check(t, is.Contains(conf, "trusted-public-keys = "+pub))
+	assert.Check(t, is.Contains(conf, "substituters ="))
+
+	key = k2
+	hs, err = l.Up(ctx, []string{"cinnabar"})
+	assert.NilError(t, err)
+	want2, _ := ssh.NewPublicKey(k2.Public())
+	assert.DeepEqual(t, hs[0].HostKey.Marshal(), want2.Marshal())
+	served = sshRun(t, l, "cinnabar", "cat /etc/ssh/ssh_host_ed25519_key.pub")
+	assert.Check(t, is.Contains(served, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(want2)))))
+}

@@ -39,6 +39,17 @@ sandbox = false
 build-users-group =
 `
 
+// hostNixConf is nixConf plus the fleet signing key the host trusts: set
+// when the host is made, so a deployment's paths pass the host's own
+// signature check (nix store verify --sigs-needed 1) from the first deploy,
+// without the deployer editing the host's configuration.
+func hostNixConf(signingPub string) string {
+	if signingPub == "" {
+		return nixConf
+	}
+	return nixConf + "trusted-public-keys = " + signingPub + "\n"
+}
+
 // mountScript runs (as "sh -c") inside the host's fresh network namespace
 // and private mount namespace: it binds the host's directories over the
 // machine's and becomes sshd. /root goes last because the host directory
@@ -156,6 +167,10 @@ func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.Pr
 	if err != nil {
 		return nil, l.errf("client key: %v", err)
 	}
+	_, signingPub, err := l.signingKeyLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := l.ensureRange(ctx, &lr, recs); err != nil {
 		if fresh {
 			l.downLocked(ctx)
@@ -199,6 +214,19 @@ func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.Pr
 		plan = append(plan, r)
 	}
 
+	// Host keys from the hook, asked one at a time (it may decrypt).
+	want := map[string]ed25519.PrivateKey{}
+	for _, r := range plan {
+		k := keys[r.Name]
+		if k == nil && l.cfg.HostKey != nil {
+			var err error
+			if k, err = l.cfg.HostKey(r.Name); err != nil {
+				l.rollback(ctx, created, fresh)
+				return nil, l.errf("host %s: host key: %v", r.Name, err)
+			}
+		}
+		want[r.Name] = k
+	}
 	hosts := make([]Host, len(plan))
 	errs := make([]error, len(plan))
 	var wg sync.WaitGroup
@@ -206,7 +234,7 @@ func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.Pr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hosts[i], errs[i] = l.ensureHost(ctx, plan[i], clientKey, keys[plan[i].Name])
+			hosts[i], errs[i] = l.ensureHost(ctx, plan[i], clientKey, want[plan[i].Name], signingPub)
 		}()
 	}
 	wg.Wait()
@@ -282,11 +310,19 @@ func (l *Lab) hostKeyPath(name string) string {
 // ensureHost makes the host r healthy: kept as is when its namespace, link
 // and sshd are there (and its key is unchanged), otherwise rebuilt around
 // its existing directories.
-func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.PrivateKey, want ed25519.PrivateKey) (Host, error) {
+func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.PrivateKey, want ed25519.PrivateKey, signingPub string) (Host, error) {
 	dir := l.hostDir(r.Name)
 	key, changed, err := ensureKey(l.hostKeyPath(r.Name), want, "root@"+r.Name)
 	if err != nil {
 		return Host{}, l.errf("host %s: host key: %v", r.Name, err)
+	}
+	// nix.conf is read by each nix command, so a kept host picks up a new
+	// signing key without a restart.
+	conf := filepath.Join(dir, "etc-nix", "nix.conf")
+	if b, err := os.ReadFile(conf); err == nil && string(b) != hostNixConf(signingPub) {
+		if err := fsutil.WriteFile(conf, []byte(hostNixConf(signingPub)), 0o644); err != nil {
+			return Host{}, l.errf("host %s: %v", r.Name, err)
+		}
 	}
 	// Healthy means reachable: a run killed right after starting sshd
 	// leaves one that may still be coming up (or stuck).
@@ -303,7 +339,7 @@ func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.Pr
 		if err := removeNetwork(ctx, r); err != nil {
 			return Host{}, l.errf("host %s: remove stale network: %v", r.Name, err)
 		}
-		if err := l.writeHostFiles(r, clientKey); err != nil {
+		if err := l.writeHostFiles(r, clientKey, signingPub); err != nil {
 			return Host{}, l.errf("host %s: %v", r.Name, err)
 		}
 		if err := l.addNetwork(ctx, r); err != nil {
@@ -321,7 +357,7 @@ func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.Pr
 // writeHostFiles lays out the directories bound over the host's /nix,
 // /etc/nix, /etc/ssh, /root, /run and /var/lib/vanixiets. Existing content
 // (a store, a generation) is kept.
-func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey) error {
+func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey, signingPub string) error {
 	dir := l.hostDir(r.Name)
 	for _, d := range []struct {
 		p    string
@@ -338,7 +374,7 @@ func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey) error {
 		data string
 		mode os.FileMode
 	}{
-		{"etc-nix/nix.conf", nixConf, 0o644},
+		{"etc-nix/nix.conf", hostNixConf(signingPub), 0o644},
 		{"etc-ssh/sshd_config", sshdConfig(r.Addr, l.cfg.SSHDConfigExtra), 0o644},
 		{"root/.ssh/authorized_keys", string(auth), 0o600},
 	}
@@ -529,7 +565,7 @@ func (l *Lab) downLocked(ctx context.Context) error {
 	if err := releaseNetnsMount(); err != nil {
 		return l.errf("%v", err)
 	}
-	for _, p := range []string{"hosts", "known_hosts", "ssh_config", "client_ed25519", "client_ed25519.pub", "lab.json", "lock"} {
+	for _, p := range []string{"hosts", "known_hosts", "ssh_config", "client_ed25519", "client_ed25519.pub", "deploy", "lab.json", "lock"} {
 		if err := os.RemoveAll(filepath.Join(l.cfg.Dir, p)); err != nil {
 			return l.errf("remove %s: %v", p, err)
 		}

@@ -40,6 +40,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vanixiets/vanixiets/tasks/closure"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
@@ -87,6 +88,13 @@ type Config struct {
 	// SSHDConfigExtra is appended to each host's sshd_config; tests use it to
 	// make sshd fail.
 	SSHDConfigExtra string
+	// HostKey, when set, gives Up the sshd host key of a machine's host:
+	// the fleet's own, generated as a var (tasks/vars, generator
+	// "openssh"), so the known_hosts derived from the vars matches the lab
+	// host. It returns nil to let the lab keep (or generate) the host's
+	// key. A host whose key differs is re-keyed and its sshd restarted.
+	// An explicit key given to CreateHost wins.
+	HostKey func(machine string) (ed25519.PrivateKey, error)
 }
 
 // Lab is an opened lab. Its methods serialize on a lock file in Dir, so two
@@ -227,6 +235,35 @@ func (l *Lab) SSHConfigPath() string { return filepath.Join(l.cfg.Dir, "ssh_conf
 
 // ClientKeyPath is the private ed25519 key every lab host accepts for root.
 func (l *Lab) ClientKeyPath() string { return filepath.Join(l.cfg.Dir, "client_ed25519") }
+
+// SigningKeyDir holds the fleet signing key the lab's hosts trust
+// (signing-key.sec, signing-key.pub): <lab dir>/deploy/key, where the
+// deployer keeps its key when it deploys to this lab.
+func (l *Lab) SigningKeyDir() string { return filepath.Join(l.cfg.Dir, "deploy", "key") }
+
+// SigningKeyName is the name in the lab's signing key ("name:base64").
+const SigningKeyName = "vanixiets-fleet-1"
+
+// SigningKey returns the lab's fleet signing key (secret key file, public
+// key text), generating it when missing. Every host's nix.conf lists the
+// public key in trusted-public-keys from the moment the host is made, so a
+// deployer that signs with it passes the hosts' signature checks.
+func (l *Lab) SigningKey(ctx context.Context) (secretFile, public string, err error) {
+	unlock, err := l.lock()
+	if err != nil {
+		return "", "", err
+	}
+	defer unlock()
+	return l.signingKeyLocked(ctx)
+}
+
+func (l *Lab) signingKeyLocked(ctx context.Context) (string, string, error) {
+	sec, pub, err := closure.EnsureKey(ctx, l.SigningKeyDir(), SigningKeyName)
+	if err != nil {
+		return "", "", l.errf("signing key: %v", err)
+	}
+	return sec, pub, nil
+}
 
 // SSHArgs are the ssh options that reach the lab's hosts: "-F SSHConfigPath()".
 func (l *Lab) SSHArgs() []string { return []string{"-F", l.SSHConfigPath()} }
