@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/terranix"
@@ -51,12 +52,18 @@ func (w *Workspace) Provision(ctx context.Context, r *terranix.Rendering, m stri
 		return netip.Addr{}, nil, fmt.Errorf("%s is not a cloud machine of the fleet: nothing to provision", m)
 	}
 	if !mach.Enabled {
-		return netip.Addr{}, nil, fmt.Errorf("%s is a cloud machine but disabled (cloud.enabled = false): enable it in the fleet to provision it", m)
+		return netip.Addr{}, nil, DisabledError(m)
 	}
 	if a, ok, err := w.Address(m); err != nil || ok {
 		return a, nil, err
 	}
 	typ := terranix.ServerResourceType[mach.Provider]
+	if err := w.defaults(); err != nil {
+		return netip.Addr{}, nil, err
+	}
+	if local := providerLocal(typ); slices.Contains(w.Optional, local) && !w.inMirror(terranix.ProviderSource[local]) {
+		return netip.Addr{}, nil, fmt.Errorf("%s cannot be provisioned here: provider %s is not installed (see docs/cloud.md)", m, terranix.ProviderSource[local])
+	}
 	p, err := w.planAndApply(ctx, r, confirm, false, typ+"."+m)
 	if err != nil {
 		return netip.Addr{}, p, err
@@ -69,6 +76,19 @@ func (w *Workspace) Provision(ctx context.Context, r *terranix.Rendering, m stri
 		return netip.Addr{}, p, fmt.Errorf("%s: terraform applied, but output %s is empty: check the configuration's output", m, terranix.OutputName(m))
 	}
 	return a, p, nil
+}
+
+// DisabledError is the error for provisioning a cloud machine the fleet
+// has turned off.
+func DisabledError(m string) error {
+	return fmt.Errorf("%s is disabled in the fleet (cloud.enabled = false); enable it and run tf:apply", m)
+}
+
+// providerLocal is the provider's local name of a resource type
+// ("google_compute_instance" -> "google").
+func providerLocal(typ string) string {
+	local, _, _ := strings.Cut(typ, "_")
+	return local
 }
 
 var mirrorRE = regexp.MustCompile(`(?s)filesystem_mirror\s*\{[^}]*?path\s*=\s*"([^"]+)"`)

@@ -3,6 +3,7 @@ package terraform
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"net/netip"
@@ -37,6 +38,35 @@ type Options struct {
 	Backend string
 	// Out receives terraform's output and notes (nil: os.Stderr).
 	Out io.Writer
+	// Lab backs the in-process fake (Backend "lab"); nil: lab.Default(),
+	// the lab deploy:machine uses ($VANIXIETS_LAB_NAME, _RANGE, _DIR), so a
+	// server the fake creates is the lab host of the machine of that name.
+	Lab *lab.Lab
+	// HostKey, when set, gives the sshd host key of a lab host the fake
+	// creates for a server (the machine's host key from its vars).
+	HostKey func(name string) ed25519.PrivateKey
+}
+
+func (o *Options) defaults() {
+	if o.Flake == "" {
+		o.Flake = envOr("VANIXIETS_FLAKE", "lab")
+	}
+	if o.StateFile == "" {
+		o.StateFile = envOr("VANIXIETS_TF_STATE", DefaultStateFile)
+	}
+	if o.Backend == "" {
+		o.Backend = envOr("VANIXIETS_FAKE_BACKEND", "lab")
+	}
+	if o.Out == nil {
+		o.Out = os.Stderr
+	}
+}
+
+// Render renders (or takes from the cache) the terraform configuration of
+// o's flake. It needs nix only on a cache miss, never terraform.
+func Render(ctx context.Context, o Options) (*terranix.Rendering, error) {
+	o.defaults()
+	return (&terranix.Renderer{Flake: o.Flake}).Render(ctx)
 }
 
 // Session is a rendered fleet with its workspace, ready for a command.
@@ -60,29 +90,39 @@ func (s *Session) Close() {
 // (its servers persist in the work directory, their hosts in the lab), so
 // the commands are safe to try on any machine: nothing leaves it.
 func Open(ctx context.Context, o Options) (*Session, error) {
-	if o.Flake == "" {
-		o.Flake = envOr("VANIXIETS_FLAKE", "lab")
-	}
-	if o.StateFile == "" {
-		o.StateFile = envOr("VANIXIETS_TF_STATE", DefaultStateFile)
-	}
-	if o.Backend == "" {
-		o.Backend = envOr("VANIXIETS_FAKE_BACKEND", "lab")
-	}
-	if o.Out == nil {
-		o.Out = os.Stderr
-	}
-	if o.IdentityFiles == nil {
-		o.IdentityFiles = DefaultIdentityFiles()
-		if len(o.IdentityFiles) == 0 && filepath.Base(filepath.Clean(o.Flake)) == "lab" {
-			o.IdentityFiles, _ = filepath.Glob(filepath.Join(o.Flake, "keys", "*.agekey"))
-		}
-	}
-	ids, err := LoadIdentities(o.IdentityFiles...)
+	r, err := Render(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	r, err := (&terranix.Renderer{Flake: o.Flake}).Render(ctx)
+	return OpenRendering(ctx, o, r)
+}
+
+// StateReader returns a workspace that can read o's state (Outputs,
+// Address, Resources) without terraform, a lock or a fake API.
+func StateReader(o Options) (*Workspace, error) {
+	o.defaults()
+	ids, err := o.identities()
+	if err != nil {
+		return nil, err
+	}
+	return &Workspace{StateFile: o.StateFile, Vault: Vault{Identities: ids}}, nil
+}
+
+func (o *Options) identities() ([]age.Identity, error) {
+	files := o.IdentityFiles
+	if files == nil {
+		files = DefaultIdentityFiles()
+		if len(files) == 0 && filepath.Base(filepath.Clean(o.Flake)) == "lab" {
+			files, _ = filepath.Glob(filepath.Join(o.Flake, "keys", "*.agekey"))
+		}
+	}
+	return LoadIdentities(files...)
+}
+
+// OpenRendering is Open with the rendering already made.
+func OpenRendering(ctx context.Context, o Options, r *terranix.Rendering) (*Session, error) {
+	o.defaults()
+	ids, err := o.identities()
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +147,13 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	case "memory":
 		be = fakehcloud.NewMemoryBackend()
 	case "lab":
-		l, err := lab.Default()
-		if err != nil {
-			return nil, err
+		l := o.Lab
+		if l == nil {
+			if l, err = lab.Default(); err != nil {
+				return nil, err
+			}
 		}
-		be = &fakehcloud.LabBackend{Lab: l}
+		be = &fakehcloud.LabBackend{Lab: l, HostKey: o.HostKey}
 	default:
 		return nil, fmt.Errorf("VANIXIETS_FAKE_BACKEND=%q: want lab or memory", o.Backend)
 	}
@@ -176,7 +218,9 @@ func Ask(yes bool, in io.Reader, out io.Writer) Confirm {
 	}
 }
 
-// ProvisionMachine is the deploy pipeline's entry for a cloud machine: it
+// ProvisionMachine is the low-level handoff (tasks/provision.Ensure is the
+// deploy pipeline's entry: it also handles non-cloud machines, terminals
+// and waiting for ssh). It
 // returns the machine's address from terraform's output, provisioning the
 // server first when the state does not have it (after showing the plan and
 // asking, or straight away with yes).
