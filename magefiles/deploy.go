@@ -22,6 +22,8 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		return nil, opt, err
 	}
 	opt.Out = os.Stdout
+	// Bars on a terminal; plain lines in CI logs and pipes.
+	opt.Bars = deploy.IsTerminal(os.Stdout)
 	d, err := deploy.New(opt)
 	return d, opt, err
 }

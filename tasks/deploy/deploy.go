@@ -85,6 +85,9 @@ type Options struct {
 	Dir string
 	// Out receives one progress line per event; nil discards.
 	Out io.Writer
+	// Bars draws one progress bar per machine on Out instead of lines
+	// (for a terminal: see IsTerminal).
+	Bars bool
 	// Nix is the nix driver (default nix.New()).
 	Nix *nix.Nix
 	// Files are the globs (relative to FilesRoot) whose content keys the
@@ -231,6 +234,7 @@ type Deployer struct {
 	ids      []age.Identity
 	idErr    error
 	notes    map[string]string // step -> what it did, for the progress line
+	bars     *bars             // while a deployment runs with Options.Bars
 }
 
 // New checks options and returns a Deployer.
@@ -259,8 +263,12 @@ func (d *Deployer) identities() ([]age.Identity, error) {
 
 func (d *Deployer) printf(format string, a ...any) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	fmt.Fprintf(d.opt.Out, format+"\n", a...)
+	w := d.opt.Out
+	if d.bars != nil {
+		w = d.bars // above the bars
+	}
+	d.mu.Unlock()
+	fmt.Fprintf(w, format+"\n", a...)
 }
 
 // Fleet evaluates the flake's fleet output (a cached step).
@@ -587,7 +595,19 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 	t0 := time.Now()
 	steps := d.steps(machines)
 	p := &pipeline.Pipeline{Steps: steps, Cache: d.opt.Cache, Parallel: d.opt.Parallel, OnEvent: d.event}
+	if d.opt.Bars && d.opt.Out != io.Discard {
+		b := newBars(d.opt.Out, steps)
+		d.mu.Lock()
+		d.bars = b
+		d.mu.Unlock()
+	}
 	results, _ := p.Run(ctx)
+	if b := d.barsNow(); b != nil {
+		b.stop()
+		d.mu.Lock()
+		d.bars = nil
+		d.mu.Unlock()
+	}
 	byName := map[string]pipeline.Result{}
 	for _, r := range results {
 		byName[r.Name] = r
@@ -660,24 +680,43 @@ func (d *Deployer) event(e pipeline.Event) {
 	if !ok {
 		m, step = "*", e.Step
 	}
+	var text string
+	if e.Started {
+		text = step + " ..."
+	} else {
+		r := e.Result
+		d.mu.Lock()
+		note := d.notes[e.Step]
+		d.mu.Unlock()
+		switch {
+		case note != "" && r.Status.OK():
+			text = fmt.Sprintf("%-9s done in %s%s", step, r.Duration.Round(time.Millisecond), note)
+		case r.Status == pipeline.Cached:
+			text = fmt.Sprintf("%-9s up to date (%s)", step, r.Duration.Round(time.Millisecond))
+		case r.Status.OK():
+			text = fmt.Sprintf("%-9s done in %s%s", step, r.Duration.Round(time.Millisecond), describe(step, r.Outputs))
+		default:
+			text = fmt.Sprintf("%-9s %s: %v", step, r.Status, r.Err)
+		}
+	}
+	if b := d.barsNow(); b != nil {
+		if m == "*" {
+			m = sharedBar
+		}
+		b.event(m, firstLine(text), !e.Started)
+		return
+	}
 	if e.Started {
 		d.printf("%-10s %-9s ...", m, step)
 		return
 	}
-	r := e.Result
+	d.printf("%-10s %s", m, text)
+}
+
+func (d *Deployer) barsNow() *bars {
 	d.mu.Lock()
-	note := d.notes[e.Step]
-	d.mu.Unlock()
-	switch {
-	case note != "" && r.Status.OK():
-		d.printf("%-10s %-9s done in %s%s", m, step, r.Duration.Round(time.Millisecond), note)
-	case r.Status == pipeline.Cached:
-		d.printf("%-10s %-9s up to date (%s)", m, step, r.Duration.Round(time.Millisecond))
-	case r.Status.OK():
-		d.printf("%-10s %-9s done in %s%s", m, step, r.Duration.Round(time.Millisecond), describe(step, r.Outputs))
-	default:
-		d.printf("%-10s %-9s %s: %v", m, step, r.Status, r.Err)
-	}
+	defer d.mu.Unlock()
+	return d.bars
 }
 
 func describe(step string, o pipeline.Outputs) string {

@@ -1,12 +1,14 @@
 package deploy
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"gotest.tools/v3/assert"
 )
 
@@ -77,4 +79,20 @@ func TestFromEnv(t *testing.T) {
 	t.Setenv("VANIXIETS_DEPLOY_PARALLEL", "zero")
 	_, err = FromEnv("/repo")
 	assert.ErrorContains(t, err, "VANIXIETS_DEPLOY_PARALLEL")
+}
+
+func TestBarsRender(t *testing.T) {
+	var buf bytes.Buffer
+	steps := []*pipeline.Step{{Name: "evaluate"}, {Name: "build"}, {Name: "cinnabar:copy"}, {Name: "cinnabar:activate"}, {Name: "galena:copy"}}
+	b := newBars(&buf, steps)
+	b.event("cinnabar", "copy      done in 3ms: 4 paths", true)
+	b.event(sharedBar, "evaluate  up to date", true)
+	_, err := b.Write([]byte("a note above the bars\n"))
+	assert.NilError(t, err)
+	time.Sleep(300 * time.Millisecond) // one refresh: the note is written
+	b.stop()
+	out := buf.String()
+	for _, want := range []string{"(fleet)", "cinnabar", "galena", "1/2", "0/1", "copy      done in 3ms: 4 paths", "a note above the bars"} {
+		assert.Assert(t, strings.Contains(out, want), "%q not in:\n%s", want, out)
+	}
 }
