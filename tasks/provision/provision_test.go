@@ -15,6 +15,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/paths"
+	"github.com/vanixiets/vanixiets/tasks/terraform"
 )
 
 // labOptions works on the repository's lab fleet with a state file of the
@@ -27,7 +28,9 @@ func labOptions(t *testing.T) Options {
 	flake, err := filepath.Abs(filepath.Join("..", "..", "lab"))
 	assert.NilError(t, err)
 	keys, _ := filepath.Glob(filepath.Join(flake, "keys", "*.agekey"))
-	return Options{Flake: flake, StateFile: filepath.Join(t.TempDir(), "terraform.tfstate.age"), IdentityFiles: keys, In: strings.NewReader("")}
+	state := filepath.Join(t.TempDir(), "terraform.tfstate.age")
+	t.Cleanup(func() { os.RemoveAll(terraform.DefaultWorkDir(state)) })
+	return Options{Flake: flake, StateFile: state, IdentityFiles: keys, In: strings.NewReader("")}
 }
 
 func TestEnsureLeavesMachinesAlone(t *testing.T) {
