@@ -11,13 +11,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vanixiets/vanixiets/tasks/provision"
 	"github.com/vanixiets/vanixiets/tasks/terraform"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
 
 // Flags (after the target) and their environment fallbacks:
 //   --flake <path>          VANIXIETS_FLAKE, fleet flake (default lab)
-//   --yes                   VANIXIETS_YES=1: apply/destroy without asking
+//   --yes                   VANIXIETS_YES=1: apply/destroy/provision without asking
 //   VANIXIETS_TF_STATE      encrypted state (default terraform/terraform.tfstate.age)
 //   VANIXIETS_AGE_KEY_FILE  admin age identity (lab: lab/keys/*.agekey)
 //   HCLOUD_ENDPOINT, HCLOUD_TOKEN  a real or external API; unset: in-process fake backed by the lab
@@ -124,6 +125,23 @@ func (Tf) Validate(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("terraform validate: ok (render key %.12s)\n", r.Key)
+	return nil
+}
+
+// Provision makes sure a cloud machine exists (plans, asks unless --yes, applies, waits for its ssh) and prints its address; non-cloud machines: nothing to do.
+func (Tf) Provision(ctx context.Context, machine string) error {
+	res, err := provision.Ensure(ctx, provision.Options{Flake: flag("flake", ""), Yes: tfYes(), Out: os.Stderr, In: os.Stdin}, machine)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !res.Cloud:
+		fmt.Printf("%s is not a cloud machine: nothing to provision\n", machine)
+	case res.Provisioned:
+		fmt.Printf("%s created: %s\n", machine, res.Addr)
+	default:
+		fmt.Printf("%s exists: %s\n", machine, res.Addr)
+	}
 	return nil
 }
 

@@ -1,0 +1,96 @@
+//go:build e2e
+
+package provision
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
+	"github.com/vanixiets/vanixiets/tasks/terraform"
+)
+
+// TestMageFreshDefaultRun is what a user types on a fresh clone, through
+// the mage binary with the default flake and the default (lab-backed) fake
+// API: tf:plan shows cinnabar to create, tf:apply --yes creates it as a lab
+// host, tf:provision finds it, tf:destroy --yes removes it. Only the lab
+// (VANIXIETS_LAB_NAME/RANGE/DIR) and the state (VANIXIETS_TF_STATE) are
+// moved to the test's own places, so the shared default lab and the
+// repository's state are not touched.
+func TestMageFreshDefaultRun(t *testing.T) {
+	needAll(t)
+	root := repoRoot(t)
+	cfg := labtest.Config(t, lab.Config{})
+	l := labtest.Open(t, cfg) // down even when a target fails
+	state := filepath.Join(t.TempDir(), "terraform", "terraform.tfstate.age")
+	t.Cleanup(func() { os.RemoveAll(terraform.DefaultWorkDir(state)) })
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "VANIXIETS_FLAKE", "VANIXIETS_YES", "VANIXIETS_FAKE_BACKEND", "HCLOUD_ENDPOINT", "HCLOUD_TOKEN", "VANIXIETS_TF_STATE":
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(), "VANIXIETS_LAB_DIR="+cfg.Dir,
+		"VANIXIETS_TF_STATE="+state)
+	mage := func(args ...string) (string, error) {
+		cmd := exec.Command(goBin(), append([]string{"tool", "mage"}, args...)...)
+		cmd.Dir, cmd.Env = root, env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	out, err := mage("tf:plan")
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "machine cinnabar (hcloud_server.cinnabar): create"))
+	assert.Check(t, !strings.Contains(out, "machine electrum"), out)
+	out, err = mage("tf:apply", "--yes")
+	assert.NilError(t, err, out)
+	m := regexp.MustCompile(`cinnabar_ipv4 = "?([0-9.]+)`).FindStringSubmatch(out)
+	assert.Assert(t, m != nil, out)
+	addr := m[1]
+
+	hs, err := l.Hosts()
+	assert.NilError(t, err)
+	assert.Equal(t, len(hs), 1)
+	assert.Equal(t, hs[0].Name, "cinnabar")
+	assert.Equal(t, hs[0].Addr.String(), addr)
+	ssh, err := exec.Command("ssh", "-F", l.SSHConfigPath(), "-o", "BatchMode=yes", "root@cinnabar", "true").CombinedOutput()
+	assert.NilError(t, err, string(ssh))
+
+	out, err = mage("tf:provision", "cinnabar")
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "cinnabar exists: "+addr))
+	out, err = mage("tf:provision", "stibnite")
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "stibnite is not a cloud machine"))
+	out, err = mage("tf:provision", "electrum")
+	assert.Check(t, err != nil, out)
+	assert.Check(t, is.Contains(out, "electrum is disabled in the fleet (cloud.enabled = false); enable it and run tf:apply"))
+	out, err = mage("tf:plan")
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "no changes"))
+
+	out, err = mage("tf:destroy", "--yes")
+	assert.NilError(t, err, out)
+	hs, err = l.Hosts()
+	assert.NilError(t, err)
+	assert.Equal(t, len(hs), 0, "the server's lab host went with it")
+}
+
+func goBin() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
