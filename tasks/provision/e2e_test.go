@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
@@ -148,6 +149,15 @@ func (w *world) sshTrue(t testing.TB, target string) {
 	assert.NilError(t, err, "ssh %s: %s", target, out)
 }
 
+// varsKey checks that a host's sshd key is its machine's host key from the
+// flake's vars (what deploy checks it against).
+func (w *world) varsKey(t testing.TB, h lab.Host) {
+	t.Helper()
+	pub, err := os.ReadFile(filepath.Join(w.flake, "vars", "per-machine", h.Name, "openssh", "ssh.id_ed25519.pub", "value"))
+	assert.NilError(t, err)
+	assert.Equal(t, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(h.HostKey))), strings.TrimSpace(string(pub)), "host key of %s", h.Name)
+}
+
 func machines(p *terraform.Plan) map[string]string {
 	out := map[string]string{}
 	for _, c := range p.Changes {
@@ -188,6 +198,7 @@ func TestCloudDoneWhen(t *testing.T) {
 	assert.Equal(t, hosts["cinnabar"].Addr.String(), addr, "the server's address is its lab host's")
 	assert.Equal(t, hosts["cinnabar"].Target, "root@cinnabar")
 	w.sshTrue(t, "root@cinnabar")
+	w.varsKey(t, hosts["cinnabar"])
 
 	// Ensure on a machine that exists: its address, no terraform run.
 	before, err := os.ReadFile(w.state)
@@ -209,6 +220,7 @@ func TestCloudDoneWhen(t *testing.T) {
 	assert.Equal(t, w.address(t, "cinnabar"), addr, "cinnabar untouched")
 	assert.Equal(t, w.address(t, "electrum"), hosts["electrum"].Addr.String())
 	w.sshTrue(t, "root@electrum")
+	w.varsKey(t, hosts["electrum"])
 
 	// And off: only electrum is destroyed, its lab host with it.
 	setEnabled(t, repo, "electrum", false)
@@ -270,6 +282,7 @@ func TestEnsureCreatesMissingMachine(t *testing.T) {
 	assert.DeepEqual(t, names(hosts), []string{"cinnabar"})
 	assert.Equal(t, res.Addr, hosts["cinnabar"].Addr)
 	w.sshTrue(t, "root@cinnabar")
+	w.varsKey(t, hosts["cinnabar"])
 
 	again, err := Ensure(ctx, w.options(""), "cinnabar")
 	assert.NilError(t, err)

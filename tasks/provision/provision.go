@@ -59,8 +59,8 @@ type Options struct {
 	IdentityFiles []string
 	// Lab backs the in-process fake API (nil: lab.Default()).
 	Lab *lab.Lab
-	// HostKey gives a new lab host its sshd host key (the machine's key
-	// from vars); nil keeps or generates one.
+	// HostKey gives a new lab host its sshd host key (default: from the
+	// flake's vars, see terraform.Options.HostKey).
 	HostKey func(machine string) ed25519.PrivateKey
 	// SSHTimeout bounds the wait for a new server's ssh (default 5 min: a
 	// real cloud server boots in about a minute).
@@ -109,6 +109,12 @@ var creating sync.Mutex
 // Ensure makes sure machine exists and returns its address. See the
 // package documentation; errors name the machine and the fix.
 func Ensure(ctx context.Context, o Options, machine string) (Result, error) {
+	if o.Flake == "" {
+		o.Flake = os.Getenv("VANIXIETS_FLAKE")
+	}
+	if o.Flake == "" {
+		o.Flake = "lab"
+	}
 	topt := o.tf()
 	r, err := terraform.Render(ctx, topt)
 	if err != nil {

@@ -12,10 +12,13 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
+	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
 // DefaultStateFile is where the repository keeps the encrypted state,
@@ -42,8 +45,12 @@ type Options struct {
 	// the lab deploy:machine uses ($VANIXIETS_LAB_NAME, _RANGE, _DIR), so a
 	// server the fake creates is the lab host of the machine of that name.
 	Lab *lab.Lab
-	// HostKey, when set, gives the sshd host key of a lab host the fake
-	// creates for a server (the machine's host key from its vars).
+	// HostKey gives the sshd host key of a lab host the fake creates for a
+	// server. nil: the machine's host key from the flake's vars
+	// (<flake>/vars, generator "openssh", decrypted with the state's
+	// identities), the key deploy gives the machine's lab host too, so the
+	// known_hosts derived from the vars matches; a server that is no fleet
+	// machine, or has no such var, gets a generated key.
 	HostKey func(name string) ed25519.PrivateKey
 }
 
@@ -101,14 +108,17 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 // Address, Resources) without terraform, a lock or a fake API.
 func StateReader(o Options) (*Workspace, error) {
 	o.defaults()
-	ids, err := o.identities()
+	ids, err := o.Identities()
 	if err != nil {
 		return nil, err
 	}
 	return &Workspace{StateFile: o.StateFile, Vault: Vault{Identities: ids}}, nil
 }
 
-func (o *Options) identities() ([]age.Identity, error) {
+// Identities loads the identities that decrypt o's state: IdentityFiles,
+// else DefaultIdentityFiles(), else for a flake directory named "lab" its
+// TEST-ONLY keys/*.agekey.
+func (o Options) Identities() ([]age.Identity, error) {
 	files := o.IdentityFiles
 	if files == nil {
 		files = DefaultIdentityFiles()
@@ -122,7 +132,7 @@ func (o *Options) identities() ([]age.Identity, error) {
 // OpenRendering is Open with the rendering already made.
 func OpenRendering(ctx context.Context, o Options, r *terranix.Rendering) (*Session, error) {
 	o.defaults()
-	ids, err := o.identities()
+	ids, err := o.Identities()
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +163,11 @@ func OpenRendering(ctx context.Context, o Options, r *terranix.Rendering) (*Sess
 				return nil, err
 			}
 		}
-		be = &fakehcloud.LabBackend{Lab: l, HostKey: o.HostKey}
+		hk := o.HostKey
+		if hk == nil {
+			hk = varsHostKey(ctx, o, o.Out)
+		}
+		be = &fakehcloud.LabBackend{Lab: l, HostKey: hk}
 	default:
 		return nil, fmt.Errorf("VANIXIETS_FAKE_BACKEND=%q: want lab or memory", o.Backend)
 	}
@@ -236,4 +250,48 @@ func ProvisionMachine(ctx context.Context, o Options, machine string, yes bool) 
 	}
 	a, _, err := s.Workspace.Provision(ctx, s.Rendering, machine, Ask(yes, os.Stdin, out))
 	return a, err
+}
+
+// varsHostKey returns the HostKey hook reading a machine's host key from
+// the flake's vars. Problems are notes, not errors: the lab host then gets
+// a generated key, and deploy re-keys it from the vars when it can.
+func varsHostKey(ctx context.Context, o Options, out io.Writer) func(string) ed25519.PrivateKey {
+	dir := filepath.Join(o.Flake, "vars")
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil
+	}
+	return func(m string) ed25519.PrivateKey {
+		note := func(err error) ed25519.PrivateKey {
+			fmt.Fprintf(out, "note: %s: no host key from vars (%v); the lab host gets a generated one\n", m, err)
+			return nil
+		}
+		f, err := fleet.Load(ctx, o.Flake)
+		if err != nil {
+			return note(err)
+		}
+		if _, ok := f.Machines[m]; !ok {
+			return nil
+		}
+		v := vars.New(f, dir)
+		v.Identities = o.Identities
+		b, ok, err := v.HostPrivateKey(m)
+		if err != nil {
+			return note(err)
+		}
+		if !ok {
+			return nil
+		}
+		defer clear(b)
+		k, err := ssh.ParseRawPrivateKey(b)
+		if err != nil {
+			return note(err)
+		}
+		switch k := k.(type) {
+		case *ed25519.PrivateKey:
+			return *k
+		case ed25519.PrivateKey:
+			return k
+		}
+		return note(fmt.Errorf("%s host key is %T, not ed25519", vars.HostKeyGenerator, k))
+	}
 }

@@ -117,10 +117,15 @@ func LoadIdentities(files ...string) ([]age.Identity, error) {
 }
 
 // DefaultIdentityFiles are where identities are looked for, in order:
-// $VANIXIETS_AGE_KEY_FILE (several separated by ':'), $SOPS_AGE_KEY_FILE,
-// ~/.config/sops/age/keys.txt. Only existing files are returned.
+// $VANIXIETS_AGE_IDENTITY (the name tasks/vars uses) and
+// $VANIXIETS_AGE_KEY_FILE (each may list several, separated by ':'),
+// $SOPS_AGE_KEY_FILE, ~/.config/sops/age/keys.txt. Only existing files are
+// returned.
 func DefaultIdentityFiles() []string {
 	var cands []string
+	if v := os.Getenv("VANIXIETS_AGE_IDENTITY"); v != "" {
+		cands = append(cands, filepath.SplitList(v)...)
+	}
 	if v := os.Getenv("VANIXIETS_AGE_KEY_FILE"); v != "" {
 		cands = append(cands, filepath.SplitList(v)...)
 	}
