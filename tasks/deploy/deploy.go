@@ -227,14 +227,15 @@ type Deployer struct {
 	key   string // secret key file
 	pub   string
 
-	secrets  *secrets // nil: no vars
-	idNote   string
-	noteOnce sync.Once
-	idOnce   sync.Once
-	ids      []age.Identity
-	idErr    error
-	notes    map[string]string // step -> what it did, for the progress line
-	bars     *bars             // while a deployment runs with Options.Bars
+	secrets   *secrets // nil: no vars
+	idNote    string
+	noteOnce  sync.Once
+	idOnce    sync.Once
+	ids       []age.Identity
+	idErr     error
+	notes     map[string]string // step -> what it did, for the progress line
+	bars      *bars             // while a deployment runs with Options.Bars
+	fleetWide *fleetWide
 }
 
 // New checks options and returns a Deployer.
@@ -530,33 +531,55 @@ func (d *Deployer) openLab(f *fleet.Fleet) error {
 	return nil
 }
 
-// Run deploys the selected machines and returns one summary per machine,
-// in name order. The error is non-nil when any machine failed or rolled
-// back.
-func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, error) {
-	defer d.closeAll()
+// prepare evaluates the fleet, resolves selectors, opens the vars and, for
+// a lab deployment, brings the selected machines' lab hosts up (with their
+// generated host keys).
+func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Fleet, []string, error) {
 	f, err := d.Fleet(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	names, err := Select(f, selectors)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if d.opt.VarsDir != "" {
+	if d.opt.VarsDir != "" && d.secrets == nil {
 		if d.secrets, err = newSecrets(f, d.opt.VarsDir, d.identities); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if d.opt.Lab != nil {
 		// The lab must know every fleet machine under its targetHost.
 		if err := d.openLab(f); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		d.printf("lab %s: bringing up %s", d.opt.Lab.Name(), strings.Join(names, ", "))
 		if _, err := d.opt.Lab.Up(ctx, names); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+	}
+	return f, names, nil
+}
+
+// UpLab brings up the lab hosts of the selected machines as a deployment
+// would (fleet machine names and targets, host keys from the vars) without
+// deploying. It needs Options.Lab.
+func (d *Deployer) UpLab(ctx context.Context, selectors []string) error {
+	if d.opt.Lab == nil {
+		return errors.New("deploy: UpLab needs a lab (Options.Lab)")
+	}
+	_, _, err := d.prepare(ctx, selectors)
+	return err
+}
+
+// Run deploys the selected machines and returns one summary per machine,
+// in name order. The error is non-nil when any machine failed or rolled
+// back.
+func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, error) {
+	defer d.closeAll()
+	f, names, err := d.prepare(ctx, selectors)
+	if err != nil {
+		return nil, err
 	}
 	if err := d.loadSSHConfig(); err != nil {
 		return nil, err
@@ -601,6 +624,7 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 		d.bars = b
 		d.mu.Unlock()
 	}
+	d.fleetWide = &fleetWide{}
 	results, _ := p.Run(ctx)
 	if b := d.barsNow(); b != nil {
 		b.stop()

@@ -47,13 +47,9 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return false, err
 			}
-			infos, err := closure.List(ctx, d.opt.Nix, top)
+			ps, err := d.closurePaths(ctx, in.Deps["build"], top)
 			if err != nil {
 				return false, err
-			}
-			var ps []string
-			for _, pi := range infos {
-				ps = append(ps, pi.Path)
 			}
 			missing, err := closure.Missing(ctx, c, ps)
 			return err == nil && len(missing) == 0, err
@@ -67,7 +63,12 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{SecretKeyFile: d.key, Verify: true}, top)
+			// Signed once for the whole fleet; the host still checks the
+			// signatures of what it receives (Verify).
+			if err := d.signAll(ctx, in.Deps["build"]); err != nil {
+				return nil, err
+			}
+			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Verify: true}, top)
 			s := d.stat(m.Name)
 			d.mu.Lock()
 			s.Paths, s.Bytes = rep.Sent, rep.Bytes
@@ -158,7 +159,21 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 			if s.Result == "unchanged" {
 				res.Pending = false // a verified hit: nothing waits for us
 			}
-			// A NEW connection: reaching the host again is the first check.
+			if !res.Pending {
+				// Nothing waits for a confirmation (the host already ran
+				// this system, or magic rollback is off): the health
+				// checks run over the deployment's connection.
+				c, err := d.conn(ctx, m)
+				if err != nil {
+					return nil, err
+				}
+				if err := activate.Confirm(ctx, c, res, m.Deploy.HealthChecks, d.opt.Timeout); err != nil {
+					return nil, err
+				}
+				return pipeline.Outputs{"checks": strconv.Itoa(len(m.Deploy.HealthChecks))}, nil
+			}
+			// Pending: a NEW connection, as magic rollback requires —
+			// reaching the host again is the first check.
 			c2, err := remote.Dial(ctx, cfg)
 			if err != nil {
 				if !res.Pending {

@@ -50,6 +50,27 @@ func hostNixConf(signingPub string) string {
 	return nixConf + "trusted-public-keys = " + signingPub + "\n"
 }
 
+// hostGroups is the host's /etc/group: the machine's, plus a "wheel"
+// group with gid 0 when the machine has none. Lab hosts stand in for
+// nix-darwin machines too, where root's primary group is wheel (gid 0), so
+// the fleet's darwin secrets (owner root, group wheel) install as they
+// would on a Mac.
+func hostGroups() ([]byte, error) {
+	b, err := os.ReadFile("/etc/group")
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "wheel:") {
+			return b, nil
+		}
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	return append(b, "wheel:x:0:root\n"...), nil
+}
+
 // mountScript runs (as "sh -c") inside the host's fresh network namespace
 // and private mount namespace: it binds the host's directories over the
 // machine's and becomes sshd. /root goes last because the host directory
@@ -60,6 +81,7 @@ d=$1
 mount --bind "$d/nix" /nix
 mount --bind "$d/etc-nix" /etc/nix
 mount --bind "$d/etc-ssh" /etc/ssh
+mount --bind "$d/etc-group" /etc/group
 mount --bind "$d/state" /var/lib/vanixiets
 mount --bind "$d/run" /run
 mount --bind "$d/root" /root
@@ -326,7 +348,8 @@ func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.Pr
 	}
 	// Healthy means reachable: a run killed right after starting sshd
 	// leaves one that may still be coming up (or stuck).
-	healthy := netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime) &&
+	_, groupErr := os.Stat(filepath.Join(dir, "etc-group")) // hosts made before it existed are rebuilt
+	healthy := groupErr == nil && netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime) &&
 		l.waitListening(r, 3*time.Second) == nil
 	if healthy && !changed {
 		return l.hostOf(r, publicKey(key)), nil
@@ -369,6 +392,10 @@ func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey, signing
 		os.Chmod(filepath.Join(dir, d.p), d.mode)
 	}
 	auth := ssh.MarshalAuthorizedKey(publicKey(clientKey))
+	groups, err := hostGroups()
+	if err != nil {
+		return err
+	}
 	files := []struct {
 		p    string
 		data string
@@ -377,6 +404,7 @@ func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey, signing
 		{"etc-nix/nix.conf", hostNixConf(signingPub), 0o644},
 		{"etc-ssh/sshd_config", sshdConfig(r.Addr, l.cfg.SSHDConfigExtra), 0o644},
 		{"root/.ssh/authorized_keys", string(auth), 0o600},
+		{"etc-group", string(groups), 0o644},
 	}
 	for _, f := range files {
 		if err := fsutil.WriteFile(filepath.Join(dir, f.p), []byte(f.data), f.mode); err != nil {

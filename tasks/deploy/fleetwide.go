@@ -1,0 +1,93 @@
+package deploy
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/vanixiets/vanixiets/tasks/closure"
+	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
+)
+
+// fleetWide does, once per deployment and only when a machine needs it,
+// the local work that is the same for every machine: one `nix store sign
+// -r` over the union of all selected toplevels' closures (instead of one
+// per machine), and one `nix path-info -r --json` over all of them, from
+// which each machine's closure is cut by following references. On two
+// cores, eight machines deploying at once are CPU-bound; every nix process
+// saved shortens the fleet's wall time.
+type fleetWide struct {
+	topsOnce sync.Once
+	tops     []string
+
+	signOnce sync.Once
+	signErr  error
+
+	listOnce sync.Once
+	infos    map[string]nix.PathInfo
+	listErr  error
+}
+
+// toplevels are the build step's outputs (machine -> toplevel): every
+// copy step sees the same ones.
+func (fw *fleetWide) toplevels(build pipeline.Outputs) []string {
+	fw.topsOnce.Do(func() {
+		seen := map[string]bool{}
+		for _, t := range build {
+			if t != "" && !seen[t] {
+				seen[t] = true
+				fw.tops = append(fw.tops, t)
+			}
+		}
+		sort.Strings(fw.tops)
+	})
+	return fw.tops
+}
+
+// signAll signs every selected closure with the fleet key, once.
+func (d *Deployer) signAll(ctx context.Context, build pipeline.Outputs) error {
+	fw := d.fleetWide
+	fw.toplevels(build)
+	fw.signOnce.Do(func() {
+		fw.signErr = closure.Sign(ctx, d.opt.Nix, d.key, fw.tops...)
+	})
+	return fw.signErr
+}
+
+// closurePaths returns top's closure from the one listing of all closures.
+func (d *Deployer) closurePaths(ctx context.Context, build pipeline.Outputs, top string) ([]string, error) {
+	fw := d.fleetWide
+	fw.toplevels(build)
+	fw.listOnce.Do(func() {
+		infos, err := d.opt.Nix.Closure(ctx, fw.tops...)
+		if err != nil {
+			fw.listErr = err
+			return
+		}
+		fw.infos = map[string]nix.PathInfo{}
+		for _, pi := range infos {
+			fw.infos[pi.Path] = pi
+		}
+	})
+	if fw.listErr != nil {
+		return nil, fw.listErr
+	}
+	seen := map[string]bool{}
+	stack := []string{top}
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		stack = append(stack, fw.infos[p].References...)
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out, nil
+}
