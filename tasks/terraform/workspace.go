@@ -833,7 +833,11 @@ func (w *Workspace) Validate(ctx context.Context, r *terranix.Rendering) (err er
 	if err := rn.init(ctx); err != nil {
 		return err
 	}
+	// validate -json prints its JSON on stdout: the diagnostics are
+	// reported below, keep the JSON off the console.
+	rn.tf.SetStdout(io.Discard)
 	out, err := rn.tf.Validate(ctx)
+	rn.tf.SetStdout(rn.w.Stdout)
 	if err != nil {
 		return fmt.Errorf("terraform validate: %w", err)
 	}
