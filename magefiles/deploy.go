@@ -6,20 +6,73 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 )
 
-// deployer builds a Deployer from the environment (see docs/deploy.md).
+// deployFlags are the flags the deploy targets take (args.go extracts them).
+var deployFlags = []string{"dry-run", "flake", "mode", "timeout", "parallel"}
+
+// deployer builds a Deployer from the environment (see docs/deploy.md) and
+// the flags: --dry-run, --flake <path> (else $VANIXIETS_FLAKE, else lab/),
+// --mode switch|boot|test|dry-activate, --timeout 30s, --parallel n.
 func deployer() (*deploy.Deployer, deploy.Options, error) {
+	var unknown []string
+	for k := range cliFlags {
+		if !slices.Contains(deployFlags, k) {
+			unknown = append(unknown, "--"+k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, deploy.Options{}, fmt.Errorf("unknown flag %s; the deploy targets take --dry-run, --flake <path>, --mode switch|boot|test|dry-activate, --timeout <duration>, --parallel <n>", strings.Join(unknown, ", "))
+	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, deploy.Options{}, err
 	}
+	if f := flag("flake", ""); f != "" {
+		// Same meaning as the variable: FromEnv then deploys to the
+		// flake's targetHosts unless it is the lab (VANIXIETS_LAB).
+		os.Setenv("VANIXIETS_FLAKE", f)
+	}
+	if f := os.Getenv("VANIXIETS_FLAKE"); f != "" && deploy.IsRepoLab(f) && os.Getenv("VANIXIETS_LAB") == "" {
+		// --flake lab (or a path to it) is still the lab.
+		os.Setenv("VANIXIETS_LAB", "1")
+	}
 	opt, err := deploy.FromEnv(wd)
 	if err != nil {
 		return nil, opt, err
+	}
+	opt.DryRun = boolFlag("dry-run", "VANIXIETS_DRY_RUN")
+	if m := flag("mode", ""); m != "" {
+		if !slices.Contains(activate.Actions, m) {
+			return nil, opt, fmt.Errorf("--mode %q: want one of %s", m, strings.Join(activate.Actions, ", "))
+		}
+		opt.Action = m
+	}
+	if v := flag("timeout", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, opt, fmt.Errorf("--timeout %q: want a duration such as 30s (0s turns magic rollback off)", v)
+		}
+		opt.Timeout = d
+		if d == 0 {
+			opt.Timeout = -1
+		}
+	}
+	if v := flag("parallel", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, opt, fmt.Errorf("--parallel %q: want a positive number", v)
+		}
+		opt.Parallel = n
 	}
 	opt.Out = os.Stdout
 	// Bars on a terminal; plain lines in CI logs and pipes.
@@ -33,28 +86,37 @@ func runDeploy(ctx context.Context, selectors []string) error {
 	if err != nil {
 		return err
 	}
+	if opt.DryRun {
+		fmt.Println("dry run: evaluate, build and ask the hosts; no host is changed")
+	}
 	rows, err := d.Run(ctx, selectors)
 	if len(rows) > 0 {
 		fmt.Print("\n" + deploy.Table(rows))
 	}
-	if opt.Lab != nil && !opt.DryRun {
-		fmt.Printf("\nwhere to look: go tool mage lab:status; the host's log: go tool mage lab:ssh <machine> cat /var/lib/vanixiets/activations.log /var/lib/vanixiets/deploy.log\n")
+	if opt.Lab != nil && !opt.DryRun && len(rows) > 0 {
+		fmt.Printf("\nwhere to look: go tool mage lab:status; the host's log: go tool mage lab:ssh <machine> cat /var/lib/vanixiets/activations.log /var/lib/vanixiets/deploy.log; its secrets: /run/secrets/vars\n")
 	}
 	return err
 }
 
-// Machine deploys one machine: evaluate, build, copy the closure, activate
-// with magic rollback, confirm after health checks. With the default (lab)
-// flake the machine's lab host is brought up first. VANIXIETS_DRY_RUN=1
-// prints the plan only.
+// Machine deploys one machine: evaluate, build, upload its secrets, copy
+// the closure, activate with magic rollback, confirm after health checks.
+// With the default (lab) flake the machine's lab host is brought up first.
+// Flags: --dry-run (plan only), --flake <path>, --mode switch|boot|test|dry-activate,
+// --timeout 30s (magic rollback window; 0s off).
 func (Deploy) Machine(ctx context.Context, name string) error {
 	return runDeploy(ctx, []string{name})
 }
 
-// Fleet deploys many machines in parallel: selectors are comma-separated
-// names and @tags; "" or "all" means every machine.
-func (Deploy) Fleet(ctx context.Context, selectors string) error {
-	sel := deploy.SplitSelectors(selectors)
+// Fleet deploys many machines in parallel: selectors are machine names and
+// @tags, as trailing words or comma-separated (deploy:fleet @server stibnite,
+// deploy:fleet @server,stibnite); none, "" or "all" means every machine.
+// Same flags as deploy:machine, plus --parallel n.
+func (Deploy) Fleet(ctx context.Context) error {
+	var sel []string
+	for _, a := range rest() {
+		sel = append(sel, deploy.SplitSelectors(a)...)
+	}
 	if len(sel) == 1 && strings.EqualFold(sel[0], "all") {
 		sel = nil
 	}

@@ -8,14 +8,19 @@ import (
 	"os"
 	"strings"
 
+	"github.com/vanixiets/vanixiets/tasks/deploy"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
 // Up brings up the lab: one host per fleet machine, or only the machines
 // named after it (go tool mage lab:up cinnabar galena, or cinnabar,galena,
-// or $VANIXIETS_LAB_MACHINES). Hosts already up are kept.
+// or $VANIXIETS_LAB_MACHINES). Hosts already up are kept. With the lab
+// flake (the default; --flake or $VANIXIETS_FLAKE) the machine list comes
+// from its fleet (cached: no nix on a warm run) and each host gets the
+// machine's generated host key from the flake's vars.
 func (Lab) Up(ctx context.Context) error {
-	l, err := lab.Default()
+	l, err := labFromFleet(ctx)
 	if err != nil {
 		return err
 	}
@@ -29,6 +34,29 @@ func (Lab) Up(ctx context.Context) error {
 	}
 	fmt.Printf("lab %s: %d hosts up in %s; ssh -F %s root@<machine>\n", l.Name(), len(hs), l.Range(), l.SSHConfigPath())
 	return nil
+}
+
+// labFromFleet opens the default lab ($VANIXIETS_LAB_NAME, _RANGE, _DIR)
+// with the lab flake's machines and host keys; for another flake, with the
+// default machine list.
+func labFromFleet(ctx context.Context) (*lab.Lab, error) {
+	l, err := lab.Default()
+	if err != nil {
+		return nil, err
+	}
+	ref, err := flakeArg()
+	if err != nil || !deploy.IsRepoLab(ref) {
+		return l, nil
+	}
+	f, err := fleet.NewLoader().Load(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := deploy.LabHostKeys(f, ref, os.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	return lab.Open(lab.Config{Name: l.Name(), Dir: l.Dir(), Range: l.Range(), Machines: lab.MachinesFromFleet(f), HostKey: keys})
 }
 
 // Down removes every namespace, link, route, mount, process and file the lab

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/sys/unix"
 
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
@@ -34,7 +35,18 @@ type bars struct {
 
 const sharedBar = "*"
 
+// plainWriter hides the *os.File behind a writer, so mpb falls back to
+// its configured width instead of asking the terminal.
+type plainWriter struct{ io.Writer }
+
 func newBars(out io.Writer, steps []*pipeline.Step) *bars {
+	if f, ok := out.(*os.File); ok {
+		// A terminal that reports no size (a bare pty, as under script(1))
+		// would make mpb draw zero-width lines.
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err != nil || ws.Col == 0 {
+			out = plainWriter{f}
+		}
+	}
 	b := &bars{
 		p:      mpb.New(mpb.WithOutput(out), mpb.WithWidth(120), mpb.WithRefreshRate(120*time.Millisecond), mpb.WithAutoRefresh()),
 		bar:    map[string]*mpb.Bar{},
@@ -74,6 +86,7 @@ func newBars(out io.Writer, steps []*pipeline.Step) *bars {
 				decor.Elapsed(decor.ET_STYLE_GO, decor.WC{W: 7}),
 				decor.Any(func(decor.Statistics) string { return " " + b.get(m) }),
 			),
+			mpb.BarWidth(24),
 			mpb.BarFillerClearOnComplete(),
 		)
 	}

@@ -266,3 +266,43 @@ func (d *Deployer) identityNote() {
 		}
 	})
 }
+
+// LabHostKeys returns a lab.Config.HostKey hook giving each machine of f
+// its generated host key from the flake's vars (<flake>/vars, or
+// $VANIXIETS_VARS_DIR), decrypted with the identity a deployment would use
+// (the lab's test identities for the repository's lab flake when none is
+// set; the note saying so goes to out). nil when the flake has no vars.
+func LabHostKeys(f *fleet.Fleet, flake string, out io.Writer) (func(string) (ed25519.PrivateKey, error), error) {
+	dir := os.Getenv("VANIXIETS_VARS_DIR")
+	if dir == "" {
+		dir = filepath.Join(flake, "vars")
+	}
+	if dir == "-" {
+		return nil, nil
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, nil
+	}
+	files, note := identitySetting(flake)
+	var once sync.Once
+	var ids []age.Identity
+	var idErr error
+	s, err := newSecrets(f, dir, func() ([]age.Identity, error) {
+		once.Do(func() {
+			if note != "" && out != nil {
+				fmt.Fprintln(out, note)
+			}
+			ids, idErr = loadIdentities(files)
+		})
+		return ids, idErr
+	})
+	if err != nil {
+		return nil, err
+	}
+	warn := func(format string, a ...any) {
+		if out != nil {
+			fmt.Fprintf(out, format+"\n", a...)
+		}
+	}
+	return func(m string) (ed25519.PrivateKey, error) { return s.hostKey(m, warn) }, nil
+}

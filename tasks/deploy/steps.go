@@ -122,6 +122,18 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
+			if in.Deps[m.Name+":copy"]["sent"] == "0" && (d.opt.Action == "switch" || d.opt.Action == "test") {
+				// Nothing was copied, so the host may run this system
+				// already (a deployment of another set of machines keys
+				// this step differently): do not switch it again.
+				if st, err := activate.Current(ctx, c); err == nil && st.Toplevel == top {
+					s := d.stat(m.Name)
+					d.mu.Lock()
+					s.GenBefore, s.GenAfter, s.Result = st.Generation, st.Generation, "unchanged"
+					d.mu.Unlock()
+					return pipeline.Outputs{"toplevel": top, "pending": "false", "genBefore": strconv.Itoa(st.Generation), "genAfter": strconv.Itoa(st.Generation)}, nil
+				}
+			}
 			res, err := activate.Activate(ctx, c, activate.Request{Class: m.MachineClass, Action: d.opt.Action, Toplevel: top, Timeout: d.opt.Timeout})
 			s := d.stat(m.Name)
 			d.mu.Lock()

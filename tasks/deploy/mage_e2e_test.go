@@ -1,0 +1,72 @@
+//go:build e2e
+
+package deploy
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
+)
+
+// TestMageDeployFlags runs the deploy targets as a user types them, against
+// a private lab: --dry-run, --mode, --timeout, trailing fleet selectors,
+// and the errors for bad input.
+func TestMageDeployFlags(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (lab hosts)")
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	assert.NilError(t, err)
+	cfg := labtest.Config(t, lab.Config{})
+	home := t.TempDir()
+	cfg.Dir = filepath.Join(home, "lab", cfg.Name)
+	labtest.Open(t, cfg) // taken down even when a target fails
+	env := append(os.Environ(), "VANIXIETS_HOME="+home, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(),
+		"VANIXIETS_FLAKE=", "VANIXIETS_AGE_IDENTITY=", "SOPS_AGE_KEY_FILE=")
+	mage := func(args ...string) (string, error) {
+		cmd := exec.Command("go", append([]string{"tool", "mage"}, args...)...)
+		cmd.Dir, cmd.Env = root, env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := mage("deploy:machine", "cinnabar", "--dry-run")
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "planned"))
+	assert.Check(t, is.Contains(out, "would copy"))
+
+	out, err = mage("deploy:fleet", "@server", "stibnite", "--dry-run", "--flake", filepath.Join(root, "lab"))
+	assert.NilError(t, err, out)
+	for _, m := range []string{"cinnabar", "electrum", "galena", "scheelite", "stibnite"} {
+		assert.Check(t, is.Contains(out, m+" "), out)
+	}
+	assert.Check(t, !strings.Contains(out, "argentum "), out)
+
+	out, err = mage("deploy:machine", "cinnabar", "--mode", "test", "--timeout", "10s")
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "3/3"), out)
+	assert.Check(t, is.Contains(out, " ok"), out)
+
+	for _, bad := range [][]string{
+		{"deploy:machine", "nosuch"},
+		{"deploy:machine", "cinnabar", "--mode", "reboot"},
+		{"deploy:machine", "cinnabar", "--timeout", "soon"},
+		{"deploy:fleet", "@nosuchtag"},
+	} {
+		out, err = mage(bad...)
+		assert.Check(t, err != nil, "%v: %s", bad, out)
+		last := strings.TrimSpace(out)
+		if i := strings.LastIndex(last, "\n"); i >= 0 {
+			last = last[i+1:]
+		}
+		t.Logf("%v -> %s", bad, last)
+	}
+	assert.Check(t, is.Contains(out, `no machine has tag "nosuchtag"`))
+}
