@@ -35,7 +35,7 @@ var valueFlags = map[string]bool{
 // boolFlags take no value.
 var boolFlags = map[string]bool{
 	"force": true, "json": true, "regenerate": true, "stream": true, "strict": true,
-	"yes": true, "dry-run": true, "provision": true, "all": true, "verbose": true,
+	"yes": true, "dry-run": true, "provision": true, "no-provision": true, "all": true, "verbose": true,
 }
 
 // knownFlag reports whether --name is a flag some target reads: a typo such

@@ -14,10 +14,11 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
+	"github.com/vanixiets/vanixiets/tasks/provision"
 )
 
 // deployFlags are the flags the deploy targets take (args.go extracts them).
-var deployFlags = []string{"dry-run", "flake", "mode", "timeout", "parallel"}
+var deployFlags = []string{"dry-run", "flake", "mode", "timeout", "parallel", "yes", "no-provision"}
 
 // deployer builds a Deployer from the environment (see docs/deploy.md) and
 // the flags: --dry-run, --flake <path> (else $VANIXIETS_FLAKE, else lab/),
@@ -31,7 +32,7 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, deploy.Options{}, fmt.Errorf("unknown flag %s; the deploy targets take --dry-run, --flake <path>, --mode switch|boot|test|dry-activate, --timeout <duration>, --parallel <n>", strings.Join(unknown, ", "))
+		return nil, deploy.Options{}, fmt.Errorf("unknown flag %s; the deploy targets take --dry-run, --flake <path>, --mode switch|boot|test|dry-activate, --timeout <duration>, --parallel <n>, --yes, --no-provision", strings.Join(unknown, ", "))
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -74,6 +75,16 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		}
 		opt.Parallel = n
 	}
+	if !boolFlag("no-provision", "VANIXIETS_NO_PROVISION") {
+		// A Hetzner machine that does not exist yet is created first
+		// (plan shown; asks unless --yes): provision -> install -> deploy.
+		yes := boolFlag("yes", "VANIXIETS_YES")
+		flake := os.Getenv("VANIXIETS_FLAKE")
+		opt.Provision = func(ctx context.Context, machine string) error {
+			_, err := provision.Ensure(ctx, provision.Options{Flake: flake, Yes: yes, Out: os.Stdout, In: os.Stdin}, machine)
+			return err
+		}
+	}
 	opt.Out = os.Stdout
 	// Bars on a terminal; plain lines in CI logs and pipes.
 	opt.Bars = deploy.IsTerminal(os.Stdout)
@@ -103,7 +114,8 @@ func runDeploy(ctx context.Context, selectors []string) error {
 // the closure, activate with magic rollback, confirm after health checks.
 // With the default (lab) flake the machine's lab host is brought up first.
 // Flags: --dry-run (plan only), --flake <path>, --mode switch|boot|test|dry-activate,
-// --timeout 30s (magic rollback window; 0s off).
+// --timeout 30s (magic rollback window; 0s off), --yes (create a Hetzner machine
+// that does not exist yet without asking), --no-provision (never run terraform).
 func (Deploy) Machine(ctx context.Context, name string) error {
 	return runDeploy(ctx, []string{name})
 }

@@ -153,7 +153,11 @@ func (Tf) Output(ctx context.Context) error {
 	}
 	st := os.Getenv("VANIXIETS_TF_STATE")
 	if st == "" {
-		st = terraform.DefaultStateFile
+		f := flag("flake", os.Getenv("VANIXIETS_FLAKE"))
+		if f == "" {
+			f = "lab"
+		}
+		st = terraform.StateFileFor(f)
 	}
 	if len(ids) == 0 {
 		s, err := tfOpen(ctx)

@@ -112,6 +112,13 @@ type Options struct {
 	// when the vars hold a machine's host key (a machine not yet
 	// reinstalled with its generated key).
 	NoVarsKnownHosts bool
+	// Provision, when set, is called for every selected machine with an
+	// enabled Hetzner cloud block before its host is reached: it creates
+	// the server when it does not exist yet (terraform through
+	// tasks/provision) so that provision -> install -> deploy is one
+	// command. It is a hook so this package does not depend on terraform.
+	// Not called in a dry run.
+	Provision func(ctx context.Context, machine string) error
 }
 
 // Summary is one machine's row in the final table.
@@ -548,6 +555,9 @@ func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Flee
 			return nil, nil, err
 		}
 	}
+	if err := d.provision(ctx, f, names); err != nil {
+		return nil, nil, err
+	}
 	if d.opt.Lab != nil {
 		// The lab must know every fleet machine under its targetHost.
 		if err := d.openLab(f); err != nil {
@@ -559,6 +569,34 @@ func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Flee
 		}
 	}
 	return f, names, nil
+}
+
+// provision runs the Provision hook for the selected cloud machines that
+// terraform manages here (enabled Hetzner machines). A disabled machine is
+// not provisioned (the fleet says it should not exist) and GCP machines
+// need the Google provider, which this suite does not build: both are
+// deployed to their targetHost as they are, with a note.
+func (d *Deployer) provision(ctx context.Context, f *fleet.Fleet, names []string) error {
+	if d.opt.Provision == nil || d.opt.DryRun {
+		return nil
+	}
+	for _, n := range names {
+		m := f.Machines[n]
+		if m == nil || m.Cloud == nil {
+			continue
+		}
+		switch {
+		case !m.Cloud.Enabled:
+			d.printf("%s: cloud machine disabled in the fleet (cloud.enabled = false): not provisioned, deploying to %s as it is", n, m.Deploy.TargetHost)
+		case m.Cloud.Provider != "hetzner":
+			d.printf("%s: %s machines are not provisioned by this suite (no %s provider here): deploying to %s as it is", n, m.Cloud.Provider, m.Cloud.Provider, m.Deploy.TargetHost)
+		default:
+			if err := d.opt.Provision(ctx, n); err != nil {
+				return fmt.Errorf("provision %s: %w", n, err)
+			}
+		}
+	}
+	return nil
 }
 
 // UpLab brings up the lab hosts of the selected machines as a deployment

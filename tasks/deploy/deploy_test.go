@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -94,5 +95,51 @@ func TestBarsRender(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{"(fleet)", "cinnabar", "galena", "1/2", "0/1", "copy      done in 3ms: 4 paths", "a note above the bars"} {
 		assert.Assert(t, strings.Contains(out, want), "%q not in:\n%s", want, out)
+	}
+}
+
+// The provision hook runs for enabled Hetzner machines only, and never in a
+// dry run.
+func TestProvisionHookSelection(t *testing.T) {
+	f := &fleet.Fleet{Machines: map[string]*fleet.Machine{
+		"cinnabar": {Name: "cinnabar", Cloud: &fleet.Cloud{Provider: "hetzner", Enabled: true}},
+		"electrum": {Name: "electrum", Cloud: &fleet.Cloud{Provider: "hetzner", Enabled: false}},
+		"galena":   {Name: "galena", Cloud: &fleet.Cloud{Provider: "gcp", Enabled: true}},
+		"stibnite": {Name: "stibnite"},
+	}}
+	all := []string{"cinnabar", "electrum", "galena", "stibnite"}
+	tests := []struct {
+		name   string
+		dryRun bool
+		fail   bool
+		want   []string
+	}{
+		{name: "enabled hetzner only", want: []string{"cinnabar"}},
+		{name: "dry run provisions nothing", dryRun: true},
+		{name: "failure stops the deploy", fail: true, want: []string{"cinnabar"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var called []string
+			var out bytes.Buffer
+			d := &Deployer{opt: Options{Out: &out, DryRun: tc.dryRun, Provision: func(_ context.Context, m string) error {
+				called = append(called, m)
+				if tc.fail {
+					return errors.New("no terminal: pass --yes")
+				}
+				return nil
+			}}}
+			err := d.provision(context.Background(), f, all)
+			assert.DeepEqual(t, called, tc.want)
+			if tc.fail {
+				assert.ErrorContains(t, err, "provision cinnabar: no terminal: pass --yes")
+			} else {
+				assert.NilError(t, err)
+			}
+			if tc.name == "enabled hetzner only" {
+				assert.Assert(t, strings.Contains(out.String(), "electrum: cloud machine disabled in the fleet"), out.String())
+				assert.Assert(t, strings.Contains(out.String(), "galena: gcp machines are not provisioned"), out.String())
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
+	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
 // TestMageDeployFlags runs the deploy targets as a user types them, against
@@ -30,7 +31,9 @@ func TestMageDeployFlags(t *testing.T) {
 	cfg.Dir = filepath.Join(home, "lab", cfg.Name)
 	labtest.Open(t, cfg) // taken down even when a target fails
 	env := append(os.Environ(), "VANIXIETS_HOME="+home, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(),
-		"VANIXIETS_FLAKE=", "VANIXIETS_AGE_IDENTITY=", "SOPS_AGE_KEY_FILE=")
+		"VANIXIETS_FLAKE=", "VANIXIETS_AGE_IDENTITY=", "SOPS_AGE_KEY_FILE=",
+		"VANIXIETS_TF_STATE="+filepath.Join(home, "tf", "terraform.tfstate.age"), "VANIXIETS_YES=",
+		"VANIXIETS_TOOLS="+paths.Tools()) // terraform and the hcloud provider from scripts/install-terraform.sh
 	mage := func(args ...string) (string, error) {
 		cmd := exec.Command("go", append([]string{"tool", "mage"}, args...)...)
 		cmd.Dir, cmd.Env = root, env
@@ -49,10 +52,33 @@ func TestMageDeployFlags(t *testing.T) {
 	}
 	assert.Check(t, !strings.Contains(out, "argentum "), out)
 
-	out, err = mage("deploy:machine", "cinnabar", "--mode", "test", "--timeout", "10s")
+	// cinnabar is a Hetzner machine with no server yet: without a terminal
+	// and without --yes the deploy stops before changing anything.
+	out, err = mage("deploy:machine", "cinnabar")
+	assert.Check(t, err != nil, out)
+	assert.Check(t, is.Contains(out, "pass --yes"), out)
+
+	// With --yes it is provisioned (terraform + the fake Hetzner API make
+	// its lab host), then deployed: provision -> install -> deploy.
+	out, err = mage("deploy:machine", "cinnabar", "--mode", "test", "--timeout", "10s", "--yes")
 	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "cinnabar: created at"), out)
 	assert.Check(t, is.Contains(out, "3/3"), out)
 	assert.Check(t, is.Contains(out, " ok"), out)
+
+	// Now it exists: no terraform change, no question.
+	out, err = mage("deploy:machine", "cinnabar")
+	assert.NilError(t, err, out)
+	assert.Check(t, !strings.Contains(out, "created at"), out)
+	assert.Check(t, is.Contains(out, " ok"), out)
+
+	// --no-provision never runs terraform: stibnite is no cloud machine
+	// anyway, electrum is disabled (deployed to its lab host as it is).
+	out, err = mage("deploy:fleet", "electrum", "stibnite", "--no-provision")
+	assert.NilError(t, err, out)
+	out, err = mage("deploy:machine", "electrum")
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "cloud machine disabled in the fleet"), out)
 
 	for _, bad := range [][]string{
 		{"deploy:machine", "nosuch"},

@@ -34,5 +34,12 @@ func Store() string {
 	return filepath.Join(Home(), "store")
 }
 
-// Tools is where set-up scripts put the binaries they build or unpack.
-func Tools() string { return filepath.Join(Home(), "tools") }
+// Tools is where set-up scripts put the binaries they build or unpack:
+// $VANIXIETS_TOOLS, else Home()/tools. A test with a private Home points
+// VANIXIETS_TOOLS at the installed tools instead of building them again.
+func Tools() string {
+	if d := os.Getenv("VANIXIETS_TOOLS"); d != "" {
+		return d
+	}
+	return filepath.Join(Home(), "tools")
+}

@@ -21,16 +21,28 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
-// DefaultStateFile is where the repository keeps the encrypted state,
-// relative to the repository root: the directory holds nothing else.
+// DefaultStateFile is where a fleet keeps its encrypted state, relative to
+// its flake directory: the directory holds nothing else. Each flake has its
+// own state (the real fleet's terraform/ at the repository root, the lab's
+// lab/terraform/, which git ignores), so the two never share one.
 const DefaultStateFile = "terraform/terraform.tfstate.age"
+
+// StateFileFor is the default state file of a flake: DefaultStateFile
+// under the flake's directory, or under the working directory for a flake
+// reference that is not a local directory.
+func StateFileFor(flake string) string {
+	if st, err := os.Stat(flake); err == nil && st.IsDir() {
+		return filepath.Join(flake, DefaultStateFile)
+	}
+	return DefaultStateFile
+}
 
 // Options says which fleet and state a command works on. The zero value
 // works from the repository root on the lab fleet.
 type Options struct {
 	// Flake is the fleet flake (default $VANIXIETS_FLAKE, else "lab").
 	Flake string
-	// StateFile (default $VANIXIETS_TF_STATE, else DefaultStateFile).
+	// StateFile (default $VANIXIETS_TF_STATE, else StateFileFor(Flake)).
 	StateFile string
 	// IdentityFiles decrypt the state (default DefaultIdentityFiles(); for
 	// the lab flake, its TEST-ONLY keys lab/keys/*.agekey when none is set).
@@ -59,7 +71,7 @@ func (o *Options) defaults() {
 		o.Flake = envOr("VANIXIETS_FLAKE", "lab")
 	}
 	if o.StateFile == "" {
-		o.StateFile = envOr("VANIXIETS_TF_STATE", DefaultStateFile)
+		o.StateFile = envOr("VANIXIETS_TF_STATE", StateFileFor(o.Flake))
 	}
 	if o.Backend == "" {
 		o.Backend = envOr("VANIXIETS_FAKE_BACKEND", "lab")
