@@ -43,6 +43,22 @@ def go_dependencies():
         version = "v1.5.0",
     )
     go_repository(
+        name = "com_github_vividcortex_ewma",
+        build_file_generation = "clean",
+        build_file_proto_mode = "disable_global",
+        importpath = "github.com/VividCortex/ewma",
+        sum = "h1:f58SaIzcDXrSy3kWaHNvuJgJ3Nmz59Zji6XoJR/q1ow=",
+        version = "v1.2.0",
+    )
+    go_repository(
+        name = "com_github_acarl005_stripansi",
+        build_file_generation = "clean",
+        build_file_proto_mode = "disable_global",
+        importpath = "github.com/acarl005/stripansi",
+        sum = "h1:licZJFw2RwpHMqeKTCYkitsPqHNxTmd4SNR5r94FGM8=",
+        version = "v0.0.0-20180116102854-5a71ef0e047d",
+    )
+    go_repository(
         name = "com_github_apparentlymart_go_textseg_v15",
         build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
@@ -73,14 +89,6 @@ def go_dependencies():
         importpath = "github.com/cespare/xxhash/v2",
         sum = "h1:UL815xU9SqsFlibzuggzjXhog7bL6oX9BbNZnL2UFvs=",
         version = "v2.3.0",
-    )
-    go_repository(
-        name = "com_github_dave_jennifer",
-        build_file_generation = "clean",
-        build_file_proto_mode = "disable_global",
-        importpath = "github.com/dave/jennifer",
-        sum = "h1:MQ/6emI2xM7wt0tJzJzyUik2Q3Tcn2eE0vtYgh4GPVI=",
-        version = "v1.6.0",
     )
     go_repository(
         name = "com_github_google_go_cmp",
@@ -123,28 +131,20 @@ def go_dependencies():
         version = "v2.36.0",
     )
     go_repository(
-        name = "com_github_jessevdk_go_flags",
-        build_file_generation = "clean",
-        build_file_proto_mode = "disable_global",
-        importpath = "github.com/jessevdk/go-flags",
-        sum = "h1:Cvu5U8UGrLay1rZfv/zP7iLpSHGUZ/Ou68T0iX1bBK4=",
-        version = "v1.6.1",
-    )
-    go_repository(
-        name = "com_github_jmattheis_goverter",
-        build_file_generation = "clean",
-        build_file_proto_mode = "disable_global",
-        importpath = "github.com/jmattheis/goverter",
-        sum = "h1:dTGAI9sqNgVsd9vkHDKpVJCE/Aw6WlIokqrAdSWP2PI=",
-        version = "v1.9.3",
-    )
-    go_repository(
         name = "com_github_magefile_mage",
         build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "github.com/magefile/mage",
         sum = "h1:BvGheCMAsG3bWUDbZ8AyXXpCNwU9u5CB6sM+HNb9HYg=",
         version = "v1.15.0",
+    )
+    go_repository(
+        name = "com_github_mattn_go_runewidth",
+        build_file_generation = "clean",
+        build_file_proto_mode = "disable_global",
+        importpath = "github.com/mattn/go-runewidth",
+        sum = "h1:E5ScNMtiwvlvB5paMFdw9p4kSQzbXFikJ5SQO6TULQc=",
+        version = "v0.0.16",
     )
     go_repository(
         name = "com_github_munnerz_goautoneg",
@@ -187,12 +187,21 @@ def go_dependencies():
         version = "v0.16.1",
     )
     go_repository(
-        name = "com_github_vburenin_ifacemaker",
+        name = "com_github_rivo_uniseg",
+        build_directives = ["gazelle:exclude gen_breaktest.go", "gazelle:exclude gen_properties.go"],
         build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
-        importpath = "github.com/vburenin/ifacemaker",
-        sum = "h1:rc8YUE3u6tgdBqjKvZCrCcqPxczqoFnu5oWofin92Yw=",
-        version = "v1.3.1-0.20251209121141-a6d9756091ba",
+        importpath = "github.com/rivo/uniseg",
+        sum = "h1:WUdvkW8uEhrYfLC4ZzdpI2ztxP1I582+49Oc5Mq64VQ=",
+        version = "v0.4.7",
+    )
+    go_repository(
+        name = "com_github_vbauerster_mpb_v8",
+        build_file_generation = "clean",
+        build_file_proto_mode = "disable_global",
+        importpath = "github.com/vbauerster/mpb/v8",
+        sum = "h1:PnMeF+sMvYv9u23l6DO6Q3+Mdj408mjLRXIzmUmU2Z8=",
+        version = "v8.9.3",
     )
     go_repository(
         name = "com_github_zclconf_go_cty",
@@ -219,28 +228,12 @@ def go_dependencies():
         version = "v0.58.0",
     )
     go_repository(
-        name = "org_golang_x_mod",
-        build_file_generation = "clean",
-        build_file_proto_mode = "disable_global",
-        importpath = "golang.org/x/mod",
-        sum = "h1:qJmnOUb4YB+FsEuM3HcWucdZASCPGhsX6uljO6pog0c=",
-        version = "v0.41.0",
-    )
-    go_repository(
         name = "org_golang_x_net",
         build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
         importpath = "golang.org/x/net",
         sum = "h1:79p50tfZlm0J9YfoDsSi639qSXNGVwEzOPLCxM2FsYU=",
         version = "v0.60.0",
-    )
-    go_repository(
-        name = "org_golang_x_sync",
-        build_file_generation = "clean",
-        build_file_proto_mode = "disable_global",
-        importpath = "golang.org/x/sync",
-        sum = "h1:iqiDrGoDgyuvAKrhLQthUEzU/R378N78gXbBjxed7oA=",
-        version = "v0.24.0",
     )
     go_repository(
         name = "org_golang_x_sys",
@@ -257,14 +250,6 @@ def go_dependencies():
         importpath = "golang.org/x/text",
         sum = "h1:1QivrlhwAsnMOcqgOdl9my7s9OyZl8O5/UGUTJVXoWc=",
         version = "v0.43.0",
-    )
-    go_repository(
-        name = "org_golang_x_tools",
-        build_file_generation = "clean",
-        build_file_proto_mode = "disable_global",
-        importpath = "golang.org/x/tools",
-        sum = "h1:k4Xc/1Om9jwkBJBo4NVLMSARBoWtK10mx+W5BnXCeAI=",
-        version = "v0.51.0",
     )
     go_repository(
         name = "org_golang_google_genproto_googleapis_api",
