@@ -35,7 +35,7 @@ func TestMageDeployFlags(t *testing.T) {
 		"VANIXIETS_TF_STATE="+filepath.Join(home, "tf", "terraform.tfstate.age"), "VANIXIETS_YES=",
 		"VANIXIETS_TOOLS="+paths.Tools()) // terraform and the hcloud provider from scripts/install-terraform.sh
 	mage := func(args ...string) (string, error) {
-		cmd := exec.Command("go", append([]string{"tool", "mage"}, args...)...)
+		cmd := exec.Command("bash", append([]string{filepath.Join(root, "scripts", "mage")}, args...)...)
 		cmd.Dir, cmd.Env = root, env
 		out, err := cmd.CombinedOutput()
 		return string(out), err

@@ -30,7 +30,7 @@ func TestMageTargets(t *testing.T) {
 	env := append(os.Environ(), "VANIXIETS_HOME="+home, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String())
 	l := labtest.Open(t, cfg) // cleanup even when a target fails
 	mage := func(args ...string) (string, error) {
-		cmd := exec.Command(goBin(), append([]string{"tool", "mage"}, args...)...)
+		cmd := exec.Command("bash", append([]string{filepath.Join(root, "scripts", "mage")}, args...)...)
 		cmd.Dir, cmd.Env = root, env
 		out, err := cmd.CombinedOutput()
 		return string(out), err

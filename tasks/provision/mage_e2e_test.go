@@ -44,7 +44,7 @@ func TestMageFreshDefaultRun(t *testing.T) {
 	env = append(env, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(), "VANIXIETS_LAB_DIR="+cfg.Dir,
 		"VANIXIETS_TF_STATE="+state)
 	mage := func(args ...string) (string, error) {
-		cmd := exec.Command(goBin(), append([]string{"tool", "mage"}, args...)...)
+		cmd := exec.Command("bash", append([]string{filepath.Join(root, "scripts", "mage")}, args...)...)
 		cmd.Dir, cmd.Env = root, env
 		out, err := cmd.CombinedOutput()
 		return string(out), err
