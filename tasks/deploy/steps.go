@@ -24,6 +24,29 @@ func (d *Deployer) toplevel(in pipeline.Input, m *fleet.Machine) (string, error)
 	return t, nil
 }
 
+// hostFor returns the machine's toplevel from the build step and the
+// deployment's connection to it: what every host-side step starts with.
+func (d *Deployer) hostFor(ctx context.Context, in pipeline.Input, m *fleet.Machine) (string, *remote.Client, error) {
+	top, err := d.toplevel(in, m)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := d.conn(ctx, m)
+	if err != nil {
+		return "", nil, err
+	}
+	return top, c, nil
+}
+
+// markUnchanged records in the summary that the host already runs the
+// toplevel at generation gen.
+func (d *Deployer) markUnchanged(m *fleet.Machine, gen int) {
+	s := d.stat(m.Name)
+	d.mu.Lock()
+	s.GenBefore, s.GenAfter, s.Result = gen, gen, "unchanged"
+	d.mu.Unlock()
+}
+
 func (d *Deployer) targetParam(m *fleet.Machine) string {
 	cfg, err := d.target(m)
 	if err != nil {
@@ -39,11 +62,7 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 		Params: map[string]string{"machine": m.Name, "target": d.targetParam(m)},
 		Effect: true,
 		Verify: func(ctx context.Context, in pipeline.Input, _ pipeline.Outputs) (bool, error) {
-			top, err := d.toplevel(in, m)
-			if err != nil {
-				return false, err
-			}
-			c, err := d.conn(ctx, m)
+			top, c, err := d.hostFor(ctx, in, m)
 			if err != nil {
 				return false, err
 			}
@@ -55,11 +74,7 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			return err == nil && len(missing) == 0, err
 		},
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			top, err := d.toplevel(in, m)
-			if err != nil {
-				return nil, err
-			}
-			c, err := d.conn(ctx, m)
+			top, c, err := d.hostFor(ctx, in, m)
 			if err != nil {
 				return nil, err
 			}
@@ -92,11 +107,7 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 			if d.opt.Action != "switch" && d.opt.Action != "test" {
 				return false, nil
 			}
-			top, err := d.toplevel(in, m)
-			if err != nil {
-				return false, err
-			}
-			c, err := d.conn(ctx, m)
+			top, c, err := d.hostFor(ctx, in, m)
 			if err != nil {
 				return false, err
 			}
@@ -105,20 +116,13 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 				return false, err
 			}
 			if st.Toplevel == top {
-				s := d.stat(m.Name)
-				d.mu.Lock()
-				s.GenBefore, s.GenAfter, s.Result = st.Generation, st.Generation, "unchanged"
-				d.mu.Unlock()
+				d.markUnchanged(m, st.Generation)
 				return true, nil
 			}
 			return false, nil
 		},
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			top, err := d.toplevel(in, m)
-			if err != nil {
-				return nil, err
-			}
-			c, err := d.conn(ctx, m)
+			top, c, err := d.hostFor(ctx, in, m)
 			if err != nil {
 				return nil, err
 			}
@@ -127,10 +131,7 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 				// already (a deployment of another set of machines keys
 				// this step differently): do not switch it again.
 				if st, err := activate.Current(ctx, c); err == nil && st.Toplevel == top {
-					s := d.stat(m.Name)
-					d.mu.Lock()
-					s.GenBefore, s.GenAfter, s.Result = st.Generation, st.Generation, "unchanged"
-					d.mu.Unlock()
+					d.markUnchanged(m, st.Generation)
 					return pipeline.Outputs{"toplevel": top, "pending": "false", "genBefore": strconv.Itoa(st.Generation), "genAfter": strconv.Itoa(st.Generation)}, nil
 				}
 			}
@@ -244,11 +245,7 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
 		Name: m.Name + ":plan", Def: "deploy-plan-v1", Deps: []string{"build"}, NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			top, err := d.toplevel(in, m)
-			if err != nil {
-				return nil, err
-			}
-			c, err := d.conn(ctx, m)
+			top, c, err := d.hostFor(ctx, in, m)
 			if err != nil {
 				return nil, err
 			}
