@@ -31,23 +31,11 @@ func terranixRender(ctx context.Context, out, flakeDir, system string, files []s
 	if out == "" {
 		return errors.New("-out is required")
 	}
-	tree, err := copyTree(files)
+	n, ref, cleanup, err := privateFlake(files, flakeDir)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tree)
-	nixEnv(tree)
-	if err := gitTree(tree); err != nil {
-		return err
-	}
-	n, err := nix.New()
-	if err != nil {
-		return err
-	}
-	ref, err := nix.FlakeRef(filepath.Join(tree, flakeDir))
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	res, err := n.Build(ctx, nix.Installable(ref, "packages."+system+".terraform"))
 	if err != nil {
 		return fmt.Errorf("nix build %s#packages.%s.terraform: %v", flakeDir, system, err)

@@ -22,23 +22,11 @@ func fleetEval(ctx context.Context, out, flakeDir string, files []string) error 
 	if out == "" {
 		return errors.New("-out is required")
 	}
-	tree, err := copyTree(files)
+	n, ref, cleanup, err := privateFlake(files, flakeDir)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tree)
-	nixEnv(tree)
-	if err := gitTree(tree); err != nil {
-		return err
-	}
-	n, err := nix.New()
-	if err != nil {
-		return err
-	}
-	ref, err := nix.FlakeRef(filepath.Join(tree, flakeDir))
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	data, err := n.EvalJSON(ctx, nix.Installable(ref, "fleet"))
 	if err != nil {
 		return fmt.Errorf("nix eval %s#fleet: %v", flakeDir, err)
@@ -175,4 +163,31 @@ func fleetInventory(path string) error {
 		return fmt.Errorf("fleet is invalid:\n  %s", strings.Join(rest, "\n  "))
 	}
 	return nil
+}
+
+// privateFlake copies the declared input files into a private git tree (so
+// nix sees exactly the action's inputs) and returns the nix driver and the
+// flake reference of flakeDir inside it; cleanup removes the copy.
+func privateFlake(files []string, flakeDir string) (*nix.Nix, string, func(), error) {
+	tree, err := copyTree(files)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(tree) }
+	nixEnv(tree)
+	if err := gitTree(tree); err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	n, err := nix.New()
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	ref, err := nix.FlakeRef(filepath.Join(tree, flakeDir))
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	return n, ref, cleanup, nil
 }
