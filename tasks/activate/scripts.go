@@ -49,10 +49,10 @@ setsid nohup sh "$D/$token.agent" "$token" "$class" "$action" "$top" "$timeout" 
 apid=$!
 exec 9>&-
 while :; do
-  s=$(cat "$D/$token.state" 2>/dev/null || true)
+  s=; { read -r s < "$D/$token.state"; } 2>/dev/null || true
   case "$s" in activated*|confirmed*|failed*|rolledback*) break ;; esac
   if ! kill -0 "$apid" 2>/dev/null; then
-    s=$(cat "$D/$token.state" 2>/dev/null || true)
+    s=; { read -r s < "$D/$token.state"; } 2>/dev/null || true
     case "$s" in activated*|confirmed*|failed*|rolledback*) break ;; esac
     s="failed the activation agent died ($s)"; break
   fi
@@ -124,14 +124,14 @@ exit 1`
 const confirmScript = `set -u
 D=/run/vanixiets/deploy
 token=$1 verdict=$2 reason=$3 wait=$4
-s=$(cat "$D/$token.state" 2>/dev/null || true)
+s=; { read -r s < "$D/$token.state"; } 2>/dev/null || true
 case "$s" in
   activated*)
     if [ "$verdict" = confirm ]; then : > "$D/$token.confirm"; else printf '%s\n' "$reason" > "$D/$token.abort"; fi ;;
 esac
 i=0
 while [ "$i" -lt $((wait * 20)) ]; do
-  s=$(cat "$D/$token.state" 2>/dev/null || true)
+  s=; { read -r s < "$D/$token.state"; } 2>/dev/null || true
   case "$s" in confirmed*|rolledback*|failed*|"") break ;; esac
   sleep 0.05; i=$((i + 1))
 done
