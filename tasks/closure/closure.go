@@ -62,6 +62,10 @@ type Options struct {
 	DryRun bool
 	// Progress is called as bytes go out (sent so far, total to send).
 	Progress func(sent, total int64)
+	// Infos, when set, is the closure already listed by the caller (a
+	// fleet deployment lists every machine's closure with one path-info):
+	// Copy then starts no nix process of its own to list it.
+	Infos []nix.PathInfo
 }
 
 // Report says what a copy did (or, for a dry run, would do).
@@ -225,7 +229,13 @@ func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots 
 			return rep, err
 		}
 	}
-	infos, err := List(ctx, n, roots...)
+	var infos []nix.PathInfo
+	var err error
+	if opt.Infos != nil {
+		infos, err = topoSort(opt.Infos)
+	} else {
+		infos, err = List(ctx, n, roots...)
+	}
 	if err != nil {
 		return rep, err
 	}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 
@@ -55,8 +56,8 @@ func (d *Deployer) signAll(ctx context.Context, build pipeline.Outputs) error {
 	return fw.signErr
 }
 
-// closurePaths returns top's closure from the one listing of all closures.
-func (d *Deployer) closurePaths(ctx context.Context, build pipeline.Outputs, top string) ([]string, error) {
+// closureInfos returns top's closure from the one listing of all closures.
+func (d *Deployer) closureInfos(ctx context.Context, build pipeline.Outputs, top string) ([]nix.PathInfo, error) {
 	fw := d.fleetWide
 	fw.toplevels(build)
 	fw.listOnce.Do(func() {
@@ -81,13 +82,30 @@ func (d *Deployer) closurePaths(ctx context.Context, build pipeline.Outputs, top
 		if seen[p] {
 			continue
 		}
+		pi, ok := fw.infos[p]
+		if !ok {
+			return nil, fmt.Errorf("closure of %s: %s is not in the listing", top, p)
+		}
 		seen[p] = true
-		stack = append(stack, fw.infos[p].References...)
+		stack = append(stack, pi.References...)
 	}
-	out := make([]string, 0, len(seen))
+	out := make([]nix.PathInfo, 0, len(seen))
 	for p := range seen {
-		out = append(out, p)
+		out = append(out, fw.infos[p])
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// closurePaths returns the store paths of top's closure, sorted.
+func (d *Deployer) closurePaths(ctx context.Context, build pipeline.Outputs, top string) ([]string, error) {
+	infos, err := d.closureInfos(ctx, build, top)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(infos))
+	for i, pi := range infos {
+		out[i] = pi.Path
+	}
 	return out, nil
 }

@@ -83,7 +83,11 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err := d.signAll(ctx, in.Deps["build"]); err != nil {
 				return nil, err
 			}
-			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Verify: true}, top)
+			infos, err := d.closureInfos(ctx, in.Deps["build"], top)
+			if err != nil {
+				return nil, err
+			}
+			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Verify: true, Infos: infos}, top)
 			s := d.stat(m.Name)
 			d.mu.Lock()
 			s.Paths, s.Bytes = rep.Sent, rep.Bytes
