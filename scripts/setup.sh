@@ -20,7 +20,7 @@ command -v go >/dev/null || { say "go is missing: install Go 1.26 at /usr/local/
 
 # apt runs once for everything the parts need, with a policy that stops any
 # service from starting (openssh-server must not start a system sshd).
-apt_packages=(nix-bin iproute2 openssh-server openssh-client age git ca-certificates bazel-bootstrap bazel-skylib)
+apt_packages=(nix-bin iproute2 openssh-server openssh-client age git ca-certificates patch util-linux bazel-bootstrap bazel-skylib)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
