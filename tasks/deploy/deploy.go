@@ -258,7 +258,7 @@ func New(opt Options) (*Deployer, error) {
 	if d.opt.Identities == nil {
 		files, note := identitySetting(opt.Flake)
 		d.idNote = note
-		d.opt.Identities = func() ([]age.Identity, error) { return loadIdentities(files) }
+		d.opt.Identities = func() ([]age.Identity, error) { return vars.LoadIdentityFiles(files...) }
 	}
 	return d, nil
 }

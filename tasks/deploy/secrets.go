@@ -67,23 +67,6 @@ func identitySetting(flake string) (files []string, note string) {
 	return filepath.SplitList(vars.IdentityFile()), ""
 }
 
-// loadIdentities reads age identity files.
-func loadIdentities(files []string) ([]age.Identity, error) {
-	var ids []age.Identity
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("admin age identity %s: %v (set VANIXIETS_AGE_IDENTITY to your age key file; the lab's are lab/keys/<user>.agekey)", p, err)
-		}
-		got, err := age.ParseIdentities(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("admin age identity %s: %v (want AGE-SECRET-KEY-1... lines as age-keygen writes them)", p, err)
-		}
-		ids = append(ids, got...)
-	}
-	return ids, nil
-}
-
 // secrets is the deployment's view of the flake's vars: one vars.Vars per
 // machine (vars.Vars is not safe for concurrent use; machines deploy in
 // parallel), sharing the identities, which are read once.
@@ -292,7 +275,7 @@ func LabHostKeys(f *fleet.Fleet, flake string, out io.Writer) (func(string) (ed2
 			if note != "" && out != nil {
 				fmt.Fprintln(out, note)
 			}
-			ids, idErr = loadIdentities(files)
+			ids, idErr = vars.LoadIdentityFiles(files...)
 		})
 		return ids, idErr
 	})

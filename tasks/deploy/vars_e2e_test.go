@@ -31,7 +31,7 @@ func labVars(t testing.TB) *vars.Vars {
 	for _, n := range LabIdentityFiles {
 		files = append(files, filepath.Join(labFlake(t), n))
 	}
-	v.Identities = func() ([]age.Identity, error) { return loadIdentities(files) }
+	v.Identities = func() ([]age.Identity, error) { return vars.LoadIdentityFiles(files...) }
 	return v
 }
 

@@ -16,6 +16,7 @@ import (
 	"filippo.io/age/armor"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
+	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
 // Vault keeps files encrypted at rest with age: the terraform state (in the
@@ -96,24 +97,9 @@ func (v *Vault) Write(path string, pt []byte) error {
 }
 
 // LoadIdentities reads age identity files (age-keygen format; comments
-// allowed). Empty paths are skipped.
+// allowed). Empty paths are skipped. It is tasks/vars' reader of admin keys.
 func LoadIdentities(files ...string) ([]age.Identity, error) {
-	var out []age.Identity
-	for _, f := range files {
-		if f == "" {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("age identity file: %w", err)
-		}
-		ids, err := age.ParseIdentities(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("age identity file %s: %v", f, err)
-		}
-		out = append(out, ids...)
-	}
-	return out, nil
+	return vars.LoadIdentityFiles(files...)
 }
 
 // DefaultIdentityFiles are where identities are looked for, in order:

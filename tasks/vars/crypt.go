@@ -165,15 +165,25 @@ func IdentityFile() string {
 
 // LoadIdentities reads the admin identities named by IdentityFile.
 func LoadIdentities() ([]age.Identity, error) {
+	return LoadIdentityFiles(filepath.SplitList(IdentityFile())...)
+}
+
+// LoadIdentityFiles reads age identity files (age-keygen's format, comments
+// allowed); empty names are skipped. It is the one reader of admin keys for
+// vars, deploy and terraform state, so all three fail the same clear way.
+func LoadIdentityFiles(files ...string) ([]age.Identity, error) {
 	var ids []age.Identity
-	for _, p := range filepath.SplitList(IdentityFile()) {
+	for _, p := range files {
+		if p == "" {
+			continue
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("admin age identity %s: %v (set VANIXIETS_AGE_IDENTITY to your age key file; the lab's are lab/keys/<user>.agekey)", p, err)
+			return nil, fmt.Errorf("admin age identity file %s: %v (set VANIXIETS_AGE_IDENTITY to your age key file; the lab's are lab/keys/<user>.agekey)", p, err)
 		}
 		got, err := age.ParseIdentities(bytes.NewReader(b))
 		if err != nil {
-			return nil, fmt.Errorf("admin age identity %s: %v (want AGE-SECRET-KEY-1... lines as age-keygen writes them)", p, err)
+			return nil, fmt.Errorf("admin age identity file %s: %v (want AGE-SECRET-KEY-1... lines as age-keygen writes them)", p, err)
 		}
 		ids = append(ids, got...)
 	}
