@@ -35,23 +35,31 @@ def _short_paths(files):
 
 # ---- build actions ----------------------------------------------------------
 
-def _fleet_json_impl(ctx):
-    out = ctx.actions.declare_file(ctx.label.name + ".json")
+def _nix_step(ctx, out, argv, mnemonic, progress):
+    """Runs steprunner argv (plus -out and the srcs) as a no-sandbox action."""
     args = ctx.actions.args()
-    args.add("fleet-eval")
+    args.add_all(argv)
     args.add("-out", out)
-    args.add("-flake", ctx.attr.flake)
     args.add_all(ctx.files.srcs)
     ctx.actions.run(
         executable = ctx.executable._steprunner,
         arguments = [args],
         inputs = ctx.files.srcs,
         outputs = [out],
-        mnemonic = "FleetEval",
-        progress_message = "Evaluating %s#fleet" % ctx.attr.flake,
+        mnemonic = mnemonic,
+        progress_message = progress,
         execution_requirements = _NIX_EXEC,
     )
     return [DefaultInfo(files = depset([out]))]
+
+def _fleet_json_impl(ctx):
+    return _nix_step(
+        ctx,
+        ctx.actions.declare_file(ctx.label.name + ".json"),
+        ["fleet-eval", "-flake", ctx.attr.flake],
+        "FleetEval",
+        "Evaluating %s#fleet" % ctx.attr.flake,
+    )
 
 fleet_json = rule(
     implementation = _fleet_json_impl,
@@ -64,23 +72,13 @@ fleet_json = rule(
 )
 
 def _terranix_render_impl(ctx):
-    out = ctx.actions.declare_file(ctx.label.name + ".tf.json")
-    args = ctx.actions.args()
-    args.add("terranix-render")
-    args.add("-out", out)
-    args.add("-flake", ctx.attr.flake)
-    args.add("-system", ctx.attr.system)
-    args.add_all(ctx.files.srcs)
-    ctx.actions.run(
-        executable = ctx.executable._steprunner,
-        arguments = [args],
-        inputs = ctx.files.srcs,
-        outputs = [out],
-        mnemonic = "TerranixRender",
-        progress_message = "Rendering %s#packages.%s.terraform" % (ctx.attr.flake, ctx.attr.system),
-        execution_requirements = _NIX_EXEC,
+    return _nix_step(
+        ctx,
+        ctx.actions.declare_file(ctx.label.name + ".tf.json"),
+        ["terranix-render", "-flake", ctx.attr.flake, "-system", ctx.attr.system],
+        "TerranixRender",
+        "Rendering %s#packages.%s.terraform" % (ctx.attr.flake, ctx.attr.system),
     )
-    return [DefaultInfo(files = depset([out]))]
 
 terranix_render = rule(
     implementation = _terranix_render_impl,
