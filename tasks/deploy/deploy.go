@@ -24,7 +24,6 @@ package deploy
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -316,36 +315,58 @@ func Attr(m *fleet.Machine) string {
 	return "nixosConfigurations." + m.Name + ".config.system.build.toplevel"
 }
 
-// outPaths evaluates the toplevel output path of every machine.
-func (d *Deployer) outPaths(ctx context.Context, machines []*fleet.Machine) (map[string]string, error) {
+// toplevelDrv is a machine's toplevel: its derivation and output path.
+type toplevelDrv struct {
+	Drv string `json:"drv"`
+	Out string `json:"out"`
+}
+
+// derivations evaluates every machine's toplevel derivation and output
+// path: one `nix eval` per machine class (all of a class's machines in one
+// evaluation), the classes at once. Building by derivation path afterwards
+// needs no second evaluation: `nix build` of N flake installables re-reads
+// and re-evaluates the flake once per installable (0.55 s for the 8 lab
+// machines, against 0.02 s for their 8 .drv paths).
+func (d *Deployer) derivations(ctx context.Context, machines []*fleet.Machine) (map[string]toplevelDrv, error) {
 	byClass := map[string][]string{}
 	for _, m := range machines {
 		byClass[m.MachineClass] = append(byClass[m.MachineClass], m.Name)
 	}
-	out := map[string]string{}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		out  = map[string]toplevelDrv{}
+		errs []error
+	)
 	for class, names := range byClass {
-		attr, apply := "nixosConfigurations", "cs: builtins.mapAttrs (n: c: c.config.system.build.toplevel.outPath) cs"
+		attr, top := "nixosConfigurations", "c.config.system.build.toplevel"
 		if class == "darwin" {
-			attr, apply = "darwinConfigurations", "cs: builtins.mapAttrs (n: c: c.system.outPath) cs"
+			attr, top = "darwinConfigurations", "c.system"
 		}
-		cmd := exec.CommandContext(ctx, d.opt.Nix.Bin, "eval", "--json", nix.Installable(d.flake, attr), "--apply", apply)
-		cmd.Env = d.opt.Nix.Env()
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		b, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("nix eval %s: %v: %s", nix.Installable(d.flake, attr), err, strings.TrimSpace(stderr.String()))
-		}
-		var m map[string]string
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("nix eval %s: %v", attr, err)
-		}
-		for _, n := range names {
-			if m[n] == "" {
-				return nil, fmt.Errorf("the flake has no %s.%s", attr, n)
+		apply := fmt.Sprintf("cs: builtins.mapAttrs (n: c: { drv = %s.drvPath; out = %s.outPath; }) cs", top, top)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var m map[string]toplevelDrv
+			err := d.opt.Nix.EvalApply(ctx, nix.Installable(d.flake, attr), apply, &m)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
 			}
-			out[n] = m[n]
-		}
+			for _, n := range names {
+				if m[n].Drv == "" || m[n].Out == "" {
+					errs = append(errs, fmt.Errorf("the flake has no %s.%s", attr, n))
+					continue
+				}
+				out[n] = m[n]
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }
@@ -797,7 +818,7 @@ func atoi64(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
 
 func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 	build := &pipeline.Step{
-		Name: "build", Def: "deploy-build-v2", Deps: []string{"evaluate"},
+		Name: "build", Def: "deploy-build-v3", Deps: []string{"evaluate"},
 		Root: d.opt.FilesRoot, Files: d.opt.Files,
 		Params: map[string]string{"flake": d.flake},
 		Tools:  map[string]string{"nix": d.opt.Nix.Bin},
@@ -811,17 +832,15 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 			return true, nil
 		},
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			var inst []string
-			for _, m := range machines {
-				inst = append(inst, nix.Installable(d.flake, Attr(m)))
-			}
-			// nix build --json does not keep the installables' order, so
-			// the machines' output paths come from one evaluation per class.
-			want, err := d.outPaths(ctx, machines)
+			want, err := d.derivations(ctx, machines)
 			if err != nil {
 				return nil, err
 			}
-			res, err := d.opt.Nix.Build(ctx, inst...)
+			var drvs []string
+			for _, m := range machines {
+				drvs = append(drvs, want[m.Name].Drv)
+			}
+			res, err := d.opt.Nix.Build(ctx, drvs...)
 			if err != nil {
 				return nil, err
 			}
@@ -831,10 +850,10 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 			}
 			out := pipeline.Outputs{}
 			for _, m := range machines {
-				if !built[want[m.Name]] {
-					return nil, fmt.Errorf("nix build did not produce %s's toplevel %s", m.Name, want[m.Name])
+				if !built[want[m.Name].Out] {
+					return nil, fmt.Errorf("nix build did not produce %s's toplevel %s", m.Name, want[m.Name].Out)
 				}
-				out[m.Name] = want[m.Name]
+				out[m.Name] = want[m.Name].Out
 			}
 			return out, nil
 		},

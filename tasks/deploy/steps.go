@@ -55,24 +55,15 @@ func (d *Deployer) targetParam(m *fleet.Machine) string {
 	return cfg.Name()
 }
 
-// copyStep sends the closure. Verify (on a key hit): the host has it all.
+// copyStep sends the closure. It asks the host every time (NoCache): the
+// copy itself starts with the one question a cache hit would have to ask
+// anyway (which paths are missing?), so a recorded result would only add a
+// second session to the host when the answer is "some".
 func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":copy", Def: "deploy-copy-v1", Deps: []string{"build"},
-		Params: map[string]string{"machine": m.Name, "target": d.targetParam(m)},
-		Effect: true,
-		Verify: func(ctx context.Context, in pipeline.Input, _ pipeline.Outputs) (bool, error) {
-			top, c, err := d.hostFor(ctx, in, m)
-			if err != nil {
-				return false, err
-			}
-			ps, err := d.closurePaths(ctx, in.Deps["build"], top)
-			if err != nil {
-				return false, err
-			}
-			missing, err := closure.Missing(ctx, c, ps)
-			return err == nil && len(missing) == 0, err
-		},
+		Name: m.Name + ":copy", Def: "deploy-copy-v2", Deps: []string{"build"},
+		Params:  map[string]string{"machine": m.Name, "target": d.targetParam(m)},
+		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
 			top, c, err := d.hostFor(ctx, in, m)
 			if err != nil {
@@ -101,30 +92,16 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 	}
 }
 
-// activateStep switches the host. Verify: it already runs the toplevel.
+// activateStep switches the host. Like the copy it asks the host every
+// time (NoCache) and only as much as it must: when the copy sent nothing
+// the host may already run this system (one status query says so); when
+// the copy sent paths it cannot be running it, and activation starts at
+// once.
 func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":activate", Def: "deploy-activate-v1", Deps: []string{"build", m.Name + ":copy"},
-		Params: map[string]string{"machine": m.Name, "target": d.targetParam(m), "action": d.opt.Action, "class": m.MachineClass},
-		Effect: true,
-		Verify: func(ctx context.Context, in pipeline.Input, _ pipeline.Outputs) (bool, error) {
-			if d.opt.Action != "switch" && d.opt.Action != "test" {
-				return false, nil
-			}
-			top, c, err := d.hostFor(ctx, in, m)
-			if err != nil {
-				return false, err
-			}
-			st, err := activate.Current(ctx, c)
-			if err != nil {
-				return false, err
-			}
-			if st.Toplevel == top {
-				d.markUnchanged(m, st.Generation)
-				return true, nil
-			}
-			return false, nil
-		},
+		Name: m.Name + ":activate", Def: "deploy-activate-v2", Deps: []string{"build", m.Name + ":copy"},
+		Params:  map[string]string{"machine": m.Name, "target": d.targetParam(m), "action": d.opt.Action, "class": m.MachineClass},
+		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
 			top, c, err := d.hostFor(ctx, in, m)
 			if err != nil {
@@ -132,8 +109,7 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 			}
 			if in.Deps[m.Name+":copy"]["sent"] == "0" && (d.opt.Action == "switch" || d.opt.Action == "test") {
 				// Nothing was copied, so the host may run this system
-				// already (a deployment of another set of machines keys
-				// this step differently): do not switch it again.
+				// already: do not switch it again.
 				if st, err := activate.Current(ctx, c); err == nil && st.Toplevel == top {
 					d.markUnchanged(m, st.Generation)
 					return pipeline.Outputs{"toplevel": top, "pending": "false", "genBefore": strconv.Itoa(st.Generation), "genAfter": strconv.Itoa(st.Generation)}, nil
