@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -70,11 +72,39 @@ type UploadResult struct {
 }
 
 // Upload installs machine's deployable secrets of the given phase on the
-// host behind r, under root (SecretsRoot when ""). Secrets are decrypted in
-// memory with the admin's identities and streamed to a sh on the host,
-// which writes each into a temporary file (umask 077), sets owner, group
-// and mode, and renames it into place. A secret whose digest in the host's
-// manifest is current, and whose file still exists, is not sent.
+// host behind r, under root (SecretsRoot when "").
+//
+// Secrets are decrypted here, in memory, with the admin's identities, and
+// the whole upload is one shell script streamed to one `sh -s` on the host:
+// one r.Run, so one SSH session. A session is the dearest thing an upload
+// does (sshd forks, the user's login shell starts, then our sh), and a
+// fleet deploy opens two per machine (one per phase), so the host-side
+// decision replaced a separate session that used to read the manifest
+// first.
+//
+// The script carries every secret of the phase with its digest. The host's
+// sh reads its manifest with shell builtins only and writes only the
+// secrets whose digest is not current there (or whose file is gone): a
+// current secret's file is not touched (its mtime stays), and when nothing
+// changed, nothing on the host is written and no process besides the sh
+// starts. The price is that current secrets cross the (encrypted) session
+// too and sit in the host sh's memory for the length of the script; they
+// never reach a disk, an argument list or a here-document.
+//
+// Writes keep their order of safety: every changed secret goes into a
+// temporary file created under umask 077 (or stricter), all temporary
+// files get their owner, group and mode, and only then is each renamed
+// into place, so a reader sees either the old file or the new one, with
+// the right permissions. The external commands are batched: one mkdir for
+// missing directories, one chmod for the directories, one chown per
+// distinct owner:group, one chmod per distinct mode that the umask alone
+// cannot give, and one mv per file (the rename is per file, to stay
+// atomic). A failure removes the temporary files and leaves the previous
+// files and manifest as they were, except for renames already done (the
+// manifest then still holds their old digests, so they are sent again).
+//
+// After activation, files the manifest lists but the machine no longer
+// declares are removed (Removed).
 func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase, root string) (*UploadResult, error) {
 	if root == "" {
 		root = SecretsRoot
@@ -86,22 +116,21 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 	if _, err := p.Fleet.ByName(machine); err != nil {
 		return nil, err
 	}
-	type item struct {
-		name, owner, group, mode string
-		digest                   string
-		data                     []byte
-	}
-	var items []item
-	declared := map[string]bool{}
+	up := &uploadScript{root: root, phase: phase}
 	st := v.store()
+	defer func() {
+		for _, it := range up.items {
+			clear(it.data)
+		}
+	}()
 	for _, u := range p.MachineUnits(machine) {
 		for _, f := range u.Files {
 			if !f.Deploy || !f.Secret {
 				continue
 			}
 			name := u.Name + "/" + f.Name
-			declared[name] = true
 			if PhaseOf(f.NeededFor) != phase {
+				up.others = append(up.others, name)
 				continue
 			}
 			ct, err := os.ReadFile(st.path(u, f.Name, secretName))
@@ -116,83 +145,349 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 			if err != nil {
 				return nil, fmt.Errorf("%s secret %q: %v (the deploying admin must be a recipient: run vars:rekey)", u, f.Name, err)
 			}
-			it := item{name: name, owner: or(f.Owner, "root"), group: or(f.Group, "root"), mode: or(f.Mode, "0400"), data: pt}
-			h := sha256.New()
-			fmt.Fprintf(h, "vanixiets-upload-v1\x00%s\x00%s\x00%s\x00%s\x00", it.name, it.owner, it.group, it.mode)
-			h.Write(pt)
-			it.digest = hex.EncodeToString(h.Sum(nil))
-			items = append(items, it)
+			it := uploadItem{name: name, owner: or(f.Owner, "root"), group: or(f.Group, "root"), mode: or(f.Mode, "0400"), data: pt}
+			it.digest = uploadDigest(it)
+			up.items = append(up.items, it)
 		}
 	}
-	defer func() {
-		for _, it := range items {
-			clear(it.data)
-		}
-	}()
-	// What the host has: manifest entries whose file still exists.
-	var cur bytes.Buffer
-	readCmd := fmt.Sprintf(`r=%s; [ -f "$r/%s" ] || exit 0; while read -r d p; do [ -f "$r/$p" ] && printf '%%s %%s\n' "$d" "$p"; done < "$r/%s"; exit 0`, shq(root), manifestName, manifestName)
-	if err := r.Run(ctx, "sh -c "+shq(readCmd), nil, &cur); err != nil {
-		return nil, fmt.Errorf("machine %q: read %s/%s: %w", machine, root, manifestName, err)
+	if phase == BeforeActivation && len(up.items) == 0 {
+		// Nothing to install, and nothing is removed before activation.
+		return &UploadResult{}, nil
 	}
-	have := map[string]string{}
-	sc := bufio.NewScanner(&cur)
-	for sc.Scan() {
-		if d, n, ok := strings.Cut(sc.Text(), " "); ok {
-			have[n] = d
-		}
+	var suffix [6]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return nil, err
 	}
-	res := &UploadResult{}
-	var script bytes.Buffer
-	script.WriteString("set -eu\numask 077\n")
-	fmt.Fprintf(&script, "r=%s\nmkdir -p \"$r\"\nchmod 0755 \"$r\"\nt=\ntrap 'if [ -n \"$t\" ]; then rm -f \"$t\"; fi' EXIT\n", shq(root))
-	next := map[string]string{}
-	for n, d := range have {
-		next[n] = d
-	}
-	for _, it := range items {
-		if have[it.name] == it.digest {
-			res.Skipped = append(res.Skipped, it.name)
-			continue
-		}
-		g, f, _ := strings.Cut(it.name, "/")
-		fmt.Fprintf(&script, "mkdir -p \"$r\"/%s\nchmod 0755 \"$r\"/%s\nt=\"$r\"/%s/.%s.tmp.$$\n", shq(g), shq(g), shq(g), shq(f))
-		fmt.Fprintf(&script, "printf '%s' > \"$t\"\n", octalEscape(it.data))
-		fmt.Fprintf(&script, "chown %s \"$t\"\nchmod %s \"$t\"\nmv -f \"$t\" \"$r\"/%s/%s\nt=\n", shq(it.owner+":"+it.group), shq(it.mode), shq(g), shq(f))
-		next[it.name] = it.digest
-		res.Sent = append(res.Sent, it.name)
-	}
-	if phase == AfterActivation {
-		for n := range have {
-			if !declared[n] {
-				g, f, _ := strings.Cut(n, "/")
-				fmt.Fprintf(&script, "rm -f \"$r\"/%s/%s\nrmdir \"$r\"/%s 2>/dev/null || true\n", shq(g), shq(f), shq(g))
-				delete(next, n)
-				res.Removed = append(res.Removed, n)
-			}
-		}
-	}
-	if len(res.Sent) == 0 && len(res.Removed) == 0 {
-		return res, nil
-	}
-	names := make([]string, 0, len(next))
-	for n := range next {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var man strings.Builder
-	for _, n := range names {
-		fmt.Fprintf(&man, "%s %s\n", next[n], n)
-	}
-	fmt.Fprintf(&script, "t=\"$r\"/.manifest.tmp.$$\nprintf '%%s' %s > \"$t\"\nmv -f \"$t\" \"$r\"/%s\nt=\n", shq(man.String()), manifestName)
+	up.tmp = hex.EncodeToString(suffix[:])
+	script := up.script()
+	defer clear(script)
+	var out bytes.Buffer
 	// The script, secrets included, travels on stdin: never on a command
 	// line (visible in ps) nor in a here-document (a temporary file in some
 	// shells).
-	if err := r.Run(ctx, "sh -s", bytes.NewReader(script.Bytes()), io.Discard); err != nil {
+	if err := r.Run(ctx, "sh -s", bytes.NewReader(script), &out); err != nil {
 		return nil, fmt.Errorf("machine %q: install secrets (%s) under %s: %w", machine, phase, root, err)
 	}
-	clear(script.Bytes())
+	res, err := up.parse(out.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("machine %q: install secrets (%s) under %s: %v (is the host's sh a POSIX shell?)", machine, phase, root, err)
+	}
 	return res, nil
+}
+
+// uploadItem is one secret of the phase being uploaded.
+type uploadItem struct {
+	name, owner, group, mode string
+	digest                   string
+	data                     []byte
+}
+
+// uploadDigest is the manifest's digest of a secret: owner, group, mode
+// and content, so a change of any of them sends the file again. Hosts keep
+// these digests across versions of the suite: do not change the format.
+func uploadDigest(it uploadItem) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "vanixiets-upload-v1\x00%s\x00%s\x00%s\x00%s\x00", it.name, it.owner, it.group, it.mode)
+	h.Write(it.data)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// resultPrefix starts every line of the host script's answer, so that
+// whatever else a host prints (a chatty login shell's rc file) is ignored.
+const resultPrefix = "vanixiets-upload "
+
+// uploadScript is the host-side half of an upload.
+type uploadScript struct {
+	root  string
+	phase Phase
+	// items are the phase's secrets, in the order results are reported.
+	items []uploadItem
+	// others are the machine's declared secrets of the other phase: the
+	// host keeps their manifest lines.
+	others []string
+	// tmp makes the temporary file names of this upload unique.
+	tmp string
+}
+
+// script renders the POSIX sh program. Shell variables: r is the root, m
+// its manifest; for the i-th declared name (sorted) h<i> is the digest the
+// host's manifest holds for it when its file exists; for the i-th item w<i>
+// is set when it must be written and t<i> is its temporary file; x lists
+// the manifest lines nobody declares (kept before activation, removed
+// after). Everything sits in one { } group, so the shell reads the whole
+// script before running any of it: a session cut short runs nothing.
+//
+// "${1+"$@"}" instead of "$@": under set -u an empty "$@" is an error in
+// bash before 4 (macOS's /bin/sh).
+func (u *uploadScript) script() []byte {
+	// Two passes: the first only measures, so that the buffer holding the
+	// plaintext is allocated once and never leaves a stale copy behind
+	// when it grows.
+	w := &scriptWriter{dry: true}
+	u.render(w)
+	w.dry, w.buf = false, bytes.NewBuffer(make([]byte, 0, w.n))
+	u.render(w)
+	return w.buf.Bytes()
+}
+
+func (u *uploadScript) render(w *scriptWriter) {
+	after := u.phase == AfterActivation
+	all := append([]string(nil), u.others...)
+	itemOf := map[string]int{}
+	for i, it := range u.items {
+		all = append(all, it.name)
+		itemOf[it.name] = i
+	}
+	sort.Strings(all)
+	hvar := map[string]string{}
+	for i, n := range all {
+		hvar[n] = fmt.Sprintf("h%d", i)
+	}
+
+	w.printf("{\nset -eu\ntrap 'exit 1' HUP INT TERM PIPE\nr=%s\nm=\"$r\"/%s\nx=\n", shq(u.root), manifestName)
+	// What the host has: manifest lines whose file still exists.
+	w.printf("if [ -f \"$m\" ]; then\nwhile read -r d p; do\n[ -f \"$r/$p\" ] || continue\ncase $p in\n")
+	for _, n := range all {
+		w.printf("%s) %s=$d ;;\n", shq(n), hvar[n])
+	}
+	if after {
+		w.printf("*) x=\"$x$p\n\" ;;\n")
+	} else {
+		w.printf("*) x=\"$x$d $p\n\" ;;\n")
+	}
+	w.printf("esac\ndone < \"$m\"\nfi\n")
+	// What must be written.
+	w.printf("w=\n")
+	for i, it := range u.items {
+		w.printf("[ \"${%s-}\" = %s ] || { w=1; w%d=1; }\n", hvar[it.name], it.digest, i)
+	}
+	if after {
+		w.printf("if [ -n \"$w$x\" ]; then\n")
+	} else {
+		w.printf("if [ -n \"$w\" ]; then\n")
+	}
+	var tmps []string
+	for i, it := range u.items {
+		g, f, _ := strings.Cut(it.name, "/")
+		w.printf("t%d=\"$r\"/%s/.%s.tmp.%s\n", i, shq(g), shq(f), u.tmp)
+		tmps = append(tmps, fmt.Sprintf("\"$t%d\"", i))
+	}
+	w.printf("tm=\"$r\"/.manifest.tmp.%s\n", u.tmp)
+	w.printf("trap 'rm -f -- %s \"$tm\"' EXIT\n", strings.Join(tmps, " "))
+	if len(u.items) > 0 {
+		w.printf("if [ -n \"$w\" ]; then\n")
+		// Directories: created (under the host's umask, so parents such
+		// as /run/secrets stay traversable) only when one is missing;
+		// their mode is set on every write.
+		w.printf("set --\n")
+		for _, g := range groupsOf(u.items) {
+			w.printf("[ -z \"%s\" ] || set -- ${1+\"$@\"} \"$r\"/%s\n", wvars(g.idx), shq(g.key))
+		}
+		w.printf("for e in \"$r\" ${1+\"$@\"}; do [ -d \"$e\" ] || { mkdir -p -- \"$r\" ${1+\"$@\"}; break; }; done\n")
+		w.printf("chmod 0755 -- \"$r\" ${1+\"$@\"}\n")
+		// Contents: builtin printf into a file that did not exist (set -C),
+		// readable by its creator only.
+		w.printf("set -C\n")
+		for i, it := range u.items {
+			w.printf("if [ -n \"${w%d-}\" ]; then\numask %s\nprintf '", i, createUmask(it.mode))
+			w.octal(it.data)
+			w.printf("' > \"$t%d\"\nfi\n", i)
+		}
+		w.printf("umask 077\n")
+		// Owners, then modes (chown may clear mode bits), then renames.
+		for _, g := range ownersOf(u.items) {
+			w.printf("set --\n")
+			for _, i := range g.idx {
+				w.printf("[ -z \"${w%d-}\" ] || set -- ${1+\"$@\"} \"$t%d\"\n", i, i)
+			}
+			w.printf("[ $# -eq 0 ] || chown %s -- \"$@\"\n", shq(g.key))
+		}
+		for _, g := range modesOf(u.items) {
+			w.printf("set --\n")
+			for _, i := range g.idx {
+				w.printf("[ -z \"${w%d-}\" ] || set -- ${1+\"$@\"} \"$t%d\"\n", i, i)
+			}
+			w.printf("[ $# -eq 0 ] || chmod %s -- \"$@\"\n", shq(g.key))
+		}
+		for i, it := range u.items {
+			g, f, _ := strings.Cut(it.name, "/")
+			w.printf("if [ -n \"${w%d-}\" ]; then mv -f -- \"$t%d\" \"$r\"/%s/%s; fi\n", i, i, shq(g), shq(f))
+		}
+		w.printf("fi\n")
+	}
+	if after {
+		// Undeclared files: one rm for all, one rmdir for their
+		// directories (which stay when not empty).
+		w.printf("if [ -n \"$x\" ]; then\nset -f\nIFS='\n'\nset -- $x\nunset IFS\nset +f\n")
+		w.printf("for p do printf '%%s%%s %%s\\n' %s removed \"$p\"; set -- \"$@\" \"$r/$p\"; shift; done\n", shq(resultPrefix))
+		w.printf("rm -f -- \"$@\"\nfor p do set -- \"$@\" \"${p%%/*}\"; shift; done\nrmdir -- \"$@\" 2>/dev/null || :\nfi\n")
+	}
+	// The manifest: this phase's items with their new digests, the other
+	// phase's as the host had them, then (before activation) the lines
+	// nobody declares.
+	w.printf("umask 077\n{\n")
+	for _, n := range all {
+		if i, ok := itemOf[n]; ok {
+			w.printf("printf '%%s %%s\\n' %s %s\n", u.items[i].digest, shq(n))
+		} else {
+			w.printf("[ -z \"${%s-}\" ] || printf '%%s %%s\\n' \"$%s\" %s\n", hvar[n], hvar[n], shq(n))
+		}
+	}
+	if !after {
+		w.printf("printf '%%s' \"$x\"\n")
+	}
+	w.printf("} > \"$tm\"\nmv -f -- \"$tm\" \"$m\"\ntrap - EXIT\nfi\n")
+	// The answer: one line per item.
+	for i, it := range u.items {
+		w.printf("if [ -n \"${w%d-}\" ]; then s=sent; else s=skipped; fi\nprintf '%%s%%s %%s\\n' %s \"$s\" %s\n", i, shq(resultPrefix), shq(it.name))
+	}
+	w.printf("}\n")
+}
+
+// parse reads the script's answer into an UploadResult: Sent and Skipped
+// in item order, Removed sorted. Every item must be answered exactly once.
+func (u *uploadScript) parse(out []byte) (*UploadResult, error) {
+	state := map[string]string{}
+	res := &UploadResult{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), resultPrefix)
+		if !ok {
+			continue
+		}
+		verb, name, _ := strings.Cut(line, " ")
+		switch verb {
+		case "sent", "skipped":
+			if _, dup := state[name]; dup {
+				return nil, fmt.Errorf("host answered twice for %s", name)
+			}
+			state[name] = verb
+		case "removed":
+			res.Removed = append(res.Removed, name)
+		default:
+			return nil, fmt.Errorf("unexpected answer from the host: %q", sc.Text())
+		}
+	}
+	for _, it := range u.items {
+		switch state[it.name] {
+		case "sent":
+			res.Sent = append(res.Sent, it.name)
+		case "skipped":
+			res.Skipped = append(res.Skipped, it.name)
+		default:
+			return nil, fmt.Errorf("no answer from the host for %s", it.name)
+		}
+		delete(state, it.name)
+	}
+	for n := range state {
+		return nil, fmt.Errorf("host answered for %s, which was not sent", n)
+	}
+	sort.Strings(res.Removed)
+	return res, nil
+}
+
+// createUmask is the umask a secret's temporary file is created under:
+// 077, or for an owner-only mode without execute bits (0400, 0600, the
+// usual ones) the umask that gives that mode directly. Both are private to
+// the creating root until the rename; the second spares a chmod.
+func createUmask(mode string) string {
+	m, err := strconv.ParseUint(mode, 8, 32)
+	if err == nil && m&^0o600 == 0 {
+		return fmt.Sprintf("%04o", 0o777&^m)
+	}
+	return "077"
+}
+
+// group is a set of items (by index) that share a key.
+type group struct {
+	key string
+	idx []int
+}
+
+// groupBy groups item indexes by key, keys in first-seen order; keys for
+// which key returns "" are left out.
+func groupBy(items []uploadItem, key func(uploadItem) string) []group {
+	var out []group
+	at := map[string]int{}
+	for i, it := range items {
+		k := key(it)
+		if k == "" {
+			continue
+		}
+		j, ok := at[k]
+		if !ok {
+			j = len(out)
+			at[k] = j
+			out = append(out, group{key: k})
+		}
+		out[j].idx = append(out[j].idx, i)
+	}
+	return out
+}
+
+// groupsOf groups the items by generator (their directory).
+func groupsOf(items []uploadItem) []group {
+	return groupBy(items, func(it uploadItem) string { g, _, _ := strings.Cut(it.name, "/"); return g })
+}
+
+// ownersOf groups the items by owner:group.
+func ownersOf(items []uploadItem) []group {
+	return groupBy(items, func(it uploadItem) string { return it.owner + ":" + it.group })
+}
+
+// modesOf groups the items whose mode the creation umask does not give.
+func modesOf(items []uploadItem) []group {
+	return groupBy(items, func(it uploadItem) string {
+		if createUmask(it.mode) != "077" {
+			return ""
+		}
+		return it.mode
+	})
+}
+
+// wvars is "${w<i>-}..." for the indexes: non-empty when any is written.
+func wvars(idx []int) string {
+	var s strings.Builder
+	for _, i := range idx {
+		fmt.Fprintf(&s, "${w%d-}", i)
+	}
+	return s.String()
+}
+
+// scriptWriter renders a script, or (dry) only counts its length.
+type scriptWriter struct {
+	dry bool
+	n   int
+	buf *bytes.Buffer
+}
+
+func (w *scriptWriter) printf(format string, a ...any) {
+	if w.dry {
+		n, _ := fmt.Fprintf(io.Discard, format, a...)
+		w.n += n
+		return
+	}
+	fmt.Fprintf(w.buf, format, a...)
+}
+
+// octal writes b for printf's format string: letters and digits as they
+// are, every other byte as a \ooo escape (portable across sh printf
+// implementations, binary-safe, and free of '%' and quote characters).
+// It writes straight into the buffer: no other copy of the plaintext.
+func (w *scriptWriter) octal(b []byte) {
+	for _, c := range b {
+		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
+			w.n++
+			if !w.dry {
+				w.buf.WriteByte(c)
+			}
+			continue
+		}
+		w.n += 4
+		if !w.dry {
+			w.buf.Write([]byte{'\\', '0' + c>>6, '0' + c>>3&7, '0' + c&7})
+		}
+	}
 }
 
 func or(s, def string) string {
@@ -204,18 +499,3 @@ func or(s, def string) string {
 
 // shq quotes s for a POSIX shell.
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// octalEscape renders b for printf's format string: letters and digits as
-// they are, every other byte as a \ooo escape (portable across sh printf
-// implementations, binary-safe, and free of '%' and quote characters).
-func octalEscape(b []byte) string {
-	var s strings.Builder
-	for _, c := range b {
-		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
-			s.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&s, "\\%03o", c)
-	}
-	return s.String()
-}
