@@ -155,6 +155,14 @@ def go_dependencies():
         version = "v0.0.0-20191010083416-a7dc8b61c822",
     )
     go_repository(
+        name = "com_github_nix_community_go_nix",
+        build_file_generation = "clean",
+        build_file_proto_mode = "disable_global",
+        importpath = "github.com/nix-community/go-nix",
+        sum = "h1:kpt9ZfKcm+EDG4s40hMwE//d5SBgDjUOrITReV2u4aA=",
+        version = "v0.0.0-20250101154619-4bdde671e0a1",
+    )
+    go_repository(
         name = "com_github_prometheus_client_golang",
         build_file_generation = "clean",
         build_file_proto_mode = "disable_global",

@@ -4,31 +4,29 @@
 // How it works, and why:
 //
 //   - The closure is listed locally with `nix path-info -r --json` (path,
-//     narHash, narSize, references, signatures).
-//   - The machine is asked which of those paths it already has in ONE round
-//     trip: a single `nix-store --serve --write` session (the protocol Nix's
-//     own ssh:// store speaks) answers cmdQueryValidPaths for the whole list.
-//   - Missing paths go over the same session with cmdAddToStoreNar, in
-//     dependency order, as NARs produced in-process (no nix-store --dump per
-//     path) and pipelined: the next path is sent while the remote is still
-//     writing the previous one, acknowledgements are read concurrently. The
-//     remote checks each NAR against its narHash and registers a path only
-//     once it is complete, so a copy cut short (the deployer killed) leaves
-//     no half path behind; the next copy sends what is still missing.
+//     narHash, narSize, references, signatures), or handed in by a caller
+//     that listed many closures at once (Options.Infos).
+//   - ONE process on the host, `nix-daemon --stdio` (the protocol behind
+//     `nix copy --to ssh-ng://`), answers which of those paths it already
+//     has (one round trip for the whole list), then receives the missing
+//     ones with AddToStoreNar, in dependency order, as NARs produced in
+//     process and pipelined: the next path is sent while the host still
+//     writes the previous one; answers are read concurrently. The host
+//     checks each NAR against its narHash and registers a path only once
+//     it is complete, so a copy cut short (the deployer killed) leaves no
+//     half path behind; the next copy sends what is still missing.
 //
 // Signing. The fleet has a signing key (EnsureKey; `nix-store
-// --generate-binary-cache-key`). Before a copy the closure is signed
-// locally (`nix store sign`) and the signatures travel with each path. The
-// serve protocol imports as a trusted root client, i.e. without checking
-// signatures (nix-store.cc: addToStore(..., NoCheckSigs)), exactly as
-// `nix-copy-closure` and `nix-store --import` do; so after the import the
-// copy asks the host itself to check them: `nix store verify --no-contents
-// --sigs-needed 1` on the newly added paths, against the host's own
-// trusted-public-keys. A path the host does not trust fails the copy, and
-// with it the deployment, before anything is activated. Nothing disables a
-// check anywhere. Trust can be set up by Trust (appends the public key to
-// the host's /etc/nix/nix.conf; used for lab hosts at their first deploy);
-// on real machines put the key in nix.settings.trusted-public-keys.
+// --generate-binary-cache-key`). Copy signs each path it sends in process
+// (Signer: Ed25519 over the path's fingerprint, byte for byte what `nix
+// store sign` would write) and, with Options.CheckSigs, asks the host's
+// daemon to check the signatures against its own trusted-public-keys
+// before it registers anything: a path the host does not trust fails the
+// copy, and with it the deployment, before anything is activated. Nothing
+// disables a check anywhere. Trust can be set up by Trust (appends the
+// public key to the host's /etc/nix/nix.conf; lab hosts trust the lab key
+// from their creation); on real machines put the key in
+// nix.settings.trusted-public-keys.
 package closure
 
 import (
@@ -53,11 +51,12 @@ import (
 
 // Options tune Copy.
 type Options struct {
-	// SecretKeyFile signs the closure before sending when set.
-	SecretKeyFile string
-	// Verify makes the host check the signatures of what it received
-	// (nix store verify --no-contents --sigs-needed 1).
-	Verify bool
+	// Signer, when set, signs every path sent (its signature travels with
+	// the path's other signatures).
+	Signer *Signer
+	// CheckSigs asks the host to import only paths signed by a key in its
+	// trusted-public-keys (the daemon's own signature check).
+	CheckSigs bool
 	// DryRun only reports what would be sent.
 	DryRun bool
 	// Progress is called as bytes go out (sent so far, total to send).
@@ -77,27 +76,6 @@ type Report struct {
 	Sent         int   // paths sent
 	Bytes        int64 // NAR bytes sent
 	Duration     time.Duration
-}
-
-// serveCommand starts the serve protocol with a sane NIX_CONFIG-free
-// environment: the host's own nix.conf decides.
-const serveCommand = "nix-store --serve --write"
-
-// Sign signs the closures of roots in the local store with the key file.
-func Sign(ctx context.Context, n *nix.Nix, keyFile string, roots ...string) error {
-	args := append([]string{"store", "sign", "--key-file", keyFile, "-r"}, roots...)
-	return runNix(ctx, n, "store sign", args...)
-}
-
-func runNix(ctx context.Context, n *nix.Nix, op string, args ...string) error {
-	cmd := exec.CommandContext(ctx, n.Bin, args...)
-	cmd.Env = n.Env()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("nix %s: %v: %s", op, err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
 }
 
 // List returns the closure of roots in dependency order (references first).
@@ -152,20 +130,20 @@ func topoSort(infos []nix.PathInfo) ([]nix.PathInfo, error) {
 	return out, nil
 }
 
-// session is an open serve-protocol session on the host.
+// session is an open daemon-protocol session on the host.
 type session struct {
 	s    *remote.Session
-	conn *serveConn
+	conn *daemonConn
 }
 
 func open(c *remote.Client) (*session, error) {
-	s, err := c.Start(serveCommand)
+	s, err := c.Start(daemonCommand)
 	if err != nil {
 		return nil, err
 	}
-	se := &session{s: s, conn: &serveConn{w: bufio.NewWriterSize(s.Stdin, 1<<20), r: bufio.NewReaderSize(s.Stdout, 64<<10)}}
-	if _, err := se.conn.handshake(); err != nil {
-		return nil, se.fail("handshake", err)
+	se := &session{s: s, conn: &daemonConn{wireConn: &wireConn{w: bufio.NewWriterSize(s.Stdin, 1<<20), r: bufio.NewReaderSize(s.Stdout, 64<<10)}}}
+	if err := se.conn.greet(); err != nil {
+		return nil, se.fail("greeting", err)
 	}
 	return se, nil
 }
@@ -186,16 +164,6 @@ func (se *session) fail(what string, err error) error {
 }
 
 func (se *session) close() error { return se.s.Wait() }
-
-// Missing returns the paths the host lacks, asking it once.
-func Missing(ctx context.Context, c *remote.Client, paths []string) ([]string, error) {
-	se, err := open(c)
-	if err != nil {
-		return nil, err
-	}
-	defer se.s.Close()
-	return se.missing(ctx, paths)
-}
 
 func (se *session) missing(ctx context.Context, paths []string) ([]string, error) {
 	stop := context.AfterFunc(ctx, func() { se.s.Close() })
@@ -224,11 +192,6 @@ func (se *session) missing(ctx context.Context, paths []string) ([]string, error
 func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots ...string) (Report, error) {
 	t0 := time.Now()
 	var rep Report
-	if opt.SecretKeyFile != "" && !opt.DryRun {
-		if err := Sign(ctx, n, opt.SecretKeyFile, roots...); err != nil {
-			return rep, err
-		}
-	}
 	var infos []nix.PathInfo
 	var err error
 	if opt.Infos != nil {
@@ -270,65 +233,69 @@ func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots 
 		rep.Duration = time.Since(t0)
 		return rep, nil
 	}
-	sent, bytesSent, err := se.send(ctx, send, rep.MissingBytes, opt.Progress)
+	sent, bytesSent, err := se.send(ctx, send, rep.MissingBytes, opt)
 	rep.Sent, rep.Bytes = sent, bytesSent
 	if err != nil {
 		rep.Duration = time.Since(t0)
 		return rep, err
 	}
 	if err := se.close(); err != nil {
-		return rep, fmt.Errorf("copy to %s: remote nix-store: %v", c.Config().Name(), err)
-	}
-	if opt.Verify {
-		if err := VerifyTrusted(ctx, c, missing); err != nil {
-			return rep, err
-		}
+		return rep, fmt.Errorf("copy to %s: remote nix-daemon: %v", c.Config().Name(), err)
 	}
 	rep.Duration = time.Since(t0)
 	return rep, nil
 }
 
-// send streams the NARs, pipelined, and counts acknowledgements.
-func (se *session) send(ctx context.Context, infos []nix.PathInfo, total int64, progress func(int64, int64)) (int, int64, error) {
+// send streams the NARs, pipelined, and counts the daemon's answers. The
+// first path the daemon refuses ends the copy.
+func (se *session) send(ctx context.Context, infos []nix.PathInfo, total int64, opt Options) (int, int64, error) {
 	stop := context.AfterFunc(ctx, func() { se.s.Close() })
 	defer stop()
 	var sentBytes atomic.Int64
 	acks := make(chan error, 1)
 	var acked atomic.Int64
+	var refused atomic.Bool
 	go func() {
 		for range infos {
-			v, err := se.conn.readU64()
-			if err != nil {
+			if err := se.conn.result(); err != nil {
+				refused.Store(true)
 				acks <- err
-				return
-			}
-			if v != 1 {
-				acks <- fmt.Errorf("remote answered %d instead of 1", v)
 				return
 			}
 			acked.Add(1)
 		}
 		acks <- nil
 	}()
-	counter := &countingWriter{w: se.conn.w, n: &sentBytes, total: total, progress: progress}
+	tap := func(w io.Writer) io.Writer {
+		return &countingWriter{w: w, n: &sentBytes, total: total, progress: opt.Progress}
+	}
 	var werr error
 	for _, pi := range infos {
-		if werr = se.writeOne(pi, counter); werr != nil {
+		if refused.Load() {
+			break
+		}
+		var sigs []string
+		if sigs, werr = opt.Signer.signatures(pi); werr != nil {
+			break
+		}
+		if werr = se.conn.writeAddToStoreNar(pi, sigs, opt.CheckSigs, tap); werr != nil {
 			break
 		}
 	}
 	if werr == nil {
 		werr = se.conn.w.Flush()
 	}
-	var rerr error
 	if werr != nil {
 		se.s.Close()
-		rerr = <-acks
-	} else {
-		rerr = <-acks
 	}
+	rerr := <-acks
 	if ctx.Err() != nil {
 		return int(acked.Load()), sentBytes.Load(), fmt.Errorf("copy to %s: %w", se.s.Target(), ctx.Err())
+	}
+	var de *DaemonError
+	if errors.As(rerr, &de) {
+		se.s.Close()
+		return int(acked.Load()), sentBytes.Load(), refusal(se.s.Target(), de, opt.Signer)
 	}
 	if errors.Is(werr, errShortNAR) || (werr != nil && !isPipe(werr)) {
 		return int(acked.Load()), sentBytes.Load(), fmt.Errorf("copy to %s: %v", se.s.Target(), werr)
@@ -343,39 +310,21 @@ func (se *session) send(ctx context.Context, infos []nix.PathInfo, total int64, 
 	return len(infos), sentBytes.Load(), nil
 }
 
-func isPipe(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || strings.Contains(err.Error(), "closed") || strings.Contains(err.Error(), "EOF")
+// refusal explains a path the host's daemon would not import; a missing
+// trusted signature gets the fix.
+func refusal(target string, de *DaemonError, s *Signer) error {
+	if !strings.Contains(de.Message, "signature") {
+		return fmt.Errorf("copy to %s: the host refused a path: %s", target, de.Message)
+	}
+	key := "the fleet's public key"
+	if s != nil {
+		key += " (" + s.Public() + ")"
+	}
+	return fmt.Errorf("copy to %s: the host does not trust the paths it received (%s); put %s into its nix.settings.trusted-public-keys (a lab host trusts the lab's key from its creation)", target, de.Message, key)
 }
 
-func (se *session) writeOne(pi nix.PathInfo, w io.Writer) error {
-	c := se.conn
-	if pi.NarSize <= 0 || pi.NarHash == "" {
-		return fmt.Errorf("%s: path-info has no narSize/narHash", pi.Path)
-	}
-	for _, step := range []func() error{
-		func() error { return c.u64(cmdAddToStoreNar) },
-		func() error { return c.str(pi.Path) },
-		func() error { return c.str(pi.Deriver) },
-		func() error { return c.str(pi.NarHash) },
-		func() error { return c.strs(pi.References) },
-		func() error { return c.u64(0) }, // registrationTime: now
-		func() error { return c.u64(uint64(pi.NarSize)) },
-		func() error { return c.u64(0) }, // ultimate: no, it was built elsewhere
-		func() error { return c.strs(pi.Signatures) },
-		func() error { return c.str("") }, // content address: input-addressed
-	} {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-	n, err := DumpNAR(w, pi.Path)
-	if err != nil {
-		return err
-	}
-	if n != pi.NarSize {
-		return fmt.Errorf("%s: %w (%d != %d): the local store path changed since it was registered", pi.Path, errShortNAR, n, pi.NarSize)
-	}
-	return nil
+func isPipe(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || strings.Contains(err.Error(), "closed") || strings.Contains(err.Error(), "EOF")
 }
 
 type countingWriter struct {
@@ -399,22 +348,6 @@ func (cw *countingWriter) Write(p []byte) (int, error) {
 		cw.mu.Unlock()
 	}
 	return k, err
-}
-
-// VerifyTrusted asks the host whether it trusts paths: each needs a
-// signature by a key in the host's trusted-public-keys.
-func VerifyTrusted(ctx context.Context, c *remote.Client, paths []string) error {
-	if len(paths) == 0 {
-		return nil
-	}
-	var stderr bytes.Buffer
-	cmd := "xargs nix --extra-experimental-features nix-command store verify --no-contents --sigs-needed 1"
-	err := c.Run(ctx, cmd, strings.NewReader(strings.Join(paths, "\n")+"\n"), nil, &stderr)
-	if err != nil {
-		return fmt.Errorf("copy to %s: the host does not trust the paths it received (%s); put the fleet's public key (%s) into its nix.settings.trusted-public-keys, or deploy with trust-on-first-deploy to a lab host",
-			c.Config().Name(), lastLines(stderr.String(), 2), "see deploy:key")
-	}
-	return nil
 }
 
 // EnsureKey returns the fleet signing key in dir (secret file, public key

@@ -74,7 +74,7 @@ func TestTopoSort(t *testing.T) {
 func FuzzServeReadStrs(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 'a', 'b', 'c', 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c := &serveConn{r: bufioReader(b)}
+		c := &wireConn{r: bufioReader(b)}
 		c.readStrs()
 	})
 }

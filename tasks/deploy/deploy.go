@@ -230,8 +230,7 @@ type Deployer struct {
 	conns map[string]*connEntry
 	stats map[string]*Summary
 	sshc  *remote.SSHConfig
-	key   string // secret key file
-	pub   string
+	signer *closure.Signer // the fleet key: signs what copies send
 
 	secrets   *secrets // nil: no vars
 	idNote    string
@@ -647,16 +646,18 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 		// The lab holds the key its hosts trust from creation on; a real
 		// fleet's key lives in Dir, and its machines list the public half
 		// in nix.settings.trusted-public-keys.
-		var sec, pub string
+		var sec string
 		if d.opt.Lab != nil {
-			sec, pub, err = d.opt.Lab.SigningKey(ctx)
+			sec, _, err = d.opt.Lab.SigningKey(ctx)
 		} else {
-			sec, pub, err = closure.EnsureKey(ctx, filepath.Join(d.opt.Dir, "key"), lab.SigningKeyName)
+			sec, _, err = closure.EnsureKey(ctx, filepath.Join(d.opt.Dir, "key"), lab.SigningKeyName)
 		}
 		if err != nil {
 			return nil, err
 		}
-		d.key, d.pub = sec, pub
+		if d.signer, err = closure.LoadSigner(sec); err != nil {
+			return nil, err
+		}
 	}
 	var machines []*fleet.Machine
 	var failed []Summary

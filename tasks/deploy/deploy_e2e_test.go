@@ -267,6 +267,8 @@ func TestLabHostsTrustSigningKeyAtCreation(t *testing.T) {
 		o.Lab, o.SSHConfig, o.Dir = nil, e.lab.SSHConfigPath(), filepath.Join(e.lab.Dir(), "deploy")
 	}, "alpha")
 	assert.ErrorContains(t, err, "does not trust")
+	// The host's own daemon refused it (Nix's words, not a check of ours).
+	assert.ErrorContains(t, err, "lacks a valid signature")
 	// The lab restores its trust; the deploy goes through.
 	rows, err = e.deploy(nil, "alpha")
 	assert.NilError(t, err)

@@ -6,24 +6,20 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/vanixiets/vanixiets/tasks/closure"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
 // fleetWide does, once per deployment and only when a machine needs it,
-// the local work that is the same for every machine: one `nix store sign
-// -r` over the union of all selected toplevels' closures (instead of one
-// per machine), and one `nix path-info -r --json` over all of them, from
-// which each machine's closure is cut by following references. On two
-// cores, eight machines deploying at once are CPU-bound; every nix process
-// saved shortens the fleet's wall time.
+// the local work that is the same for every machine: one `nix path-info
+// -r --json` over the union of all selected toplevels' closures, from
+// which each machine's closure is cut by following references. (Signing
+// needs no nix process at all: closure.Signer signs in process from the
+// same listing.) On two cores, eight machines deploying at once are
+// CPU-bound; every nix process saved shortens the fleet's wall time.
 type fleetWide struct {
 	topsOnce sync.Once
 	tops     []string
-
-	signOnce sync.Once
-	signErr  error
 
 	listOnce sync.Once
 	infos    map[string]nix.PathInfo
@@ -44,16 +40,6 @@ func (fw *fleetWide) toplevels(build pipeline.Outputs) []string {
 		sort.Strings(fw.tops)
 	})
 	return fw.tops
-}
-
-// signAll signs every selected closure with the fleet key, once.
-func (d *Deployer) signAll(ctx context.Context, build pipeline.Outputs) error {
-	fw := d.fleetWide
-	fw.toplevels(build)
-	fw.signOnce.Do(func() {
-		fw.signErr = closure.Sign(ctx, d.opt.Nix, d.key, fw.tops...)
-	})
-	return fw.signErr
 }
 
 // closureInfos returns top's closure from the one listing of all closures.

@@ -69,16 +69,11 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			// Signed once for the whole fleet; the host still checks the
-			// signatures of what it receives (Verify).
-			if err := d.signAll(ctx, in.Deps["build"]); err != nil {
-				return nil, err
-			}
 			infos, err := d.closureInfos(ctx, in.Deps["build"], top)
 			if err != nil {
 				return nil, err
 			}
-			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Verify: true, Infos: infos}, top)
+			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, CheckSigs: true, Infos: infos}, top)
 			s := d.stat(m.Name)
 			d.mu.Lock()
 			s.Paths, s.Bytes = rep.Sent, rep.Bytes

@@ -41,7 +41,7 @@ build-users-group =
 
 // hostNixConf is nixConf plus the fleet signing key the host trusts: set
 // when the host is made, so a deployment's paths pass the host's own
-// signature check (nix store verify --sigs-needed 1) from the first deploy,
+// signature check (its nix-daemon's, on import) from the first deploy,
 // without the deployer editing the host's configuration.
 func hostNixConf(signingPub string) string {
 	if signingPub == "" {

@@ -456,7 +456,7 @@ func (c *Client) Output(ctx context.Context, command string, stdin io.Reader) ([
 }
 
 // Session is a command with its stdin and stdout as streams, for protocols
-// spoken over a command (nix-store --serve).
+// spoken over a command (nix-daemon --stdio).
 type Session struct {
 	s      *ssh.Session
 	c      *Client
