@@ -226,10 +226,10 @@ type Deployer struct {
 	opt   Options
 	flake string
 
-	mu    sync.Mutex
-	conns map[string]*connEntry
-	stats map[string]*Summary
-	sshc  *remote.SSHConfig
+	mu     sync.Mutex
+	conns  map[string]*connEntry
+	stats  map[string]*Summary
+	sshc   *remote.SSHConfig
 	signer *closure.Signer // the fleet key: signs what copies send
 
 	secrets   *secrets // nil: no vars
