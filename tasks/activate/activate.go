@@ -89,8 +89,24 @@ func (e *RollbackError) Error() string {
 
 // State is a machine's current system.
 type State struct {
-	Toplevel   string
-	Generation int
+	Toplevel   string // what runs now (/run/current-system)
+	Generation int    // the system profile's generation
+	Profile    string // the toplevel that generation points at (what boots)
+}
+
+// Runs says whether the host is already where action would take it to
+// top: switch needs it both running and in the profile (a `test` leaves
+// the profile behind), test only running, boot only in the profile.
+func (s State) Runs(top, action string) bool {
+	switch action {
+	case "switch":
+		return s.Toplevel == top && s.Profile == top
+	case "test":
+		return s.Toplevel == top
+	case "boot":
+		return s.Profile == top
+	}
+	return false
 }
 
 func (r *Request) timeout() time.Duration {
@@ -280,7 +296,7 @@ func Current(ctx context.Context, c *remote.Client) (State, error) {
 		return State{}, fmt.Errorf("read the current system of %s: %v", c.Config().Name(), err)
 	}
 	kv := markers(string(out))
-	st := State{Toplevel: kv["TOP"]}
+	st := State{Toplevel: kv["TOP"], Profile: kv["PROFILE"]}
 	st.Generation, _ = strconv.Atoi(kv["GEN"])
 	return st, nil
 }

@@ -48,3 +48,24 @@ func TestShScriptQuotes(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, string(out), "a b|it's||")
 }
+
+func TestStateRuns(t *testing.T) {
+	const top, old = "/nix/store/new", "/nix/store/old"
+	tests := []struct {
+		name string
+		st   State
+		runs map[string]bool // action -> already there
+	}{
+		{"switched", State{Toplevel: top, Profile: top}, map[string]bool{"switch": true, "test": true, "boot": true, "dry-activate": false}},
+		// After `test`: running, but the profile (what boots) is old, so
+		// a switch still has work to do.
+		{"tested", State{Toplevel: top, Profile: old}, map[string]bool{"switch": false, "test": true, "boot": false}},
+		{"booted", State{Toplevel: old, Profile: top}, map[string]bool{"switch": false, "test": false, "boot": true}},
+		{"fresh", State{}, map[string]bool{"switch": false, "test": false, "boot": false}},
+	}
+	for _, tc := range tests {
+		for action, want := range tc.runs {
+			assert.Equal(t, tc.st.Runs(top, action), want, "%s, %s", tc.name, action)
+		}
+	}
+}

@@ -153,8 +153,10 @@ echo "VANIXIETS-PREV $fromTop"
 echo "VANIXIETS-TOP $top"
 `
 
-// statusScript prints the current system and profile generation.
+// statusScript prints the current system, the profile generation and
+// the toplevel it points at.
 const statusScript = common + `
 echo "VANIXIETS-TOP $(cur_top)"
 echo "VANIXIETS-GEN $(gen_of)"
+if [ -e "$P" ]; then echo "VANIXIETS-PROFILE $(readlink -f "$P")"; fi
 `

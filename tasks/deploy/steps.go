@@ -105,7 +105,7 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 			if in.Deps[m.Name+":copy"]["sent"] == "0" && (d.opt.Action == "switch" || d.opt.Action == "test") {
 				// Nothing was copied, so the host may run this system
 				// already: do not switch it again.
-				if st, err := activate.Current(ctx, c); err == nil && st.Toplevel == top {
+				if st, err := activate.Current(ctx, c); err == nil && st.Runs(top, d.opt.Action) {
 					d.markUnchanged(m, st.Generation)
 					return pipeline.Outputs{"toplevel": top, "pending": "false", "genBefore": strconv.Itoa(st.Generation), "genAfter": strconv.Itoa(st.Generation)}, nil
 				}
@@ -237,7 +237,7 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			s.Missing, s.MissingB, s.GenBefore, s.GenAfter = len(rep.Missing), rep.MissingBytes, st.Generation, st.Generation
 			d.mu.Unlock()
 			var plan string
-			if st.Toplevel == top {
+			if st.Runs(top, d.opt.Action) {
 				plan = "already runs " + top
 			} else {
 				plan = fmt.Sprintf("would copy %d of %d paths (%s) and %s %s (now %s)", len(rep.Missing), rep.Closure,
