@@ -26,11 +26,18 @@ func (r sshRemote) Run(ctx context.Context, cmd string, stdin io.Reader, stdout 
 	return r.c.Run(ctx, cmd, stdin, stdout, nil)
 }
 
-// TestUploadOverRealSSHD starts a real sshd whose host key is cinnabar's
-// generated openssh var, connects to it trusting only the known_hosts file
-// built from the vars (as a deployer does before the first connection to a
-// new machine), and uploads cinnabar's secrets through it.
-func TestUploadOverRealSSHD(t *testing.T) {
+// sshdHost is a real sshd whose host key is cinnabar's generated openssh
+// var, and a client connected to it that trusts only the known_hosts file
+// built from the vars (as a deployer does before the first connection to
+// a new machine).
+type sshdHost struct {
+	v    *Vars
+	c    *remote.Client
+	root string
+}
+
+func startSSHDHost(t testing.TB) *sshdHost {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run sshd")
 	}
@@ -78,20 +85,28 @@ func TestUploadOverRealSSHD(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	ctx := context.Background()
-	c, err := remote.Dial(ctx, remote.Config{Addr: "127.0.0.1", Port: port, KnownHosts: []string{filepath.Join(dir, "known_hosts")},
+	c, err := remote.Dial(context.Background(), remote.Config{Addr: "127.0.0.1", Port: port, KnownHosts: []string{filepath.Join(dir, "known_hosts")},
 		KeyFiles: []string{clientKey}, NoAgent: true, ConnectTimeout: 5 * time.Second})
 	assert.NilError(t, err, log.String())
 	t.Cleanup(func() { c.Close() })
+	return &sshdHost{v: v, c: c, root: filepath.Join(dir, "run", "secrets", "vars")}
+}
 
-	root := filepath.Join(dir, "run", "secrets", "vars")
-	r := sshRemote{c}
+// TestUploadOverRealSSHD uploads cinnabar's secrets through a real sshd,
+// one session per upload.
+func TestUploadOverRealSSHD(t *testing.T) {
+	h := startSSHDHost(t)
+	v, root := h.v, h.root
+	ctx := context.Background()
+	r := &countRemote{Remote: sshRemote{h.c}}
 	res, err := v.Upload(ctx, r, "cinnabar", BeforeActivation, root)
 	assert.NilError(t, err)
 	assert.DeepEqual(t, res.Sent, []string{"admin-password/admin-password"})
+	assert.Equal(t, r.runs, 1)
 	res, err = v.Upload(ctx, r, "cinnabar", AfterActivation, root)
 	assert.NilError(t, err)
 	assert.DeepEqual(t, res.Sent, []string{"openssh/ssh.id_ed25519", "zerotier/zerotier-identity-secret"})
+	assert.Equal(t, r.runs, 2)
 	for _, n := range []string{"admin-password/admin-password", "openssh/ssh.id_ed25519", "zerotier/zerotier-identity-secret"} {
 		mode, uid, gid := statOf(t, filepath.Join(root, n))
 		assert.Equal(t, mode, os.FileMode(0o400), n)
@@ -101,7 +116,49 @@ func TestUploadOverRealSSHD(t *testing.T) {
 		want, _ := v.Get("cinnabar", n)
 		assert.Assert(t, bytes.Equal(got, want), n)
 	}
+	before := hostFiles(t, root)
 	res, err = v.Upload(ctx, r, "cinnabar", AfterActivation, root)
 	assert.NilError(t, err)
 	assert.Equal(t, len(res.Sent), 0)
+	assert.Equal(t, len(res.Skipped), 2)
+	assert.Equal(t, r.runs, 3)
+	assert.DeepEqual(t, orNone(changed(before, hostFiles(t, root))), []string{})
+}
+
+// BenchmarkUploadOverSSHD is one deploy's uploads of cinnabar's secrets
+// (both phases) through a real sshd on loopback: "unchanged" (every secret
+// current) and "first" (the root removed before each op). The SSH
+// connection is open already, as in a deploy; each upload opens its
+// sessions on it.
+func BenchmarkUploadOverSSHD(b *testing.B) {
+	h := startSSHDHost(b)
+	for _, bc := range []struct {
+		name  string
+		first bool
+	}{{"unchanged", false}, {"first", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := &countRemote{Remote: sshRemote{h.c}}
+			deploy := func() {
+				if bc.first {
+					b.StopTimer()
+					if err := os.RemoveAll(h.root); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				for _, ph := range []Phase{BeforeActivation, AfterActivation} {
+					if _, err := h.v.Upload(context.Background(), r, "cinnabar", ph, h.root); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			deploy()
+			r.runs = 0
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				deploy()
+			}
+			b.ReportMetric(float64(r.runs)/float64(b.N), "sessions/op")
+		})
+	}
 }
