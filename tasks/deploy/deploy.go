@@ -314,6 +314,11 @@ func Attr(m *fleet.Machine) string {
 	return "nixosConfigurations." + m.Name + ".config.system.build.toplevel"
 }
 
+// nixString quotes s as a Nix string literal.
+func nixString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`).Replace(s) + `"`
+}
+
 // toplevelDrv is a machine's toplevel: its derivation and output path.
 type toplevelDrv struct {
 	Drv string `json:"drv"`
@@ -342,7 +347,14 @@ func (d *Deployer) derivations(ctx context.Context, machines []*fleet.Machine) (
 		if class == "darwin" {
 			attr, top = "darwinConfigurations", "c.system"
 		}
-		apply := fmt.Sprintf("cs: builtins.mapAttrs (n: c: { drv = %s.drvPath; out = %s.outPath; }) cs", top, top)
+		// Only the selected machines: deploying one machine neither waits
+		// for nor fails on the evaluation of the others.
+		sel := make([]string, len(names))
+		for i, n := range names {
+			sel[i] = nixString(n) + " = null;"
+		}
+		apply := fmt.Sprintf("cs: builtins.mapAttrs (n: c: { drv = %s.drvPath; out = %s.outPath; }) (builtins.intersectAttrs { %s } cs)",
+			top, top, strings.Join(sel, " "))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

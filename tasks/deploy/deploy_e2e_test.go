@@ -162,6 +162,19 @@ func TestUnknownMachine(t *testing.T) {
 	assert.ErrorContains(t, err, "no machine has tag")
 }
 
+// TestOtherMachineBrokenDoesNotBlock: deploying alpha evaluates alpha
+// only; beta's configuration failing to evaluate stops beta's deployment,
+// with Nix's message, and nothing else.
+func TestOtherMachineBrokenDoesNotBlock(t *testing.T) {
+	e := newEnv(t)
+	e.params(`{ broken = [ "beta" ]; }`)
+	rows, err := e.deploy(nil, "alpha")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].Result, "ok")
+	_, err = e.deploy(nil, "beta")
+	assert.ErrorContains(t, err, "machine beta is broken on purpose")
+}
+
 // TestHelperDeploy is not a test: TestSIGKILL runs the test binary with
 // it to get a deployer process it can kill.
 func TestHelperDeploy(t *testing.T) {

@@ -3,7 +3,9 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +143,20 @@ func TestProvisionHookSelection(t *testing.T) {
 				assert.Assert(t, strings.Contains(out.String(), "galena: gcp machines are not provisioned"), out.String())
 			}
 		})
+	}
+}
+
+// TestNixStringRoundTrips: what nixString quotes, Nix reads back unchanged.
+func TestNixStringRoundTrips(t *testing.T) {
+	bin, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		t.Skip("nix-instantiate not installed (scripts/install-nix.sh)")
+	}
+	for _, s := range []string{"cinnabar", "a.b-c_d", `quo"te`, `back\slash`, "${builtins.abort \"no\"}", "$x", "multi\nline", ""} {
+		out, err := exec.Command(bin, "--eval", "--json", "-E", nixString(s)).CombinedOutput()
+		assert.NilError(t, err, "%q: %s", s, out)
+		var got string
+		assert.NilError(t, json.Unmarshal(out, &got))
+		assert.Equal(t, got, s)
 	}
 }

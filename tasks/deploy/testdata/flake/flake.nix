@@ -9,10 +9,11 @@
 #   bigMB    size of an extra incompressible blob in the closure (0: none)
 #   health   the machines' deploy.healthChecks
 #   target   a machine name -> deploy.targetHost override (unreachable hosts)
+#   broken   machine names whose toplevel does not evaluate (a throw)
 {
   outputs = { self }:
     let
-      p = { version = "1"; mode = "ok"; bigMB = 0; health = [ "test -e /run/current-system" ]; targets = { }; } // import ./params.nix;
+      p = { version = "1"; mode = "ok"; bigMB = 0; health = [ "test -e /run/current-system" ]; targets = { }; broken = [ ]; } // import ./params.nix;
       names = [ "alpha" "beta" "gamma" ];
       classOf = n: if n == "gamma" then "darwin" else "nixos";
       mkDrv = name: script: env: derivation ({
@@ -69,11 +70,12 @@
         cloud = null;
         generators = { };
       };
+      evalTop = n: if builtins.elem n p.broken then throw "machine ${n} is broken on purpose" else toplevel n;
       genAttrs = ns: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) ns);
     in
     {
       fleet = { machines = genAttrs names machine; instances = { }; users = { }; };
-      nixosConfigurations = genAttrs [ "alpha" "beta" ] (n: { config.system.build.toplevel = toplevel n; });
+      nixosConfigurations = genAttrs [ "alpha" "beta" ] (n: { config.system.build.toplevel = evalTop n; });
       darwinConfigurations = genAttrs [ "gamma" ] (n: { system = toplevel n; });
     };
 }
