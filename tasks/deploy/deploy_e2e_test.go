@@ -162,9 +162,9 @@ func TestUnknownMachine(t *testing.T) {
 	assert.ErrorContains(t, err, "no machine has tag")
 }
 
-// TestOtherMachineBrokenDoesNotBlock: deploying alpha evaluates alpha
-// only; beta's configuration failing to evaluate stops beta's deployment,
-// with Nix's message, and nothing else.
+// TestOtherMachineBrokenDoesNotBlock: a machine whose configuration does
+// not evaluate, or does not build, fails alone, with Nix's message; the
+// others deploy (alone or in the same fleet deployment).
 func TestOtherMachineBrokenDoesNotBlock(t *testing.T) {
 	e := newEnv(t)
 	e.params(`{ broken = [ "beta" ]; }`)
@@ -173,6 +173,25 @@ func TestOtherMachineBrokenDoesNotBlock(t *testing.T) {
 	assert.Equal(t, rows[0].Result, "ok")
 	_, err = e.deploy(nil, "beta")
 	assert.ErrorContains(t, err, "machine beta is broken on purpose")
+
+	for _, tc := range []struct{ params, want string }{
+		{`{ version = "2"; broken = [ "beta" ]; }`, "machine beta is broken on purpose"},
+		{`{ version = "3"; unbuildable = [ "beta" ]; }`, "building beta fails on purpose"},
+	} {
+		e.params(tc.params)
+		rows, err = e.deploy(nil, "alpha", "beta", "gamma")
+		var fe *FailedError
+		assert.Assert(t, errors.As(err, &fe), "%v", err)
+		assert.Equal(t, len(fe.Lines), 1, "only beta fails: %v", fe.Lines)
+		assert.ErrorContains(t, err, tc.want)
+		byName := map[string]Summary{}
+		for _, r := range rows {
+			byName[r.Machine] = r
+		}
+		assert.Equal(t, byName["alpha"].Result, "ok", tc.params)
+		assert.Equal(t, byName["gamma"].Result, "ok", tc.params)
+		assert.Equal(t, byName["beta"].Result, "failed", tc.params)
+	}
 }
 
 // TestHelperDeploy is not a test: TestSIGKILL runs the test binary with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/vanixiets/vanixiets/tasks/nix"
@@ -31,7 +32,10 @@ type fleetWide struct {
 func (fw *fleetWide) toplevels(build pipeline.Outputs) []string {
 	fw.topsOnce.Do(func() {
 		seen := map[string]bool{}
-		for _, t := range build {
+		for k, t := range build {
+			if strings.HasPrefix(k, buildFailureKey) {
+				continue
+			}
 			if t != "" && !seen[t] {
 				seen[t] = true
 				fw.tops = append(fw.tops, t)

@@ -17,6 +17,9 @@ import (
 )
 
 func (d *Deployer) toplevel(in pipeline.Input, m *fleet.Machine) (string, error) {
+	if e := in.Deps["build"][buildFailureKey+m.Name]; e != "" {
+		return "", fmt.Errorf("%s: %s", m.Name, e)
+	}
 	t := in.Deps["build"][m.Name]
 	if t == "" {
 		return "", fmt.Errorf("%s: the build produced no toplevel", m.Name)

@@ -113,10 +113,21 @@ func (r BuildResult) Out() string {
 // NOT the order of the installables: match them by DrvPath (see ByDrv and
 // EvalApply to learn the drvPaths in one evaluation).
 func (n *Nix) Build(ctx context.Context, installables ...string) ([]BuildResult, error) {
+	return n.build(ctx, nil, installables)
+}
+
+// BuildKeepGoing is Build with --keep-going: a failing derivation does not
+// stop the others, so after an error the caller can still use what was
+// built (see which outputs exist).
+func (n *Nix) BuildKeepGoing(ctx context.Context, installables ...string) ([]BuildResult, error) {
+	return n.build(ctx, []string{"--keep-going"}, installables)
+}
+
+func (n *Nix) build(ctx context.Context, flags, installables []string) ([]BuildResult, error) {
 	if len(installables) == 0 {
 		return nil, nil
 	}
-	args := append([]string{"build", "--json", "--no-link"}, installables...)
+	args := append(append([]string{"build", "--json", "--no-link"}, flags...), installables...)
 	b, err := n.run(ctx, "build", strings.Join(installables, " "), args...)
 	if err != nil {
 		return nil, err

@@ -10,10 +10,11 @@
 #   health   the machines' deploy.healthChecks
 #   target   a machine name -> deploy.targetHost override (unreachable hosts)
 #   broken   machine names whose toplevel does not evaluate (a throw)
+#   unbuildable  machine names whose toplevel's builder fails
 {
   outputs = { self }:
     let
-      p = { version = "1"; mode = "ok"; bigMB = 0; health = [ "test -e /run/current-system" ]; targets = { }; broken = [ ]; } // import ./params.nix;
+      p = { version = "1"; mode = "ok"; bigMB = 0; health = [ "test -e /run/current-system" ]; targets = { }; broken = [ ]; unbuildable = [ ]; } // import ./params.nix;
       names = [ "alpha" "beta" "gamma" ];
       classOf = n: if n == "gamma" then "darwin" else "nixos";
       mkDrv = name: script: env: derivation ({
@@ -70,7 +71,10 @@
         cloud = null;
         generators = { };
       };
-      evalTop = n: if builtins.elem n p.broken then throw "machine ${n} is broken on purpose" else toplevel n;
+      evalTop = n:
+        if builtins.elem n p.broken then throw "machine ${n} is broken on purpose"
+        else if builtins.elem n p.unbuildable then mkDrv "nixos-system-${n}-unbuildable-${p.version}" "echo 'building ${n} fails on purpose' >&2; exit 1" { }
+        else toplevel n;
       genAttrs = ns: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) ns);
     in
     {
