@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/nix"
@@ -185,11 +184,8 @@ func (c *daemonConn) readError() (string, error) {
 			return "", err
 		}
 	}
-	return strings.TrimSpace(ansiEscapes.ReplaceAllString(msg, "")), nil
+	return strings.TrimSpace(nix.StripANSI(msg)), nil
 }
-
-// ansiEscapes are the colour codes Nix puts into error messages.
-var ansiEscapes = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
 
 // skip reads and drops values of the given kinds.
 func (c *daemonConn) skip(kinds ...string) error {

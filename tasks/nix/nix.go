@@ -48,6 +48,10 @@ var invocations atomic.Int64
 
 var ansiRe = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
 
+// StripANSI removes the colour codes Nix puts into its messages (also the
+// ones a nix-daemon sends over its protocol).
+func StripANSI(s string) string { return ansiRe.ReplaceAllString(s, "") }
+
 // Invocations returns how many nix processes this process has started. Tests
 // and benchmarks use it to prove a warm, cached path starts none.
 func Invocations() int64 { return invocations.Load() }
@@ -207,7 +211,7 @@ func classify(base CommandError) error {
 // cleanMessage keeps nix's error from its first "error:" line on, dropping
 // warnings (dirty git tree) and progress lines before it, and trims it.
 func cleanMessage(stderr string) string {
-	s := strings.TrimSpace(ansiRe.ReplaceAllString(stderr, ""))
+	s := strings.TrimSpace(StripANSI(stderr))
 	if i := strings.Index(s, "error:"); i >= 0 {
 		if j := strings.LastIndex(s[:i], "\n"); j >= 0 || i == 0 {
 			s = s[j+1:]

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/vanixiets/vanixiets/tasks/nix"
 )
 
 //go:embed eval.nix
@@ -25,10 +27,7 @@ func nixEnv() []string {
 	)
 }
 
-var (
-	ansiRE = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
-	atRE   = regexp.MustCompile(`at (/[^:\s]+):(\d+):(\d+)`)
-)
+var atRE = regexp.MustCompile(`at (/[^:\s]+):(\d+):(\d+)`)
 
 // nixError is a Nix failure reduced to what a finding needs: the first
 // "error:" line and, when Nix gave one, the file and line it points at.
@@ -39,7 +38,7 @@ type nixError struct {
 }
 
 func parseNixError(stderr string) nixError {
-	s := ansiRE.ReplaceAllString(stderr, "")
+	s := nix.StripANSI(stderr)
 	var e nixError
 	for _, l := range strings.Split(s, "\n") {
 		t := strings.TrimSpace(l)
