@@ -72,21 +72,31 @@ func (l *Layered) fail(err error) {
 
 // Get implements Store.
 func (l *Layered) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	v, _, ok, err := l.GetOrigin(ctx, key)
+	return v, ok, err
+}
+
+// GetOrigin implements Originer: a local hit, else the remote's.
+func (l *Layered) GetOrigin(ctx context.Context, key string) ([]byte, string, bool, error) {
 	v, ok, err := l.Local.Get(ctx, key)
 	if err != nil || ok || !l.remoteOK() {
-		return v, ok, err
+		if ok {
+			return v, OriginLocal, ok, err
+		}
+		return v, "", ok, err
 	}
 	v, ok, err = l.Remote.Get(ctx, key)
 	if err != nil {
 		l.fail(err)
-		return nil, false, nil
+		return nil, "", false, nil
 	}
-	if ok {
-		if err := l.Local.Put(ctx, key, v); err != nil {
-			return nil, false, err
-		}
+	if !ok {
+		return nil, "", false, nil
 	}
-	return v, ok, nil
+	if err := l.Local.Put(ctx, key, v); err != nil {
+		return nil, "", false, err
+	}
+	return v, l.Remote.String(), true, nil
 }
 
 // Put implements Store.
