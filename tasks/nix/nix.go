@@ -79,11 +79,7 @@ func New() (*Nix, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := DefaultConfig
-	if extra := os.Getenv("VANIXIETS_NIX_CONFIG"); extra != "" {
-		cfg += "\n" + extra
-	}
-	return &Nix{Bin: bin, Config: cfg}, nil
+	return &Nix{Bin: bin, Config: Config()}, nil
 }
 
 func find() (string, error) {

@@ -3,8 +3,10 @@ package overlays
 import (
 	"encoding/json"
 	"os/exec"
+	"strings"
 	"testing"
 
+	"github.com/vanixiets/vanixiets/tasks/nix"
 	"gotest.tools/v3/assert"
 )
 
@@ -26,9 +28,11 @@ func TestLabOverlayComposes(t *testing.T) {
 		  { order = p.order; greet = p.pkgs.greet.version; clock = p.pkgs.clock.doCheck or true;
 		    banner = p.pkgs.lab-banner.version; motd = p.pkgs.lab-motd.version; }`
 		cmd := exec.Command("nix-instantiate", "--eval", "--strict", "--json", "-E", expr)
-		cmd.Env = nixEnv()
-		b, err := cmd.CombinedOutput()
-		assert.NilError(t, err, string(b))
+		cmd.Env = nix.Environ()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
+		assert.NilError(t, err, stderr.String())
 		var o out
 		assert.NilError(t, json.Unmarshal(b, &o))
 		assert.DeepEqual(t, o, out{

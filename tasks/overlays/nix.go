@@ -6,7 +6,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -17,15 +16,6 @@ import (
 
 //go:embed eval.nix
 var evalNix string
-
-// nixEnv is the environment every nix-instantiate call runs with: flakes on,
-// no substituters (otherwise every call retries DNS), no sandbox, no daemon.
-func nixEnv() []string {
-	return append(os.Environ(),
-		"NIX_CONFIG=experimental-features = nix-command flakes\nsubstituters =\nsandbox = false\nbuild-users-group =",
-		"NO_COLOR=1",
-	)
-}
 
 var atRE = regexp.MustCompile(`at (/[^:\s]+):(\d+):(\d+)`)
 
@@ -75,7 +65,7 @@ func parseAll(ctx context.Context, nixBin string, files []string) (map[string]ni
 	rest := append([]string(nil), files...)
 	for len(rest) > 0 {
 		cmd := exec.CommandContext(ctx, nixBin, append([]string{"--parse"}, rest...)...)
-		cmd.Env = nixEnv()
+		cmd.Env = nix.Environ()
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		cmd.Stdout = nil
@@ -101,7 +91,7 @@ func parseAll(ctx context.Context, nixBin string, files []string) (map[string]ni
 			// Nix did not say which file: parse one by one.
 			for _, f := range rest {
 				c := exec.CommandContext(ctx, nixBin, "--parse", f)
-				c.Env = nixEnv()
+				c.Env = nix.Environ()
 				var se bytes.Buffer
 				c.Stderr = &se
 				if c.Run() != nil {
@@ -152,7 +142,7 @@ func runEval(ctx context.Context, nixBin string, systems []string, files []evalI
 		return nil, nil, err
 	}
 	cmd := exec.CommandContext(ctx, nixBin, "--eval", "--strict", "--json", "-E", evalNix, "--argstr", "input", string(in))
-	cmd.Env = nixEnv()
+	cmd.Env = nix.Environ()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

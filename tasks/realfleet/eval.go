@@ -110,13 +110,9 @@ var DataFiles = []string{
 	"modules/_fleet/generators.nix",
 }
 
-func nixEnv() []string {
-	return append(os.Environ(), "NIX_CONFIG="+nix.DefaultConfig, "NO_COLOR=1")
-}
-
 func instantiate(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "nix-instantiate", args...)
-	cmd.Env = nixEnv()
+	cmd.Env = nix.Environ()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

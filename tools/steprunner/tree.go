@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/vanixiets/vanixiets/tasks/nix"
 )
 
 // copyTree copies the named files (relative paths) into a fresh private
@@ -79,8 +81,6 @@ func nixEnv(tmp string) {
 	if os.Getenv("HOME") == "" {
 		os.Setenv("HOME", tmp)
 	}
-	if os.Getenv("NIX_CONFIG") == "" {
-		os.Setenv("NIX_CONFIG", "experimental-features = nix-command flakes\nsubstituters =\nsandbox = false\nbuild-users-group =")
-	}
+	os.Setenv("NIX_CONFIG", nix.Config())
 	os.Setenv("PATH", os.Getenv("PATH")+":/usr/bin:/bin")
 }
