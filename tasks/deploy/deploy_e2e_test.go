@@ -127,24 +127,18 @@ func TestChangedHostKeyRefused(t *testing.T) {
 
 func TestUnreachableHostOthersGoOn(t *testing.T) {
 	e := newEnv(t)
-	// A port that accepts TCP and never speaks SSH: the handshake times out.
+	// beta's target is a port nothing listens on (the lab's ssh config
+	// sends it through the lab's network, where the connection is
+	// refused). The handshake timeout itself is tested in tasks/remote
+	// (TestConnectTimeout).
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	assert.NilError(t, err)
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	e.params(fmt.Sprintf(`{ targets = { beta = "root@%s"; }; }`, l.Addr()))
-	t0 := time.Now()
+	addr := l.Addr().String()
+	l.Close()
+	e.params(fmt.Sprintf(`{ targets = { beta = "root@%s"; }; }`, addr))
 	rows, err := e.deploy(func(o *Options) { o.ConnectTimeout = 2 * time.Second })
 	assert.ErrorContains(t, err, "beta")
-	assert.Assert(t, time.Since(t0) < 60*time.Second)
+	assert.ErrorContains(t, err, "connect")
 	got := map[string]string{}
 	for _, r := range rows {
 		got[r.Machine] = r.Result

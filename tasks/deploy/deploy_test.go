@@ -93,8 +93,7 @@ func TestBarsRender(t *testing.T) {
 	b.event(sharedBar, "evaluate  up to date", true)
 	_, err := b.Write([]byte("a note above the bars\n"))
 	assert.NilError(t, err)
-	time.Sleep(300 * time.Millisecond) // one refresh: the note is written
-	b.stop()
+	b.stop() // draws the last frame, with the note above it
 	out := buf.String()
 	for _, want := range []string{"(fleet)", "cinnabar", "galena", "1/2", "0/1", "copy      done in 3ms: 4 paths", "a note above the bars"} {
 		assert.Assert(t, strings.Contains(out, want), "%q not in:\n%s", want, out)
