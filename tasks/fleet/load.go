@@ -129,20 +129,18 @@ func (l *Loader) nix() (*nix.Nix, error) {
 	return n, nil
 }
 
-// nixIdentity names the nix that would evaluate, without running it: its
-// path, size and mtime (a changed binary is a new key) and its config.
+// nixIdentity names the nix that would evaluate (nix.Identity: its path,
+// the version it reports, read once per binary, and its config), so an
+// upgraded nix is a new key.
 func (l *Loader) nixIdentity() string {
-	var bin, cfg string
-	if l.Nix != nil {
-		bin, cfg = l.Nix.Bin, l.Nix.Config
-	} else if n, err := nix.New(); err == nil {
-		bin, cfg = n.Bin, n.Config
+	n := l.Nix
+	if n == nil {
+		n, _ = nix.New()
 	}
-	id := "bin=" + bin + "\x00cfg=" + cfg
-	if st, err := os.Stat(bin); err == nil {
-		id += fmt.Sprintf("\x00size=%d\x00mtime=%d", st.Size(), st.ModTime().UnixNano())
+	if n == nil {
+		return "bin=" // no nix: evaluation fails, nothing is cached under this
 	}
-	return id
+	return n.Identity()
 }
 
 // storeSourceRe matches the store copy of a flake's source in nix messages.
