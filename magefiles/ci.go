@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/ci"
@@ -29,11 +28,11 @@ func ciOptions(names []string) (ci.Options, error) {
 	if err != nil {
 		return ci.Options{}, err
 	}
-	par, _ := strconv.Atoi(flag("parallel", os.Getenv("VANIXIETS_CI_PARALLEL")))
+	par, _ := call.Count("parallel")
 	return ci.Options{
 		Root: root, Jobs: jobs, Cache: cache.Open(), Hasher: digest.Default(), Versions: ci.DefaultVersions(),
-		Force:    boolFlag("force", "CI_FORCE_RUN"),
-		Parallel: par, Out: os.Stdout, Stream: boolFlag("stream", "VANIXIETS_CI_STREAM"),
+		Force:    boolFlag("force"),
+		Parallel: par, Out: os.Stdout, Stream: boolFlag("stream"),
 	}, nil
 }
 
@@ -49,7 +48,7 @@ func (Ci) Run() error {
 	if outs == nil && runErr != nil {
 		return runErr
 	}
-	if p := flag("junit", os.Getenv("VANIXIETS_JUNIT")); p != "" {
+	if p := flag("junit", ""); p != "" {
 		if err := ci.WriteJUnit(p, outs); err != nil {
 			return err
 		}

@@ -6,34 +6,17 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
-	"sort"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/provision"
 )
 
-// deployFlags are the flags the deploy targets take (args.go extracts them).
-var deployFlags = []string{"dry-run", "flake", "mode", "timeout", "parallel", "yes", "no-provision"}
-
 // deployer builds a Deployer from the environment (see docs/deploy.md) and
-// the flags: --dry-run, --flake <path> (else $VANIXIETS_FLAKE, else lab/),
-// --mode switch|boot|test|dry-activate, --timeout 30s, --parallel n.
+// the flags tasks/cli has checked: --dry-run, --flake <path> (else
+// $VANIXIETS_FLAKE, else lab/), --mode switch|boot|test|dry-activate,
+// --timeout 30s, --parallel n, --yes, --no-provision.
 func deployer() (*deploy.Deployer, deploy.Options, error) {
-	var unknown []string
-	for k := range cliFlags {
-		if !slices.Contains(deployFlags, k) {
-			unknown = append(unknown, "--"+k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, deploy.Options{}, fmt.Errorf("unknown flag %s; the deploy targets take --dry-run, --flake <path>, --mode switch|boot|test|dry-activate, --timeout <duration>, --parallel <n>, --yes, --no-provision", strings.Join(unknown, ", "))
-	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, deploy.Options{}, err
@@ -51,34 +34,23 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 	if err != nil {
 		return nil, opt, err
 	}
-	opt.DryRun = boolFlag("dry-run", "VANIXIETS_DRY_RUN")
+	opt.DryRun = boolFlag("dry-run")
 	if m := flag("mode", ""); m != "" {
-		if !slices.Contains(activate.Actions, m) {
-			return nil, opt, fmt.Errorf("--mode %q: want one of %s", m, strings.Join(activate.Actions, ", "))
-		}
 		opt.Action = m
 	}
-	if v := flag("timeout", ""); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return nil, opt, fmt.Errorf("--timeout %q: want a duration such as 30s (0s turns magic rollback off)", v)
-		}
+	if d, ok := call.Duration("timeout"); ok {
 		opt.Timeout = d
 		if d == 0 {
-			opt.Timeout = -1
+			opt.Timeout = -1 // 0s turns magic rollback off
 		}
 	}
-	if v := flag("parallel", ""); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, opt, fmt.Errorf("--parallel %q: want a positive number", v)
-		}
+	if n, ok := call.Count("parallel"); ok {
 		opt.Parallel = n
 	}
-	if !boolFlag("no-provision", "VANIXIETS_NO_PROVISION") {
+	if !boolFlag("no-provision") {
 		// A Hetzner machine that does not exist yet is created first
 		// (plan shown; asks unless --yes): provision -> install -> deploy.
-		yes := boolFlag("yes", "VANIXIETS_YES")
+		yes := boolFlag("yes")
 		flake := os.Getenv("VANIXIETS_FLAKE")
 		opt.Provision = func(ctx context.Context, machine string) error {
 			_, err := provision.Ensure(ctx, provision.Options{Flake: flake, Yes: yes, Out: os.Stdout, In: os.Stdin}, machine)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/deploy"
@@ -92,15 +93,17 @@ func (Lab) Status(ctx context.Context) error {
 // and client key: go tool mage lab:ssh cinnabar -- nix --version. The
 // command's exit code becomes mage's.
 func (Lab) Ssh(ctx context.Context) error {
-	args := rest()
-	if len(args) < 2 {
-		return fmt.Errorf("lab:ssh: usage: go tool mage lab:ssh <machine> -- <command...>")
-	}
 	l, err := lab.Default()
 	if err != nil {
 		return err
 	}
-	code, err := l.SSH(ctx, args[0], strings.Join(args[1:], " "), os.Stdin, os.Stdout, os.Stderr)
+	name := call.Words[0]
+	if !slices.Contains(l.Machines(), name) {
+		// lab:up brings up only fleet machines: suggesting `lab:up nosuch`
+		// would send the user round in a circle.
+		return fmt.Errorf("lab:ssh: %q is not a machine of lab %s; its machines: %s (go tool mage lab:status shows which are up)", name, l.Name(), strings.Join(l.Machines(), ", "))
+	}
+	code, err := l.SSH(ctx, name, strings.Join(call.Command, " "), os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/cli"
 	"github.com/vanixiets/vanixiets/tasks/overlays"
 )
 
@@ -30,17 +30,17 @@ func (Check) Overlays(ctx context.Context) error {
 		return err
 	}
 	opt := overlays.Options{}
-	if s := flag("systems", os.Getenv("VANIXIETS_FLEET_SYSTEMS")); s != "" {
+	if s := flag("systems", ""); s != "" {
 		opt.Systems = strings.Split(s, ",")
 	}
-	if s := flag("max-age", os.Getenv("VANIXIETS_OVERLAY_MAX_AGE")); s != "" {
-		d, err := parseAge(s)
+	if s := flag("max-age", ""); s != "" {
+		d, err := cli.ParseAge(s)
 		if err != nil {
 			return err
 		}
 		opt.MaxAge = d
 	}
-	asJSON := boolFlag("json", "VANIXIETS_JSON")
+	asJSON := boolFlag("json")
 	failed := 0
 	for _, root := range roots {
 		opt.Root = root
@@ -69,7 +69,7 @@ func (Check) Overlays(ctx context.Context) error {
 // overlayRoots is --flake-root, else $VANIXIETS_FLAKE_ROOT, else the
 // repository root and lab/ (those holding modules/nixpkgs/overlays).
 func overlayRoots() ([]string, error) {
-	if r := flag("flake-root", os.Getenv("VANIXIETS_FLAKE_ROOT")); r != "" {
+	if r := flag("flake-root", ""); r != "" {
 		return []string{r}, nil
 	}
 	repo, err := repoRoot()
@@ -86,23 +86,4 @@ func overlayRoots() ([]string, error) {
 		return nil, fmt.Errorf("no %s under %s or its lab/: pass --flake-root", overlays.OverlaysDir, repo)
 	}
 	return roots, nil
-}
-
-// parseAge reads "90d", "12w" or a Go duration ("2160h").
-func parseAge(s string) (time.Duration, error) {
-	var n int
-	var unit string
-	if _, err := fmt.Sscanf(s, "%d%s", &n, &unit); err == nil && n > 0 {
-		switch unit {
-		case "d":
-			return time.Duration(n) * 24 * time.Hour, nil
-		case "w":
-			return time.Duration(n) * 7 * 24 * time.Hour, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--max-age %q: want days (90d), weeks (12w) or a duration (2160h)", s)
-	}
-	return d, nil
 }

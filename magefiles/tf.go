@@ -24,7 +24,7 @@ import (
 //   HCLOUD_ENDPOINT, HCLOUD_TOKEN  a real or external API; unset: in-process fake backed by the lab
 //   VANIXIETS_FAKE_BACKEND  lab (default) or memory
 
-func tfYes() bool { return boolFlag("yes", "VANIXIETS_YES") || os.Getenv("VANIXIETS_YES") == "yes" }
+func tfYes() bool { return boolFlag("yes") }
 
 func tfOpen(ctx context.Context) (*terraform.Session, error) {
 	return terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flag("flake", "")})
@@ -112,7 +112,7 @@ func (Tf) Validate(ctx context.Context) error {
 	defer s.Close()
 	r := s.Rendering
 	err = s.Workspace.Validate(ctx, r)
-	if errors.Is(err, terraform.ErrProviderMissing) && !boolFlag("strict", "VANIXIETS_TF_STRICT") {
+	if errors.Is(err, terraform.ErrProviderMissing) && !boolFlag("strict") {
 		// The Google provider is too large to build here (docs/cloud.md):
 		// validate everything else and say what was left out.
 		cfg, dropped := r.Config.WithoutProvider("google")

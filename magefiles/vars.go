@@ -65,8 +65,8 @@ func (Vars) Generate(ctx context.Context) error {
 	}
 	opts := vars.GenerateOptions{
 		Machines:   machines,
-		Generators: splitList(flag("generator", os.Getenv("VANIXIETS_VARS_GENERATOR"))),
-		Regenerate: boolFlag("regenerate", "VANIXIETS_VARS_REGENERATE"),
+		Generators: splitList(flag("generator", "")),
+		Regenerate: boolFlag("regenerate"),
 	}
 	rep, err := v.Generate(ctx, opts)
 	if err != nil {

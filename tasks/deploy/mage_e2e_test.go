@@ -32,7 +32,7 @@ func TestMageDeployFlags(t *testing.T) {
 	labtest.Open(t, cfg) // taken down even when a target fails
 	env := append(os.Environ(), "VANIXIETS_HOME="+home, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(),
 		"VANIXIETS_FLAKE=", "VANIXIETS_AGE_IDENTITY=", "SOPS_AGE_KEY_FILE=",
-		"VANIXIETS_TF_STATE="+filepath.Join(home, "tf", "terraform.tfstate.age"), "VANIXIETS_YES=",
+		"VANIXIETS_TF_STATE="+filepath.Join(home, "tf", "terraform.tfstate.age"), "VANIXIETS_TF_STATE_NEW=1", "VANIXIETS_YES=",
 		"VANIXIETS_TOOLS="+paths.Tools()) // terraform and the hcloud provider from scripts/install-terraform.sh
 	mage := func(args ...string) (string, error) {
 		cmd := exec.Command("bash", append([]string{filepath.Join(root, "scripts", "mage")}, args...)...)

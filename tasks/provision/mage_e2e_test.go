@@ -42,7 +42,7 @@ func TestMageFreshDefaultRun(t *testing.T) {
 		env = append(env, kv)
 	}
 	env = append(env, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(), "VANIXIETS_LAB_DIR="+cfg.Dir,
-		"VANIXIETS_TF_STATE="+state)
+		"VANIXIETS_TF_STATE="+state, "VANIXIETS_TF_STATE_NEW=1") // a new state, on purpose
 	mage := func(args ...string) (string, error) {
 		cmd := exec.Command("bash", append([]string{filepath.Join(root, "scripts", "mage")}, args...)...)
 		cmd.Dir, cmd.Env = root, env
