@@ -1,11 +1,14 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -50,7 +53,15 @@ func TestLocalCorruptEntries(t *testing.T) {
 		{"flipped byte", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }},
 		{"no header", func(b []byte) []byte { return []byte("value") }},
 		{"empty", func(b []byte) []byte { return nil }},
-		{"wrong digest", func(b []byte) []byte { return encodeEntry([]byte("other"))[:len(encodeEntry([]byte("other")))-1] }},
+		{"wrong digest", func(b []byte) []byte { o := encodeEntry([]byte("other"), provHere); return o[:len(o)-1] }},
+		// Turning a copied entry into one "made here" by editing its header
+		// fails the digest, which covers the provenance.
+		{"provenance edited", func(b []byte) []byte {
+			return []byte(strings.Replace(string(encodeEntry([]byte("the value"), provShared)), " shared\n", " here\n", 1))
+		}},
+		{"unknown provenance", func(b []byte) []byte {
+			return []byte(strings.Replace(string(b), " here\n", " mine\n", 1))
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,13 +105,62 @@ func TestLocalConcurrentWriters(t *testing.T) {
 	wg.Wait()
 }
 
+// Provenance: a value computed here is served to every read; one copied
+// from the shared cache (PutShared), or written by the older format that
+// did not say, is served to ordinary reads but not under OnlyMadeHere.
+func TestLocalProvenance(t *testing.T) {
+	old := func(v []byte) []byte {
+		sum := sha256.Sum256(v)
+		return append([]byte(oldMagic+hex.EncodeToString(sum[:])+"\n"), v...)
+	}
+	tests := []struct {
+		name     string
+		write    func(l *Local, k string, v []byte) error
+		madeHere bool
+	}{
+		{"Put", func(l *Local, k string, v []byte) error { return l.Put(context.Background(), k, v) }, true},
+		{"PutShared", func(l *Local, k string, v []byte) error { return l.PutShared(context.Background(), k, v) }, false},
+		{"older format", func(l *Local, k string, v []byte) error {
+			assert.NilError(t, os.MkdirAll(filepath.Dir(l.path(k)), 0o755))
+			return os.WriteFile(l.path(k), old(v), 0o644)
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			l := &Local{Dir: t.TempDir(), Warn: func(s string) { t.Errorf("unexpected warning: %s", s) }}
+			k := key(tc.name)
+			assert.NilError(t, tc.write(l, k, []byte("v")))
+			v, ok, err := l.Get(ctx, k)
+			assert.NilError(t, err)
+			assert.Assert(t, ok)
+			assert.Equal(t, string(v), "v")
+			_, ok, err = l.Get(OnlyMadeHere(ctx), k)
+			assert.NilError(t, err)
+			assert.Equal(t, ok, tc.madeHere)
+			// Re-deriving and recording it makes it this machine's own.
+			assert.NilError(t, l.Put(ctx, k, []byte("v")))
+			_, ok, _ = l.Get(OnlyMadeHere(ctx), k)
+			assert.Assert(t, ok)
+		})
+	}
+}
+
 func FuzzDecodeEntry(f *testing.F) {
-	f.Add(encodeEntry([]byte("x")))
+	f.Add(encodeEntry([]byte("x"), provHere))
+	f.Add(encodeEntry([]byte("x"), provShared))
 	f.Add([]byte("vxc1 "))
+	f.Add([]byte("vxc2 "))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := decodeEntry(b)
-		if err == nil {
-			assert.DeepEqual(t, encodeEntry(v), b)
+		v, prov, err := decodeEntry(b)
+		if err != nil {
+			return
+		}
+		assert.Assert(t, prov == provHere || prov == provShared, "provenance %q", prov)
+		if bytes.HasPrefix(b, []byte(localMagic)) {
+			assert.DeepEqual(t, encodeEntry(v, prov), b)
+		} else {
+			assert.Equal(t, prov, provShared, "the older format is never made here")
 		}
 	})
 }

@@ -21,7 +21,9 @@ type Remote interface {
 var NewRemoteFunc func(url string) (Remote, error)
 
 // Open returns the store the suite uses: local, plus the remote named by
-// VANIXIETS_REMOTE_CACHE when set.
+// VANIXIETS_REMOTE_CACHE when set, signed and verified with the keys the
+// environment names (see Signed and SignedFromEnv). A URL or key setting it
+// cannot use prints one warning and the run uses the local store.
 func Open() Store {
 	local := NewLocal(paths.Store())
 	url := os.Getenv("VANIXIETS_REMOTE_CACHE")
@@ -33,15 +35,25 @@ func Open() Store {
 		fmt.Fprintf(os.Stderr, "warning: remote cache %s unusable (%v); using the local cache only\n", url, err)
 		return local
 	}
-	return &Layered{Local: local, Remote: r}
+	s, err := SignedFromEnv(r)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "warning: remote cache %s unusable (%v); using the local cache only\n", r, err)
+		return local
+	}
+	return &Layered{Local: local, Remote: s}
 }
 
 // Layered reads through the local store to the remote and writes back to
 // both. The first remote failure prints one warning and turns the remote off
 // for the rest of the process: a broken shared cache slows a run down, it
-// never fails it.
+// never fails it. A bad entry (corrupt, unsigned, badly signed) is not a
+// remote failure: the remote reports it as a miss with its own warning, the
+// step is rebuilt, and this Put overwrites the entry.
+//
+// A remote hit is written back to the local store as shared (Local's
+// PutShared), so that reads under OnlyMadeHere never see it.
 type Layered struct {
-	Local  Store
+	Local  *Local
 	Remote Remote
 	Warn   func(string)
 
@@ -79,7 +91,7 @@ func (l *Layered) Get(ctx context.Context, key string) ([]byte, bool, error) {
 // GetOrigin implements Originer: a local hit, else the remote's.
 func (l *Layered) GetOrigin(ctx context.Context, key string) ([]byte, string, bool, error) {
 	v, ok, err := l.Local.Get(ctx, key)
-	if err != nil || ok || !l.remoteOK() {
+	if err != nil || ok || onlyMadeHere(ctx) || !l.remoteOK() {
 		if ok {
 			return v, OriginLocal, ok, err
 		}
@@ -93,7 +105,7 @@ func (l *Layered) GetOrigin(ctx context.Context, key string) ([]byte, string, bo
 	if !ok {
 		return nil, "", false, nil
 	}
-	if err := l.Local.Put(ctx, key, v); err != nil {
+	if err := l.Local.PutShared(ctx, key, v); err != nil {
 		return nil, "", false, err
 	}
 	return v, l.Remote.String(), true, nil

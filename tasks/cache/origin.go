@@ -27,3 +27,27 @@ func GetOrigin(ctx context.Context, s Store, key string) ([]byte, string, bool, 
 	}
 	return v, OriginLocal, ok, err
 }
+
+type madeHereKey struct{}
+
+// OnlyMadeHere returns a context under which reads accept only entries this
+// machine computed itself: a hit copied from the shared cache, however well
+// signed, is a miss, and the remote is not asked.
+//
+// Use it where a cached value decides security (the fleet's generator
+// scripts, owners and modes, health checks, age recipients, the store paths
+// to activate). Signing proves who wrote an entry, not that the writer was
+// right: a CI key that builds pull requests, or a leaked laptop key, could
+// still sign a fleet JSON whose generator runs as root. Re-deriving such
+// values locally costs one evaluation per new key on each machine (see
+// BenchmarkLoadMadeHere in tasks/fleet) and removes the question. Writes are
+// unaffected: what is re-derived is still shared for everyone else's
+// ordinary reads.
+func OnlyMadeHere(ctx context.Context) context.Context {
+	return context.WithValue(ctx, madeHereKey{}, true)
+}
+
+func onlyMadeHere(ctx context.Context) bool {
+	v, _ := ctx.Value(madeHereKey{}).(bool)
+	return v
+}

@@ -37,13 +37,17 @@ import (
 // whose blob was evicted comes back as a clean 404, a miss. The CAS blob is
 // uploaded first for the same reason.
 //
-// Get re-verifies the blob's SHA-256 and size on this side too: a mismatch is
-// reported through Warn and treated as a miss, so the step is rebuilt and its
-// Put overwrites the bad entry; a corrupt value is never returned.
+// Get re-verifies the blob's SHA-256 and size on this side too. A bad blob
+// (a digest mismatch, a body cut short, a 5xx for the blob of an entry whose
+// /ac/ was just served: what bazel-remote's default zstd store does with a
+// damaged file) is reported through Warn naming the key and treated as a
+// miss, so the step is rebuilt and its Put overwrites the bad entry; a
+// corrupt value is never returned and the remote stays on for other keys.
 //
-// Everything else that goes wrong (unreachable server, 5xx, an AC body that
-// is not an ActionResult of ours, a timeout) is returned as an error, so
-// Layered turns the remote off with one warning and carries on locally.
+// Everything else that goes wrong (unreachable server, a 5xx or timeout on
+// /ac/, an AC body that is not an ActionResult of ours) is returned as an
+// error, so Layered turns the remote off with one warning and carries on
+// locally.
 type HTTPRemote struct {
 	base   *url.URL // scheme://[user:pass@]host[:port][/instance], no trailing slash
 	client *http.Client
@@ -152,6 +156,11 @@ func (r *HTTPRemote) Get(ctx context.Context, key string) ([]byte, bool, error) 
 	default:
 		var ok bool
 		v, ok, err = r.fetch(ctx, "cas", d.hash, d.size)
+		var be *badBlobError
+		if errors.As(err, &be) {
+			r.warn(fmt.Sprintf("remote cache %s: skipping bad entry %s (%v); it will be rebuilt", r, key, be.err))
+			return nil, false, nil
+		}
 		if err != nil || !ok {
 			// A blob gone between the two requests is a miss.
 			return nil, false, err
@@ -198,6 +207,11 @@ func (r *HTTPRemote) fetch(ctx context.Context, kind, hash string, limit int64) 
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, false, nil
+	case resp.StatusCode/100 == 5 && kind == "cas":
+		// The server answered the entry's /ac/ a moment ago: a failure
+		// on its blob is about that blob (bazel-remote's zstd store
+		// answers 500 "CRC check failed" for a damaged file).
+		return nil, false, &badBlobError{fmt.Errorf("GET /cas/%s: %s", hash, status(resp))}
 	case resp.StatusCode != http.StatusOK:
 		return nil, false, fmt.Errorf("remote cache %s: GET /%s/%s: %s", r, kind, hash, status(resp))
 	}
@@ -206,6 +220,11 @@ func (r *HTTPRemote) fetch(ctx context.Context, kind, hash string, limit int64) 
 		buf.Grow(int(n))
 	}
 	n, err := io.Copy(&buf, io.LimitReader(resp.Body, limit+1))
+	if err != nil && kind == "cas" && ctx.Err() == nil {
+		// Headers sent, body cut short: bazel-remote's zstd store does
+		// this when it finds a damaged file while streaming it.
+		return nil, false, &badBlobError{fmt.Errorf("GET /cas/%s: body cut short after %d bytes: %v", hash, n, unwrapURLError(err))}
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("remote cache %s: GET /%s/%s: reading body: %v", r, kind, hash, unwrapURLError(err))
 	}
@@ -275,6 +294,15 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
+
+// badBlobError is a failure of one entry's blob on a server that is
+// otherwise answering: the entry is a miss (with a warning), the remote
+// stays on for every other key, and the rebuild's Put replaces the blob.
+// Only a server that cannot be reached or does not speak the protocol is
+// an error that turns the remote off.
+type badBlobError struct{ err error }
+
+func (e *badBlobError) Error() string { return e.err.Error() }
 
 // digest is a REAPI Digest: the SHA-256 and size of a blob.
 type digest struct {

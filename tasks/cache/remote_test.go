@@ -304,7 +304,9 @@ func TestRemoteGetFaults(t *testing.T) {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				return true
 			},
-			wantErr: "GET /cas/",
+			// The server just served the entry's /ac/: this blob is bad,
+			// the server is not.
+			wantWarn: "HTTP 503",
 		},
 		{name: "garbage AC", fault: serve("ac", []byte("<html><body>proxy error</body></html>")), wantErr: "not an ActionResult"},
 		{name: "empty AC", fault: serve("ac", nil), wantErr: "empty ActionResult"},
@@ -340,7 +342,8 @@ func TestRemoteGetFaults(t *testing.T) {
 				}
 				return true
 			},
-			wantErr: "reading body",
+			// bazel-remote's zstd store does this with a damaged file.
+			wantWarn: "body cut short",
 		},
 		{
 			name: "server too slow",
@@ -541,6 +544,9 @@ func TestOpenWithRemote(t *testing.T) {
 	_, srv := newFakeRemote(t)
 	t.Setenv("VANIXIETS_REMOTE_CACHE", srv.URL)
 	t.Setenv("VANIXIETS_CACHE_DIR", t.TempDir())
+	keyFile, pub := writeKey(t, "ci")
+	t.Setenv(SigningKeyEnv, keyFile)
+	t.Setenv(TrustedKeysEnv, pub.String())
 	a := Open()
 	_, layered := a.(*Layered)
 	assert.Assert(t, layered, "Open with VANIXIETS_REMOTE_CACHE is layered, got %T", a)
