@@ -280,7 +280,7 @@ func (d *Deployer) printf(format string, a ...any) {
 // Fleet evaluates the flake's fleet output (a cached step).
 func (d *Deployer) Fleet(ctx context.Context) (*fleet.Fleet, error) {
 	p := &pipeline.Pipeline{Steps: []*pipeline.Step{d.evalStep()}, Cache: d.opt.Cache}
-	rs, err := p.Run(ctx)
+	rs, err := p.Run(cache.OnlyMadeHere(ctx)) // the fleet decides owners, modes, health checks: never a shared hit
 	if err != nil {
 		return nil, err
 	}
@@ -710,7 +710,7 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 		d.mu.Unlock()
 	}
 	d.fleetWide = &fleetWide{}
-	results, _ := p.Run(ctx)
+	results, _ := p.Run(cache.OnlyMadeHere(ctx)) // store paths to activate: never a shared hit
 	if b := d.barsNow(); b != nil {
 		b.stop()
 		d.mu.Lock()

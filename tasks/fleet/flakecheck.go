@@ -11,7 +11,7 @@ import (
 
 // CheckResult is the outcome of a (possibly cached) `nix flake check`.
 type CheckResult struct {
-	Flake string `json:"flake"`
+	Flake string `json:"flake,omitempty"`
 	// Cached is true when an earlier check of the same content passed and
 	// nix was not run.
 	Cached   bool          `json:"-"`
@@ -44,7 +44,9 @@ func (l *Loader) CheckFlake(ctx context.Context, flakeRef string) (*CheckResult,
 		if err := n.FlakeCheck(ctx, ref); err != nil {
 			return nil, localPaths(ref, err)
 		}
-		return json.Marshal(CheckResult{Flake: ref, Duration: time.Since(start), Key: key})
+		// No Flake in the record: the checkout's absolute path would
+		// follow the hit into another clone. It is set below, from here.
+		return json.Marshal(CheckResult{Duration: time.Since(start), Key: key})
 	})
 	if err != nil {
 		return nil, err
@@ -53,7 +55,7 @@ func (l *Loader) CheckFlake(ctx context.Context, flakeRef string) (*CheckResult,
 	if err := json.Unmarshal(b, &res); err != nil {
 		res = CheckResult{Flake: ref, Key: key}
 	}
-	res.Cached = hit
+	res.Flake, res.Cached = ref, hit
 	if !hit {
 		res.Duration = time.Since(start)
 	}

@@ -38,15 +38,26 @@ type Loader struct {
 // NewLoader returns a Loader with the suite's cache (cache.Open).
 func NewLoader() *Loader { return &Loader{Cache: cache.Open()} }
 
-// Load evaluates flakeRef#fleet (cached by the flake's content), parses it
-// strictly and validates it. flakeRef is a directory or a flake URL.
+// Load evaluates flakeRef#fleet, parses it strictly and validates it, for a
+// caller that acts on it: see Loader.Load. flakeRef is a directory or a
+// flake URL.
 func Load(ctx context.Context, flakeRef string) (*Fleet, error) {
 	return NewLoader().Load(ctx, flakeRef)
 }
 
-// Load is the package-level Load with this Loader's nix and cache.
+// Load is the fleet a caller may act on: vars generate (whose generator
+// scripts run as root on the deployer), deploy (owners, modes and health
+// checks on hosts), terraform (whose state is encrypted to the admins'
+// recipients). It is taken from the cache only when this machine evaluated
+// it itself (cache.OnlyMadeHere); an entry copied from the shared cache,
+// even one signed by a trusted writer, is re-evaluated. Signing says who
+// wrote an entry, not that what they evaluated is this checkout's fleet:
+// only an evaluation here says that. The cost is one evaluation per flake
+// change on each machine (BenchmarkLoadMadeHere).
+//
+// LoadUnvalidated, for display (check:fleet, show), takes any verified hit.
 func (l *Loader) Load(ctx context.Context, flakeRef string) (*Fleet, error) {
-	f, _, err := l.LoadUnvalidated(ctx, flakeRef)
+	f, _, err := l.LoadUnvalidated(cache.OnlyMadeHere(ctx), flakeRef)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +68,9 @@ func (l *Loader) Load(ctx context.Context, flakeRef string) (*Fleet, error) {
 }
 
 // LoadUnvalidated evaluates and parses without validating; hit reports
-// whether the JSON came from the cache (no nix process started).
+// whether the JSON came from the cache (no nix process started). The hit
+// may come from the shared cache: use Load for anything that acts on the
+// fleet.
 func (l *Loader) LoadUnvalidated(ctx context.Context, flakeRef string) (f *Fleet, hit bool, err error) {
 	data, hit, err := l.JSON(ctx, flakeRef)
 	if err != nil {
@@ -100,7 +113,8 @@ func (l *Loader) JSON(ctx context.Context, flakeRef string) ([]byte, bool, error
 
 // cached is the one place a cached computation happens: get key, else run
 // and put. An empty key or nil store runs without caching. A failing cache
-// never fails the load: it only costs the evaluation.
+// never fails the load: it only costs the evaluation. ctx carries the
+// caller's trust (cache.OnlyMadeHere) to the store.
 func cached(ctx context.Context, store cache.Store, key string, run func() ([]byte, error)) ([]byte, bool, error) {
 	if store != nil && key != "" {
 		if b, ok, err := store.Get(ctx, key); err == nil && ok {

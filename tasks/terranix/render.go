@@ -136,7 +136,7 @@ func (r *Renderer) Render(ctx context.Context) (*Rendering, error) {
 	if local {
 		p.Cache = r.store()
 	}
-	res, err := p.Run(ctx)
+	res, err := p.Run(cache.OnlyMadeHere(ctx)) // recipients and servers: never a shared hit
 	if len(res) == 1 && res[0].Err != nil {
 		return nil, res[0].Err
 	}
