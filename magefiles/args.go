@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -44,3 +45,10 @@ func boolFlag(name string) bool { return call.Bool(name) }
 
 // rest returns the positional words of a target that takes a list.
 func rest() []string { return call.Words }
+
+// explained translates the error a target returns into the suite's own
+// message when it understands it (tasks/cli.Explain); --verbose keeps the
+// tool's own message below it.
+func explained(ctx context.Context, err *error) {
+	*err = cli.Explain(ctx, *err, flag("flake", ""), boolFlag("verbose"))
+}

@@ -15,7 +15,8 @@ import (
 // scripts/bazel/go_deps.bzl from go.mod, rules/fleet_machines.bzl from the
 // lab fleet, and every BUILD.bazel of a Go package (gazelle). Run it after
 // adding a package, an import or a dependency. Needs scripts/install-bazel.sh.
-func (Bazel) Gazelle(ctx context.Context) error {
+func (Bazel) Gazelle(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -29,7 +30,8 @@ func (Bazel) Gazelle(ctx context.Context) error {
 
 // CheckBuild fails (for CI) when any BUILD file, go_deps.bzl or
 // fleet_machines.bzl differs from what bazel:gazelle would write.
-func (Bazel) CheckBuild(ctx context.Context) error {
+func (Bazel) CheckBuild(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -44,7 +46,8 @@ func (Bazel) CheckBuild(ctx context.Context) error {
 // Test runs `bazel test //...` offline (--config=offline: any download
 // fails) after scripts/install-bazel.sh has made sure the local
 // repositories exist.
-func (Bazel) Test(ctx context.Context) error {
+func (Bazel) Test(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	for _, c := range [][]string{
 		{"bash", "scripts/install-bazel.sh"},
 		{"bazel", "test", "--config=offline", "//..."},

@@ -13,7 +13,8 @@ import (
 )
 
 // Ci compares CI job-key computation with the shell algorithm it replaces (repository and 10,000 generated files), and times ci:run when every job is a hit.
-func (Bench) Ci() error {
+func (Bench) Ci() (err error) {
+	defer explained(context.Background(), &err)
 	root, err := repoRoot()
 	if err != nil {
 		return err
@@ -59,7 +60,8 @@ func goBench(e2e bool, benchtime string, pkgs ...string) error {
 }
 
 // Engine prints the engine's figures: keys for 10,000 files cold (MB/s) and warm (ms), a cached 200-step graph (ms).
-func (Bench) Engine() error {
+func (Bench) Engine() (err error) {
+	defer explained(context.Background(), &err)
 	return goBench(false, "10x", "./tasks/digest", "./tasks/pipeline")
 }
 

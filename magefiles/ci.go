@@ -37,7 +37,8 @@ func ciOptions(names []string) (ci.Options, error) {
 }
 
 // Run runs CI jobs [job...] skipping those already validated (--force, --junit path, --parallel n, --stream).
-func (Ci) Run() error {
+func (Ci) Run() (err error) {
+	defer explained(context.Background(), &err)
 	o, err := ciOptions(rest())
 	if err != nil {
 		return err
@@ -65,7 +66,8 @@ func (Ci) Run() error {
 }
 
 // Plan prints what ci:run would run [job...], without running anything.
-func (Ci) Plan() error {
+func (Ci) Plan() (err error) {
+	defer explained(context.Background(), &err)
 	o, err := ciOptions(rest())
 	if err != nil {
 		return err
@@ -81,7 +83,8 @@ func (Ci) Plan() error {
 }
 
 // Explain lists the inputs and digests that make a job's key.
-func (Ci) Explain(job string) error {
+func (Ci) Explain(job string) (err error) {
+	defer explained(context.Background(), &err)
 	o, err := ciOptions([]string{job})
 	if err != nil {
 		return err

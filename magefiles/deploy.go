@@ -88,7 +88,8 @@ func runDeploy(ctx context.Context, selectors []string) error {
 // Flags: --dry-run (plan only), --flake <path>, --mode switch|boot|test|dry-activate,
 // --timeout 30s (magic rollback window; 0s off), --yes (create a Hetzner machine
 // that does not exist yet without asking), --no-provision (never run terraform).
-func (Deploy) Machine(ctx context.Context, name string) error {
+func (Deploy) Machine(ctx context.Context, name string) (err error) {
+	defer explained(ctx, &err)
 	return runDeploy(ctx, []string{name})
 }
 
@@ -96,7 +97,8 @@ func (Deploy) Machine(ctx context.Context, name string) error {
 // @tags, as trailing words or comma-separated (deploy:fleet @server stibnite,
 // deploy:fleet @server,stibnite); none, "" or "all" means every machine.
 // Same flags as deploy:machine, plus --parallel n.
-func (Deploy) Fleet(ctx context.Context) error {
+func (Deploy) Fleet(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	var sel []string
 	for _, a := range rest() {
 		sel = append(sel, deploy.SplitSelectors(a)...)
@@ -108,7 +110,8 @@ func (Deploy) Fleet(ctx context.Context) error {
 }
 
 // Rollback switches a machine back one generation of its system profile.
-func (Deploy) Rollback(ctx context.Context, name string) error {
+func (Deploy) Rollback(ctx context.Context, name string) (err error) {
+	defer explained(ctx, &err)
 	d, _, err := deployer()
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 )
@@ -23,7 +24,8 @@ func flakeArg() (string, error) {
 // $VANIXIETS_FLAKE, default lab/): one line per machine with its class,
 // system, tags, deploy target, cloud provider, enabled toggle and roles.
 // A warm run (flake content unchanged) starts no nix process.
-func (Check) Fleet(ctx context.Context) error {
+func (Check) Fleet(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	ref, err := flakeArg()
 	if err != nil {
 		return err
@@ -47,11 +49,31 @@ func (Check) Fleet(ctx context.Context) error {
 	return nil
 }
 
-// Flake runs `nix flake check` on the flake (--flake, $VANIXIETS_FLAKE,
-// default lab/), skipped when a check of the same content already passed.
-func (Check) Flake(ctx context.Context) error {
+// loadFleet loads and validates the fleet of the flake the target works on
+// (cached: no nix process on a warm run).
+func loadFleet(ctx context.Context) (*fleet.Fleet, error) {
 	ref, err := flakeArg()
 	if err != nil {
+		return nil, err
+	}
+	f, err := fleet.NewLoader().Load(ctx, ref)
+	if err != nil && !strings.Contains(err.Error(), ref) {
+		return nil, fmt.Errorf("flake %s: %w", ref, err)
+	}
+	return f, err
+}
+
+// Flake runs `nix flake check` on the flake (--flake, $VANIXIETS_FLAKE,
+// default lab/), skipped when a check of the same content already passed.
+func (Check) Flake(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
+	ref, err := flakeArg()
+	if err != nil {
+		return err
+	}
+	// `nix flake check` knows nothing of the suite's contract: a flake
+	// with no (or an invalid) fleet output passes it. Check the fleet first.
+	if _, err := loadFleet(ctx); err != nil {
 		return err
 	}
 	res, err := fleet.NewLoader().CheckFlake(ctx, ref)
@@ -68,7 +90,8 @@ func (Check) Flake(ctx context.Context) error {
 
 // Show prints one machine's full record as JSON (the contract's fields plus
 // its roles, users, admins and secret recipients).
-func (Fleet) Show(ctx context.Context, machine string) error {
+func (Fleet) Show(ctx context.Context, machine string) (err error) {
+	defer explained(ctx, &err)
 	ref, err := flakeArg()
 	if err != nil {
 		return err

@@ -20,7 +20,8 @@ import (
 // flake (the default; --flake or $VANIXIETS_FLAKE) the machine list comes
 // from its fleet (cached: no nix on a warm run) and each host gets the
 // machine's generated host key from the flake's vars.
-func (Lab) Up(ctx context.Context) error {
+func (Lab) Up(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	l, err := labFromFleet(ctx)
 	if err != nil {
 		return err
@@ -62,7 +63,8 @@ func labFromFleet(ctx context.Context) (*lab.Lab, error) {
 
 // Down removes every namespace, link, route, mount, process and file the lab
 // made, also after a crash of an earlier run.
-func (Lab) Down(ctx context.Context) error {
+func (Lab) Down(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	l, err := lab.Default()
 	if err != nil {
 		return err
@@ -72,7 +74,8 @@ func (Lab) Down(ctx context.Context) error {
 
 // Status prints each lab host: address, whether sshd is alive, and the
 // current system generation.
-func (Lab) Status(ctx context.Context) error {
+func (Lab) Status(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	l, err := lab.Default()
 	if err != nil {
 		return err
@@ -92,7 +95,8 @@ func (Lab) Status(ctx context.Context) error {
 // Ssh runs a command on a lab host over real ssh with the lab's known_hosts
 // and client key: go tool mage lab:ssh cinnabar -- nix --version. The
 // command's exit code becomes mage's.
-func (Lab) Ssh(ctx context.Context) error {
+func (Lab) Ssh(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	l, err := lab.Default()
 	if err != nil {
 		return err

@@ -24,7 +24,8 @@ import (
 //	--max-age 90d      stale limit ($VANIXIETS_OVERLAY_MAX_AGE)
 //	--systems a,b      fleet systems ($VANIXIETS_FLEET_SYSTEMS; default
 //	                   x86_64-linux,aarch64-darwin)
-func (Check) Overlays(ctx context.Context) error {
+func (Check) Overlays(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	roots, err := overlayRoots()
 	if err != nil {
 		return err

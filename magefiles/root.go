@@ -21,7 +21,7 @@ func repoRoot() (string, error) {
 		}
 		p := filepath.Dir(d)
 		if p == d {
-			return "", errors.New("not inside the vanixiets repository (no go.mod above the working directory)")
+			return "", errors.New("not inside the vanixiets repository (no go.mod above the working directory): run the targets from the checkout (cd <checkout> && go tool mage <target>), or from anywhere with <checkout>/scripts/mage <target>")
 		}
 		d = p
 	}

@@ -26,12 +26,19 @@ import (
 
 func tfYes() bool { return boolFlag("yes") }
 
+// tfOpen validates the fleet first, so that a wrongly typed field gets the
+// fleet's message (machine, field, fix) rather than Nix's type error from
+// the terranix render, then opens the terraform session.
 func tfOpen(ctx context.Context) (*terraform.Session, error) {
+	if _, err := loadFleet(ctx); err != nil {
+		return nil, err
+	}
 	return terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flag("flake", "")})
 }
 
 // Render renders the fleet's terraform JSON into the work directory and prints what changed since the last rendering.
-func (Tf) Render(ctx context.Context) error {
+func (Tf) Render(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	s, err := tfOpen(ctx)
 	if err != nil {
 		return err
@@ -51,7 +58,8 @@ func (Tf) Render(ctx context.Context) error {
 }
 
 // Plan makes and saves a terraform plan and prints what it does per machine.
-func (Tf) Plan(ctx context.Context) error {
+func (Tf) Plan(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	s, err := tfOpen(ctx)
 	if err != nil {
 		return err
@@ -69,7 +77,8 @@ func (Tf) Plan(ctx context.Context) error {
 }
 
 // Apply applies the saved plan (refused when made from an older render); asks unless --yes.
-func (Tf) Apply(ctx context.Context) error {
+func (Tf) Apply(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	s, err := tfOpen(ctx)
 	if err != nil {
 		return err
@@ -87,7 +96,8 @@ func (Tf) Apply(ctx context.Context) error {
 }
 
 // Destroy destroys every resource in the state; asks unless --yes.
-func (Tf) Destroy(ctx context.Context) error {
+func (Tf) Destroy(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	s, err := tfOpen(ctx)
 	if err != nil {
 		return err
@@ -104,7 +114,8 @@ func (Tf) Destroy(ctx context.Context) error {
 }
 
 // Validate renders the fleet's terraform JSON and runs terraform validate on it with the providers of the local mirror.
-func (Tf) Validate(ctx context.Context) error {
+func (Tf) Validate(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	s, err := tfOpen(ctx)
 	if err != nil {
 		return err
@@ -129,7 +140,8 @@ func (Tf) Validate(ctx context.Context) error {
 }
 
 // Provision makes sure a cloud machine exists (plans, asks unless --yes, applies, waits for its ssh) and prints its address; non-cloud machines: nothing to do.
-func (Tf) Provision(ctx context.Context, machine string) error {
+func (Tf) Provision(ctx context.Context, machine string) (err error) {
+	defer explained(ctx, &err)
 	res, err := provision.Ensure(ctx, provision.Options{Flake: flag("flake", ""), Yes: tfYes(), Out: os.Stderr, In: os.Stdin}, machine)
 	if err != nil {
 		return err
@@ -146,18 +158,19 @@ func (Tf) Provision(ctx context.Context, machine string) error {
 }
 
 // Output prints terraform's outputs (machine addresses) from the encrypted state.
-func (Tf) Output(ctx context.Context) error {
+func (Tf) Output(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	ids, err := terraform.LoadIdentities(terraform.DefaultIdentityFiles()...)
 	if err != nil {
 		return err
 	}
-	st := os.Getenv("VANIXIETS_TF_STATE")
-	if st == "" {
-		f := flag("flake", os.Getenv("VANIXIETS_FLAKE"))
-		if f == "" {
-			f = "lab"
-		}
-		st = terraform.StateFileFor(f)
+	st, err := terraform.ResolveStateFile(flag("flake", "lab"))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(st); err != nil {
+		// Printing no outputs and exiting 0 would read as "no machines".
+		return fmt.Errorf("tf:output: no terraform state at %s: nothing was applied for this flake yet (go tool mage tf:apply), or name the state with VANIXIETS_TF_STATE", st)
 	}
 	if len(ids) == 0 {
 		s, err := tfOpen(ctx)

@@ -52,7 +52,8 @@ func splitList(s string) []string {
 // changed is regenerated with its dependents without --regenerate.
 // Prompts: VANIXIETS_PROMPT_<GEN>_<PROMPT>, the JSON file
 // $VANIXIETS_PROMPTS_FILE, or the terminal.
-func (Vars) Generate(ctx context.Context) error {
+func (Vars) Generate(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	v, err := openVars(ctx)
@@ -85,16 +86,19 @@ func (Vars) Generate(ctx context.Context) error {
 // ($VANIXIETS_AGE_IDENTITY, $SOPS_AGE_KEY_FILE, ~/.config/sops/age/keys.txt)
 // it also decrypts: every recipient whose key it holds must decrypt, nobody
 // else may. CI runs it.
-func (Vars) Check(ctx context.Context) error {
+func (Vars) Check(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	v, err := openVars(ctx)
 	if err != nil {
 		return err
 	}
-	decrypt := false
-	for _, p := range filepath.SplitList(vars.IdentityFile()) {
-		if _, err := os.Stat(p); err == nil {
-			decrypt = true
-		}
+	// An identity named on purpose ($VANIXIETS_AGE_IDENTITY or
+	// $SOPS_AGE_KEY_FILE; tasks/cli checked that it exists) is used; the
+	// default keys.txt only when it is there. Check then fails when the
+	// identity decrypts nothing rather than saying ok.
+	decrypt := os.Getenv("VANIXIETS_AGE_IDENTITY") != "" || os.Getenv("SOPS_AGE_KEY_FILE") != ""
+	if _, err := os.Stat(vars.IdentityFile()); err == nil {
+		decrypt = true
 	}
 	probs, err := v.Check(vars.CheckOptions{Decrypt: decrypt})
 	if err != nil {
@@ -117,7 +121,8 @@ func (Vars) Check(ctx context.Context) error {
 // Rekey re-encrypts the secrets whose recipients changed (a machine joined
 // a shared generator, an admin or a host key changed) without regenerating
 // them, with the admin identity. Only those files change.
-func (Vars) Rekey(ctx context.Context) error {
+func (Vars) Rekey(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
 	v, err := openVars(ctx)
 	if err != nil {
 		return err
@@ -132,7 +137,8 @@ func (Vars) Rekey(ctx context.Context) error {
 
 // Get prints machine's generator file (vars:get cinnabar openssh/ssh.id_ed25519.pub)
 // to stdout, decrypting a secret with the admin identity.
-func (Vars) Get(ctx context.Context, machine, genFile string) error {
+func (Vars) Get(ctx context.Context, machine, genFile string) (err error) {
+	defer explained(ctx, &err)
 	v, err := openVars(ctx)
 	if err != nil {
 		return err

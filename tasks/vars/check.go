@@ -56,6 +56,9 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 	}
 	// Identities: the admin's, then each machine's from its host key.
 	known := map[string]age.Identity{}
+	// An admin identity that is no recipient of any secret decrypts
+	// nothing: saying "ok (decryption with ...)" then would be false.
+	adminKeys, adminUsed, admins := map[string]bool{}, false, map[string]string{}
 	if opts.Decrypt {
 		ids, err := v.identities()
 		if err != nil {
@@ -64,6 +67,7 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 		for _, id := range ids {
 			if r := identityRecipient(id); r != "" {
 				known[r] = id
+				adminKeys[r] = true
 			}
 		}
 		for _, m := range p.Fleet.MachineNames() {
@@ -172,6 +176,10 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 			intended := map[string]bool{}
 			for _, r := range want {
 				intended[r.Key] = true
+				adminUsed = adminUsed || adminKeys[r.Key]
+				if strings.HasPrefix(r.Who, "user:") {
+					admins[r.Key] = r.Who
+				}
 			}
 			for _, rk := range sortedKeys(known) {
 				_, err := decrypt(ct, []age.Identity{known[rk]})
@@ -207,6 +215,21 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 		}
 		return nil
 	})
+	if opts.Decrypt && len(admins) > 0 && !adminUsed {
+		var have, want []string
+		for k := range adminKeys {
+			have = append(have, k)
+		}
+		for k, w := range admins {
+			want = append(want, w+" "+k)
+		}
+		sort.Strings(have)
+		sort.Strings(want)
+		if len(have) == 0 {
+			have = []string{"no X25519 key"}
+		}
+		add(IdentityFile(), "this admin identity (%s) is no recipient of any secret, so nothing could be decrypted: set VANIXIETS_AGE_IDENTITY to the key of one of the recipients the secrets expect: %s", strings.Join(have, ", "), strings.Join(want, "; "))
+	}
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
 	return probs, nil
 }
