@@ -20,13 +20,29 @@
 
   outputs = { self }:
     let
+      # The lab's TEST-ONLY admin keys: the public halves of
+      # keys/<user>.agekey, whose private halves are committed. The real
+      # fleet's users.nix holds placeholders where these stand; the lab
+      # puts its own keys in, and says below that it is a lab.
+      labAgeKeys = {
+        crs58 = [ "age16z6s8w7zv3x0ffk2ffltuvgwhnhzs48p5wn5z7jreaft4yvzafpqq29d53" ];
+        cameron = [ "age14rl54er5td8pt7hm4leq4qjrungg42kc6cnqu374r5nmu4rt6grsapsjaf" ];
+      };
       data = {
         machines = import ../modules/_fleet/machines.nix;
-        users = import ../modules/_fleet/users.nix;
+        users = builtins.mapAttrs (n: u: u // { ageKeys = labAgeKeys.${n} or [ ]; })
+          (import ../modules/_fleet/users.nix);
         instances = import ../modules/_fleet/instances.nix;
         generators = import ../modules/_fleet/generators.nix;
       };
-      fleet = import ../modules/_fleet/shape.nix { inherit data; };
+      # `lab` is the fleet's own declaration that it is a test fleet whose
+      # admin identities are committed (relative to this directory). It is
+      # the only thing that lets the suite encrypt to those keys, use them
+      # as default admin identities, and treat the flake as the lab: nothing
+      # is decided from the directory's name.
+      fleet = import ../modules/_fleet/shape.nix { inherit data; } // {
+        lab.identities = [ "keys/cameron.agekey" "keys/crs58.agekey" ];
+      };
       lib = import ../modules/_fleet/lib.nix { inherit fleet; };
       system = import ./nix/system.nix { inherit fleet lib; };
       sshPublicKey = builtins.replaceStrings [ "\n" ] [ "" ] (builtins.readFile ./keys/deploy_ed25519.pub);

@@ -127,6 +127,9 @@ func IdentityFromSSH(pemBytes, passphrase []byte) (string, error) {
 // malformed one in terms of where it came from (what, e.g. `user "crs58"
 // ageKeys[0]`).
 func ParseRecipient(what, s string) (*age.X25519Recipient, error) {
+	if IsPlaceholder(s) {
+		return nil, PlaceholderError(what, s)
+	}
 	r, err := age.ParseX25519Recipient(strings.TrimSpace(s))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %q is not an age X25519 recipient (want age1... as printed by age-keygen -y or ssh-to-age): %v", what, abbrev([]byte(s)), err)

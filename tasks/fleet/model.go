@@ -51,6 +51,24 @@ type Fleet struct {
 	Machines  map[string]*Machine  `json:"machines"`
 	Instances map[string]*Instance `json:"instances"`
 	Users     map[string]*User     `json:"users"`
+	// Lab is set only by a test fleet whose admin identities are committed
+	// to its repository (the embedded lab). See Lab.
+	Lab *Lab `json:"lab,omitempty"`
+}
+
+// Lab is a fleet's own declaration that it is a test fleet: its secrets
+// protect nothing, because the private halves of its admins' keys are
+// published with it. The suite refuses to encrypt anything to a key whose
+// private half is in the repository (see agekey.Published) unless the
+// fleet says so here, naming those identity files; and it is the only
+// thing that makes the suite treat a flake as the lab (its test identities
+// as default admin keys, its machines as lab hosts). Nothing decides "lab"
+// from a directory or file name: a copy of the lab under another name is
+// still a lab, and a real fleet in a directory called lab is not.
+type Lab struct {
+	// Identities are the fleet's committed age identity files, relative
+	// to the flake directory (e.g. "keys/cameron.agekey").
+	Identities []string `json:"identities"`
 }
 
 // Machine is one host of the fleet.
@@ -99,6 +117,14 @@ type Generator struct {
 	// Dependencies name generators of the same machine whose outputs are
 	// made available under $in/<dep>/<file>.
 	Dependencies []string `json:"dependencies"`
+	// Reads names the secret files of dependencies the script reads, as
+	// "<dependency>/<file>". A script gets every public file of its
+	// dependencies under $in/<dep>/<file> (they are in the repository
+	// anyway) but a dependency's secret only when it is named here: a
+	// generator that derives a fingerprint from a host key must not see
+	// the private key. An extension of clan's declaration (clan hands a
+	// script every file of its dependencies).
+	Reads []string `json:"reads,omitempty"`
 	// Script runs with $in, $out and $prompts set to directories.
 	Script string `json:"script"`
 	// Share: the generator's outputs are shared by every machine declaring

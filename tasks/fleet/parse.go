@@ -33,6 +33,7 @@ func Parse(data []byte) (*Fleet, error) {
 		Machines  map[string]json.RawMessage `json:"machines"`
 		Instances map[string]json.RawMessage `json:"instances"`
 		Users     map[string]json.RawMessage `json:"users"`
+		Lab       json.RawMessage            `json:"lab"`
 	}
 	if err := decodeStrict(data, &top, ""); err != nil {
 		return nil, err
@@ -70,6 +71,12 @@ func Parse(data []byte) (*Fleet, error) {
 		}
 		u.Name = name
 		f.Users[name] = &u
+	}
+	if len(top.Lab) > 0 && !bytes.Equal(bytes.TrimSpace(top.Lab), []byte("null")) {
+		f.Lab = &Lab{}
+		if err := decodeStrict(top.Lab, f.Lab, "lab"); err != nil {
+			return nil, err
+		}
 	}
 	return f, nil
 }
@@ -205,13 +212,15 @@ func fieldList(v any) string {
 		// nested records: the unknown field may be in deploy, cloud or a role
 		return ""
 	case *generatorJSON:
-		return "files, prompts, dependencies, script, share, validation"
+		return "files, prompts, dependencies, reads, script, share, validation"
 	case *File:
 		return "secret, deploy, owner, group, mode, neededFor"
 	case *Prompt:
 		return "description, type, persist"
 	case *User:
 		return "description, ageKeys"
+	case *Lab:
+		return "identities"
 	}
-	return "machines, instances, users"
+	return "machines, instances, users, lab"
 }

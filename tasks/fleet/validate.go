@@ -3,10 +3,13 @@ package fleet
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/vanixiets/vanixiets/tasks/agekey"
 )
 
 // ValidationError lists every problem Validate found, one precise line each,
@@ -32,6 +35,11 @@ var (
 	systemRe = regexp.MustCompile(`^[a-z0-9_]+-[a-z0-9_]+$`)
 	nameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	modeRe   = regexp.MustCompile(`^0?[0-7]{3}$`)
+	// accountRe is an owner or group name that chown accepts on both
+	// classes (POSIX portable names; macOS's _www-style names; at most 32
+	// characters), or a numeric id. It keeps anything else (spaces, ':',
+	// '/', shell syntax, option-like '-x') from reaching the host.
+	accountRe = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.-]{0,31}|[0-9]{1,10})$`)
 )
 
 // Validate checks the cross-references and invariants Parse cannot: classes
@@ -186,9 +194,23 @@ func (f *Fleet) Validate() error {
 
 	for _, un := range f.UserNames() {
 		u := f.Users[un]
-		for _, k := range u.AgeKeys {
+		for i, k := range u.AgeKeys {
+			if agekey.IsPlaceholder(k) {
+				add("%v", agekey.PlaceholderError(fmt.Sprintf("user %q ageKeys[%d]", un, i), k))
+				continue
+			}
 			if !strings.HasPrefix(k, "age1") && !strings.HasPrefix(k, "ssh-") {
 				add("user %q: ageKeys entry %q is not an age recipient (want age1... or an ssh public key)", un, abbrevS(k))
+			}
+		}
+	}
+	if f.Lab != nil {
+		if len(f.Lab.Identities) == 0 {
+			add("lab: declares no identities (want lab.identities = [ \"keys/<user>.agekey\" ... ], relative to the flake)")
+		}
+		for _, id := range f.Lab.Identities {
+			if id == "" || path.IsAbs(id) || path.Clean(id) != id || strings.HasPrefix(id, "../") || id == ".." {
+				add("lab: identity %q must be a clean path inside the flake directory (e.g. \"keys/cameron.agekey\")", id)
 			}
 		}
 	}
@@ -216,22 +238,46 @@ func validateGenerator(m *Machine, g *Generator, w string) []string {
 			add("%s: unknown generator dependency %q (machine's generators: %s)", w, d, strings.Join(sortedKeys(m.Generators), ", "))
 		}
 	}
+	for _, r := range g.Reads {
+		dep, file, ok := strings.Cut(r, "/")
+		switch {
+		case !ok || dep == "" || file == "":
+			add("%s: reads entry %q is not \"<dependency>/<file>\"", w, r)
+		case !contains(g.Dependencies, dep):
+			add("%s: reads %q but %q is not one of its dependencies (%s)", w, r, dep, strings.Join(g.Dependencies, ", "))
+		default:
+			if dg, ok := m.Generators[dep]; ok {
+				if df, ok := dg.Files[file]; !ok || !df.Secret {
+					add("%s: reads %q, which is not a secret file of %q (public files of dependencies are always in $in)", w, r, dep)
+				}
+			}
+		}
+	}
 	for _, fn := range sortedKeys(g.Files) {
 		file := g.Files[fn]
 		fw := fmt.Sprintf("%s file %q", w, fn)
 		if strings.Contains(fn, "/") || fn == "." || fn == ".." || fn == "" {
 			add("%s: file name must be a plain name", fw)
 		}
-		if file.Mode != "" && !modeRe.MatchString(file.Mode) {
-			add("%s: mode %q is not an octal mode like \"0400\"", fw, file.Mode)
+		mode, modeErr := strconv.ParseUint(file.Mode, 8, 32)
+		switch {
+		case file.Mode != "" && (!modeRe.MatchString(file.Mode) || modeErr != nil):
+			// Three octal digits only: symbolic modes ("u+s") and a fourth
+			// digit (setuid, setgid, sticky: "4755") never reach chmod.
+			add("%s: mode %q is not a plain octal permission like \"0400\" (three digits, no setuid/setgid/sticky bit, no symbolic form)", fw, file.Mode)
+		case file.Secret && file.Mode != "" && mode&0o007 != 0:
+			add("%s: secret file with mode %q gives every user of the host access (want no permission for others, e.g. \"0400\", or \"0440\" with a group)", fw, file.Mode)
+		}
+		for _, acct := range []struct{ what, name string }{{"owner", file.Owner}, {"group", file.Group}} {
+			if acct.name != "" && !accountRe.MatchString(acct.name) {
+				add("%s: %s %q is not a user or group name (letters, digits, '_', '.', '-', starting with a letter or '_', at most 32 characters; or a numeric id)", fw, acct.what, acct.name)
+			}
 		}
 		if file.NeededFor != "" && !contains(neededForValues, file.NeededFor) {
 			add("%s: neededFor %q (want one of %s)", fw, file.NeededFor, strings.Join(neededForValues, ", "))
 		}
-		if !file.Secret && file.Mode != "" {
-			if v, err := strconv.ParseUint(file.Mode, 8, 32); err == nil && v&0o044 == 0 {
-				add("%s: public file with private mode %q", fw, file.Mode)
-			}
+		if !file.Secret && file.Mode != "" && modeErr == nil && mode&0o044 == 0 {
+			add("%s: public file with private mode %q", fw, file.Mode)
 		}
 	}
 	for _, pn := range sortedKeys(g.Prompts) {

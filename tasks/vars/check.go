@@ -83,9 +83,9 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 			if err != nil {
 				continue
 			}
-			pem, err := decrypt(ct, ids)
+			pem, err := openSecret(hk, name, ct, ids)
 			if err != nil {
-				continue // not an admin of m: its key is unknown here
+				continue // not an admin of m (its key is unknown here), or misbound (reported below)
 			}
 			s, err := agekey.IdentityFromSSH(pem, nil)
 			if err != nil {
@@ -181,8 +181,16 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 					admins[r.Key] = r.Who
 				}
 			}
+			bindingChecked := false
 			for _, rk := range sortedKeys(known) {
-				_, err := decrypt(ct, []age.Identity{known[rk]})
+				payload, err := decrypt(ct, []age.Identity{known[rk]})
+				if err == nil && intended[rk] && !bindingChecked {
+					bindingChecked = true
+					if _, berr := unbindSecret(secretID(u, f.Name), payload); berr != nil {
+						add(rel(sp), "%v", berr)
+					}
+				}
+				clear(payload)
 				switch {
 				case intended[rk] && err != nil:
 					add(rel(sp), "intended recipient %s cannot decrypt it (%v): it was encrypted to other keys; run vars:rekey or vars:generate --regenerate", who(want, rk), err)

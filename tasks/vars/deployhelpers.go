@@ -67,7 +67,10 @@ func (v *Vars) HostPrivateKey(m string) (key []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	pt, err := decrypt(ct, ids)
+	pt, err := openSecret(hk, name, ct, ids)
+	if isBindingError(err) {
+		return nil, false, fmt.Errorf("%s: %w", hk, err)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%s secret %q: %v (is %s the key of an admin of %s?)", hk, name, err, IdentityFile(), m)
 	}

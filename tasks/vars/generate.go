@@ -69,6 +69,13 @@ func (v *Vars) Generate(ctx context.Context, opts GenerateOptions) (*Report, err
 	if run.tmpBase == "" {
 		run.tmpBase = TmpBase()
 	}
+	swept, err := SweepStale(run.tmpBase)
+	for _, d := range swept {
+		v.logf("removed %s, the work directory of a generator run that was killed", d)
+	}
+	if err != nil {
+		return nil, err
+	}
 	rep := &Report{}
 	states := map[*Unit]*unitState{}
 	hostKey := func(m string) ([]byte, error) {
@@ -159,7 +166,7 @@ func (v *Vars) generateUnit(ctx context.Context, p *Plan, u *Unit, key string, s
 	}
 	in := map[string]map[string][]byte{}
 	for _, d := range u.Deps {
-		files, err := v.depFiles(d, states[d])
+		files, err := v.depFiles(u, d, states[d])
 		if err != nil {
 			return nil, 0, fmt.Errorf("%s: %w", u, err)
 		}
@@ -215,9 +222,9 @@ func (v *Vars) generateUnit(ctx context.Context, p *Plan, u *Unit, key string, s
 			s.values[f.Name] = b
 			continue
 		}
-		ct, err := encrypt(b, want)
+		ct, err := v.sealSecret(u, f.Name, b, want)
 		if err != nil {
-			return nil, dur, fmt.Errorf("%s: encrypt %q: %w", u, f.Name, err)
+			return nil, dur, err
 		}
 		files[f.Name] = map[string][]byte{secretName: ct, recipientsName: recipientSet(want)}
 		s.secrets[f.Name] = b
@@ -231,14 +238,20 @@ func (v *Vars) generateUnit(ctx context.Context, p *Plan, u *Unit, key string, s
 	return s, dur, nil
 }
 
-// depFiles returns every file of dependency d for $in: public values and
-// secrets, decrypting stored secrets with the admin's identities when d was
-// not generated in this run.
-func (v *Vars) depFiles(d *Unit, s *unitState) (map[string][]byte, error) {
+// depFiles returns the files of dependency d that unit u's script gets in
+// $in: every public value, and the secrets u declares it reads
+// (fleet.Generator.Reads), decrypting a stored secret with the admin's
+// identities when d was not generated in this run. A secret u does not
+// declare never reaches its work directory: a generator that only needs a
+// public key must not hold the private one.
+func (v *Vars) depFiles(u, d *Unit, s *unitState) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, f := range d.Files {
 		if !f.Secret {
 			out[f.Name] = s.values[f.Name]
+			continue
+		}
+		if !slices.Contains(u.Gen.Reads, d.Name+"/"+f.Name) {
 			continue
 		}
 		if b, ok := s.secrets[f.Name]; ok {
@@ -253,7 +266,10 @@ func (v *Vars) depFiles(d *Unit, s *unitState) (map[string][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dependency %s: %v", d, err)
 		}
-		pt, err := decrypt(ct, ids)
+		pt, err := openSecret(d, f.Name, ct, ids)
+		if isBindingError(err) {
+			return nil, fmt.Errorf("dependency %s: %w", d, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dependency %s: decrypt secret %q with %s: %v (you must be an admin of %v)", d, f.Name, IdentityFile(), err, d.Machines)
 		}

@@ -152,6 +152,7 @@ func TestDependencyGetsInputs(t *testing.T) {
 	gens := `{` + opensshGen + `,` + gen("base", `printf secret-base > "$out/key"; printf public-base > "$out/id.pub"`, nil, "key", "id.pub") + `,` +
 		gen("derived", `cat "$in/base/key" "$in/base/id.pub" > "$out/both"; test "$PATH" = /usr/bin:/bin; test -z "${GOPATH:-}"; test "$(stat -c %a "$in")" = 700`, []string{"base"}, "both") + `}`
 	f := parseFleet(t, fleetJSON(gens, id.Recipient().String()))
+	f.Machines["m"].Generators["derived"].Reads = []string{"base/key"}
 	v := newVars(t, f, map[string]*age.X25519Identity{"admin": id}, nil)
 	t.Setenv("GOPATH", "/leak")
 	mustGenerate(t, v, GenerateOptions{})
@@ -168,6 +169,36 @@ func TestDependencyGetsInputs(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, string(b), "secret-basepublic-base")
 	assertCheckClean(t, newVarsAt(t, v))
+}
+
+// TestDependencySecretsOnlyWhenRead: a script gets its dependencies' public
+// files, and a dependency's secret only when it declares it in reads. On
+// the old code every file of every dependency, private keys included, was
+// written into the work directory.
+func TestDependencySecretsOnlyWhenRead(t *testing.T) {
+	id, _ := age.GenerateX25519Identity()
+	listing := `ls "$in/base" > "$out/seen"`
+	tests := []struct {
+		name  string
+		reads []string
+		want  string
+	}{
+		{name: "public files only", want: "id.pub\n"},
+		{name: "declared secret", reads: []string{"base/key"}, want: "id.pub\nkey\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gens := `{` + opensshGen + `,` + gen("base", `printf secret-base > "$out/key"; printf public-base > "$out/id.pub"`, nil, "key", "id.pub") + `,` +
+				gen("derived", listing, []string{"base"}, "seen") + `}`
+			f := parseFleet(t, fleetJSON(gens, id.Recipient().String()))
+			f.Machines["m"].Generators["derived"].Reads = tc.reads
+			v := newVars(t, f, map[string]*age.X25519Identity{"admin": id}, nil)
+			mustGenerate(t, v, GenerateOptions{})
+			b, err := v.Get("m", "derived/seen")
+			assert.NilError(t, err)
+			assert.Equal(t, string(b), tc.want)
+		})
+	}
 }
 
 func TestBadInput(t *testing.T) {

@@ -58,11 +58,14 @@ func (v *Vars) Rekey() ([]string, error) {
 			if err != nil {
 				return done, err
 			}
-			pt, err := decrypt(ct, ids)
+			pt, err := openSecret(u, f.Name, ct, ids)
+			if isBindingError(err) {
+				return done, fmt.Errorf("%s: refusing to rekey: %w", u, err)
+			}
 			if err != nil {
 				return done, fmt.Errorf("%s: decrypt secret %q to rekey it: %v (an admin of %v must run vars:rekey)", u, f.Name, err, u.Machines)
 			}
-			nct, err := encrypt(pt, want)
+			nct, err := v.sealSecret(u, f.Name, pt, want)
 			clear(pt)
 			if err != nil {
 				return done, err
@@ -122,7 +125,10 @@ func (v *Vars) Get(machine, genFile string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, err := decrypt(ct, ids)
+	pt, err := openSecret(u, f, ct, ids)
+	if isBindingError(err) {
+		return nil, fmt.Errorf("%s: %w", u, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s secret %q: %v (is %s the key of an admin of %v?)", u, f, err, IdentityFile(), u.Machines)
 	}

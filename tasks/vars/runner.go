@@ -75,14 +75,11 @@ func (e *ScriptError) Unwrap() error { return e.Err }
 // cancellation too (the script's process group is killed first).
 func (r runner) run(ctx context.Context, si scriptInput) (files map[string][]byte, err error) {
 	u := si.unit
-	root, err := os.MkdirTemp(r.tmpBase, "vanixiets-vars-")
+	root, release, err := newWorkDir(r.tmpBase)
 	if err != nil {
 		return nil, fmt.Errorf("%s: private work directory: %w", u, err)
 	}
-	defer os.RemoveAll(root)
-	if err := os.Chmod(root, 0o700); err != nil {
-		return nil, err
-	}
+	defer release()
 	in, out, prompts, home, tmp := filepath.Join(root, "in"), filepath.Join(root, "out"), filepath.Join(root, "prompts"), filepath.Join(root, "home"), filepath.Join(root, "tmp")
 	for _, d := range []string{in, out, prompts, home, tmp} {
 		if err := os.Mkdir(d, 0o700); err != nil {
@@ -162,6 +159,108 @@ func (r runner) run(ctx context.Context, si scriptInput) (files map[string][]byt
 		}
 	}
 	return files, nil
+}
+
+// workPrefix starts the name of every work directory; workLock is the file
+// in it that its run holds locked.
+const (
+	workPrefix = "vanixiets-vars-"
+	workLock   = ".owner.lock"
+)
+
+// newWorkDir makes a private (0700) work directory under base and locks it
+// for this process with flock on <dir>/.owner.lock, which also records the
+// pid. The lock is what SweepStale asks: the kernel drops it when the
+// process dies, however it dies (SIGKILL, power loss of a tmpfs aside), so
+// a run that was killed leaves a directory anyone can recognise as
+// abandoned, while a live run's directory is never touched. release
+// removes the directory and then drops the lock.
+func newWorkDir(base string) (dir string, release func(), err error) {
+	dir, err = os.MkdirTemp(base, workPrefix)
+	if err != nil {
+		return "", nil, err
+	}
+	fail := func(err error) (string, func(), error) {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fail(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, workLock), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fail(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return fail(fmt.Errorf("lock %s: %w", lock.Name(), err))
+	}
+	fmt.Fprintf(lock, "%d\n", os.Getpid())
+	return dir, func() {
+		os.RemoveAll(dir)
+		lock.Close()
+	}, nil
+}
+
+// unlockedGrace is how old a work directory without a lock file must be to
+// count as abandoned: one made by a suite older than the lock, or killed
+// in the instant between creating the directory and its lock.
+const unlockedGrace = time.Minute
+
+// SweepStale removes the work directories under base (TmpBase() when "")
+// that no live run holds: a generator run that was killed (SIGKILL, OOM)
+// cannot remove its own, and it may hold decrypted dependency secrets and
+// the fresh outputs. Only this user's directories are considered; a
+// directory whose lock is held is in use and left alone. Generate calls it
+// first, so a kill's plaintext lives at most until the next run. It
+// returns the removed directories.
+func SweepStale(base string) ([]string, error) {
+	if base == "" {
+		base = TmpBase()
+	}
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var removed []string
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), workPrefix) {
+			continue
+		}
+		dir := filepath.Join(base, e.Name())
+		st, err := os.Lstat(dir)
+		if err != nil || !st.IsDir() {
+			continue
+		}
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+			continue // another user's: not ours to judge
+		}
+		if !abandoned(dir, st) {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return removed, fmt.Errorf("remove abandoned work directory %s: %w", dir, err)
+		}
+		removed = append(removed, dir)
+	}
+	return removed, nil
+}
+
+// abandoned reports whether no live process holds dir's lock.
+func abandoned(dir string, st fs.FileInfo) bool {
+	lock, err := os.OpenFile(filepath.Join(dir, workLock), os.O_RDWR, 0)
+	if err != nil {
+		return errors.Is(err, fs.ErrNotExist) && time.Since(st.ModTime()) > unlockedGrace
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return false // held: a live run
+	}
+	// Ours now; RemoveAll follows, and the lock dies with the file.
+	return true
 }
 
 // limitedBuffer keeps the first max bytes of a stream.

@@ -109,6 +109,12 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 	if root == "" {
 		root = SecretsRoot
 	}
+	// Owners, groups and modes go to chown and chmod on the host: the
+	// fleet is validated here, whoever called, not only where it was
+	// loaded.
+	if err := v.Fleet.Validate(); err != nil {
+		return nil, err
+	}
 	p, err := v.Plan()
 	if err != nil {
 		return nil, err
@@ -141,7 +147,10 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 			if err != nil {
 				return nil, err
 			}
-			pt, err := decrypt(ct, ids)
+			pt, err := openSecret(u, f.Name, ct, ids)
+			if isBindingError(err) {
+				return nil, fmt.Errorf("%s: refusing to upload: %w", u, err)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s secret %q: %v (the deploying admin must be a recipient: run vars:rekey)", u, f.Name, err)
 			}

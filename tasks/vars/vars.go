@@ -35,6 +35,9 @@ type Vars struct {
 	Fleet *fleet.Fleet
 	// Dir is the vars root (a flake's "vars" directory).
 	Dir string
+	// FlakeDir is the flake directory the fleet's lab identities
+	// (fleet.Lab) are relative to; "" means the parent of Dir.
+	FlakeDir string
 	// Identities returns the admin's age identities, used to decrypt a
 	// dependency's secret, for rekey, get, check and upload. nil means
 	// LoadIdentities. It is only called when a secret must be read.
