@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -29,40 +28,47 @@ func (r sshRemote) Run(ctx context.Context, cmd string, stdin io.Reader, stdout 
 	return r.c.Run(ctx, cmd, stdin, stdout, nil)
 }
 
-// LabIdentityFiles are the lab's test admin identities (relative to the
-// lab flake): the deployer decrypts the lab's vars with them when the
-// flake is the repository's lab and no identity is configured.
-var LabIdentityFiles = []string{"keys/cameron.agekey", "keys/crs58.agekey"}
-
-// IsRepoLab reports whether flake is this repository's lab flake (a "lab"
-// directory with the test identities, next to the suite's go.mod).
-func IsRepoLab(flake string) bool {
+// labIdentities returns the identity files the flake's fleet declares as
+// a lab's (fleet.Lab, resolved against the flake directory); nil when the
+// flake is not a local directory, its fleet does not load, or it does not
+// declare itself a lab. The fleet's own data decides: neither the
+// directory's name nor the files next to it do.
+func labIdentities(flake string) []string {
 	dir, err := filepath.Abs(flake)
-	if err != nil || filepath.Base(dir) != "lab" {
-		return false
+	if err != nil {
+		return nil
 	}
-	for _, f := range append([]string{"flake.nix"}, LabIdentityFiles...) {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return false
-		}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil
 	}
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "go.mod"))
-	return err == nil && bytes.Contains(b, []byte("module github.com/vanixiets/vanixiets\n"))
+	f, err := fleet.NewLoader().Load(context.Background(), dir)
+	if err != nil {
+		return nil
+	}
+	return f.LabIdentityFiles(dir)
 }
+
+// IsRepoLab reports whether flake is a lab: its fleet declares itself one
+// (fleet.Lab), as the repository's lab flake does.
+func IsRepoLab(flake string) bool { return len(labIdentities(flake)) > 0 }
 
 // identitySetting returns the identity files to use and a note to print:
 // $VANIXIETS_AGE_IDENTITY / $SOPS_AGE_KEY_FILE / ~/.config/sops/age/keys.txt
-// as tasks/vars defines them, except that the repository's lab flake with no
-// identity variable set uses the lab's test identities.
+// as tasks/vars defines them, except that a lab flake with no identity
+// variable set uses the test identities its fleet declares.
 func identitySetting(flake string) (files []string, note string) {
-	if os.Getenv("VANIXIETS_AGE_IDENTITY") == "" && os.Getenv("SOPS_AGE_KEY_FILE") == "" && IsRepoLab(flake) {
-		dir, _ := filepath.Abs(flake)
-		var rel []string
-		for _, f := range LabIdentityFiles {
-			files = append(files, filepath.Join(dir, f))
-			rel = append(rel, filepath.Join("lab", f))
+	if os.Getenv("VANIXIETS_AGE_IDENTITY") == "" && os.Getenv("SOPS_AGE_KEY_FILE") == "" {
+		if files := labIdentities(flake); len(files) > 0 {
+			wd, _ := os.Getwd()
+			var rel []string
+			for _, f := range files {
+				if r, err := filepath.Rel(wd, f); err == nil {
+					f = r
+				}
+				rel = append(rel, f)
+			}
+			return files, "vars: no VANIXIETS_AGE_IDENTITY set; using the lab's test identities " + strings.Join(rel, ":")
 		}
-		return files, "vars: no VANIXIETS_AGE_IDENTITY set; using the lab's test identities " + strings.Join(rel, ":")
 	}
 	return filepath.SplitList(vars.IdentityFile()), ""
 }
@@ -81,6 +87,11 @@ type secrets struct {
 }
 
 func newSecrets(f *fleet.Fleet, dir string, ids func() ([]age.Identity, error)) (*secrets, error) {
+	// Owners, groups and modes reach the hosts' chown and chmod: validate
+	// here, whatever produced f.
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
 	s := &secrets{f: f, dir: dir, ids: ids, per: map[string]*vars.Vars{}, kh: map[string]string{}, keyed: map[string]bool{}}
 	v := s.vars("")
 	if _, err := v.Plan(); err != nil {

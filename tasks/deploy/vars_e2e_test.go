@@ -27,10 +27,7 @@ func labVars(t testing.TB) *vars.Vars {
 	f, err := fleet.NewLoader().Load(context.Background(), labFlake(t))
 	assert.NilError(t, err)
 	v := vars.New(f, filepath.Join(labFlake(t), "vars"))
-	var files []string
-	for _, n := range LabIdentityFiles {
-		files = append(files, filepath.Join(labFlake(t), n))
-	}
+	files := f.LabIdentityFiles(labFlake(t))
 	v.Identities = func() ([]age.Identity, error) { return vars.LoadIdentityFiles(files...) }
 	return v
 }

@@ -14,6 +14,7 @@ import (
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vanixiets/vanixiets/tasks/agekey"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
@@ -128,17 +129,50 @@ func StateReader(o Options) (*Workspace, error) {
 }
 
 // Identities loads the identities that decrypt o's state: IdentityFiles,
-// else DefaultIdentityFiles(), else for a flake directory named "lab" its
-// TEST-ONLY keys/*.agekey.
+// else DefaultIdentityFiles(), else the TEST-ONLY identities a lab fleet
+// declares (fleet.Lab): the fleet's own data decides, not a directory name.
 func (o Options) Identities() ([]age.Identity, error) {
 	files := o.IdentityFiles
 	if files == nil {
 		files = DefaultIdentityFiles()
-		if len(files) == 0 && filepath.Base(filepath.Clean(o.Flake)) == "lab" {
-			files, _ = filepath.Glob(filepath.Join(o.Flake, "keys", "*.agekey"))
+		if len(files) == 0 {
+			files = o.labIdentityFiles()
 		}
 	}
 	return LoadIdentities(files...)
+}
+
+// labIdentityFiles returns the identity files o's fleet declares as a
+// lab's; nil when it declares none or does not load.
+func (o Options) labIdentityFiles() []string {
+	if st, err := os.Stat(o.Flake); err != nil || !st.IsDir() {
+		return nil
+	}
+	f, err := fleet.NewLoader().Load(context.Background(), o.Flake)
+	if err != nil {
+		return nil
+	}
+	return f.LabIdentityFiles(o.Flake)
+}
+
+// refusePublished fails when the state would be encrypted to a key whose
+// private half is committed to the flake's repository (agekey.Published),
+// unless it is an identity the fleet declares as a lab's.
+func (o Options) refusePublished(recips []age.Recipient) error {
+	if st, err := os.Stat(o.Flake); err != nil || !st.IsDir() {
+		return nil // a remote flake: no repository here to publish keys
+	}
+	pub, err := agekey.PublishedIn(o.Flake)
+	if err != nil {
+		return err
+	}
+	var rs []agekey.Recipient
+	for _, r := range recips {
+		if x, ok := r.(*age.X25519Recipient); ok {
+			rs = append(rs, agekey.Recipient{Key: x.String(), Who: "terraform state recipient"})
+		}
+	}
+	return pub.Check(rs, o.labIdentityFiles())
 }
 
 // OpenRendering is Open with the rendering already made.
@@ -152,7 +186,11 @@ func OpenRendering(ctx context.Context, o Options, r *terranix.Rendering) (*Sess
 	if err != nil {
 		return nil, err
 	}
-	w := &Workspace{StateFile: o.StateFile, Vault: Vault{Identities: ids, Recipients: withOwn(recips, ids)},
+	recips = withOwn(recips, ids)
+	if err := o.refusePublished(recips); err != nil {
+		return nil, fmt.Errorf("terraform state %s: %w", o.StateFile, err)
+	}
+	w := &Workspace{StateFile: o.StateFile, Vault: Vault{Identities: ids, Recipients: recips},
 		Optional: []string{"google"}, Stdout: o.Out, Stderr: o.Out, Env: map[string]string{}}
 	if err := w.defaults(); err != nil {
 		return nil, err
