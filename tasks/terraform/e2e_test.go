@@ -61,6 +61,12 @@ func newEnv(t testing.TB, cfg fakehcloud.Config) *env {
 		Stdout:    log, Stderr: log,
 		WaitDelay: 20 * time.Second,
 	}
+	// Run directories live outside the test's directory (in memory).
+	t.Cleanup(func() {
+		if runs, err := w.runsRoot(); err == nil {
+			os.RemoveAll(runs)
+		}
+	})
 	return &env{fake: r, id: id, w: w, dir: dir, log: log}
 }
 
@@ -112,7 +118,7 @@ func TestPlanApplyToggleDestroy(t *testing.T) {
 	assert.Check(t, !strings.Contains(string(ct), a.String()), "stored state has no plaintext address")
 	assert.Check(t, !strings.Contains(string(ct), fakehcloud.LabToken), "stored state has no token")
 	assert.Check(t, !strings.Contains(string(ct), "hcloud_server"), "stored state is not readable")
-	runs, _ := os.ReadDir(filepath.Join(e.w.WorkDir, "runs"))
+	runs, _ := os.ReadDir(e.w.runs)
 	assert.Equal(t, len(runs), 0, "no plaintext run directory left")
 
 	// Toggle beta on: exactly beta is created.
@@ -258,7 +264,7 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 		t.Fatal("apply never reached beta:\n" + e.log.String())
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !runStateHas(e.w.WorkDir, `"hcloud_server"`, `"alpha"`) && time.Now().Before(deadline) {
+	for !runStateHas(e.w, `"hcloud_server"`, `"alpha"`) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
@@ -308,7 +314,7 @@ func TestKilledApplyConverges(t *testing.T) {
 	// Kill once terraform has recorded alpha in its (run directory) state:
 	// the point where a kill loses nothing terraform knew.
 	deadline := time.Now().Add(30 * time.Second)
-	for !runStateHas(e.w.WorkDir, `"hcloud_server"`, `"alpha"`) {
+	for !runStateHas(e.w, `"hcloud_server"`, `"alpha"`) {
 		if time.Now().After(deadline) {
 			t.Fatal("terraform never wrote alpha to its state:\n" + out.String())
 		}
@@ -323,12 +329,18 @@ func TestKilledApplyConverges(t *testing.T) {
 	p := e.planApply(t, "alpha", "beta")
 	assert.Check(t, len(p.Changes) == 1 && machines(p)["beta"] == "create", "alpha, created by the killed run, is known: %s", p.Summary())
 	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha", "beta"})
-	runs, _ := os.ReadDir(filepath.Join(e.w.WorkDir, "runs"))
+	runs, _ := os.ReadDir(e.w.runs)
 	assert.Equal(t, len(runs), 0, "the killed run's plaintext directory was recovered and removed")
 }
 
-func runStateHas(workDir string, subs ...string) bool {
-	files, _ := filepath.Glob(filepath.Join(workDir, "runs", "*", "terraform.tfstate"))
+// runStateHas reports whether a run directory of w (made by a run in this
+// process or another) holds a state with all of subs.
+func runStateHas(w *Workspace, subs ...string) bool {
+	runs, err := w.runsRoot()
+	if err != nil {
+		return false
+	}
+	files, _ := filepath.Glob(filepath.Join(runs, "*", "terraform.tfstate"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {

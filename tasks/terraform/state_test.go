@@ -1,6 +1,7 @@
 package terraform
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -82,12 +83,12 @@ func TestPlanSummary(t *testing.T) {
 
 func TestLockIsExclusiveAndReleasedOnClose(t *testing.T) {
 	w := &Workspace{StateFile: "x", WorkDir: t.TempDir()}
-	f, err := w.acquire()
+	f, err := w.acquire(context.Background())
 	assert.NilError(t, err)
-	_, err = w.acquire()
+	_, err = w.acquire(context.Background())
 	assert.ErrorContains(t, err, "in use by another run")
 	f.Close()
-	f2, err := w.acquire()
+	f2, err := w.acquire(context.Background())
 	assert.NilError(t, err)
 	f2.Close()
 }

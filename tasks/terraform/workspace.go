@@ -3,11 +3,14 @@
 // rest.
 //
 // The life of every command is one "run": take the workspace lock (an
-// flock the kernel drops when the process dies, so a killed run never leaves
-// it held), recover what an earlier killed run left behind, make a private
-// 0700 run directory, decrypt the state into it, run terraform there, encrypt
-// the state back if terraform changed it, and remove the directory. Plaintext
-// state (and plans, which embed state) exists only inside that directory.
+// flock that terraform and its providers inherit, so it is held until the
+// run and everything it started have exited: see lock.go), recover what an
+// earlier killed run left behind, make a private 0700 run directory, decrypt
+// the state into it, run terraform there, encrypt the state back if
+// terraform changed it, and remove the directory. Plaintext state (and
+// plans, which embed state) exists only inside that directory, which lives
+// in memory (/dev/shm) where the machine has it, so that no plaintext
+// reaches a disk however long terraform or a confirmation takes.
 //
 // Plans are saved (encrypted) with the render key they were made from: apply
 // refuses a plan whose key no longer matches the current rendering, or whose
@@ -30,10 +33,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
+	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
 // InstallHint says how to get terraform and the providers.
@@ -66,16 +71,50 @@ type Workspace struct {
 	// WaitDelay is how long terraform gets after an interrupt before it is
 	// killed (default 30 s).
 	WaitDelay time.Duration
+
+	// runs is where run directories are made (see runsRoot).
+	runs string
 }
 
 // DefaultWorkDir is the work directory of a state file.
 func DefaultWorkDir(stateFile string) string {
-	abs, err := filepath.Abs(stateFile)
+	return filepath.Join(paths.Home(), "tf", pathDigest(stateFile))
+}
+
+// pathDigest names a directory after the absolute path of another.
+func pathDigest(p string) string {
+	abs, err := filepath.Abs(p)
 	if err != nil {
-		abs = stateFile
+		abs = p
 	}
 	s := sha256.Sum256([]byte(abs))
-	return filepath.Join(paths.Home(), "tf", hex.EncodeToString(s[:8]))
+	return hex.EncodeToString(s[:8])
+}
+
+// runsRoot is the private directory the run directories of WorkDir are
+// made in: under vars.TmpBase (memory, /dev/shm, where the machine has it;
+// the same place generator scripts get their plaintext work directories),
+// named after WorkDir and the user. It is decided once per workspace, so a
+// run finds what a killed run of the same workspace left there. A directory
+// of that name that is not the user's own private directory is refused.
+//
+// Memory means a killed run's plaintext state does not survive a reboot of
+// the machine; it does survive the killed process, which is what
+// recoverRuns needs.
+func (w *Workspace) runsRoot() (string, error) {
+	dir := filepath.Join(vars.TmpBase(), fmt.Sprintf("vanixiets-tf-%d-%s", os.Getuid(), pathDigest(w.WorkDir)))
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("terraform run directory %s: %v", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Getuid() || fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("terraform run directory %s is not a private directory of yours (%s): remove it, it is made again", dir, fi.Mode())
+	}
+	return dir, nil
 }
 
 func (w *Workspace) defaults() error {
@@ -105,7 +144,12 @@ func (w *Workspace) defaults() error {
 	if w.WaitDelay == 0 {
 		w.WaitDelay = 30 * time.Second
 	}
-	return os.MkdirAll(filepath.Join(w.WorkDir, "runs"), 0o700)
+	if err := os.MkdirAll(w.WorkDir, 0o700); err != nil {
+		return err
+	}
+	runs, err := w.runsRoot()
+	w.runs = runs
+	return err
 }
 
 // run is one locked terraform session in a private directory.
@@ -122,23 +166,6 @@ type run struct {
 
 func (w *Workspace) lockPath() string { return filepath.Join(w.WorkDir, "lock") }
 
-// acquire takes the workspace lock without blocking. flock is released by
-// the kernel when the process exits, however it exits.
-func (w *Workspace) acquire() (*os.File, error) {
-	f, err := os.OpenFile(w.lockPath(), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		pid, _ := os.ReadFile(w.lockPath())
-		f.Close()
-		return nil, fmt.Errorf("terraform state %s is in use by another run (pid %s, lock %s): wait for it to finish", w.StateFile, strings.TrimSpace(string(pid)), w.lockPath())
-	}
-	f.Truncate(0)
-	fmt.Fprintf(f, "%d\n", os.Getpid())
-	return f, nil
-}
-
 // begin locks, recovers, and prepares a run directory with the state and
 // the configuration of r.
 func (w *Workspace) begin(ctx context.Context, r *terranix.Rendering) (*run, error) {
@@ -153,7 +180,7 @@ func (w *Workspace) begin(ctx context.Context, r *terranix.Rendering) (*run, err
 		}
 		vault.Recipients = recips
 	}
-	lock, err := w.acquire()
+	lock, err := w.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +190,6 @@ func (w *Workspace) begin(ctx context.Context, r *terranix.Rendering) (*run, err
 			lock.Close()
 		}
 	}()
-	w.reapProviders()
 	// Decrypt first: a wrong key must fail before anything changes.
 	state0, err := vault.Read(w.StateFile)
 	if err != nil {
@@ -181,7 +207,7 @@ func (w *Workspace) begin(ctx context.Context, r *terranix.Rendering) (*run, err
 		rn.state0 = recovered
 		rn.notes = append(rn.notes, note)
 	}
-	dir, err := os.MkdirTemp(filepath.Join(w.WorkDir, "runs"), "run-")
+	dir, err := os.MkdirTemp(w.runs, "run-")
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +350,7 @@ func (rn *run) init(ctx context.Context) error {
 			return nil
 		}
 	}
-	if err := rn.tf.Init(ctx, tfexec.Upgrade(false)); err != nil {
+	if err := rn.withLock(func() error { return rn.tf.Init(ctx, tfexec.Upgrade(false)) }); err != nil {
 		return explainInit(err, c, rn.w)
 	}
 	if b, err := os.ReadFile(filepath.Join(rn.dir, ".terraform.lock.hcl")); err == nil {
@@ -349,7 +375,8 @@ func explainInit(err error, c *terranix.Config, w *Workspace) error {
 }
 
 // end persists the state if terraform changed it, keeps the lock file, and
-// removes the run directory. It runs even after cancellation.
+// removes the run directory. It runs even after cancellation. Providers
+// terraform left behind are killed (and gone) before the lock is released.
 func (rn *run) end() error {
 	defer rn.lock.Close()
 	rn.w.reapProviders()
@@ -383,31 +410,47 @@ func (rn *run) remove() {
 	}
 }
 
-// recoverRuns handles run directories left by a killed run: a state newer
+// recoverRuns handles run directories left by a killed run (in runsRoot,
+// and in WorkDir/runs, where earlier versions made them): a state newer
 // than the stored one (same lineage, higher serial, or no stored state) is
-// encrypted into StateFile; then the directory is removed.
+// encrypted into StateFile; then the directory is removed. The lock is
+// held, and nothing a killed run started is still running (acquire waited
+// for it), so these states are final.
+//
+// A state that does not parse (terraform killed halfway through rewriting
+// it in place) may hold resources nothing else records: its directory is
+// kept and the run refused, rather than planning as if they did not exist.
 func (rn *run) recoverRuns() ([]byte, string, error) {
-	ents, err := os.ReadDir(filepath.Join(rn.w.WorkDir, "runs"))
-	if err != nil {
-		return nil, "", err
+	var dirs []string
+	for _, root := range []string{rn.w.runs, filepath.Join(rn.w.WorkDir, "runs")} {
+		ents, err := os.ReadDir(root)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, "", err
+		}
+		for _, e := range ents {
+			dirs = append(dirs, filepath.Join(root, e.Name()))
+		}
 	}
 	var best []byte
 	var note string
 	cur, _ := parseStateMaybe(rn.state0)
-	for _, e := range ents {
-		dir := filepath.Join(rn.w.WorkDir, "runs", e.Name())
+	for _, dir := range dirs {
 		b, err := os.ReadFile(filepath.Join(dir, "terraform.tfstate"))
 		if err == nil {
-			if h, err := parseState(b); err == nil {
-				newer := cur == nil || (h.Lineage == cur.Lineage && h.Serial > cur.Serial)
-				if newer {
-					if err := rn.vault.Write(rn.w.StateFile, b); err != nil {
-						return nil, "", fmt.Errorf("recover state from interrupted run %s: %w", dir, err)
-					}
-					best, cur = b, h
-					note = fmt.Sprintf("recovered the state (serial %d) left by an interrupted run", h.Serial)
-				}
+			h, err := parseState(b)
+			if err != nil {
+				return nil, "", fmt.Errorf("the interrupted run directory %s holds a damaged terraform.tfstate (%v): resources it recorded may exist without being in %s; compare it (and terraform.tfstate.backup beside it) with the cloud, import what is missing, then remove the directory", dir, err, rn.w.StateFile)
 			}
+			newer := cur == nil || (h.Lineage == cur.Lineage && h.Serial > cur.Serial)
+			if newer {
+				if err := rn.vault.Write(rn.w.StateFile, b); err != nil {
+					return nil, "", fmt.Errorf("recover state from interrupted run %s: %w", dir, err)
+				}
+				best, cur = b, h
+				note = fmt.Sprintf("recovered the state (serial %d) left by an interrupted run", h.Serial)
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, "", fmt.Errorf("interrupted run directory %s: %w", dir, err)
 		}
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, "", err
@@ -492,13 +535,14 @@ func (rn *run) plan(ctx context.Context, r *terranix.Rendering, destroy bool, ta
 	for _, t := range targets {
 		opts = append(opts, tfexec.Target(t))
 	}
-	if _, err := rn.tf.Plan(ctx, opts...); err != nil {
+	if err := rn.withLock(func() error { _, err := rn.tf.Plan(ctx, opts...); return err }); err != nil {
 		return nil, fmt.Errorf("terraform plan: %w", err)
 	}
 	// show -json prints the whole plan, state values included: keep it off
 	// the console.
 	rn.tf.SetStdout(io.Discard)
-	p, err := rn.tf.ShowPlanFile(ctx, "plan.tfplan")
+	var p *tfjson.Plan
+	err := rn.withLock(func() (err error) { p, err = rn.tf.ShowPlanFile(ctx, "plan.tfplan"); return err })
 	rn.tf.SetStdout(rn.w.Stdout)
 	if err != nil {
 		return nil, fmt.Errorf("terraform show plan: %w", err)
@@ -668,7 +712,7 @@ func (w *Workspace) Apply(ctx context.Context, r *terranix.Rendering, confirm Co
 	if err := rn.init(ctx); err != nil {
 		return nil, err
 	}
-	if err := rn.tf.Apply(ctx, tfexec.DirOrPlan("plan.tfplan")); err != nil {
+	if err := rn.withLock(func() error { return rn.tf.Apply(ctx, tfexec.DirOrPlan("plan.tfplan")) }); err != nil {
 		return nil, fmt.Errorf("terraform apply: %w", err)
 	}
 	return p, nil
@@ -706,7 +750,7 @@ func (w *Workspace) planAndApply(ctx context.Context, r *terranix.Rendering, con
 		return p, ErrDeclined
 	}
 	w.dropPlan()
-	if err := rn.tf.Apply(ctx, tfexec.DirOrPlan("plan.tfplan")); err != nil {
+	if err := rn.withLock(func() error { return rn.tf.Apply(ctx, tfexec.DirOrPlan("plan.tfplan")) }); err != nil {
 		return p, fmt.Errorf("terraform apply: %w", err)
 	}
 	return p, nil
@@ -754,12 +798,13 @@ func (w *Workspace) Resources() ([]string, error) {
 }
 
 // Lock takes the workspace lock (for tests and tools that must hold off
-// terraform runs); Close the file to release it.
+// terraform runs), waiting as a run would for terraform left running by a
+// killed run; Close the file to release it.
 func (w *Workspace) Lock() (*os.File, error) {
 	if err := w.defaults(); err != nil {
 		return nil, err
 	}
-	return w.acquire()
+	return w.acquire(context.Background())
 }
 
 // reapProviders kills provider plugin processes started from this
@@ -767,12 +812,22 @@ func (w *Workspace) Lock() (*os.File, error) {
 // kills terraform itself (SIGKILL after WaitDelay, or with its parent), but
 // the provider child would stay behind, holding API requests open. Only
 // processes whose executable lies under the data directory are touched.
+// It returns once its victims are gone: they hold the workspace lock
+// (inherited through terraform), and whoever reaps them wants it next.
 func (w *Workspace) reapProviders() {
 	dataDir := filepath.Join(w.WorkDir, "data") + string(filepath.Separator)
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return
 	}
+	var killed []int
+	defer func() {
+		for _, pid := range killed {
+			for deadline := time.Now().Add(10 * time.Second); processAlive(pid) && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}()
 	for _, e := range ents {
 		pid := 0
 		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid <= 1 || pid == os.Getpid() {
@@ -797,7 +852,9 @@ func (w *Workspace) reapProviders() {
 		if parent, err := os.Readlink(filepath.Join("/proc", fmt.Sprint(ppid), "exe")); err == nil && filepath.Base(parent) == filepath.Base(w.Terraform) {
 			continue // still driven by a live terraform
 		}
-		syscall.Kill(pid, syscall.SIGKILL)
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed = append(killed, pid)
+		}
 	}
 }
 
@@ -836,7 +893,8 @@ func (w *Workspace) Validate(ctx context.Context, r *terranix.Rendering) (err er
 	// validate -json prints its JSON on stdout: the diagnostics are
 	// reported below, keep the JSON off the console.
 	rn.tf.SetStdout(io.Discard)
-	out, err := rn.tf.Validate(ctx)
+	var out *tfjson.ValidateOutput
+	err = rn.withLock(func() (err error) { out, err = rn.tf.Validate(ctx); return err })
 	rn.tf.SetStdout(rn.w.Stdout)
 	if err != nil {
 		return fmt.Errorf("terraform validate: %w", err)
