@@ -33,10 +33,21 @@ import (
 // matter: without them every operation retries DNS for seconds on an offline
 // machine. VANIXIETS_NIX_CONFIG, when set, is appended (later lines win), so
 // a user with network access can turn substituters back on.
+//
+// The suite runs Nix as root without a daemon, and Debian's root-only Nix
+// has no nixbld users to build as, so builds run unsandboxed as root
+// (sandbox = false, empty build-users-group). That makes evaluation the
+// place where a flake could run code: import-from-derivation builds a
+// derivation while evaluating, so even a read-only command (check:fleet,
+// vars:check, deploy --dry-run) would run the flake's builder as root.
+// allow-import-from-derivation = false keeps evaluation free of building;
+// a flake that needs IFD fails with ifdHint's explanation. See
+// docs/security.md.
 const DefaultConfig = "experimental-features = nix-command flakes\n" +
 	"substituters =\n" +
 	"sandbox = false\n" +
-	"build-users-group ="
+	"build-users-group =\n" +
+	"allow-import-from-derivation = false"
 
 // InstallHint is what to do when nix is missing.
 const InstallHint = "run scripts/install-nix.sh (installs Debian's nix-bin)"
@@ -180,8 +191,18 @@ func (n *Nix) run(ctx context.Context, op, target string, args ...string) ([]byt
 		return nil, fmt.Errorf("nix %s %s: %w", op, target, err)
 	}
 	base := CommandError{Op: op, Target: target, Args: args, Code: ee.ExitCode(), Message: cleanMessage(stderr.String())}
+	if strings.Contains(base.Message, "'allow-import-from-derivation' is disabled") {
+		base.Message += "\n" + ifdHint
+		return nil, &EvalError{base}
+	}
 	return nil, classify(base)
 }
+
+// ifdHint follows Nix's message when a flake tried to build during
+// evaluation.
+const ifdHint = "the suite evaluates with allow-import-from-derivation = false: it runs Nix as root without a build sandbox, " +
+	"so building while evaluating would run the flake's code as root even for read-only commands. " +
+	"Make the value a plain Nix expression (or a package to build), not the import of a build result; see docs/security.md"
 
 // buildFailureRe matches Nix's messages for a failed build. They matter
 // because the exit status alone does not tell: nix-build and nix-store
