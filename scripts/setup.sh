@@ -59,7 +59,18 @@ if [ ${#failed[@]} -gt 0 ]; then
   say "failed parts: ${failed[*]}"
   exit 1
 fi
-# A checkout owned by another user (CI clones) must still be readable by git
-# inside Nix's flake fetcher.
-git config --global --get-all safe.directory | grep -qx '\*' || git config --global --add safe.directory '*'
+# Nix's flake fetcher runs git as root in the checkout, and git refuses a
+# checkout owned by another user (a CI clone) unless safe.directory names
+# it. Name this checkout only, and only when it is another user's: never
+# '*', which lets the owner of any checkout run programs as root through its
+# git configuration (core.fsmonitor). A '*' an older setup added goes.
+repo="$(cd "$here/.." && pwd)"
+if git config --global --get-all safe.directory 2>/dev/null | grep -qx '\*'; then
+  git config --global --unset-all safe.directory '^\*$'
+  say "removed safe.directory=* from $(id -un)'s git config: it let any checkout's owner run programs as $(id -un)"
+fi
+if [ "$(stat -c %u "$repo")" != "$(id -u)" ] && ! git config --global --get-all safe.directory 2>/dev/null | grep -qxF "$repo"; then
+  git config --global --add safe.directory "$repo"
+  say "git: trusting $repo (owned by $(stat -c %U "$repo")) by name"
+fi
 say "all parts ready"

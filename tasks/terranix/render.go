@@ -310,13 +310,23 @@ func (r *Renderer) source(ctx context.Context) (source, error) {
 	return source{sum: m.Sum(), rel: filepath.ToSlash(rel)}, nil
 }
 
+// git runs git in dir with git's own ownership check left on. The suite
+// runs as root, and a repository's configuration can run programs
+// (core.fsmonitor, for one): overriding the check with safe.directory=*
+// would let whoever owns a checkout run code as root. A checkout owned by
+// another user is therefore refused by git, and the error says how to
+// trust that one directory.
 func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "safe.directory=*", "-C", dir}, args...)...)
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("git %s in %s: %v: %s", strings.Join(args, " "), dir, err, strings.TrimSpace(stderr.String()))
+		msg := strings.TrimSpace(stderr.String())
+		if strings.Contains(msg, "dubious ownership") {
+			msg += " (the checkout belongs to another user, and its git configuration could run programs as you: trust exactly this directory with `git config --global --add safe.directory <its top directory>` only if you trust its owner)"
+		}
+		return nil, fmt.Errorf("git %s in %s: %v: %s", strings.Join(args, " "), dir, err, msg)
 	}
 	return out, nil
 }
