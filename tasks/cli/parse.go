@@ -49,7 +49,15 @@ func Parse(argv []string, getenv func(string) string) (*Call, error) {
 	t := Lookup(name)
 	if t == nil {
 		msg := fmt.Sprintf("unknown target %q", name)
-		if s := closest(strings.ToLower(name), Names()); s != "" {
+		var inNS []string
+		for _, n := range Names() {
+			if strings.HasPrefix(n, strings.ToLower(name)+":") {
+				inNS = append(inNS, n)
+			}
+		}
+		if len(inNS) > 0 {
+			msg += fmt.Sprintf(": %s is a namespace; its targets: %s", name, strings.Join(inNS, ", "))
+		} else if s := closest(strings.ToLower(name), Names()); s != "" {
 			msg += fmt.Sprintf(": did you mean %s?", s)
 		}
 		return nil, &UsageError{Msg: msg + " (go tool mage -l lists the targets)"}

@@ -97,8 +97,8 @@ func (s Spec) meta() string {
 func (s Spec) check(v string, getenv func(string) string) error {
 	switch s.Kind {
 	case Bool:
-		if _, err := parseBool(v); err != nil {
-			return err
+		if _, err := parseBool(v); err != nil || v == "" {
+			return errors.New("want true, false, 1 or 0 (or the flag alone for true)")
 		}
 	case Duration:
 		if _, err := ParseDuration(v); err != nil {
