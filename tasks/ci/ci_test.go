@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -250,12 +249,9 @@ func FuzzParse(f *testing.F) {
 // build output must not make a key differ from a fresh clone's.
 func TestIgnoredFilesDoNotCount(t *testing.T) {
 	w := newWorld(t, twoJobs)
-	for _, args := range [][]string{{"init", "-q"}, {"add", "."}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = w.root
-		out, err := cmd.CombinedOutput()
-		assert.NilError(t, err, string(out))
-	}
+	hermeticGit(t)
+	git(t, w.root, "init", "-q")
+	git(t, w.root, "add", ".")
 	assert.NilError(t, os.WriteFile(filepath.Join(w.root, ".gitignore"), []byte("src/gen.go\n"), 0o644))
 	_, _, err := w.run(false)
 	assert.NilError(t, err)

@@ -48,6 +48,12 @@ type File struct {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
+// listsFilesItself matches commands that enumerate the repository's files on
+// their own. Such a list and the key's (tracked plus untracked, not ignored,
+// matched by the job's globs) drift apart: that is how lint once skipped a
+// gofmt failure in an untracked file. Jobs read $VANIXIETS_JOB_INPUTS.
+var listsFilesItself = regexp.MustCompile(`\bgit\s+(ls-files|ls-tree|diff\s+--name-only)\b`)
+
 // Definition is the job's own definition as it enters the key: everything
 // but the description.
 func (j Job) Definition() string {
@@ -114,6 +120,8 @@ func (f *File) Validate() error {
 			return fmt.Errorf("%s: run is empty: give the command the job runs", where)
 		case len(j.Inputs) == 0:
 			return fmt.Errorf("%s: inputs is empty: a job without inputs would be cached forever", where)
+		case listsFilesItself.MatchString(j.Run):
+			return fmt.Errorf("%s: run lists files itself (%q), so it could check files other than the ones its key was made from: read the job's inputs from $%s instead (one path a line)", where, listsFilesItself.FindString(j.Run), InputsEnv)
 		}
 		if j.Timeout != "" {
 			if _, err := time.ParseDuration(j.Timeout); err != nil {

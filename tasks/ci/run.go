@@ -1,7 +1,10 @@
 package ci
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +49,15 @@ type Options struct {
 	keep func(string) bool
 }
 
+// gitCmd is git in root with the repository's own ignore rules only
+// (.gitignore files, .git/info/exclude): a user's global excludes file would
+// hide an untracked file from the key while the job's commands (go vet, a
+// test reading a directory) still see it, and would make this machine's
+// keys differ from another's for the same tree.
+func gitCmd(ctx context.Context, root string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "git", append([]string{"-C", root, "-c", "core.excludesFile=" + os.DevNull}, args...)...)
+}
+
 // gitKeep returns the filter of files git tracks or would track (not
 // ignored), from one `git ls-files` call; nil outside a git work tree or
 // with AllFiles.
@@ -56,7 +68,7 @@ func gitKeep(ctx context.Context, o Options) (func(string) bool, error) {
 	if _, err := os.Stat(filepath.Join(o.Root, ".git")); err != nil {
 		return nil, nil
 	}
-	out, err := exec.CommandContext(ctx, "git", "-C", o.Root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	out, err := gitCmd(ctx, o.Root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
 	if err != nil {
 		return nil, fmt.Errorf("list files git tracks in %s: %v", o.Root, err)
 	}
@@ -87,9 +99,11 @@ type Planned struct {
 	Files    digest.Manifest
 	Tools    map[string]string
 	Runner   string
+	Needs    map[string]string // needed job -> its key, as it entered this key
 	Hit      bool
-	Reason   string // why it runs (or "cached")
-	Previous *Marker
+	Origin   string // where a hit came from: cache.OriginLocal or the remote's address
+	Reason   string // why it runs, or where and when it was validated
+	Previous *Seen  // what this checkout last saw of the job (nil: never)
 }
 
 // ShortKey is the key as printed: job-result-<job>-<first 12 hex>.
@@ -177,35 +191,36 @@ func finishKey(ctx context.Context, o Options, p *Planned, by map[string]*Planne
 			return err
 		}
 		deps[n] = pipeline.Result{Key: d.Key}
+		if p.Needs == nil {
+			p.Needs = map[string]string{}
+		}
+		p.Needs[n] = d.Key
 	}
 	p.Key = pipeline.StepKey(stepFor(p.Job, o.Root, p.Tools, p.Runner), p.Files, deps)
 	return lookup(ctx, o, p)
 }
 
 func lookup(ctx context.Context, o Options, p *Planned) error {
-	prev := lastMarker(p.Job.Name)
-	p.Previous = prev
+	p.Previous = lastSeen(o.Root, p.Job.Name)
 	if o.Force {
 		p.Reason = "forced"
 		return nil
 	}
-	b, ok, err := o.Cache.Get(ctx, p.Key)
+	b, origin, ok, err := cache.GetOrigin(ctx, o.Cache, p.Key)
 	if err != nil {
 		return fmt.Errorf("job %s: %w", p.Job.Name, err)
 	}
 	var m Marker
 	if ok && json.Unmarshal(b, &m) == nil && m.Key == p.Key {
-		p.Hit, p.Reason = true, fmt.Sprintf("validated at %s on %s", m.Commit, m.Host)
+		p.Hit, p.Origin = true, origin
+		where := "local"
+		if origin != cache.OriginLocal {
+			where = "remote " + origin
+		}
+		p.Reason = fmt.Sprintf("validated at %s on %s (%s)", m.Commit, m.Host, where)
 		return nil
 	}
-	p.Reason = "no entry for this key"
-	if prev != nil {
-		if why := diffInputs(prev.Inputs, inputsOf(p.Files)); why != "" {
-			p.Reason = why
-		} else {
-			p.Reason = "no entry for this key (tools, runner, job definition or a needed job changed)"
-		}
-	}
+	p.Reason = whyRun(p.Previous, p)
 	return nil
 }
 
@@ -254,20 +269,124 @@ func diffInputs(old, cur map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
-func lastDir() string { return filepath.Join(paths.Home(), "ci", "last") }
+// Seen is what a checkout last saw of a job: its key and everything the key
+// was made from, and how that run ended. It is kept per checkout and job
+// (under $VANIXIETS_HOME/ci/seen), written whenever a run plans the job, so
+// that the next miss can say what changed since, rather than only that
+// there is no entry: "no entry for this key" is reserved for the case where
+// the key is the one last seen (the last run failed, was interrupted, or the
+// cache lost the entry).
+type Seen struct {
+	Job        string            `json:"job"`
+	Key        string            `json:"key"`
+	Recipe     string            `json:"recipe"` // Def: the key recipe's version
+	Definition string            `json:"definition"`
+	Runner     string            `json:"runner"`
+	Tools      map[string]string `json:"tools"`
+	Needs      map[string]string `json:"needs,omitempty"`
+	Inputs     map[string]string `json:"inputs"` // path -> mode:digest
+	Result     string            `json:"result"` // passed, failed, skipped (hit), not run
+}
 
-// lastMarker is the marker of the job's last success on this machine, used
-// only to explain a miss.
-func lastMarker(job string) *Marker {
-	b, err := os.ReadFile(filepath.Join(lastDir(), job+".json"))
+func seenOf(p Planned, result string) Seen {
+	return Seen{Job: p.Job.Name, Key: p.Key, Recipe: Def, Definition: p.Job.Definition(), Runner: p.Runner,
+		Tools: p.Tools, Needs: p.Needs, Inputs: inputsOf(p.Files), Result: result}
+}
+
+// seenDir is the folder of one checkout's last-seen records: two clones on
+// one machine do not explain their misses against each other.
+func seenDir(root string) string {
+	abs, _ := filepath.Abs(root)
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(paths.Home(), "ci", "seen", hex.EncodeToString(sum[:6]))
+}
+
+func lastSeen(root, job string) *Seen {
+	b, err := os.ReadFile(filepath.Join(seenDir(root), job+".json"))
 	if err != nil {
 		return nil
 	}
-	var m Marker
-	if json.Unmarshal(b, &m) != nil {
+	var s Seen
+	if json.Unmarshal(b, &s) != nil || s.Key == "" {
 		return nil
 	}
-	return &m
+	return &s
+}
+
+// recordSeen writes the job's last-seen record when it changed.
+func recordSeen(root string, s Seen, prev *Seen) error {
+	b, _ := json.Marshal(s)
+	if prev != nil {
+		if old, _ := json.Marshal(prev); bytes.Equal(old, b) {
+			return nil
+		}
+	}
+	return fsutil.WriteFile(filepath.Join(seenDir(root), s.Job+".json"), b, 0o644)
+}
+
+// whyRun says why a job with no success marker under its key runs: what
+// changed since the key this checkout last saw, or, when the key is that
+// same one, that there is no entry for it (and how its last run ended).
+func whyRun(prev *Seen, p *Planned) string {
+	if prev == nil {
+		return "first run of this job in this checkout: no entry for its key"
+	}
+	if prev.Key == p.Key {
+		if prev.Result == "" || prev.Result == "passed" || prev.Result == "skipped" {
+			return "no entry for this key (it passed before: the cache lost the entry)"
+		}
+		return "no entry for this key (its last run " + prev.Result + ")"
+	}
+	var parts []string
+	if d := diffInputs(prev.Inputs, inputsOf(p.Files)); d != "" {
+		parts = append(parts, d)
+	}
+	for _, t := range sortedKeys(prev.Tools, p.Tools) {
+		was, now := prev.Tools[t], p.Tools[t]
+		switch {
+		case was == now:
+		case was == "":
+			parts = append(parts, fmt.Sprintf("tool %s added (%s)", t, now))
+		case now == "":
+			parts = append(parts, fmt.Sprintf("tool %s removed", t))
+		default:
+			parts = append(parts, fmt.Sprintf("tool %s version changed (%s -> %s)", t, was, now))
+		}
+	}
+	if prev.Definition != p.Job.Definition() {
+		parts = append(parts, "job definition changed (ci/jobs.toml)")
+	}
+	if prev.Runner != p.Runner {
+		parts = append(parts, fmt.Sprintf("runner changed (%s -> %s)", prev.Runner, p.Runner))
+	}
+	for _, n := range sortedKeys(prev.Needs, p.Needs) {
+		if prev.Needs[n] != p.Needs[n] {
+			parts = append(parts, "needed job "+n+" changed")
+		}
+	}
+	if prev.Recipe != Def {
+		parts = append(parts, fmt.Sprintf("key recipe changed (%s -> %s)", prev.Recipe, Def))
+	}
+	if len(parts) == 0 {
+		return "key changed since the last run here"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func sortedKeys(a, b map[string]string) []string {
+	set := map[string]bool{}
+	for k := range a {
+		set[k] = true
+	}
+	for k := range b {
+		set[k] = true
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Outcome is one job's result in a run.
@@ -340,20 +459,23 @@ func Run(ctx context.Context, o Options) ([]Outcome, error) {
 			oc.Ran = true
 			oc.Log = filepath.Join(o.LogDir, p.Job.Name+".log")
 			t0 := time.Now()
-			err := execJob(ctx, o, p.Job, oc.Log)
+			err := execJob(ctx, o, p, oc.Log)
 			oc.Duration = time.Since(t0)
 			if err != nil {
 				oc.Err = err
 				return nil, err
 			}
-			m := Marker{Job: p.Job.Name, Key: p.Key, Commit: commit, Time: time.Now().UTC().Format(time.RFC3339),
+			c := commit
+			if c != "unknown" && inputsDirty(ctx, o.Root, p.Job) {
+				c += "+dirty"
+			}
+			m := Marker{Job: p.Job.Name, Key: p.Key, Commit: c, Time: time.Now().UTC().Format(time.RFC3339),
 				Duration: oc.Duration.Round(time.Millisecond).String(), Host: host, Inputs: inputsOf(p.Files)}
 			b, _ := json.Marshal(m)
 			if err := o.Cache.Put(ctx, p.Key, b); err != nil {
 				oc.Err = fmt.Errorf("record success marker: %w", err)
 				return nil, oc.Err
 			}
-			fsutil.WriteFile(filepath.Join(lastDir(), p.Job.Name+".json"), b, 0o644)
 			return nil, nil
 		}})
 	}
@@ -365,16 +487,48 @@ func Run(ctx context.Context, o Options) ([]Outcome, error) {
 			oc.Err = r.Err
 		}
 	}
+	for _, oc := range outcomes {
+		result := "passed"
+		switch {
+		case oc.Hit && !oc.Ran:
+			result = "skipped"
+		case !oc.Ran:
+			result = "did not start"
+		case ctx.Err() != nil && oc.Err != nil:
+			result = "was interrupted"
+		case oc.Err != nil:
+			result = "failed"
+		}
+		if err := recordSeen(o.Root, seenOf(oc.Planned, result), oc.Previous); err != nil {
+			fmt.Fprintf(o.Out, "warning: remember job %s's key for the next run's explanation: %v\n", oc.Job.Name, err)
+		}
+	}
 	return outcomes, runErr
 }
 
+// InputsEnv names the file, exported to every job's commands, that lists
+// the job's inputs: the exact files its key was made from, one path per
+// line, relative to the repository root. Commands that check files one by
+// one (gofmt, shellcheck, ...) read their list from it instead of asking
+// git or find, so they check precisely what the key covers: a file the key
+// counts cannot escape the check, and a file the check reads cannot change
+// without changing the key.
+const InputsEnv = "VANIXIETS_JOB_INPUTS"
+
 // execJob runs one job's command with bash in the repository root, its
-// output written in full to logPath (and streamed when asked). On
-// cancellation the job's process group gets SIGINT, then SIGKILL after a
-// grace period.
-func execJob(ctx context.Context, o Options, j Job, logPath string) error {
+// output written in full to logPath (and streamed when asked), with
+// $VANIXIETS_JOB_INPUTS listing its inputs (in a private temp dir removed
+// afterwards). On cancellation the job's process group gets SIGINT, then
+// SIGKILL after a grace period.
+func execJob(ctx context.Context, o Options, p Planned, logPath string) error {
+	j := p.Job
 	ctx, cancel := context.WithTimeout(ctx, j.TimeoutOr(60*time.Minute))
 	defer cancel()
+	list, cleanup, err := writeInputs(p.Files)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", j.Name, err)
+	}
+	defer cleanup()
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return err
@@ -382,7 +536,7 @@ func execJob(ctx context.Context, o Options, j Job, logPath string) error {
 	defer logf.Close()
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", j.Run)
 	cmd.Dir = o.Root
-	cmd.Env = append(os.Environ(), j.Env...)
+	cmd.Env = append(append(os.Environ(), InputsEnv+"="+list), j.Env...)
 	var w io.Writer = logf
 	if o.Stream {
 		w = io.MultiWriter(logf, prefixWriter(o.Out, j.Name))
@@ -404,16 +558,55 @@ func execJob(ctx context.Context, o Options, j Job, logPath string) error {
 	return nil
 }
 
+// writeInputs writes the manifest's paths, one a line, into a new private
+// temp dir; cleanup removes the dir.
+func writeInputs(m digest.Manifest) (string, func(), error) {
+	var b strings.Builder
+	for _, f := range m.Files {
+		if strings.ContainsAny(f.Path, "\n\r") {
+			return "", nil, fmt.Errorf("input %q has a line break in its name, which the one-path-a-line list of %s cannot carry: rename it", f.Path, InputsEnv)
+		}
+		b.WriteString(f.Path)
+		b.WriteByte('\n')
+	}
+	dir, err := os.MkdirTemp("", "vanixiets-ci-inputs-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	path := filepath.Join(dir, "inputs")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return path, cleanup, nil
+}
+
+// gitCommit is HEAD's short hash, "unknown" outside a git work tree.
 func gitCommit(root string) string {
 	out, err := exec.Command("git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
-	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-		c += "+dirty"
+	return strings.TrimSpace(string(out))
+}
+
+// inputsDirty reports whether any of the job's inputs differs from HEAD:
+// modified, staged, deleted, or untracked but not ignored (the key counts
+// those too, so a marker made with them was not made from the commit
+// alone). It asks git about the job's own globs as pathspecs, so changes to
+// files outside its inputs leave its marker clean. When git cannot answer
+// the marker says dirty: a clean claim must be earned.
+func inputsDirty(ctx context.Context, root string, j Job) bool {
+	args := []string{"status", "--porcelain", "-z", "--untracked-files=all", "--"}
+	for _, g := range j.Inputs {
+		args = append(args, ":(glob)"+g)
 	}
-	return c
+	for _, g := range j.Exclude {
+		args = append(args, ":(glob,exclude)"+g)
+	}
+	out, err := gitCmd(ctx, root, args...).Output()
+	return err != nil || len(out) > 0
 }
 
 type linePrefixer struct {
