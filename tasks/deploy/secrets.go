@@ -59,10 +59,14 @@ func IsRepoLab(flake string) bool { return len(labIdentities(flake)) > 0 }
 func identitySetting(flake string) (files []string, note string) {
 	if os.Getenv("VANIXIETS_AGE_IDENTITY") == "" && os.Getenv("SOPS_AGE_KEY_FILE") == "" {
 		if files := labIdentities(flake); len(files) > 0 {
-			wd, _ := os.Getwd()
+			// Named from the flake's parent: "lab/keys/cameron.agekey".
+			parent := filepath.Dir(filepath.Dir(files[0]))
+			if dir, err := filepath.Abs(flake); err == nil {
+				parent = filepath.Dir(dir)
+			}
 			var rel []string
 			for _, f := range files {
-				if r, err := filepath.Rel(wd, f); err == nil {
+				if r, err := filepath.Rel(parent, f); err == nil {
 					f = r
 				}
 				rel = append(rel, f)
