@@ -38,9 +38,9 @@ import (
 // uploaded first for the same reason.
 //
 // Get re-verifies the blob's SHA-256 and size on this side too. A bad blob
-// (a digest mismatch, a body cut short, a 5xx for the blob of an entry whose
-// /ac/ was just served: what bazel-remote's default zstd store does with a
-// damaged file) is reported through Warn naming the key and treated as a
+// (a digest mismatch, a body cut short, a 5xx or 404 for the blob of an
+// entry whose /ac/ was just served: what bazel-remote's default zstd store
+// does with a damaged or truncated file) is reported through Warn naming the key and treated as a
 // miss, so the step is rebuilt and its Put overwrites the bad entry; a
 // corrupt value is never returned and the remote stays on for other keys.
 //
@@ -161,9 +161,16 @@ func (r *HTTPRemote) Get(ctx context.Context, key string) ([]byte, bool, error) 
 			r.warn(fmt.Sprintf("remote cache %s: skipping bad entry %s (%v); it will be rebuilt", r, key, be.err))
 			return nil, false, nil
 		}
-		if err != nil || !ok {
-			// A blob gone between the two requests is a miss.
+		if err != nil {
 			return nil, false, err
+		}
+		if !ok {
+			// bazel-remote serves an /ac/ entry only while its blob is
+			// indexed, so a 404 here means the server lost the file or
+			// found it damaged (its zstd store answers 404 for a
+			// truncated one); eviction in between is the rare benign case.
+			r.warn(fmt.Sprintf("remote cache %s: skipping bad entry %s (its blob %s is missing although the entry was just served: damaged or removed on the server); it will be rebuilt", r, key, d.hash))
+			return nil, false, nil
 		}
 	}
 	if err := d.verify(v); err != nil {

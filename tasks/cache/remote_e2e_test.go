@@ -234,6 +234,9 @@ func TestBazelRemoteThroughOpen(t *testing.T) {
 	srv := startBazelRemote(t)
 	t.Setenv("VANIXIETS_REMOTE_CACHE", srv.URL)
 	t.Setenv("VANIXIETS_CACHE_DIR", t.TempDir())
+	keyFile, pub := writeKey(t, "ci")
+	t.Setenv(SigningKeyEnv, keyFile)
+	t.Setenv(TrustedKeysEnv, pub.String())
 	k := key("through open")
 	assert.NilError(t, Open().Put(ctx, k, []byte("shared")))
 	t.Setenv("VANIXIETS_CACHE_DIR", t.TempDir())
@@ -243,28 +246,44 @@ func TestBazelRemoteThroughOpen(t *testing.T) {
 	assert.Equal(t, string(v), "shared")
 }
 
-// Entries damaged on the server's disk are detected, never returned, and
-// repaired by the rebuild's Put so the next checkout hits again.
+// Entries damaged on the server's disk, in both of bazel-remote's storage
+// modes (zstd is its default), are a miss for that key alone, with one
+// warning naming it: the remote stays on and the other keys still hit. The
+// rebuild's Put repairs the entry, so the next fresh checkout hits it.
+//
+// In zstd mode bazel-remote itself notices a damaged file while streaming it
+// ("CRC check failed") and cuts the body short or answers 500; uncompressed,
+// it serves the damaged bytes and our SHA-256 check catches them.
 func TestBazelRemoteCorruptEntriesRebuilt(t *testing.T) {
-	value := []byte("the real output of a step, long enough to damage")
+	value := bytes.Repeat([]byte("the real output of a step, long enough to damage. "), 200)
 	sum := sha256.Sum256(value)
 	blob := hex.EncodeToString(sum[:])
+	casFile := func(t *testing.T, dir string) string {
+		return onlyFile(t, filepath.Join(dir, "cas.v2", blob[:2], blob+"-*"))
+	}
+	rewrite := func(t *testing.T, p string, f func([]byte) []byte) {
+		b, err := os.ReadFile(p)
+		assert.NilError(t, err)
+		assert.NilError(t, os.WriteFile(p, f(b), 0o644))
+	}
 	tests := []struct {
-		name       string
-		damage     func(t *testing.T, dir, k string)
-		remoteWarn string // the warning the reader gets, "" for a silent miss
+		name   string
+		damage func(t *testing.T, dir, k string)
+		warns  bool // the reader is told (false: a silent miss, e.g. eviction)
 	}{
 		{
-			// bazel-remote does not re-hash what it serves: our client must.
 			name: "CAS blob with a flipped byte",
 			damage: func(t *testing.T, dir, _ string) {
-				p := onlyFile(t, filepath.Join(dir, "cas.v2", blob[:2], blob+"-*"))
-				b, err := os.ReadFile(p)
-				assert.NilError(t, err)
-				b[len(b)-1] ^= 0x20
-				assert.NilError(t, os.WriteFile(p, b, 0o644))
+				rewrite(t, casFile(t, dir), func(b []byte) []byte { b[len(b)/2] ^= 0x20; return b })
 			},
-			remoteWarn: "has SHA-256",
+			warns: true,
+		},
+		{
+			name: "CAS blob truncated",
+			damage: func(t *testing.T, dir, _ string) {
+				rewrite(t, casFile(t, dir), func(b []byte) []byte { return b[:len(b)*2/3] })
+			},
+			warns: true,
 		},
 		{
 			// The server's own AC validation turns this into a 404.
@@ -275,42 +294,59 @@ func TestBazelRemoteCorruptEntriesRebuilt(t *testing.T) {
 			},
 		},
 		{
-			// Eviction: the AC entry outlives its blob; the server says 404.
+			// Removed behind the server's back: it still serves the AC
+			// entry (its index says the blob exists), then 404 for the blob.
 			name: "CAS blob deleted",
 			damage: func(t *testing.T, dir, _ string) {
-				assert.NilError(t, os.Remove(onlyFile(t, filepath.Join(dir, "cas.v2", blob[:2], blob+"-*"))))
+				assert.NilError(t, os.Remove(casFile(t, dir)))
 			},
+			warns: true,
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			srv := startBazelRemote(t, "--storage_mode", "uncompressed")
-			k := key(tc.name)
-			assert.NilError(t, newCheckout(t, srv.URL).Put(ctx, k, value))
-			tc.damage(t, srv.Dir, k)
+	for _, mode := range []string{"zstd", "uncompressed"} {
+		for _, tc := range tests {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				srv := startBazelRemote(t, "--storage_mode", mode)
+				k := key(tc.name)
+				others := map[string][]byte{key("other 1"): []byte("another step's result"), key("other 2"): randomBytes(t, 64<<10)}
+				a := newCheckout(t, srv.URL)
+				assert.NilError(t, a.Put(ctx, k, value))
+				for ok, ov := range others {
+					assert.NilError(t, a.Put(ctx, ok, ov))
+				}
+				tc.damage(t, srv.Dir, k)
 
-			b := newCheckout(t, srv.URL)
-			v, ok, err := b.Get(ctx, k)
-			assert.NilError(t, err)
-			assert.Assert(t, !ok, "damaged entry returned: %q", v)
-			assert.Assert(t, is.Len(b.warned, 0), "a damaged entry does not turn the remote off")
-			if tc.remoteWarn == "" {
-				assert.Assert(t, is.Len(b.remoteWarned, 0))
-			} else {
-				assert.Assert(t, is.Len(b.remoteWarned, 1))
-				assert.Assert(t, is.Contains(b.remoteWarned[0], tc.remoteWarn))
-				assert.Assert(t, is.Contains(b.remoteWarned[0], k))
-			}
+				b := newCheckout(t, srv.URL)
+				v, ok, err := b.Get(ctx, k)
+				assert.NilError(t, err)
+				assert.Assert(t, !ok, "damaged entry returned: %d bytes", len(v))
+				if tc.warns {
+					assert.Assert(t, is.Len(b.remoteWarned, 1), "warnings: %q", b.remoteWarned)
+					assert.Assert(t, is.Contains(b.remoteWarned[0], k), "the warning names the key")
+					assert.Assert(t, is.Contains(b.remoteWarned[0], "it will be rebuilt"))
+				} else {
+					assert.Assert(t, is.Len(b.remoteWarned, 0))
+				}
+				// The remote stays on: the other keys still hit.
+				for ok, ov := range others {
+					got, hit, err := b.Get(ctx, ok)
+					assert.NilError(t, err)
+					assert.Assert(t, hit, "a damaged entry turned the remote off for the others")
+					assert.Assert(t, bytes.Equal(got, ov))
+				}
+				assert.Assert(t, is.Len(b.warned, 0), "a damaged entry does not turn the remote off: %q", b.warned)
 
-			assert.NilError(t, b.Put(ctx, k, value)) // the rebuild
-			c := newCheckout(t, srv.URL)
-			v, ok, err = c.Get(ctx, k)
-			assert.NilError(t, err)
-			assert.Assert(t, ok, "rebuilt entry not shared")
-			assert.Assert(t, bytes.Equal(v, value))
-			assert.Assert(t, is.Len(c.remoteWarned, 0))
-		})
+				assert.NilError(t, b.Put(ctx, k, value)) // the rebuild uploads
+				c := newCheckout(t, srv.URL)             // a fresh local store
+				v, ok, err = c.Get(ctx, k)
+				assert.NilError(t, err)
+				assert.Assert(t, ok, "rebuilt entry not shared")
+				assert.Assert(t, bytes.Equal(v, value))
+				assert.Assert(t, is.Len(c.remoteWarned, 0))
+				assert.Assert(t, is.Len(c.warned, 0))
+			})
+		}
 	}
 }
 
@@ -341,4 +377,12 @@ func onlyFile(t *testing.T, pattern string) string {
 	assert.NilError(t, err)
 	assert.Equal(t, len(m), 1, "files matching %s: %q", pattern, m)
 	return m[0]
+}
+
+// StartBazelRemote is startBazelRemote for the external test package
+// (forgery_e2e_test.go), which drives the steps that use the cache and so
+// cannot live in package cache.
+func StartBazelRemote(tb testing.TB, extra ...string) (url, dir string) {
+	s := startBazelRemote(tb, extra...)
+	return s.URL, s.Dir
 }
