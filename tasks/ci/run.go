@@ -329,7 +329,7 @@ func recordSeen(root string, s Seen, prev *Seen) error {
 // same one, that there is no entry for it (and how its last run ended).
 func whyRun(prev *Seen, p *Planned) string {
 	if prev == nil {
-		return "first run of this job in this checkout: no entry for its key"
+		return "first run of this job in this checkout (no earlier key to compare with)"
 	}
 	if prev.Key == p.Key {
 		if prev.Result == "" || prev.Result == "passed" || prev.Result == "skipped" {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
+	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
@@ -44,9 +45,18 @@ func ToolNames() []string {
 	return out
 }
 
-// toolPath resolves a tool's binary; terraform is looked up in the suite's
-// own tools directory first, as tasks/terraform does.
+// toolPath resolves a tool's binary the way the suite's drivers do, so a
+// job's key names the binary its commands will run: nix as tasks/nix finds
+// it ($VANIXIETS_NIX first), terraform in the suite's own tools directory
+// first, as tasks/terraform does.
 func toolPath(argv0 string) (string, error) {
+	if argv0 == "nix" {
+		n, err := nix.New()
+		if err != nil {
+			return "", err
+		}
+		return n.Bin, nil
+	}
 	if argv0 == "terraform" {
 		p := filepath.Join(paths.Tools(), "bin", "terraform")
 		if _, err := os.Stat(p); err == nil {

@@ -292,7 +292,7 @@ func (d *Deployer) evalStep() *pipeline.Step {
 		Name: "evaluate", Def: "deploy-eval-v1",
 		Root: d.opt.FilesRoot, Files: d.opt.Files,
 		Params: map[string]string{"flake": d.flake},
-		Tools:  map[string]string{"nix": d.opt.Nix.Identity()}, // path, version and config: an upgraded nix is a new key
+		Tools:  map[string]string{"nix": d.opt.Nix.Identity()},
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
 			b, err := d.opt.Nix.EvalJSON(ctx, nix.Installable(d.flake, "fleet"))
 			if err != nil {
@@ -847,7 +847,7 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 		Name: "build", Def: "deploy-build-v3", Deps: []string{"evaluate"},
 		Root: d.opt.FilesRoot, Files: d.opt.Files,
 		Params: map[string]string{"flake": d.flake},
-		Tools:  map[string]string{"nix": d.opt.Nix.Identity()}, // path, version and config: an upgraded nix is a new key
+		Tools:  map[string]string{"nix": d.opt.Nix.Identity()},
 		Effect: true, // a cache hit is only good while the outputs are still in the store
 		Verify: func(ctx context.Context, in pipeline.Input, rec pipeline.Outputs) (bool, error) {
 			for _, m := range machines {
