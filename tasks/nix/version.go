@@ -29,24 +29,45 @@ func (n *Nix) Identity() string {
 	return fmt.Sprintf("bin=%s\x00version=%s\x00cfg=%s", n.Bin, n.versionLine(), n.Config)
 }
 
-// versionMemo maps a binary's stat identity to its `nix --version` line.
+// versionMemo maps a binary's stat identity to its `nix --version` line, in
+// this process and in the memo file under the suite's home (read once per
+// home; the home is looked up each time, so a test with its own
+// VANIXIETS_HOME gets its own file).
 type versionMemo struct {
-	once sync.Once
-	mu   sync.Mutex
-	file string
-	m    map[string]string
+	mu     sync.Mutex
+	loaded map[string]bool
+	m      map[string]string
 }
 
 var versions versionMemo
 
-func (v *versionMemo) load() {
-	v.once.Do(func() {
-		v.m = map[string]string{}
-		v.file = filepath.Join(paths.Home(), "nix", "versions.json")
-		if b, err := os.ReadFile(v.file); err == nil {
-			_ = json.Unmarshal(b, &v.m) // a damaged memo only costs one nix --version
+func memoFile() string { return filepath.Join(paths.Home(), "nix", "versions.json") }
+
+func (v *versionMemo) get(id string) (string, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m, v.loaded = map[string]string{}, map[string]bool{}
+	}
+	if f := memoFile(); !v.loaded[f] {
+		v.loaded[f] = true
+		var disk map[string]string
+		if b, err := os.ReadFile(f); err == nil && json.Unmarshal(b, &disk) == nil {
+			for k, s := range disk { // a damaged memo only costs one nix --version
+				v.m[k] = s
+			}
 		}
-	})
+	}
+	s, ok := v.m[id]
+	return s, ok
+}
+
+func (v *versionMemo) put(id, line string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.m[id] = line
+	b, _ := json.MarshalIndent(v.m, "", " ")
+	_ = fsutil.WriteFile(memoFile(), b, 0o644) // best effort: the memo only saves a process
 }
 
 // binaryID is what says "the same binary" without running it: resolved
@@ -70,11 +91,7 @@ func binaryID(bin string) string {
 func (n *Nix) versionLine() string {
 	id := binaryID(n.Bin)
 	if id != "" {
-		versions.load()
-		versions.mu.Lock()
-		s, ok := versions.m[id]
-		versions.mu.Unlock()
-		if ok {
+		if s, ok := versions.get(id); ok {
 			return s
 		}
 	}
@@ -85,11 +102,7 @@ func (n *Nix) versionLine() string {
 		return "unavailable: " + err.Error()
 	}
 	if id != "" {
-		versions.mu.Lock()
-		versions.m[id] = v.Raw
-		b, _ := json.MarshalIndent(versions.m, "", " ")
-		versions.mu.Unlock()
-		_ = fsutil.WriteFile(versions.file, b, 0o644) // best effort: the memo only saves a process
+		versions.put(id, v.Raw)
 	}
 	return v.Raw
 }

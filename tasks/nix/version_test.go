@@ -76,3 +76,13 @@ func TestIdentityReadsTheVersionOnce(t *testing.T) {
 	assert.Equal(t, Invocations(), before, "a remembered version started nix")
 	assert.Assert(t, strings.Contains(first, "version=nix (Nix) 2.8.0"), first)
 }
+
+// The installed nix's identity carries the version it really reports.
+func TestIdentityOfTheInstalledNix(t *testing.T) {
+	freshMemo(t)
+	n, err := New()
+	assert.NilError(t, err, "the suite's nix is needed here: %s", InstallHint)
+	v, err := n.Version(t.Context())
+	assert.NilError(t, err)
+	assert.Assert(t, is.Contains(n.Identity(), "version="+v.Raw+"\x00"))
+}
