@@ -5,7 +5,9 @@ package terraform
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -263,10 +265,7 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("apply never reached beta:\n" + e.log.String())
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !runStateHas(e.w, `"hcloud_server"`, `"alpha"`) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRecorded(t, e.w, "hcloud_server.alpha", e.log)
 	cancel()
 	// The API call in flight finishes a moment later, as a real one would;
 	// terraform waits for it, records it, and stops.
@@ -313,13 +312,7 @@ func TestKilledApplyConverges(t *testing.T) {
 	}
 	// Kill once terraform has recorded alpha in its (run directory) state:
 	// the point where a kill loses nothing terraform knew.
-	deadline := time.Now().Add(30 * time.Second)
-	for !runStateHas(e.w, `"hcloud_server"`, `"alpha"`) {
-		if time.Now().After(deadline) {
-			t.Fatal("terraform never wrote alpha to its state:\n" + out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRecorded(t, e.w, "hcloud_server.alpha", &out)
 	assert.NilError(t, cmd.Process.Kill())
 	cmd.Wait()
 
@@ -333,9 +326,23 @@ func TestKilledApplyConverges(t *testing.T) {
 	assert.Equal(t, len(runs), 0, "the killed run's plaintext directory was recovered and removed")
 }
 
-// runStateHas reports whether a run directory of w (made by a run in this
-// process or another) holds a state with all of subs.
-func runStateHas(w *Workspace, subs ...string) bool {
+// waitRecorded waits until a run directory of w (made by a run in this
+// process or another) holds a state that records the resource addr as
+// created: an instance with an id. Terraform 1.5 writes a resource with no
+// instances as soon as it starts creating it; an interrupt at that point
+// loses the creation in flight, which is not what these tests are about.
+func waitRecorded(t *testing.T, w *Workspace, addr string, log fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !runStateRecords(w, addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("terraform never recorded %s in its state:\n%s", addr, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func runStateRecords(w *Workspace, addr string) bool {
 	runs, err := w.runsRoot()
 	if err != nil {
 		return false
@@ -346,12 +353,23 @@ func runStateHas(w *Workspace, subs ...string) bool {
 		if err != nil {
 			continue
 		}
-		all := true
-		for _, s := range subs {
-			all = all && bytes.Contains(b, []byte(s))
+		var st struct {
+			Resources []struct {
+				Type, Name string
+				Instances  []struct {
+					Attributes struct {
+						ID string `json:"id"`
+					} `json:"attributes"`
+				} `json:"instances"`
+			} `json:"resources"`
 		}
-		if all {
-			return true
+		if json.Unmarshal(b, &st) != nil {
+			continue // caught halfway through terraform's rewrite
+		}
+		for _, r := range st.Resources {
+			if r.Type+"."+r.Name == addr && len(r.Instances) > 0 && r.Instances[0].Attributes.ID != "" {
+				return true
+			}
 		}
 	}
 	return false
