@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vanixiets/vanixiets/tasks/paths"
+	"golang.org/x/crypto/bcrypt"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -121,7 +122,8 @@ func tryStartBazelRemote(tb testing.TB, bin string, extra []string) (s *bazelRem
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// 401: up, but behind --htpasswd_file.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				break
 			}
 		}
@@ -385,4 +387,54 @@ func onlyFile(t *testing.T, pattern string) string {
 func StartBazelRemote(tb testing.TB, extra ...string) (url, dir string) {
 	s := startBazelRemote(tb, extra...)
 	return s.URL, s.Dir
+}
+
+// The second wall of docs/cache.md: bazel-remote with --htpasswd_file
+// refuses writes (and, unless --allow_unauthenticated_reads, reads) from a
+// client without the password; the user in VANIXIETS_REMOTE_CACHE's URL
+// gets in, and the password never appears in the remote's name.
+func TestBazelRemoteHtpasswd(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	assert.NilError(t, err)
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	assert.NilError(t, os.WriteFile(htpasswd, []byte("ci:"+string(hash)+"\n"), 0o600))
+	tests := []struct {
+		name             string
+		flags            []string
+		user             string // "user:password@" or ""
+		wantPut, wantGet bool
+	}{
+		{name: "right password", user: "ci:s3cret@", wantPut: true, wantGet: true},
+		{name: "no password", user: ""},
+		{name: "wrong password", user: "ci:guess@"},
+		{name: "reads open, no password", flags: []string{"--allow_unauthenticated_reads"}, user: "", wantGet: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := startBazelRemote(t, append([]string{"--htpasswd_file", htpasswd}, tc.flags...)...)
+			authed, err := NewHTTPRemote(strings.Replace(srv.URL, "http://", "http://ci:s3cret@", 1))
+			assert.NilError(t, err)
+			k := key("entry")
+			assert.NilError(t, authed.Put(ctx, k, []byte("v")))
+
+			r, err := NewHTTPRemote(strings.Replace(srv.URL, "http://", "http://"+tc.user, 1))
+			assert.NilError(t, err)
+			assert.Assert(t, !strings.Contains(r.String(), "s3cret") && !strings.Contains(r.String(), "guess"), "the password is printed: %s", r)
+			err = r.Put(ctx, key("other"), []byte("w"))
+			if tc.wantPut {
+				assert.NilError(t, err)
+			} else {
+				assert.ErrorContains(t, err, "401")
+			}
+			v, ok, err := r.Get(ctx, k)
+			if tc.wantGet {
+				assert.NilError(t, err)
+				assert.Assert(t, ok)
+				assert.Equal(t, string(v), "v")
+			} else {
+				assert.ErrorContains(t, err, "401")
+			}
+		})
+	}
 }
