@@ -18,6 +18,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/paths"
+	"golang.org/x/sys/unix"
 )
 
 // knownTools maps a tool name to the command printing its version. A job may
@@ -161,21 +162,10 @@ func Runner() string {
 	if b, err := os.ReadFile("/etc/debian_version"); err == nil {
 		parts = append(parts, "debian="+strings.TrimSpace(string(b)))
 	}
-	var u syscall.Utsname
-	if syscall.Uname(&u) == nil {
-		parts = append(parts, "kernel="+cstr(u.Release[:]))
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		parts = append(parts, "kernel="+unix.ByteSliceToString(u.Release[:]))
 	}
 	parts = append(parts, "arch="+runtime.GOARCH)
 	return strings.Join(parts, " ")
-}
-
-func cstr(b []int8) string {
-	var out []byte
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		out = append(out, byte(c))
-	}
-	return string(out)
 }

@@ -49,7 +49,8 @@ func statOf(p string) (statInfo, error) {
 		return statInfo{}, errors.New("not a regular file or symlink")
 	}
 	mode |= fs.FileMode(s.Mode & 0o777)
-	return statInfo{size: s.Size, mtime: s.Mtim.Nano(), ctime: s.Ctim.Nano(), ino: s.Ino, dev: uint64(s.Dev), mode: mode}, nil
+	mtime, ctime := statTimes(&s)
+	return statInfo{size: s.Size, mtime: mtime, ctime: ctime, ino: s.Ino, dev: uint64(s.Dev), mode: mode}, nil
 }
 
 type entry struct {

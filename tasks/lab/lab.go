@@ -153,6 +153,9 @@ var hostRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // Open checks cfg, fills defaults and returns the lab. It creates nothing;
 // Up and CreateHost check root, namespaces and tools before making anything.
 func Open(cfg Config) (*Lab, error) {
+	if err := supported(); err != nil {
+		return nil, err
+	}
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}

@@ -187,11 +187,8 @@ func ensureNetnsMount() error {
 			return err
 		}
 	}
-	if err := syscall.Mount(netnsDir, netnsDir, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind-mount %s: %v", netnsDir, err)
-	}
-	if err := syscall.Mount("", netnsDir, "", syscall.MS_SHARED|syscall.MS_REC, ""); err != nil {
-		return fmt.Errorf("make %s shared: %v", netnsDir, err)
+	if err := bindShared(netnsDir); err != nil {
+		return fmt.Errorf("make %s a shared bind mount: %v", netnsDir, err)
 	}
 	return nil
 }
@@ -209,7 +206,7 @@ func releaseNetnsMount() error {
 		}
 		if strings.Contains(string(b), "mount") {
 			for i := 0; i < 8 && isMountPoint(netnsDir); i++ {
-				if err := syscall.Unmount(netnsDir, 0); err != nil {
+				if err := unmount(netnsDir); err != nil {
 					return fmt.Errorf("unmount %s: %v", netnsDir, err)
 				}
 			}
