@@ -16,7 +16,7 @@ import (
 // Version is the checker's own version. It is part of the cache key, so a
 // changed rule set never answers with an old report. Bump it with any change
 // to the rules or the report format.
-const Version = "overlays/1"
+const Version = "overlays/2"
 
 // DefaultMaxAge is how old a documented fallback, override or patch may be
 // before it is reported as stale, for review.
@@ -76,14 +76,22 @@ const (
 	Warning Severity = "warning"
 )
 
-// Finding is one problem, located and with a fix.
+// Schema names the shape of the JSON report (docs/overlays.md, "JSON
+// output"). It changes only when a field is removed or changes meaning, so
+// CI jobs and editors can refuse a report they do not understand instead of
+// misreading it; new fields may appear without a change.
+const Schema = "vanixiets.overlays.report/v2"
+
+// Finding is one problem, located and with a fix. Every field is always
+// present in JSON: Line is 0 when the finding concerns a whole file or
+// directory (a missing file, a package directory).
 type Finding struct {
-	Severity Severity `json:"severity"`
 	Rule     string   `json:"rule"`
-	File     string   `json:"file"` // relative to Root
-	Line     int      `json:"line,omitempty"`
+	Severity Severity `json:"severity"`
+	File     string   `json:"file"` // relative to Root, slash-separated
+	Line     int      `json:"line"` // 1-based; 0: the whole file
 	Message  string   `json:"message"`
-	Hint     string   `json:"hint,omitempty"`
+	Fix      string   `json:"fix"`
 }
 
 // Layer is one of the five overlay layers, in composition order.
@@ -124,6 +132,15 @@ const (
 	KindDefinition Kind = "definition" // anything else (aliases, new attributes)
 	KindPatch      Kind = "patch"      // an element of a channel's patches list
 	KindPackage    Kind = "package"    // pkgs/by-name/<name>
+	// KindLocal is a package the overlay builds itself (stdenv.mkDerivation,
+	// callPackage, ...), possibly adjusted with overrideAttrs: not a fix of a
+	// nixpkgs package, so it needs no removal condition.
+	KindLocal Kind = "local"
+	// KindReroute is a permanent re-route: an override that routes a package
+	// (or a package inside a set, such as python3Packages.duckdb) to a custom
+	// pkgs/by-name package, or one whose documentation says "Permanent:". It
+	// needs a description; a removal condition and a date are optional.
+	KindReroute Kind = "reroute"
 )
 
 // Entry is one attribute an overlay defines (or one patch, or one custom
@@ -140,6 +157,14 @@ type Entry struct {
 	Systems    []string `json:"systems,omitempty"` // nil when evaluation failed
 	Header     Header   `json:"header"`
 	HeaderLine int      `json:"-"`
+	// DocFrom says where the documentation was read: "entry" (the block
+	// directly above it), "file header" (a one-override file's header) or
+	// "entry and file header".
+	DocFrom string `json:"docFrom,omitempty"`
+
+	dateAt       int  // absolute line of its Date added, 0 if none
+	headerDoc    bool // documented by its file's header
+	routesCustom bool // its value reads a custom (pkgs/by-name) package
 
 	value   []token
 	inherit bool
@@ -156,7 +181,10 @@ type FileSummary struct {
 	Opaque   []string `json:"external,omitempty"`
 	Entries  []Entry  `json:"entries"`
 
-	entries []*Entry
+	entries    []*Entry
+	target     string // the option it appends to, as written
+	appendLine int
+	explicit   bool // named for its layer or with a Layer: line
 }
 
 // StaleEntry is an entry older than MaxAge.
@@ -179,6 +207,7 @@ type PlatformEntry struct {
 
 // Report is the result of a check.
 type Report struct {
+	Schema    string                     `json:"schema"`
 	Root      string                     `json:"root"`
 	Version   string                     `json:"version"`
 	Systems   []string                   `json:"systems"`
@@ -209,10 +238,16 @@ type checker struct {
 	findings  []Finding
 	evalSys   []string
 	fileOrder map[string]int // overlay file -> composition position
+
+	option     string          // the overlays option as the tree spells it
+	optionFrom string          // where that was read
+	sep        string          // pkgsNameSeparator of nested by-name groups
+	custom     map[string]bool // custom package names
+	sums       []*FileSummary
 }
 
-func (c *checker) add(sev Severity, rule, file string, line int, msg, hint string) {
-	c.findings = append(c.findings, Finding{Severity: sev, Rule: rule, File: file, Line: line, Message: msg, Hint: hint})
+func (c *checker) add(sev Severity, rule, file string, line int, msg, fix string) {
+	c.findings = append(c.findings, Finding{Severity: sev, Rule: rule, File: file, Line: line, Message: msg, Fix: fix})
 }
 
 func (c *checker) rel(p string) string {
@@ -242,7 +277,8 @@ func Check(ctx context.Context, opt Options) (Report, error) {
 	}
 	c := &checker{opt: opt, root: root}
 	c.evalSys = union(opt.Systems, probeSystems)
-	rep := Report{Root: opt.Root, Version: Version, Systems: opt.Systems, Platforms: map[string][]PlatformEntry{}}
+	c.option, c.optionFrom = c.declaredOption()
+	rep := Report{Schema: Schema, Root: opt.Root, Version: Version, Systems: opt.Systems, Platforms: map[string][]PlatformEntry{}}
 
 	// Inputs: overlays/*.nix, compose.nix.
 	ovDir := filepath.Join(root, OverlaysDir)
@@ -251,15 +287,12 @@ func Check(ctx context.Context, opt Options) (Report, error) {
 	if len(files) == 0 {
 		c.add(Error, "overlays-empty", OverlaysDir, 0,
 			"no overlay files: "+OverlaysDir+"/*.nix is missing or empty",
-			"add channels.nix, stable-fallbacks.nix and overrides.nix, each appending to flake.nixpkgsOverlays")
+			"add "+OverlaysDir+"/channels.nix and stable-fallbacks.nix, and a file per override (or overrides.nix), each a module appending to "+c.option)
 	}
 	composePath := filepath.Join(root, ComposeFile)
 	haveCompose := true
 	if _, err := os.Stat(composePath); err != nil {
 		haveCompose = false
-		c.add(Error, "compose-missing", ComposeFile, 0,
-			"compose.nix is missing: nothing composes nixpkgsOverlays into flake.overlays.default",
-			"create "+ComposeFile+": flake.overlays.default = final: prev: (lib.composeManyExtensions config.flake.nixpkgsOverlays final prev) // customPackages")
 	}
 	toParse := append([]string(nil), files...)
 	if haveCompose {
@@ -299,6 +332,23 @@ func Check(ctx context.Context, opt Options) (Report, error) {
 		return Report{}, err
 	}
 
+	// Tree-wide facts first: the option's spelling, the custom packages.
+	if c.optionFrom == "" {
+		c.option, c.optionFrom = majorityOption(good, srcs)
+	}
+	if !haveCompose {
+		c.add(Error, "compose-missing", ComposeFile, 0,
+			"compose.nix is missing: nothing composes "+c.option+" into flake.overlays.default",
+			"create "+ComposeFile+": flake.overlays.default = final: prev: (lib.composeManyExtensions config."+c.option+" final prev) // customPackages")
+	}
+	c.sep = c.nameSeparator()
+	custom := c.customPackages()
+	c.custom = map[string]bool{}
+	for _, e := range custom {
+		rep.Custom = append(rep.Custom, e.Name)
+		c.custom[e.Name] = true
+	}
+
 	// Per-file structure.
 	var all []*Entry
 	var sums []*FileSummary
@@ -307,16 +357,13 @@ func Check(ctx context.Context, opt Options) (Report, error) {
 		sums = append(sums, sum)
 		all = append(all, entries...)
 	}
-	c.order(sums, srcs, files)
-	custom := c.customPackages()
-	for _, e := range custom {
-		rep.Custom = append(rep.Custom, e.Name)
-	}
-	c.classifyAll(all)
+	c.sums = sums
+	c.order(sums)
 	for _, e := range all {
 		c.entryRules(e, &rep)
 	}
 	c.crossLayer(append(all, custom...))
+	c.crossRefs(good, srcs, sums)
 	if haveCompose {
 		if _, broken := bad[composePath]; !broken {
 			c.compose(composePath)
@@ -388,44 +435,46 @@ func union(a, b []string) []string {
 	return out
 }
 
-// layerOf names a file's layer: a "Layer:" line in its header, else its name.
-func layerOf(path string, h Header) (Layer, bool) {
+// layerOf names a file's layer: a "Layer:" line in its header, else its
+// name. known is false for a Layer: line naming no layer; explicit is false
+// when neither says, and the checker files it by content (layerByContent).
+func layerOf(path string, h Header) (layer Layer, known, explicit bool) {
 	switch strings.TrimSpace(h.Layer) {
 	case "":
 	case "channels", "1", "channels (layer 1)":
-		return LayerChannels, true
+		return LayerChannels, true, true
 	case "stable-fallbacks", "fallbacks", "2":
-		return LayerFallbacks, true
+		return LayerFallbacks, true, true
 	case "overrides", "4":
-		return LayerOverrides, true
+		return LayerOverrides, true, true
 	case "external", "5":
-		return LayerExternal, true
+		return LayerExternal, true, true
 	default:
-		return LayerExternal, false
+		return LayerExternal, false, true
 	}
 	switch strings.TrimSuffix(filepath.Base(path), ".nix") {
 	case "channels":
-		return LayerChannels, true
+		return LayerChannels, true, true
 	case "stable-fallbacks", "fallbacks":
-		return LayerFallbacks, true
+		return LayerFallbacks, true, true
 	case "overrides":
-		return LayerOverrides, true
+		return LayerOverrides, true, true
 	}
-	return LayerExternal, true
+	return LayerExternal, true, false
 }
 
-// file checks one overlay module's shape and collects its entries.
+// file checks one overlay module's shape and collects its entries, each
+// classified and carrying its documentation. A file that is not named for a
+// layer (and has no Layer: line) is filed by what it holds: the user's tree
+// keeps one override per file under the package's name, and such a file is
+// an overrides file, not an external one.
 func (c *checker) file(path string, s *source, evals map[string]evalFile, evalBad map[string]nixError) (*FileSummary, []*Entry) {
 	rel := c.rel(path)
-	layer, known := layerOf(path, s.FileHeader)
-	sum := &FileSummary{File: rel, Layer: layer, Priority: s.Priority, Overlays: len(s.Elements)}
+	layer, known, explicit := layerOf(path, s.FileHeader)
+	sum := &FileSummary{File: rel, Layer: layer, Priority: s.Priority, Overlays: len(s.Elements), target: s.AppendTarget, appendLine: s.AppendLine, explicit: explicit}
 	if !known {
-		c.add(Error, "layer-unknown", rel, s.FileHeaderLine, fmt.Sprintf("header names layer %q, which is not one of channels, stable-fallbacks, overrides, external", s.FileHeader.Layer),
+		c.add(Error, "layer-unknown", rel, s.FileHeaderLine+s.FileHeader.LayerLine, fmt.Sprintf("header names layer %q, which is not one of channels, stable-fallbacks, overrides, external", s.FileHeader.Layer),
 			"write one of: # Layer: channels | stable-fallbacks | overrides | external")
-	}
-	if s.FileHeaderLine == 0 || s.FileHeader.Symptom == "" {
-		c.add(Warning, "file-header", rel, 1, "no header comment saying what this "+string(layer)+" file provides",
-			"start the file with # comments naming its layer and what it adds to nixpkgs")
 	}
 	ev, evalOK := evals[path]
 	if ne, failed := evalBad[path]; failed {
@@ -444,9 +493,15 @@ func (c *checker) file(path string, s *source, evals map[string]evalFile, evalBa
 	}
 	if target == "" {
 		c.add(Error, "module-shape", rel, 1,
-			"does not append to nixpkgsOverlays: an overlay file must be a module { flake.nixpkgsOverlays = [ (final: prev: { ... }) ]; }",
-			"wrap the overlay: { ... }: { flake.nixpkgsOverlays = [ (final: prev: { ... }) ]; }")
+			"does not append to "+c.option+": an overlay file must be a module { "+c.option+" = [ (final: prev: { ... }) ]; }",
+			"wrap the overlay: { ... }: { "+c.option+" = [ (final: prev: { ... }) ]; }")
 		return sum, nil
+	}
+	sum.target = target
+	if target != c.option {
+		c.add(Error, "option-mismatch", rel, s.AppendLine,
+			fmt.Sprintf("appends to %s, but this tree composes %s (%s): its overlays never reach flake.overlays.default", target, c.option, c.optionFrom),
+			fmt.Sprintf("write %s = [ ... ] in %s, as the other overlay files do", c.option, rel))
 	}
 	var entries []*Entry
 	n := len(s.Elements)
@@ -499,21 +554,31 @@ func (c *checker) file(path string, s *source, evals map[string]evalFile, evalBa
 				continue
 			}
 			for _, e := range goEntries {
-				e.File, e.Layer, e.evalOK = rel, layer, false
+				e.File, e.evalOK = rel, false
 				entries = append(entries, e)
 			}
 			continue
 		}
-		entries = append(entries, c.mergeEval(rel, path, layer, s, ev.Overlays[i], goEntries)...)
+		entries = append(entries, c.mergeEval(rel, path, s, ev.Overlays[i], goEntries)...)
 	}
 	for _, p := range s.Patches {
-		p.File, p.Layer = rel, layer
+		p.File = rel
 		entries = append(entries, p)
 	}
 	for _, e := range entries {
 		e.srcFile = rel
+		c.classify(e, s)
+	}
+	c.document(rel, s, entries, explicit)
+	if !explicit {
+		layer = layerByContent(entries)
+		sum.Layer = layer
+	}
+	for _, e := range entries {
+		e.Layer = layer
 	}
 	sum.entries = entries
+	c.fileHeaderRule(rel, s, layer, entries, explicit)
 	// System strings the fleet does not have.
 	fleet := setOf(c.opt.Systems)
 	for _, l := range s.SystemLits {
@@ -524,6 +589,114 @@ func (c *checker) file(path string, s *source, evals map[string]evalFile, evalBa
 		}
 	}
 	return sum, entries
+}
+
+// layerByContent files an overlay file that is not named for a layer by the
+// entries it holds: channels, else stable fallbacks (without overrides),
+// else overrides and re-routes, else (local packages, new attributes,
+// external flakes' overlays) the external layer.
+func layerByContent(entries []*Entry) Layer {
+	n := map[Kind]int{}
+	for _, e := range entries {
+		n[e.Kind]++
+	}
+	switch {
+	case n[KindChannel] > 0:
+		return LayerChannels
+	case n[KindFallback] > 0 && n[KindOverride]+n[KindReroute] == 0:
+		return LayerFallbacks
+	case n[KindOverride]+n[KindReroute] > 0:
+		return LayerOverrides
+	}
+	return LayerExternal
+}
+
+// document gives each entry its documentation. A layer file (named for its
+// layer, or with a Layer: line) holds many entries, each documented by the
+// comment block directly above it. Any other file holding a single override
+// or stable fallback documents it in the file's header: the header fills
+// whatever the entry's own block (if any) does not say.
+func (c *checker) document(rel string, s *source, entries []*Entry, layerFile bool) {
+	for _, e := range entries {
+		if e.HeaderLine > 0 {
+			e.DocFrom = "entry"
+			if e.Header.DateLine >= 0 && e.Header.DateRaw != "" {
+				e.dateAt = e.HeaderLine + e.Header.DateLine
+			}
+		}
+	}
+	if layerFile {
+		return
+	}
+	var doc []*Entry
+	for _, e := range entries {
+		if e.Kind == KindOverride || e.Kind == KindFallback || e.Kind == KindReroute {
+			doc = append(doc, e)
+		}
+	}
+	if len(doc) != 1 {
+		return
+	}
+	doc[0].headerDoc = true
+	if s.FileHeaderLine == 0 {
+		return
+	}
+	e, fh := doc[0], s.FileHeader
+	h := &e.Header
+	from := "file header"
+	if e.HeaderLine > 0 {
+		from = "entry and file header"
+	}
+	filled := false
+	if h.Symptom == "" && fh.Symptom != "" {
+		h.Symptom, filled = fh.Symptom, true
+	}
+	for _, r := range fh.References {
+		if !h.has(r.Kind) {
+			h.References, filled = append(h.References, r), true
+		}
+	}
+	if h.Remove == "" && fh.Remove != "" {
+		h.Remove, filled = fh.Remove, true
+	}
+	h.HasTODO = h.HasTODO || fh.HasTODO
+	if h.DateRaw == "" && fh.DateRaw != "" {
+		h.DateRaw, h.DateAdded, h.DateErr = fh.DateRaw, fh.DateAdded, fh.DateErr
+		e.dateAt, filled = s.FileHeaderLine+fh.DateLine, true
+	}
+	h.Permanent = h.Permanent || fh.Permanent
+	if filled || e.HeaderLine == 0 {
+		e.DocFrom = from
+	}
+	if e.Kind == KindOverride && h.Permanent {
+		e.Kind = KindReroute
+	}
+}
+
+// fileHeaderRule asks every overlay file to say what it provides. A file
+// whose entries each carry their own comment block says it there; a file
+// whose single override lacks documentation is reported once, by
+// doc-missing.
+func (c *checker) fileHeaderRule(rel string, s *source, layer Layer, entries []*Entry, layerFile bool) {
+	if s.FileHeaderLine > 0 && s.FileHeader.Symptom != "" {
+		return
+	}
+	if !layerFile && len(entries) > 0 {
+		own := true
+		for _, e := range entries {
+			if e.HeaderLine == 0 || e.Header.Symptom == "" {
+				own = false
+			}
+			if e.headerDoc {
+				return // doc-missing names this file's header
+			}
+		}
+		if own {
+			return
+		}
+	}
+	c.add(Warning, "file-header", rel, 1, "no header comment saying what this "+string(layer)+" file provides",
+		"start "+rel+" with # comments saying what it adds to nixpkgs and why")
 }
 
 func boolInt(b bool) int {
@@ -543,7 +716,7 @@ func setOf(l []string) map[string]bool {
 
 // mergeEval joins the evaluated attributes of one overlay (per system, with
 // positions) with the entries the Go reading found.
-func (c *checker) mergeEval(rel, path string, layer Layer, s *source, ov evalOverlay, goEntries []*Entry) []*Entry {
+func (c *checker) mergeEval(rel, path string, s *source, ov evalOverlay, goEntries []*Entry) []*Entry {
 	type pos struct {
 		line int
 		file string
@@ -602,7 +775,7 @@ func (c *checker) mergeEval(rel, path string, layer Layer, s *source, ov evalOve
 			}
 		}
 		used[e] = true
-		e.File, e.Layer, e.evalOK = rel, layer, true
+		e.File, e.evalOK = rel, true
 		if p.file != "" && p.file != path {
 			e.File = c.rel(p.file)
 		}
@@ -613,7 +786,7 @@ func (c *checker) mergeEval(rel, path string, layer Layer, s *source, ov evalOve
 		for _, g := range goEntries {
 			if !used[g] && g.Name == name {
 				used[g] = true
-				g.File, g.Layer, g.evalOK = rel, layer, true
+				g.File, g.evalOK = rel, true
 				g.Systems = present[name]
 				out = append(out, g)
 			}
@@ -622,59 +795,10 @@ func (c *checker) mergeEval(rel, path string, layer Layer, s *source, ov evalOve
 	for _, g := range goEntries {
 		if !used[g] {
 			// Defined in the source, present on no evaluated system.
-			g.File, g.Layer, g.evalOK = rel, layer, true
+			g.File, g.evalOK = rel, true
 			g.Systems = []string{}
 			out = append(out, g)
 		}
 	}
 	return out
-}
-
-// order checks the composition order of the files: the module system merges
-// list definitions by priority (lib.mkOrder), then in import order, which
-// for import-tree is path order.
-func (c *checker) order(sums []*FileSummary, srcs map[string]*source, files []string) {
-	idx := make([]int, len(sums))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		x, y := sums[idx[a]], sums[idx[b]]
-		if x.Priority != y.Priority {
-			return x.Priority < y.Priority
-		}
-		return x.File < y.File
-	})
-	maxRank, maxAt := -1, -1
-	for _, i := range idx {
-		s := sums[i]
-		r := s.Layer.rank()
-		if r < maxRank {
-			prev := sums[maxAt]
-			line := 0
-			for f, src := range srcs {
-				if c.rel(f) == s.File {
-					line = src.AppendLine
-				}
-			}
-			c.add(Error, "layer-order", s.File, line,
-				fmt.Sprintf("%s (layer %s, priority %d) composes after %s (layer %s, priority %d); the order is channels → stable-fallbacks → overrides → external → custom packages",
-					filepath.Base(s.File), s.Layer, s.Priority, filepath.Base(prev.File), prev.Layer, prev.Priority),
-				fmt.Sprintf("order the list by layer: flake.nixpkgsOverlays = lib.mkOrder %d [ ... ] (channels 100, stable-fallbacks 200, overrides 300, external 400); without it files compose in path order",
-					recommendedPriority(s.Layer)))
-			continue
-		}
-		if r > maxRank {
-			maxRank, maxAt = r, i
-		}
-	}
-	// Propagate the composition position into the entry pointers via file.
-	c.fileOrder = map[string]int{}
-	for pos, i := range idx {
-		c.fileOrder[sums[i].File] = pos
-	}
-}
-
-func recommendedPriority(l Layer) int {
-	return map[Layer]int{LayerChannels: 100, LayerFallbacks: 200, LayerOverrides: 300, LayerExternal: 400}[l]
 }

@@ -57,7 +57,7 @@ func TestBrokenTrees(t *testing.T) {
 		ok       bool   // the check still passes (warnings only)
 	}{
 		{tree: "syntax", rule: "syntax", severity: Error, file: ov + "overrides.nix", line: 10, msg: "not valid Nix: syntax error"},
-		{tree: "module-shape", rule: "module-shape", severity: Error, file: ov + "overrides.nix", line: 1, msg: "does not append to nixpkgsOverlays"},
+		{tree: "module-shape", rule: "module-shape", severity: Error, file: ov + "overrides.nix", line: 1, msg: "does not append to flake.nixpkgsOverlays"},
 		{tree: "overlay-arity", rule: "overlay-arity", severity: Error, file: ov + "overrides.nix", line: 5, msg: "takes one argument"},
 		{tree: "compose-missing", rule: "compose-missing", severity: Error, file: "modules/nixpkgs/compose.nix", msg: "compose.nix is missing"},
 		{tree: "overlays-empty", rule: "overlays-empty", severity: Error, file: "modules/nixpkgs/overlays", msg: "no overlay files"},
@@ -67,7 +67,7 @@ func TestBrokenTrees(t *testing.T) {
 		{tree: "layer-order", rule: "layer-order", severity: Error, file: ov + "stable-fallbacks.nix", line: 4, msg: "stable-fallbacks.nix (layer stable-fallbacks, priority 1000) composes after overrides.nix"},
 		{tree: "wrong-layer", rule: "wrong-layer", severity: Error, file: ov + "stable-fallbacks.nix", line: 10, msg: `stable-fallbacks defines override "btop"`},
 		{tree: "shadowed", rule: "shadowed", severity: Error, file: ov + "overrides.nix", line: 10, msg: "shadowed by custom package modules/nixpkgs/pkgs/by-name/mactop/package.nix:1"},
-		{tree: "double-override", rule: "double-override", severity: Warning, file: ov + "mactop-tools.nix", line: 10, msg: "mactop is modified in two layers: " + ov + "overrides.nix:10 (overrides) and " + ov + "mactop-tools.nix:10 (external)", ok: true},
+		{tree: "double-override", rule: "double-override", severity: Warning, file: ov + "mactop-tools.nix", line: 10, msg: "mactop is modified in two files: " + ov + "overrides.nix:10 (layer overrides) and " + ov + "mactop-tools.nix:10 (layer overrides)", ok: true},
 		{tree: "platform-unused", rule: "platform-unused", severity: Warning, file: ov + "stable-fallbacks.nix", line: 12, msg: "applies only on aarch64-linux, which no fleet machine has", ok: true},
 		{tree: "compose-shape", rule: "compose-shape", severity: Error, file: "modules/nixpkgs/compose.nix", line: 1, msg: "does not use lib.composeManyExtensions"},
 		{tree: "compose-custom-last", rule: "compose-custom-last", severity: Error, file: "modules/nixpkgs/compose.nix", line: 9, msg: "does not merge custom packages"},
@@ -90,7 +90,7 @@ func TestBrokenTrees(t *testing.T) {
 				assert.Equal(t, found.Line, tc.line, found.Message)
 			}
 			assert.Assert(t, strings.Contains(found.Message, tc.msg), "message %q lacks %q", found.Message, tc.msg)
-			assert.Assert(t, found.Hint != "", "finding without a fix hint")
+			assert.Assert(t, found.Fix != "", "finding without a fix hint")
 			assert.Equal(t, rep.OK, tc.ok, table(t, rep))
 			golden.Assert(t, table(t, rep), tc.tree+".golden")
 		})

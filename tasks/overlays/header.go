@@ -32,8 +32,14 @@ type Header struct {
 	DateAdded time.Time `json:"dateAdded,omitzero"`
 	DateErr   string    `json:"dateErr,omitempty"`
 	DateLine  int       `json:"-"` // 0-based line within the block
-	// Layer is the text of a "Layer:" line (file headers only).
-	Layer string `json:"layer,omitempty"`
+	// Layer is the text of a "Layer:" line (file headers only); LayerLine
+	// its 0-based line within the block.
+	Layer     string `json:"layer,omitempty"`
+	LayerLine int    `json:"-"`
+	// Permanent reports a "Permanent: <why>" line: the entry is a deliberate,
+	// lasting re-route, not a fix waiting for upstream, so it needs no
+	// removal condition.
+	Permanent bool `json:"permanent,omitempty"`
 	// Lines is the number of comment lines in the block.
 	Lines int `json:"-"`
 }
@@ -41,8 +47,10 @@ type Header struct {
 // Reference is one URL of a header with what kind of evidence it is.
 type Reference struct {
 	URL string `json:"url"`
-	// Kind is "hydra" (hydra.nixos.org), "issue" (an issue, pull request or
-	// merge request page), or "other".
+	// Kind is "hydra" (hydra.nixos.org), "issue" (one issue, pull request,
+	// merge request, commit or comparison: numbered or hashed), "tracker" (a
+	// project's issue or pull request list, which names no particular
+	// problem), or "other".
 	Kind string `json:"kind"`
 }
 
@@ -50,9 +58,10 @@ type Reference struct {
 const DateLayout = "2006-01-02"
 
 var (
-	urlRE    = regexp.MustCompile(`https?://[^\s<>"'` + "`" + `)\]]+`)
-	keyRE    = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9 ._/-]{0,40}?)\s*:\s*(.*)$`)
-	issuePat = regexp.MustCompile(`/(issues|pull|pulls|merge_requests|-/issues|-/merge_requests|commit|compare|show_bug\.cgi)(/|\?|$)`)
+	urlRE      = regexp.MustCompile(`https?://[^\s<>"'` + "`" + `)\]]+`)
+	keyRE      = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9 ._/-]{0,40}?)\s*:\s*(.*)$`)
+	issuePat   = regexp.MustCompile(`/(issues|pull|pulls|merge_requests)/[0-9]+(/|\?|#|$)|/commit/[0-9a-fA-F]{7,}|/compare/[^/]+`)
+	trackerPat = regexp.MustCompile(`/(issues|pulls|pull|merge_requests)/?$`)
 )
 
 // known header keys: a first line "Hydra: ..." is not a symptom.
@@ -60,6 +69,7 @@ var headerKeys = map[string]bool{
 	"hydra": true, "upstream": true, "reference": true, "references": true, "ref": true,
 	"pr": true, "issue": true, "issues": true, "todo": true, "date added": true, "layer": true,
 	"failing": true, "symptom": true, "note": true, "see": true, "patch": true, "link": true,
+	"permanent": true, "fix": true,
 }
 
 // ParseHeader reads a block of comment lines, each given without its leading
@@ -116,7 +126,10 @@ func ParseHeader(lines []string) Header {
 		case key == "layer":
 			if h.Layer == "" {
 				h.Layer = strings.ToLower(val)
+				h.LayerLine = i
 			}
+		case key == "permanent":
+			h.Permanent = true
 		case headerKeys[key]:
 		default:
 			// "<name>: what breaks" on a prose line.
@@ -140,8 +153,11 @@ func classifyURL(u string) string {
 	if host == "hydra.nixos.org" {
 		return "hydra"
 	}
-	if issuePat.MatchString(p.Path) || (p.Path == "/show_bug.cgi") {
+	if issuePat.MatchString(p.Path) || (p.Path == "/show_bug.cgi" && p.Query().Get("id") != "") {
 		return "issue"
+	}
+	if trackerPat.MatchString(p.Path) {
+		return "tracker"
 	}
 	return "other"
 }

@@ -52,7 +52,7 @@ func TestParseHeader(t *testing.T) {
 		{
 			name:  "prose first line and a layer",
 			lines: []string{"", "Rename graphite-cli binary from gt to gph", "Layer: Overrides", "See https://example.org/x"},
-			want: Header{Symptom: "Rename graphite-cli binary from gt to gph", Layer: "overrides", Lines: 4,
+			want: Header{Symptom: "Rename graphite-cli binary from gt to gph", Layer: "overrides", LayerLine: 2, Lines: 4,
 				References: []Reference{{URL: "https://example.org/x", Kind: "other"}}},
 		},
 		{name: "empty", lines: nil, want: Header{}},
@@ -94,7 +94,7 @@ func FuzzParseHeader(f *testing.F) {
 			}
 		}
 		for _, r := range h.References {
-			if !strings.HasPrefix(r.URL, "http") || (r.Kind != "hydra" && r.Kind != "issue" && r.Kind != "other") {
+			if !strings.HasPrefix(r.URL, "http") || (r.Kind != "hydra" && r.Kind != "issue" && r.Kind != "tracker" && r.Kind != "other") {
 				t.Fatalf("bad reference %+v", r)
 			}
 		}
@@ -110,11 +110,13 @@ func FuzzReadSource(f *testing.F) {
 	f.Add("patches = [ (fetchpatch { url = \"https://x/y.patch\"; }) https://a/b ];")
 	f.Fuzz(func(t *testing.T, s string) {
 		src := readSource(s)
+		c := &checker{custom: map[string]bool{"a": true}}
 		for _, e := range src.Elements {
 			for _, en := range e.Entries {
-				classify(en)
+				c.classify(en, src)
 			}
 		}
+		_ = src.paragraphs()
 	})
 }
 
@@ -144,8 +146,9 @@ func TestReadSourceEntries(t *testing.T) {
 	assert.Equal(t, src.Elements[0].Lambdas, 2)
 	assert.Equal(t, src.Elements[1].Ref, "inputs.nuenv.overlays.nuenv")
 	var got []string
+	c := &checker{}
 	for _, e := range src.Elements[0].Entries {
-		classify(e)
+		c.classify(e, src)
 		got = append(got, e.Name+":"+string(e.Kind)+":"+e.Guard)
 	}
 	assert.DeepEqual(t, got, []string{"a:fallback:", "b:fallback:", "c:fallback:", "d:override:isDarwin", "g-h:definition:isDarwin"})

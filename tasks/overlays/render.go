@@ -32,8 +32,8 @@ func (r Report) WriteTable(w io.Writer) error {
 				loc = fmt.Sprintf("%s:%d", f.File, f.Line)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.Rule, loc, f.Message)
-			if f.Hint != "" {
-				fmt.Fprintf(tw, "\t\t\tfix: %s\n", f.Hint)
+			if f.Fix != "" {
+				fmt.Fprintf(tw, "\t\t\tfix: %s\n", f.Fix)
 			}
 		}
 		if err := tw.Flush(); err != nil {

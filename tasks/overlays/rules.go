@@ -3,7 +3,6 @@ package overlays
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -29,8 +28,21 @@ func allTokens(ts []token) []token {
 	return out
 }
 
-// classify decides what an entry does from how its value is written.
-func classify(e *Entry) {
+// localBuilders build a package from source inside the overlay: an
+// overrideAttrs on their result adjusts the overlay's own package, it does
+// not fix a nixpkgs one.
+var localBuilders = map[string]bool{
+	"mkDerivation": true, "callPackage": true, "buildGoModule": true, "buildRustPackage": true,
+	"buildNpmPackage": true, "buildPythonApplication": true, "buildPythonPackage": true,
+	"buildDotnetModule": true, "writeShellApplication": true, "writeShellScriptBin": true,
+	"writeScriptBin": true, "symlinkJoin": true, "runCommand": true, "runCommandLocal": true,
+}
+
+// classify decides what an entry does from how its value is written: a
+// channel, a stable fallback, an override of a package from nixpkgs or a
+// flake input, a permanent re-route to a custom package, an adjustment of a
+// package the overlay builds itself (local), or a plain definition.
+func (c *checker) classify(e *Entry, s *source) {
 	if e.Kind == KindPatch || e.Kind == KindPackage {
 		return
 	}
@@ -47,14 +59,18 @@ func classify(e *Entry) {
 		}
 		return
 	}
-	var override, importsInput bool
+	var override, local, importsInput bool
 	channel := ""
 	for i, t := range ts {
 		if t.Kind != tIdent {
 			continue
 		}
-		if overrideFns[t.Text] && (t.Text == "packageOverrides" || (i > 0 && ts[i-1].punct("."))) {
-			override = true
+		if t.Text == "packageOverrides" || (overrideFns[t.Text] && i > 1 && ts[i-1].punct(".")) {
+			if t.Text != "packageOverrides" && s.origin(receiver(ts, i-1), 0) == "local" {
+				local = true
+			} else {
+				override = true
+			}
 		}
 		if t.Text == "import" && i+1 < len(ts) && ts[i+1].is(tIdent, "inputs") {
 			importsInput = true
@@ -67,30 +83,79 @@ func classify(e *Entry) {
 			if len(ch) >= 2 && (t.Text == "prev" || t.Text == "super") && ch[1] == e.Name {
 				e.SelfRef = true
 			}
+			if len(ch) >= 2 && t.Text != "prev" && t.Text != "super" && c.custom[ch[1]] && ch[1] != e.Name {
+				e.routesCustom = true
+			}
 		}
 	}
 	switch {
 	case channelNames[e.Name] || importsInput:
 		e.Kind = KindChannel
+	case override && e.routesCustom:
+		e.Kind = KindReroute
 	case override:
 		e.Kind = KindOverride
 	case channel != "":
 		e.Kind, e.Channel = KindFallback, channel
+	case local:
+		e.Kind = KindLocal
 	default:
 		e.Kind = KindDefinition
 	}
 }
 
-func (c *checker) classifyAll(all []*Entry) {
-	for _, e := range all {
-		classify(e)
+// receiver is the head of the attribute path ending just before ts[dot]
+// (the "." of x.y.overrideAttrs): "x".
+func receiver(ts []token, dot int) string {
+	j := dot - 1
+	head := ""
+	for j >= 0 && (ts[j].Kind == tIdent || ts[j].Kind == tString) {
+		head = ts[j].Text
+		if j >= 2 && ts[j-1].punct(".") {
+			j -= 2
+			continue
+		}
+		break
 	}
+	return head
+}
+
+// origin says where the value named name comes from: "upstream" (final,
+// prev, pkgs or a flake input), "local" (a let binding built with a local
+// builder such as stdenv.mkDerivation) or "" (unknown, treated as upstream).
+func (s *source) origin(name string, depth int) string {
+	switch {
+	case name == "" || depth > 4:
+		return ""
+	case pkgSetNames[name] || name == "inputs":
+		return "upstream"
+	}
+	v := s.binding(name)
+	if len(v) == 0 {
+		return ""
+	}
+	k := 0
+	for k < len(v) && v[k].punct("(") {
+		k++
+	}
+	chain := selChain(v, k)
+	if len(chain) == 0 {
+		return ""
+	}
+	if localBuilders[chain[len(chain)-1]] {
+		return "local"
+	}
+	if len(chain) == 1 {
+		return s.origin(chain[0], depth+1)
+	}
+	return s.origin(chain[0], depth+1)
 }
 
 var docTemplate = map[Kind]string{
 	KindFallback: "# <name>: <what breaks on unstable>\n# Hydra: https://hydra.nixos.org/job/nixpkgs/trunk/<name>.<system>\n# TODO: Remove when <the fix reaches unstable>\n# Date added: YYYY-MM-DD",
 	KindOverride: "# <name>: <symptom>\n# Upstream: https://github.com/<owner>/<repo>/issues/<n>\n# TODO: Remove when <upstream fix lands>\n# Date added: YYYY-MM-DD",
 	KindPatch:    "# <name>: <what the patch fixes>\n# PR: https://github.com/NixOS/nixpkgs/pull/<n>\n# TODO: Remove when <the PR reaches the channel>\n# Date added: YYYY-MM-DD",
+	KindReroute:  "# <name>: <why it is routed to the custom package>\n# Permanent: <why it stays>",
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " | ") }
@@ -103,23 +168,23 @@ func (c *checker) entryRules(e *Entry, rep *Report) {
 	case e.Kind == KindChannel && e.Layer != LayerChannels:
 		c.add(Error, "wrong-layer", e.File, e.Line,
 			fmt.Sprintf("%s defines channel %q outside the channels layer", e.Layer, e.Name),
-			"move it to modules/nixpkgs/overlays/channels.nix, or rename the attribute")
+			"move it to "+c.layerFile(LayerChannels, e.Name)+", or rename the attribute")
 	case e.Layer == LayerChannels && e.Kind != KindChannel && e.Kind != KindPatch:
 		c.add(Error, "wrong-layer", e.File, e.Line,
 			fmt.Sprintf("channels layer defines %s %q; Layer 1 only exports channels (stable, unstable, patched, nixpkgs)", e.Kind, e.Name),
-			"move it to "+suggestFile(e.Kind))
+			"move it to "+c.suggestFile(e))
 	case e.Layer == LayerFallbacks && e.Kind != KindFallback:
 		c.add(Error, "wrong-layer", e.File, e.Line,
 			fmt.Sprintf("stable-fallbacks defines %s %q; Layer 2 only selects packages from a channel (final.stable.<pkg>)", e.Kind, e.Name),
-			"move it to "+suggestFile(e.Kind))
+			"move it to "+c.suggestFile(e))
 	case e.Layer == LayerOverrides && e.Kind == KindFallback:
 		c.add(Error, "wrong-layer", e.File, e.Line,
 			fmt.Sprintf("overrides defines stable fallback %q (final.%s.%s); fallbacks belong to Layer 2", e.Name, e.Channel, e.Name),
-			"move it to modules/nixpkgs/overlays/stable-fallbacks.nix")
+			"move it to "+c.layerFile(LayerFallbacks, e.Name))
 	case e.Layer == LayerExternal && e.Kind == KindFallback:
 		c.add(Error, "wrong-layer", e.File, e.Line,
 			fmt.Sprintf("external overlay file defines stable fallback %q; fallbacks belong to Layer 2", e.Name),
-			"move it to modules/nixpkgs/overlays/stable-fallbacks.nix")
+			"move it to "+c.layerFile(LayerFallbacks, e.Name))
 	}
 
 	// Documentation.
@@ -130,6 +195,7 @@ func (c *checker) entryRules(e *Entry, rep *Report) {
 			missing = append(missing, "symptom")
 		}
 		switch {
+		case e.Kind == KindReroute:
 		case e.Kind == KindFallback && e.Channel != "patched":
 			if !h.has("hydra") {
 				missing = append(missing, "Hydra link (https://hydra.nixos.org/...)")
@@ -140,33 +206,44 @@ func (c *checker) entryRules(e *Entry, rep *Report) {
 			}
 		default:
 			if !h.has("issue") {
-				missing = append(missing, "upstream issue or PR link")
+				m := "upstream issue or PR link"
+				for _, r := range h.References {
+					if r.Kind == "tracker" {
+						m += " (" + r.URL + " is the issue list, not an issue)"
+						break
+					}
+				}
+				missing = append(missing, m)
 			}
 		}
-		if h.Remove == "" {
+		if h.Remove == "" && e.Kind != KindReroute {
 			missing = append(missing, "removal condition (TODO: Remove when ...)")
 		}
-		if h.DateRaw == "" {
+		if h.DateRaw == "" && e.Kind != KindReroute {
 			missing = append(missing, "Date added")
 		}
 		if len(missing) > 0 {
+			where := "directly above the entry in " + e.File
+			if e.headerDoc {
+				where = "in the header of " + e.File + " (the file's one " + kindLabel(e.Kind) + ")"
+			}
 			c.add(Error, "doc-missing", e.File, e.Line,
 				fmt.Sprintf("%s %s lacks %s", kindLabel(e.Kind), e.Name, strings.Join(missing, ", ")),
-				"document it directly above the entry: "+oneLine(tmpl))
+				"document it "+where+": "+oneLine(strings.ReplaceAll(tmpl, "<name>", e.Name)))
 		}
 		if h.DateRaw != "" && h.DateErr != "" {
-			c.add(Error, "doc-date", e.File, e.HeaderLine+h.DateLine,
+			c.add(Error, "doc-date", e.File, e.dateAt,
 				fmt.Sprintf("%s %s: Date added %q is not a date (want YYYY-MM-DD)", kindLabel(e.Kind), e.Name, h.DateRaw),
-				"write the date the entry was added as YYYY-MM-DD, e.g. Date added: 2025-01-31")
+				fmt.Sprintf("write the date the entry was added as YYYY-MM-DD at %s:%d, e.g. Date added: 2025-01-31", e.File, e.dateAt))
 		}
 		if !h.DateAdded.IsZero() {
 			now := c.opt.Now()
 			age := int(now.Sub(h.DateAdded).Hours() / 24)
 			switch {
 			case age < 0:
-				c.add(Warning, "doc-date", e.File, e.HeaderLine+h.DateLine,
+				c.add(Warning, "doc-date", e.File, e.dateAt,
 					fmt.Sprintf("%s %s: Date added %s is in the future", kindLabel(e.Kind), e.Name, h.DateRaw),
-					"write the date the entry was added")
+					fmt.Sprintf("write the date the entry was added at %s:%d", e.File, e.dateAt))
 			case now.Sub(h.DateAdded) > c.opt.MaxAge:
 				rep.Stale = append(rep.Stale, StaleEntry{Name: e.Name, File: e.File, Line: e.Line, DateAdded: h.DateRaw, AgeDays: age, Remove: h.Remove})
 				cond := h.Remove
@@ -175,7 +252,7 @@ func (c *checker) entryRules(e *Entry, rep *Report) {
 				}
 				c.add(Warning, "stale", e.File, e.Line,
 					fmt.Sprintf("%s %s was added %s, %d days ago (limit %d): review it", kindLabel(e.Kind), e.Name, h.DateRaw, age, int(c.opt.MaxAge.Hours()/24)),
-					fmt.Sprintf("check whether %q holds: if so delete the entry, else re-date it after review", cond))
+					fmt.Sprintf("check whether %q holds: if so delete the entry, else re-date it at %s:%d after review", cond, e.File, e.dateAt))
 			}
 		}
 	}
@@ -216,43 +293,25 @@ func kindLabel(k Kind) string {
 		return "patch"
 	case KindPackage:
 		return "custom package"
+	case KindReroute:
+		return "re-route"
+	case KindLocal:
+		return "local package"
 	}
 	return string(k)
 }
 
-func suggestFile(k Kind) string {
-	switch k {
+// suggestFile is where an entry of e's kind belongs in this tree.
+func (c *checker) suggestFile(e *Entry) string {
+	switch e.Kind {
 	case KindFallback:
-		return "modules/nixpkgs/overlays/stable-fallbacks.nix"
-	case KindOverride:
-		return "modules/nixpkgs/overlays/overrides.nix"
+		return c.layerFile(LayerFallbacks, e.Name)
+	case KindOverride, KindReroute:
+		return c.layerFile(LayerOverrides, e.Name)
 	case KindChannel:
-		return "modules/nixpkgs/overlays/channels.nix"
+		return c.layerFile(LayerChannels, e.Name)
 	}
-	return "modules/nixpkgs/overlays/overrides.nix (or a package under pkgs/by-name)"
-}
-
-// customPackages lists Layer 3: pkgs/by-name/<name>/package.nix.
-func (c *checker) customPackages() []*Entry {
-	var out []*Entry
-	for _, d := range ByNameDirs {
-		dirs, _ := filepath.Glob(filepath.Join(c.root, d, "*"))
-		sort.Strings(dirs)
-		for _, p := range dirs {
-			st, err := os.Stat(p)
-			if err != nil || !st.IsDir() {
-				continue
-			}
-			pkg := filepath.Join(p, "package.nix")
-			if _, err := os.Stat(pkg); err != nil {
-				c.add(Warning, "custom-package", c.rel(p), 0, "custom package directory has no package.nix",
-					"add "+c.rel(pkg)+" (a callPackage function), or remove the directory")
-				continue
-			}
-			out = append(out, &Entry{Name: filepath.Base(p), File: c.rel(pkg), Line: 1, Layer: LayerCustom, Kind: KindPackage, srcFile: c.rel(pkg)})
-		}
-	}
-	return out
+	return c.layerFile(LayerExternal, e.Name) + " (or a package under pkgs/by-name)"
 }
 
 // crossLayer reports a name defined by two overlay files: the later one
@@ -306,7 +365,7 @@ func (c *checker) crossLayer(all []*Entry) {
 					fmt.Sprintf("delete one of the two, or make %s build on prev.%s", bt, n))
 			default:
 				c.add(Warning, "double-override", b.File, b.Line,
-					fmt.Sprintf("%s is modified in two layers: %s (%s) and %s (%s)", n, at, a.Layer, bt, b.Layer),
+					fmt.Sprintf("%s is modified in two files: %s (layer %s) and %s (layer %s)", n, at, a.Layer, bt, b.Layer),
 					"merge the two into one entry, or document in both why each is needed")
 			}
 		}
@@ -351,7 +410,7 @@ func (c *checker) compose(path string) {
 	if cme < 0 {
 		c.add(Error, "compose-shape", rel, 1,
 			"compose.nix does not use lib.composeManyExtensions: the overlays list is not composed in order",
-			"flake.overlays.default = final: prev: (lib.composeManyExtensions config.flake.nixpkgsOverlays final prev) // customPackages;")
+			"flake.overlays.default = final: prev: (lib.composeManyExtensions config."+c.option+" final prev) // customPackages;")
 		return
 	}
 	arg := false
@@ -362,8 +421,8 @@ func (c *checker) compose(path string) {
 	}
 	if !arg {
 		c.add(Error, "compose-shape", rel, code[cme].Line,
-			"lib.composeManyExtensions is not applied to config.flake.nixpkgsOverlays: the layer files' overlays are not composed",
-			"compose the list the overlay files append to: lib.composeManyExtensions config.flake.nixpkgsOverlays")
+			"lib.composeManyExtensions is not applied to config."+c.option+": the layer files' overlays are not composed",
+			"compose the list the overlay files append to: lib.composeManyExtensions config."+c.option)
 	}
 	// Custom packages: a binding whose value uses withSystem or .packages.
 	custom := map[string]bool{}
@@ -384,7 +443,7 @@ func (c *checker) compose(path string) {
 			last = i
 		}
 	}
-	hint := "end the overlay with the custom packages: (lib.composeManyExtensions config.flake.nixpkgsOverlays final prev) // customPackages"
+	hint := "end the overlay with the custom packages: (lib.composeManyExtensions config." + c.option + " final prev) // customPackages"
 	if last < cme {
 		c.add(Error, "compose-custom-last", rel, code[cme].Line,
 			"compose.nix does not merge custom packages (pkgs/by-name) after the composed overlays", hint)

@@ -18,6 +18,7 @@ type source struct {
 	match    map[int]int // index of an opening bracket -> its closer
 	comments map[int]string
 	codeLine map[int]bool // lines holding at least one code token
+	bindings map[string][]token
 
 	FileHeader     Header
 	FileHeaderLine int // 0 when the file has no leading comment block
@@ -94,12 +95,15 @@ func readSource(src string) *source {
 	if len(s.code) > 0 {
 		first = s.code[0].Line
 	}
+	// The header is every comment line before the first code token, across
+	// blank lines (a header often has a paragraph per concern); blank lines
+	// are kept as empty lines so that a line's index is its offset.
 	var lines []string
 	for l := 1; l < first; l++ {
 		c, ok := s.comments[l]
 		if !ok {
 			if len(lines) > 0 {
-				break
+				lines = append(lines, "")
 			}
 			continue
 		}
@@ -107,6 +111,9 @@ func readSource(src string) *source {
 			s.FileHeaderLine = l
 		}
 		lines = append(lines, c)
+	}
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
 	}
 	if len(lines) > 0 {
 		s.FileHeader = ParseHeader(lines)
@@ -379,6 +386,9 @@ func (s *source) walkBody(start, end int) []*Entry {
 			i++
 		case t.Kind == tString && systemRE.MatchString(t.Text):
 			guard = t.Text
+			if i > 0 && s.code[i-1].punct("!=") {
+				guard = "not " + t.Text
+			}
 			i++
 		default:
 			i++
@@ -543,4 +553,47 @@ func (s *source) findPatches() {
 			s.Patches = append(s.Patches, e)
 		}
 	}
+}
+
+// binding returns the value tokens of the first "name = ...;" binding in
+// the file (a let binding or an attribute), nil when there is none. It is
+// how an override's receiver is traced to where it comes from.
+func (s *source) binding(name string) []token {
+	if s.bindings == nil {
+		s.bindings = map[string][]token{}
+		for i := 0; i+1 < len(s.code); i++ {
+			t := s.code[i]
+			if t.Kind != tIdent || !s.code[i+1].punct("=") || (i > 0 && s.code[i-1].punct(".")) {
+				continue
+			}
+			if _, seen := s.bindings[t.Text]; !seen {
+				s.bindings[t.Text] = s.code[i+2 : s.valueEnd(i+2, len(s.code))]
+			}
+		}
+	}
+	return s.bindings[name]
+}
+
+// paragraph is a run of consecutive # comment lines.
+type paragraph struct {
+	start int
+	lines []string
+}
+
+// paragraphs returns the file's comment paragraphs in line order.
+func (s *source) paragraphs() []paragraph {
+	lines := make([]int, 0, len(s.comments))
+	for l := range s.comments {
+		lines = append(lines, l)
+	}
+	sort.Ints(lines)
+	var out []paragraph
+	for _, l := range lines {
+		if n := len(out); n > 0 && out[n-1].start+len(out[n-1].lines) == l {
+			out[n-1].lines = append(out[n-1].lines, s.comments[l])
+			continue
+		}
+		out = append(out, paragraph{start: l, lines: []string{s.comments[l]}})
+	}
+	return out
 }
