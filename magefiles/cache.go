@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/magefile/mage/mg"
@@ -14,7 +15,8 @@ import (
 type Cache mg.Namespace
 
 // Keygen makes a signing key for the shared cache called name (e.g. ci or laptop-crs58) and prints how to use it.
-func (Cache) Keygen(name string) error {
+func (Cache) Keygen(ctx context.Context, name string) (err error) {
+	defer explained(ctx, &err)
 	dir, err := cache.KeyDir()
 	if err != nil {
 		return err
