@@ -40,12 +40,13 @@ const (
 	badGo  = "package a\nfunc   B()  int{return 2}\n"
 )
 
-// The repository's own lint job checks gofmt on exactly the Go files its key
-// counts: tracked or untracked, not ignored. Its old command listed tracked
-// files only, so an untracked badly formatted file changed the key and then
-// passed the check (or, once a marker existed, was skipped).
-func TestLintChecksExactlyItsKeyedFiles(t *testing.T) {
-	lint := repoJob(t, "lint")
+// The repository's own gofmt job (once lint's first line) checks exactly the
+// Go files its key counts: tracked or untracked, not ignored. Its old
+// command listed tracked files only, so an untracked badly formatted file
+// changed the key and then passed the check (or, once a marker existed, was
+// skipped).
+func TestGofmtChecksExactlyItsKeyedFiles(t *testing.T) {
+	job := repoJob(t, "gofmt")
 	tests := []struct {
 		name    string
 		before  func(t *testing.T, root string) // before the first run (after the commit)
@@ -58,12 +59,12 @@ func TestLintChecksExactlyItsKeyedFiles(t *testing.T) {
 			change: func(t *testing.T, root string) {
 				assert.NilError(t, os.WriteFile(filepath.Join(root, "a/a.go"), []byte(badGo), 0o644))
 			},
-			wantErr: "job lint failed", inLog: "a/a.go"},
+			wantErr: "job gofmt failed", inLog: "a/a.go"},
 		{name: "untracked badly formatted file fails",
 			change: func(t *testing.T, root string) {
 				assert.NilError(t, os.WriteFile(filepath.Join(root, "a/b.go"), []byte(badGo), 0o644))
 			},
-			wantErr: "job lint failed", inLog: "a/b.go"},
+			wantErr: "job gofmt failed", inLog: "a/b.go"},
 		{name: "ignored file is not an input and is not checked",
 			before: func(t *testing.T, root string) {
 				assert.NilError(t, os.WriteFile(filepath.Join(root, ".gitignore"), []byte("/gen/\n"), 0o644))
@@ -76,31 +77,29 @@ func TestLintChecksExactlyItsKeyedFiles(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("VANIXIETS_HOME", t.TempDir())
-			root := fs.NewDir(t, "lint",
-				fs.WithFile("go.mod", "module example.com/a\n\ngo 1.21\n"), fs.WithFile("go.sum", ""),
+			root := fs.NewDir(t, "gofmt",
+				fs.WithFile("go.mod", "module example.com/a\n\ngo 1.21\n"),
 				fs.WithDir("a", fs.WithFile("a.go", goodGo)),
-				fs.WithDir("magefiles", fs.WithFile("m.go", "//go:build mage\n\npackage main\n\nfunc main() {}\n")),
-				fs.WithDir("tasks", fs.WithDir("x", fs.WithFile("eval.nix", "{ }\n"))),
 			).Path()
 			gitRepo(t, root)
 			if tc.before != nil {
 				tc.before(t, root)
 			}
 			store := cache.NewLocal(t.TempDir())
-			outs, _, err := runJobs(t, root, store, lint)
+			outs, _, err := runJobs(t, root, store, job)
 			assert.Assert(t, len(outs) == 1, "first run: %v", err)
 			assert.NilError(t, err, "first run: %s", logOf(outs[0]))
 			if tc.change == nil {
 				return
 			}
 			tc.change(t, root)
-			outs, out, err := runJobs(t, root, store, lint)
+			outs, out, err := runJobs(t, root, store, job)
 			assert.Assert(t, len(outs) == 1, "second run: %v", err)
 			if tc.wantErr == "" {
 				assert.NilError(t, err, logOf(outs[0]))
 				return
 			}
-			assert.Assert(t, outs[0].Ran, "lint was skipped: %s", out)
+			assert.Assert(t, outs[0].Ran, "gofmt was skipped: %s", out)
 			assert.ErrorContains(t, outs[0].Err, tc.wantErr)
 			assert.Assert(t, is.Contains(logOf(outs[0]), "gofmt needed on:"))
 			assert.Assert(t, is.Contains(logOf(outs[0]), tc.inLog))
