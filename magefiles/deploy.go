@@ -9,13 +9,15 @@ import (
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/deploy"
+	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/provision"
 )
 
 // deployer builds a Deployer from the environment (see docs/deploy.md) and
 // the flags tasks/cli has checked: --dry-run, --flake <path> (else
-// $VANIXIETS_FLAKE, else lab/), --mode switch|boot|test|dry-activate,
-// --timeout 30s, --parallel n, --yes, --no-provision.
+// $VANIXIETS_FLAKE, else lab/), --lab (deploy a flake that is no lab
+// fleet to the lab), --mode switch|boot|test|dry-activate, --timeout 30s,
+// --parallel n, --yes, --no-provision.
 func deployer() (*deploy.Deployer, deploy.Options, error) {
 	wd, err := os.Getwd()
 	if err != nil {
@@ -26,13 +28,22 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		// flake's targetHosts unless it is the lab (VANIXIETS_LAB).
 		os.Setenv("VANIXIETS_FLAKE", f)
 	}
-	if f := os.Getenv("VANIXIETS_FLAKE"); f != "" && deploy.IsRepoLab(f) && os.Getenv("VANIXIETS_LAB") == "" {
-		// --flake lab (or a path to it) is still the lab.
-		os.Setenv("VANIXIETS_LAB", "1")
-	}
 	opt, err := deploy.FromEnv(wd)
 	if err != nil {
 		return nil, opt, err
+	}
+	// The lab is plugged in here, the front door: a fleet that declares
+	// itself a lab deploys to it, any other only with --lab.
+	useLab, err := deploy.WantsLab(opt.Flake, boolFlag("lab"))
+	if err != nil {
+		return nil, opt, err
+	}
+	if useLab {
+		l, err := lab.Default()
+		if err != nil {
+			return nil, opt, err
+		}
+		opt.Lab = lab.ForDeploy(l)
 	}
 	opt.DryRun = boolFlag("dry-run")
 	if m := flag("mode", ""); m != "" {
@@ -53,7 +64,7 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		yes := boolFlag("yes")
 		flake := os.Getenv("VANIXIETS_FLAKE")
 		opt.Provision = func(ctx context.Context, machine string) error {
-			_, err := provision.Ensure(ctx, provision.Options{Flake: flake, Yes: yes, Out: os.Stdout, In: os.Stdin}, machine)
+			_, err := provision.Ensure(ctx, provision.Options{Flake: flake, Yes: yes, Out: os.Stdout, In: os.Stdin, ServeAPI: fakeCloud()}, machine)
 			return err
 		}
 	}

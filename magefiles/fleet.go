@@ -38,8 +38,8 @@ func (Check) Fleet(ctx context.Context) (err error) {
 	if err := f.Table(os.Stdout); err != nil {
 		return err
 	}
-	if err := f.Validate(); err != nil {
-		return fmt.Errorf("flake %s: %w", ref, err)
+	if err := f.Check(ref); err != nil {
+		return err
 	}
 	src := "evaluated"
 	if hit {

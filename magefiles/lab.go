@@ -10,19 +10,20 @@ import (
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/deploy"
-	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
-// Up brings up the lab: one host per fleet machine, or only the machines
-// named after it (go tool mage lab:up cinnabar galena, or cinnabar,galena,
-// or $VANIXIETS_LAB_MACHINES). Hosts already up are kept. With the lab
-// flake (the default; --flake or $VANIXIETS_FLAKE) the machine list comes
-// from its fleet (cached: no nix on a warm run) and each host gets the
-// machine's generated host key from the flake's vars.
+// Up brings up the lab: one host per machine of the flake (--flake,
+// $VANIXIETS_FLAKE, default lab/), or only the machines named after it
+// (go tool mage lab:up ash birch, or ash,birch, or
+// $VANIXIETS_LAB_MACHINES). Each host answers at its machine's
+// deploy.targetHost (user and name) with the machine's generated host key
+// from the flake's vars. Hosts already up are kept. The fleet is validated
+// first (cached: no nix on a warm run).
 func (Lab) Up(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	l, err := labFromFleet(ctx)
+	l, err := fleetLab(ctx)
 	if err != nil {
 		return err
 	}
@@ -34,23 +35,23 @@ func (Lab) Up(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("lab %s: %d hosts up in %s; ssh -F %s root@<machine>\n", l.Name(), len(hs), l.Range(), l.SSHConfigPath())
+	fmt.Printf("lab %s: %d hosts up in %s; ssh -F %s <machine's targetHost>\n", l.Name(), len(hs), l.Range(), l.SSHConfigPath())
 	return nil
 }
 
-// labFromFleet opens the default lab ($VANIXIETS_LAB_NAME, _RANGE, _DIR)
-// with the lab flake's machines and host keys; for another flake, with the
-// default machine list.
-func labFromFleet(ctx context.Context) (*lab.Lab, error) {
+// fleetLab opens the default lab ($VANIXIETS_LAB_NAME, _RANGE, _DIR)
+// knowing the machines of the flake the target works on, validated, each
+// host given the machine's host key from the flake's vars.
+func fleetLab(ctx context.Context) (*lab.Lab, error) {
 	l, err := lab.Default()
 	if err != nil {
 		return nil, err
 	}
 	ref, err := flakeArg()
-	if err != nil || !deploy.IsRepoLab(ref) {
-		return l, nil
+	if err != nil {
+		return nil, err
 	}
-	f, err := fleet.NewLoader().Load(ctx, ref)
+	f, err := loadFleet(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +59,14 @@ func labFromFleet(ctx context.Context) (*lab.Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lab.Open(lab.Config{Name: l.Name(), Dir: l.Dir(), Range: l.Range(), Machines: lab.MachinesFromFleet(f), HostKey: keys})
+	return l.ForFleet(f, keys)
+}
+
+// fakeCloud is terraform's ServeAPI hook of every front door: the fake
+// hcloud API in process, its servers hosts of the lab of the flake's
+// fleet (fleetLab).
+func fakeCloud() func(ctx context.Context, workDir string) (string, string, func(), error) {
+	return fakehcloud.ServeFromEnv(fleetLab)
 }
 
 // Down removes every namespace, link, route, mount, process and file the lab
@@ -102,10 +110,21 @@ func (Lab) Ssh(ctx context.Context) (err error) {
 		return err
 	}
 	name := call.Words[0]
-	if !slices.Contains(l.Machines(), name) {
+	hs, err := l.Hosts()
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, h := range hs {
+		names = append(names, h.Name)
+	}
+	if !slices.Contains(names, name) {
 		// lab:up brings up only fleet machines: suggesting `lab:up nosuch`
 		// would send the user round in a circle.
-		return fmt.Errorf("lab:ssh: %q is not a machine of lab %s; its machines: %s (go tool mage lab:status shows which are up)", name, l.Name(), strings.Join(l.Machines(), ", "))
+		if len(names) == 0 {
+			return fmt.Errorf("lab:ssh: lab %s has no hosts; bring the fleet's up first (go tool mage lab:up --flake <flake>)", l.Name())
+		}
+		return fmt.Errorf("lab:ssh: %q is not a host of lab %s; its hosts: %s (go tool mage lab:status shows which are up)", name, l.Name(), strings.Join(names, ", "))
 	}
 	code, err := l.SSH(ctx, name, strings.Join(call.Command, " "), os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {

@@ -33,7 +33,7 @@ func tfOpen(ctx context.Context) (*terraform.Session, error) {
 	if _, err := loadFleet(ctx); err != nil {
 		return nil, err
 	}
-	return terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flag("flake", "")})
+	return terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flag("flake", ""), ServeAPI: fakeCloud()})
 }
 
 // Render renders the fleet's terraform JSON into the work directory and prints what changed since the last rendering.
@@ -142,7 +142,10 @@ func (Tf) Validate(ctx context.Context) (err error) {
 // Provision makes sure a cloud machine exists (plans, asks unless --yes, applies, waits for its ssh) and prints its address; non-cloud machines: nothing to do.
 func (Tf) Provision(ctx context.Context, machine string) (err error) {
 	defer explained(ctx, &err)
-	res, err := provision.Ensure(ctx, provision.Options{Flake: flag("flake", ""), Yes: tfYes(), Out: os.Stderr, In: os.Stdin}, machine)
+	if _, err := loadFleet(ctx); err != nil {
+		return err
+	}
+	res, err := provision.Ensure(ctx, provision.Options{Flake: flag("flake", ""), Yes: tfYes(), Out: os.Stderr, In: os.Stdin, ServeAPI: fakeCloud()}, machine)
 	if err != nil {
 		return err
 	}

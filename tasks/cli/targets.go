@@ -72,6 +72,9 @@ var deployFlags = []Flag{
 	{Name: "timeout", Spec: Spec{Kind: Duration}, Env: "VANIXIETS_DEPLOY_TIMEOUT"},
 	flagYes,
 	{Name: "no-provision", Spec: Spec{Kind: Bool}, Env: "VANIXIETS_NO_PROVISION"},
+	// --lab deploys a flake that does not declare itself a lab fleet to
+	// the lab; its variable, VANIXIETS_LAB (envDeploy), also takes 0.
+	{Name: "lab", Spec: Spec{Kind: Bool}},
 }
 
 var deployEnv = env(envIdentity, envVars, envLab, envTf, envDeploy)

@@ -43,7 +43,6 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/closure"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
-	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
@@ -56,10 +55,11 @@ import (
 type Options struct {
 	// Flake is the fleet flake: a directory or a flake reference.
 	Flake string
-	// Lab, when set, deploys to lab hosts: they are brought up when not
-	// running, reached through the lab's ssh_config and known_hosts, and
-	// made to trust the fleet signing key at their first deploy.
-	Lab *lab.Lab
+	// Lab, when set, deploys to stand-in hosts (the lab): they are brought
+	// up when not running, reached through their ssh_config and
+	// known_hosts, and trust the signing key they hold. A front door plugs
+	// it in (lab.ForDeploy); this package never knows the lab itself.
+	Lab Lab
 	// SSHConfig is an ssh_config resolving targets (ignored with Lab).
 	SSHConfig string
 	// KnownHosts is used when neither Lab nor SSHConfig says otherwise
@@ -119,6 +119,29 @@ type Options struct {
 	// Not called in a dry run.
 	Provision func(ctx context.Context, machine string) error
 }
+
+// Lab is a test place standing in for the fleet's machines. Production
+// code reaches real hosts; only the front doors (magefiles, tools) and
+// tests plug a lab in, which keeps the test place out of this package's
+// imports (TestProductionImportsNoTestPlace).
+type Lab interface {
+	// Name names it in progress lines.
+	Name() string
+	// Dir is its directory; the deployer keeps its key and locks under it.
+	Dir() string
+	// Up brings up the hosts of the named machines of f, each answering at
+	// the machine's deploy.targetHost (user and name) with the host key
+	// hostKey gives (nil hook or nil key: kept or generated).
+	Up(ctx context.Context, f *fleet.Fleet, names []string, hostKey func(machine string) (ed25519.PrivateKey, error)) error
+	// SSHConfigPath is an ssh_config mapping each target to its host.
+	SSHConfigPath() string
+	// SigningKey is the secret key file of the signing key its hosts trust.
+	SigningKey(ctx context.Context) (string, error)
+}
+
+// SigningKeyName names the fleet signing key a deployer makes for itself
+// ("name:base64" in the hosts' trusted-public-keys).
+const SigningKeyName = "vanixiets-fleet-1"
 
 // Summary is one machine's row in the final table.
 type Summary struct {
@@ -277,14 +300,25 @@ func (d *Deployer) printf(format string, a ...any) {
 	fmt.Fprintf(w, format+"\n", a...)
 }
 
-// Fleet evaluates the flake's fleet output (a cached step).
+// Fleet evaluates the flake's fleet output (a cached step) and validates
+// it with check:fleet's code and messages, so that a bad fleet (two
+// machines on one host, a machine without a class, secrets nobody can
+// decrypt) stops every deployment, dry runs included, before any host is
+// reached.
 func (d *Deployer) Fleet(ctx context.Context) (*fleet.Fleet, error) {
 	p := &pipeline.Pipeline{Steps: []*pipeline.Step{d.evalStep()}, Cache: d.opt.Cache}
 	rs, err := p.Run(cache.OnlyMadeHere(ctx)) // the fleet decides owners, modes, health checks: never a shared hit
 	if err != nil {
 		return nil, err
 	}
-	return fleet.Parse([]byte(rs[0].Outputs["fleet"]))
+	f, err := fleet.Parse([]byte(rs[0].Outputs["fleet"]))
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Check(d.opt.Flake); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 func (d *Deployer) evalStep() *pipeline.Step {
@@ -415,7 +449,7 @@ func Select(f *fleet.Fleet, selectors []string) ([]string, error) {
 				}
 			}
 			if n == 0 {
-				return nil, fmt.Errorf("no machine has tag %q", tag)
+				return nil, fmt.Errorf("no machine has tag %q; the fleet's tags: %s", tag, strings.Join(fleetTags(f), ", "))
 			}
 			continue
 		}
@@ -433,6 +467,22 @@ func Select(f *fleet.Fleet, selectors []string) ([]string, error) {
 		return nil, errors.New("no machine selected")
 	}
 	return out, nil
+}
+
+// fleetTags lists every tag of the fleet's machines, sorted, each once.
+func fleetTags(f *fleet.Fleet) []string {
+	set := map[string]bool{}
+	var out []string
+	for _, m := range f.SortedMachines() {
+		for _, t := range m.Tags {
+			if !set[t] {
+				set[t] = true
+				out = append(out, "@"+t)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // SplitSelectors splits "a,@tag b" into selectors.
@@ -565,22 +615,16 @@ func (d *Deployer) lockMachine(m string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// openLab reopens the lab with every fleet machine under its targetHost
-// and, when the flake has vars, the machines' generated host keys.
-func (d *Deployer) openLab(f *fleet.Fleet) error {
-	cfg := lab.Config{Name: d.opt.Lab.Name(), Dir: d.opt.Lab.Dir(), Range: d.opt.Lab.Range(), Machines: lab.MachinesFromFleet(f)}
-	if d.secrets != nil {
-		cfg.HostKey = func(m string) (ed25519.PrivateKey, error) {
-			d.identityNote()
-			return d.secrets.hostKey(m, d.printf)
-		}
+// labHostKey is the hook giving each lab host its machine's generated
+// host key from the vars (nil without vars).
+func (d *Deployer) labHostKey() func(string) (ed25519.PrivateKey, error) {
+	if d.secrets == nil {
+		return nil
 	}
-	l, err := lab.Open(cfg)
-	if err != nil {
-		return err
+	return func(m string) (ed25519.PrivateKey, error) {
+		d.identityNote()
+		return d.secrets.hostKey(m, d.printf)
 	}
-	d.opt.Lab = l
-	return nil
 }
 
 // prepare evaluates the fleet, resolves selectors, opens the vars and, for
@@ -604,12 +648,8 @@ func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Flee
 		return nil, nil, err
 	}
 	if d.opt.Lab != nil {
-		// The lab must know every fleet machine under its targetHost.
-		if err := d.openLab(f); err != nil {
-			return nil, nil, err
-		}
 		d.printf("lab %s: bringing up %s", d.opt.Lab.Name(), strings.Join(names, ", "))
-		if _, err := d.opt.Lab.Up(ctx, names); err != nil {
+		if err := d.opt.Lab.Up(ctx, f, names, d.labHostKey()); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -673,9 +713,9 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 		// in nix.settings.trusted-public-keys.
 		var sec string
 		if d.opt.Lab != nil {
-			sec, _, err = d.opt.Lab.SigningKey(ctx)
+			sec, err = d.opt.Lab.SigningKey(ctx)
 		} else {
-			sec, _, err = closure.EnsureKey(ctx, filepath.Join(d.opt.Dir, "key"), lab.SigningKeyName)
+			sec, _, err = closure.EnsureKey(ctx, filepath.Join(d.opt.Dir, "key"), SigningKeyName)
 		}
 		if err != nil {
 			return nil, err

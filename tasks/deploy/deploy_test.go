@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,39 @@ func TestNixStringRoundTrips(t *testing.T) {
 		var got string
 		assert.NilError(t, json.Unmarshal(out, &got))
 		assert.Equal(t, got, s)
+	}
+}
+
+// The fleet decides whether it deploys to the lab; any other flake goes to
+// the lab only when asked (--lab or VANIXIETS_LAB=1).
+func TestWantsLab(t *testing.T) {
+	labFlake, err := filepath.Abs(filepath.Join("..", "..", "lab"))
+	assert.NilError(t, err)
+	plain := t.TempDir() // no fleet: not a lab
+	for _, tc := range []struct {
+		name  string
+		flake string
+		flag  bool
+		env   string
+		want  bool
+		err   string
+	}{
+		{name: "lab fleet by its declaration", flake: labFlake, want: true},
+		{name: "other flake by default", flake: plain, want: false},
+		{name: "other flake with --lab", flake: plain, flag: true, want: true},
+		{name: "other flake with VANIXIETS_LAB=1", flake: plain, env: "1", want: true},
+		{name: "lab fleet sent to its targetHosts", flake: labFlake, env: "0", want: false},
+		{name: "bad value", flake: plain, env: "maybe", err: `VANIXIETS_LAB="maybe": want 1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("VANIXIETS_LAB", tc.env)
+			got, err := WantsLab(tc.flake, tc.flag)
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			assert.NilError(t, err)
+			assert.Equal(t, got, tc.want)
+		})
 	}
 }

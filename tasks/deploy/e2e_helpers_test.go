@@ -50,7 +50,7 @@ func (e *testEnv) params(s string) {
 }
 
 func (e *testEnv) options(mod func(*Options)) Options {
-	o := Options{Flake: e.flake, Lab: e.lab, Cache: e.cache, Dir: filepath.Join(e.dir, "deploy"),
+	o := Options{Flake: e.flake, Lab: lab.ForDeploy(e.lab), Cache: e.cache, Dir: filepath.Join(e.dir, "deploy"),
 		Timeout: 3 * time.Second, ConnectTimeout: 3 * time.Second, Out: testWriter{e.t}}
 	if mod != nil {
 		mod(&o)

@@ -6,15 +6,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
 // FromEnv builds Options for the Mage targets from the environment:
 //
 //	VANIXIETS_FLAKE           fleet flake (default <repo>/lab: the lab fleet)
-//	VANIXIETS_LAB             1: deploy to lab hosts, 0: to the targetHosts;
-//	                          default 1 exactly when the flake is the lab's
+//	VANIXIETS_LAB             see WantsLab (the front door plugs the lab in)
 //	VANIXIETS_DRY_RUN         1: plan only, change no host
 //	VANIXIETS_DEPLOY_ACTION   switch (default), boot, test, dry-activate
 //	VANIXIETS_DEPLOY_TIMEOUT  magic rollback window, e.g. 30s (0s: off)
@@ -25,23 +22,8 @@ import (
 func FromEnv(repo string) (Options, error) {
 	var o Options
 	o.Flake = os.Getenv("VANIXIETS_FLAKE")
-	labDefault := o.Flake == ""
 	if o.Flake == "" {
 		o.Flake = filepath.Join(repo, "lab")
-	}
-	useLab := labDefault
-	switch os.Getenv("VANIXIETS_LAB") {
-	case "1", "true", "yes":
-		useLab = true
-	case "0", "false", "no":
-		useLab = false
-	}
-	if useLab {
-		l, err := lab.Default()
-		if err != nil {
-			return o, err
-		}
-		o.Lab = l
 	}
 	o.DryRun = truthy(os.Getenv("VANIXIETS_DRY_RUN"))
 	o.Action = os.Getenv("VANIXIETS_DEPLOY_ACTION")
@@ -68,6 +50,28 @@ func FromEnv(repo string) (Options, error) {
 		o.KnownHosts = filepath.SplitList(v)
 	}
 	return o, nil
+}
+
+// WantsLab says whether a deployment of flake goes to lab hosts rather
+// than to the machines' targetHosts. The fleet decides in its own data: a
+// fleet that declares itself a lab (fleet.lab, see IsRepoLab) deploys to
+// the lab. Deploying any other flake to the lab is an explicit choice,
+// --lab or VANIXIETS_LAB=1; VANIXIETS_LAB=0 sends a lab fleet to its
+// targetHosts. Nothing looks at the flake's directory name.
+func WantsLab(flake string, flagLab bool) (bool, error) {
+	if flagLab {
+		return true, nil
+	}
+	switch v := os.Getenv("VANIXIETS_LAB"); v {
+	case "1", "true", "yes":
+		return true, nil
+	case "0", "false", "no":
+		return false, nil
+	case "":
+		return IsRepoLab(flake), nil
+	default:
+		return false, fmt.Errorf("VANIXIETS_LAB=%q: want 1 (deploy to lab hosts) or 0 (to the machines' targetHosts)", v)
+	}
 }
 
 func truthy(s string) bool {

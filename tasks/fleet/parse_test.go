@@ -47,6 +47,7 @@ func TestMalformedFleets(t *testing.T) {
 		{"generator-dependency-cycle", false, `machine "quartz": generator dependency cycle a -> b -> a`},
 		{"undeclared-user", false, `instance "user-ann" role "default": settings.user "bob" is not a declared user (known users: ann)`},
 		{"unknown-class", false, `machine "quartz": unknown machineClass "windows" (want "nixos" or "darwin")`},
+		{"secrets-without-admin", false, `machine "quartz": generator "openssh" makes secrets but the machine has no admin with ageKeys to encrypt them to (give it a users instance role with settings.admin = true whose user has ageKeys)`},
 		{"bad-needed-for", false, `machine "quartz" generator "openssh" file "ssh.id_ed25519": neededFor "boot" (want one of partitioning, activation, users, services)`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

@@ -25,6 +25,16 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("invalid fleet (%d problems):\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
 }
 
+// Check validates f as the fleet of flake ref, in the words of check:fleet:
+// every entry point (deploy, vars, terraform) calls it before any host is
+// touched, so a bad fleet gets the same message wherever it is found.
+func (f *Fleet) Check(ref string) error {
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("flake %s: %w", ref, err)
+	}
+	return nil
+}
+
 // NeededFor values of clan's vars (when a secret must be on the machine).
 var neededForValues = []string{"partitioning", "activation", "users", "services"}
 
@@ -124,6 +134,12 @@ func (f *Fleet) Validate() error {
 		}
 		if cyc := dependencyCycle(m); cyc != nil {
 			add("%s: generator dependency cycle %s", w, strings.Join(cyc, " -> "))
+		}
+		// Secrets are encrypted to the machine's admins' age keys: with no
+		// admin, vars:generate would have nobody to encrypt to and the
+		// deploy would fail later with advice (vars:rekey) that cannot work.
+		if g := firstSecretGenerator(m); g != "" && len(f.Recipients(name)) == 0 {
+			add("%s: generator %q makes secrets but the machine has no admin with ageKeys to encrypt them to (give it a users instance role with settings.admin = true whose user has ageKeys)", w, g)
 		}
 	}
 
@@ -336,6 +352,19 @@ func dependencyCycle(m *Machine) []string {
 
 // hostOf returns the host part of a targetHost "user@host:port" (lower-cased,
 // user dropped) so "root@a" and "admin@a" count as the same host.
+// firstSecretGenerator names the first generator (in name order) of m
+// that has a secret file; "" when m has none.
+func firstSecretGenerator(m *Machine) string {
+	for _, gname := range sortedKeys(m.Generators) {
+		for _, file := range m.Generators[gname].Files {
+			if file.Secret {
+				return gname
+			}
+		}
+	}
+	return ""
+}
+
 func hostOf(target string) string {
 	t := strings.TrimSpace(target)
 	if i := strings.LastIndex(t, "@"); i >= 0 {

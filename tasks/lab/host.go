@@ -71,6 +71,31 @@ func hostGroups() ([]byte, error) {
 	return append(b, "wheel:x:0:root\n"...), nil
 }
 
+// hostPasswd is the host's /etc/passwd: the machine's, with the user of
+// the machine's deploy.targetHost ("admin@ash.example" -> admin) made an
+// alias of root (uid 0, home /root) when it is not root. The fleet's
+// targetHost then works unchanged: sshd finds the user, root's
+// authorized_keys let the lab's client in, and what the deployer runs has
+// root's rights, as a real machine's admin has through sudo.
+func hostPasswd(target string) ([]byte, error) {
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return nil, err
+	}
+	user, _ := sshAlias(target)
+	if user == "root" {
+		return b, nil
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if !strings.HasPrefix(line, user+":") {
+			out = append(out, line)
+		}
+	}
+	out = append(out, user+":x:0:0:lab stand-in for root:/root:/bin/sh")
+	return []byte(strings.Join(out, "\n") + "\n"), nil
+}
+
 // mountScript runs (as "sh -c") inside the host's fresh network namespace
 // and private mount namespace: it binds the host's directories over the
 // machine's and becomes sshd. /root goes last because the host directory
@@ -82,6 +107,7 @@ mount --bind "$d/nix" /nix
 mount --bind "$d/etc-nix" /etc/nix
 mount --bind "$d/etc-ssh" /etc/ssh
 mount --bind "$d/etc-group" /etc/group
+mount --bind "$d/etc-passwd" /etc/passwd
 mount --bind "$d/state" /var/lib/vanixiets
 mount --bind "$d/run" /run
 mount --bind "$d/root" /root
@@ -214,6 +240,15 @@ func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.Pr
 	var created []hostRecord
 	for _, n := range names {
 		r, ok := byName[n]
+		if m, known := l.machines[n]; ok && known && r.Target != m.TargetHost {
+			// The fleet moved the machine to another targetHost: the host
+			// answers at the new one (ssh_config, its passwd).
+			r.Target = m.TargetHost
+			if err := writeJSON(l.hostFile(n), r); err != nil {
+				l.rollback(ctx, created, fresh)
+				return nil, l.errf("record host %s: %v", n, err)
+			}
+		}
 		if !ok || r.Index < 0 {
 			idx := 0
 			for used[idx] {
@@ -349,7 +384,17 @@ func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.Pr
 	// Healthy means reachable: a run killed right after starting sshd
 	// leaves one that may still be coming up (or stuck).
 	_, groupErr := os.Stat(filepath.Join(dir, "etc-group")) // hosts made before it existed are rebuilt
-	healthy := groupErr == nil && netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime) &&
+	// A host whose target user changed (or made before etc-passwd) is
+	// rebuilt so that its sshd knows the user.
+	wantPasswd, err := hostPasswd(r.Target)
+	if err != nil {
+		return Host{}, l.errf("host %s: %v", r.Name, err)
+	}
+	havePasswd, passwdErr := os.ReadFile(filepath.Join(dir, "etc-passwd"))
+	if passwdErr == nil && string(havePasswd) != string(wantPasswd) {
+		passwdErr = errors.New("target user changed")
+	}
+	healthy := groupErr == nil && passwdErr == nil && netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime) &&
 		l.waitListening(r, 3*time.Second) == nil
 	if healthy && !changed {
 		return l.hostOf(r, publicKey(key)), nil
@@ -396,6 +441,10 @@ func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey, signing
 	if err != nil {
 		return err
 	}
+	passwd, err := hostPasswd(r.Target)
+	if err != nil {
+		return err
+	}
 	files := []struct {
 		p    string
 		data string
@@ -405,6 +454,7 @@ func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey, signing
 		{"etc-ssh/sshd_config", sshdConfig(r.Addr, l.cfg.SSHDConfigExtra), 0o644},
 		{"root/.ssh/authorized_keys", string(auth), 0o600},
 		{"etc-group", string(groups), 0o644},
+		{"etc-passwd", string(passwd), 0o644},
 	}
 	for _, f := range files {
 		if err := fsutil.WriteFile(filepath.Join(dir, f.p), []byte(f.data), f.mode); err != nil {

@@ -59,17 +59,6 @@ type Machine struct {
 	TargetHost string
 }
 
-// DefaultMachines is the lab fleet of the brief. It stands in for the fleet
-// inventory (tasks/fleet) until callers pass Config.Machines from it.
-func DefaultMachines() []Machine {
-	names := []string{"cinnabar", "electrum", "galena", "scheelite", "stibnite", "blackphos", "argentum", "rosegold"}
-	ms := make([]Machine, len(names))
-	for i, n := range names {
-		ms[i] = Machine{Name: n, TargetHost: "root@" + n}
-	}
-	return ms
-}
-
 // Config says which lab to open. The zero value is the default lab.
 type Config struct {
 	// Dir holds the lab's state, keys and host directories.
@@ -81,7 +70,10 @@ type Config struct {
 	// Range is the private prefix the lab reserves, /16 or smaller (but at
 	// least /29). Default DefaultRange. Each host takes a /30 of it.
 	Range netip.Prefix
-	// Machines are the names Up accepts (nil: DefaultMachines()).
+	// Machines are the names Up accepts, each with the target its host
+	// answers at: the fleet's machines (MachinesFromFleet). The lab knows no
+	// fleet of its own; nil accepts none, and CreateHost makes hosts of any
+	// name (the fake cloud's servers).
 	Machines []Machine
 	// SSHD is the sshd binary (default /usr/sbin/sshd).
 	SSHD string
@@ -180,9 +172,6 @@ func Open(cfg Config) (*Lab, error) {
 	if !cfg.Range.Addr().IsPrivate() {
 		return nil, fmt.Errorf("lab range %s is not private (RFC 1918): pick one inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16", cfg.Range)
 	}
-	if cfg.Machines == nil {
-		cfg.Machines = DefaultMachines()
-	}
 	if cfg.SSHD == "" {
 		cfg.SSHD = "/usr/sbin/sshd"
 	}
@@ -202,7 +191,8 @@ func Open(cfg Config) (*Lab, error) {
 
 // Default opens the default lab: name $VANIXIETS_LAB_NAME (else "default"),
 // range $VANIXIETS_LAB_RANGE (else DefaultRange), directory
-// $VANIXIETS_LAB_DIR (else paths.Home()/lab/<name>), the default machines.
+// $VANIXIETS_LAB_DIR (else paths.Home()/lab/<name>), and no machines: the
+// front doors reopen it with a fleet's (ForFleet) before bringing hosts up.
 func Default() (*Lab, error) {
 	cfg := Config{Name: os.Getenv("VANIXIETS_LAB_NAME"), Dir: os.Getenv("VANIXIETS_LAB_DIR")}
 	if r := os.Getenv("VANIXIETS_LAB_RANGE"); r != "" {
@@ -279,6 +269,9 @@ func (l *Lab) checkMachines(names []string) error {
 			bad = append(bad, n)
 		}
 	}
+	if len(bad) > 0 && len(l.order) == 0 {
+		return fmt.Errorf("lab: unknown machine %s: this lab was opened without a fleet; bring hosts up from the fleet's flake (go tool mage lab:up --flake <flake>)", strings.Join(bad, ", "))
+	}
 	if len(bad) > 0 {
 		return fmt.Errorf("lab: unknown machine %s; the fleet has: %s", strings.Join(bad, ", "), strings.Join(l.order, ", "))
 	}
@@ -292,6 +285,9 @@ func (l *Lab) checkMachines(names []string) error {
 func (l *Lab) Up(ctx context.Context, machines []string) ([]Host, error) {
 	if len(machines) == 0 {
 		machines = l.Machines()
+	}
+	if len(machines) == 0 {
+		return nil, l.errf("no machines to bring up: the lab was opened without a fleet (go tool mage lab:up --flake <flake>)")
 	}
 	if err := l.checkMachines(machines); err != nil {
 		return nil, err

@@ -16,7 +16,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 
+	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
@@ -99,11 +101,28 @@ func newWorld(t testing.TB, flake string) *world {
 }
 
 func (w *world) tf() terraform.Options {
-	return terraform.Options{Flake: w.flake, StateFile: w.state, IdentityFiles: w.keys, Out: w.log, Lab: w.lab, Backend: "lab"}
+	return terraform.Options{Flake: w.flake, StateFile: w.state, IdentityFiles: w.keys, Out: w.log, ServeAPI: w.serveAPI()}
+}
+
+// serveAPI plugs in the fake API as the front doors do: its servers are
+// hosts of the test's lab, opened with the flake's machines and their host
+// keys from the vars.
+func (w *world) serveAPI() func(context.Context, string) (string, string, func(), error) {
+	return fakehcloud.ServeFromEnv(func(ctx context.Context) (*lab.Lab, error) {
+		f, err := fleet.Load(ctx, w.flake)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := deploy.LabHostKeys(f, w.flake, w.log)
+		if err != nil {
+			return nil, err
+		}
+		return w.lab.ForFleet(f, keys)
+	})
 }
 
 func (w *world) options(in string) Options {
-	return Options{Flake: w.flake, StateFile: w.state, IdentityFiles: w.keys, Out: w.log, Lab: w.lab, In: strings.NewReader(in)}
+	return Options{Flake: w.flake, StateFile: w.state, IdentityFiles: w.keys, Out: w.log, ServeAPI: w.serveAPI(), In: strings.NewReader(in)}
 }
 
 // planApply is tf:plan then tf:apply --yes on the flake as it is now.
@@ -290,7 +309,7 @@ func TestEnsureCreatesMissingMachine(t *testing.T) {
 
 	// What deploy:machine does next: open the same lab with the fleet's
 	// machines and bring cinnabar up. The provisioned host is kept.
-	dl, err := lab.Open(lab.Config{Name: w.lab.Name(), Dir: w.lab.Dir(), Range: w.lab.Range()})
+	dl, err := lab.Open(lab.Config{Name: w.lab.Name(), Dir: w.lab.Dir(), Range: w.lab.Range(), Machines: labtest.LabFleetMachines(t)})
 	assert.NilError(t, err)
 	up, err := dl.Up(ctx, []string{"cinnabar"})
 	assert.NilError(t, err)

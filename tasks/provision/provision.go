@@ -11,17 +11,18 @@
 // state: its address comes from the <m>_ipv4 output, no terraform runs.
 // Non-cloud machines are left alone.
 //
-// With the default (lab) setup the hcloud API is the in-process fake backed
-// by the lab that deploy:machine uses (lab.Default(): VANIXIETS_LAB_NAME,
-// VANIXIETS_LAB_RANGE, VANIXIETS_LAB_DIR). A server it creates is the lab
-// host of the machine of the same name, so the lab's ssh_config and
-// known_hosts, through which deploy reaches root@cinnabar, resolve to it.
+// Which hcloud API terraform talks to is the caller's: Options.ServeAPI
+// (terraform.Options.ServeAPI). The front doors plug in the in-process
+// fake backed by the lab that deploy:machine uses, opened with the fleet's
+// machines: a server it creates is the lab host of the machine of the same
+// name, answering at the machine's deploy.targetHost, so the lab's
+// ssh_config and known_hosts, through which deploy reaches it, resolve to
+// it. This package knows neither the fake nor the lab.
 package provision
 
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +34,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/terraform"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
@@ -57,11 +57,9 @@ type Options struct {
 	StateFile string
 	// IdentityFiles decrypt the state (default as terraform.Options).
 	IdentityFiles []string
-	// Lab backs the in-process fake API (nil: lab.Default()).
-	Lab *lab.Lab
-	// HostKey gives a new lab host its sshd host key (default: from the
-	// flake's vars, see terraform.Options.HostKey).
-	HostKey func(machine string) ed25519.PrivateKey
+	// ServeAPI serves the hcloud API when HCLOUD_ENDPOINT is not set (see
+	// terraform.Options.ServeAPI).
+	ServeAPI func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error)
 	// SSHTimeout bounds the wait for a new server's ssh (default 5 min: a
 	// real cloud server boots in about a minute).
 	SSHTimeout time.Duration
@@ -83,7 +81,7 @@ type Result struct {
 
 func (o Options) tf() terraform.Options {
 	return terraform.Options{Flake: o.Flake, StateFile: o.StateFile, IdentityFiles: o.IdentityFiles,
-		Out: o.out(), Lab: o.Lab, HostKey: o.HostKey}
+		Out: o.out(), ServeAPI: o.ServeAPI}
 }
 
 func (o Options) out() io.Writer {

@@ -3,7 +3,6 @@ package terraform
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,14 +11,10 @@ import (
 	"strings"
 
 	"filippo.io/age"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/vanixiets/vanixiets/tasks/agekey"
-	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
-	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
-	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
 // DefaultStateFile is where a fleet keeps its encrypted state, relative to
@@ -48,23 +43,17 @@ type Options struct {
 	// IdentityFiles decrypt the state (default DefaultIdentityFiles(); for
 	// the lab flake, its TEST-ONLY keys lab/keys/*.agekey when none is set).
 	IdentityFiles []string
-	// Backend of the in-process fake API when HCLOUD_ENDPOINT is not set:
-	// "lab" (default; each server a lab host) or "memory" (addresses only).
-	// Default $VANIXIETS_FAKE_BACKEND.
-	Backend string
 	// Out receives terraform's output and notes (nil: os.Stderr).
 	Out io.Writer
-	// Lab backs the in-process fake (Backend "lab"); nil: lab.Default(),
-	// the lab deploy:machine uses ($VANIXIETS_LAB_NAME, _RANGE, _DIR), so a
-	// server the fake creates is the lab host of the machine of that name.
-	Lab *lab.Lab
-	// HostKey gives the sshd host key of a lab host the fake creates for a
-	// server. nil: the machine's host key from the flake's vars
-	// (<flake>/vars, generator "openssh", decrypted with the state's
-	// identities), the key deploy gives the machine's lab host too, so the
-	// known_hosts derived from the vars matches; a server that is no fleet
-	// machine, or has no such var, gets a generated key.
-	HostKey func(name string) ed25519.PrivateKey
+	// ServeAPI serves the hcloud API for the session when HCLOUD_ENDPOINT
+	// is not set, and returns its endpoint and token and how to stop it.
+	// The front doors (magefiles, tools) plug in the fake API backed by
+	// the lab (tasks/fakehcloud.ServeFromEnv), so the commands are safe to
+	// try on any machine; this package never knows the fake or the lab.
+	// It gets the session's work directory for the fake's own state. nil:
+	// terraform's hcloud provider reads the environment as it is (the real
+	// API with HCLOUD_TOKEN).
+	ServeAPI func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error)
 }
 
 func (o *Options) defaults() {
@@ -73,9 +62,6 @@ func (o *Options) defaults() {
 	}
 	if o.StateFile == "" {
 		o.StateFile = envOr("VANIXIETS_TF_STATE", StateFileFor(o.Flake))
-	}
-	if o.Backend == "" {
-		o.Backend = envOr("VANIXIETS_FAKE_BACKEND", "lab")
 	}
 	if o.Out == nil {
 		o.Out = os.Stderr
@@ -93,12 +79,12 @@ func Render(ctx context.Context, o Options) (*terranix.Rendering, error) {
 type Session struct {
 	Rendering *terranix.Rendering
 	Workspace *Workspace
-	// Fake is the in-process fake API, when one was started.
-	Fake  *fakehcloud.Running
-	close func()
+	// Endpoint is the API ServeAPI started ("" when none was).
+	Endpoint string
+	close    func()
 }
 
-// Close stops the in-process fake, if any.
+// Close stops the API ServeAPI started, if any.
 func (s *Session) Close() {
 	if s.close != nil {
 		s.close()
@@ -106,9 +92,8 @@ func (s *Session) Close() {
 }
 
 // Open renders the flake and prepares the workspace. When HCLOUD_ENDPOINT
-// is not set, hcloud is served by an in-process fake backed by the lab
-// (its servers persist in the work directory, their hosts in the lab), so
-// the commands are safe to try on any machine: nothing leaves it.
+// is not set and o.ServeAPI is, hcloud is the API it serves (the front
+// doors' fake backed by the lab: nothing leaves the machine).
 func Open(ctx context.Context, o Options) (*Session, error) {
 	r, err := Render(ctx, o)
 	if err != nil {
@@ -202,36 +187,16 @@ func OpenRendering(ctx context.Context, o Options, r *terranix.Rendering) (*Sess
 		}
 		return s, nil
 	}
-	var be fakehcloud.Backend
-	switch o.Backend {
-	case "memory":
-		be = fakehcloud.NewMemoryBackend()
-	case "lab":
-		l := o.Lab
-		if l == nil {
-			if l, err = lab.Default(); err != nil {
-				return nil, err
-			}
-		}
-		hk := o.HostKey
-		if hk == nil {
-			hk = varsHostKey(ctx, o, o.Out)
-		}
-		be = &fakehcloud.LabBackend{Lab: l, HostKey: hk}
-	default:
-		return nil, fmt.Errorf("VANIXIETS_FAKE_BACKEND=%q: want lab or memory", o.Backend)
+	if o.ServeAPI == nil {
+		return s, nil
 	}
-	f, err := fakehcloud.New(fakehcloud.Config{Backend: be, StateFile: filepath.Join(w.WorkDir, "fakehcloud-"+o.Backend+".json")})
+	ep, token, stop, err := o.ServeAPI(ctx, w.WorkDir)
 	if err != nil {
 		return nil, err
 	}
-	run, err := f.Start("127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	w.Env["HCLOUD_ENDPOINT"] = run.URL
-	w.Env["HCLOUD_TOKEN"] = fakehcloud.LabToken
-	s.Fake, s.close = run, func() { run.Close() }
+	w.Env["HCLOUD_ENDPOINT"] = ep
+	w.Env["HCLOUD_TOKEN"] = token
+	s.Endpoint, s.close = ep, stop
 	return s, nil
 }
 
@@ -300,48 +265,4 @@ func ProvisionMachine(ctx context.Context, o Options, machine string, yes bool) 
 	}
 	a, _, err := s.Workspace.Provision(ctx, s.Rendering, machine, Ask(yes, os.Stdin, out))
 	return a, err
-}
-
-// varsHostKey returns the HostKey hook reading a machine's host key from
-// the flake's vars. Problems are notes, not errors: the lab host then gets
-// a generated key, and deploy re-keys it from the vars when it can.
-func varsHostKey(ctx context.Context, o Options, out io.Writer) func(string) ed25519.PrivateKey {
-	dir := filepath.Join(o.Flake, "vars")
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil
-	}
-	return func(m string) ed25519.PrivateKey {
-		note := func(err error) ed25519.PrivateKey {
-			fmt.Fprintf(out, "note: %s: no host key from vars (%v); the lab host gets a generated one\n", m, err)
-			return nil
-		}
-		f, err := fleet.Load(ctx, o.Flake)
-		if err != nil {
-			return note(err)
-		}
-		if _, ok := f.Machines[m]; !ok {
-			return nil
-		}
-		v := vars.New(f, dir)
-		v.Identities = o.Identities
-		b, ok, err := v.HostPrivateKey(m)
-		if err != nil {
-			return note(err)
-		}
-		if !ok {
-			return nil
-		}
-		defer clear(b)
-		k, err := ssh.ParseRawPrivateKey(b)
-		if err != nil {
-			return note(err)
-		}
-		switch k := k.(type) {
-		case *ed25519.PrivateKey:
-			return *k
-		case ed25519.PrivateKey:
-			return k
-		}
-		return note(fmt.Errorf("%s host key is %T, not ed25519", vars.HostKeyGenerator, k))
-	}
 }

@@ -1,6 +1,7 @@
 // Command fleetlab drives the embedded lab (package tasks/lab) from a shell:
 //
-//	fleetlab up [machine,...]   bring up hosts (default: every fleet machine)
+//	fleetlab up [machine,...]   bring up hosts of the fleet of $VANIXIETS_FLAKE
+//	                            (default lab/; every machine when none named)
 //	fleetlab down               remove everything the lab made
 //	fleetlab status             table of hosts
 //	fleetlab create <name>      create one host (any name), print address and host key
@@ -20,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vanixiets/vanixiets/tasks/deploy"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
@@ -46,6 +49,23 @@ func run(ctx context.Context, args []string) (int, error) {
 	}
 	switch args[0] {
 	case "up":
+		// The lab knows no fleet of its own: the flake's machines, each
+		// at its targetHost and with its host key from the vars.
+		ref, err := fleet.DefaultFlake()
+		if err != nil {
+			return 1, err
+		}
+		f, err := fleet.NewLoader().Load(ctx, ref)
+		if err != nil {
+			return 1, err
+		}
+		keys, err := deploy.LabHostKeys(f, ref, os.Stderr)
+		if err != nil {
+			return 1, err
+		}
+		if l, err = l.ForFleet(f, keys); err != nil {
+			return 1, err
+		}
 		var names []string
 		for _, a := range args[1:] {
 			names = append(names, lab.SplitMachines(a)...)

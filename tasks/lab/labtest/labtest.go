@@ -16,13 +16,35 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 )
+
+// LabFleetMachines are the machines of the repository's lab fleet, read
+// from its committed rendering (tasks/fleet/testdata/lab-fleet.json, which
+// tasks/fleet's tests check against nix): the lab itself knows no fleet,
+// and tests that do not care which fleet get this one without running nix.
+func LabFleetMachines(tb testing.TB) []lab.Machine {
+	tb.Helper()
+	_, self, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "..", "fleet", "testdata", "lab-fleet.json"))
+	if err != nil {
+		tb.Fatal(fmt.Errorf("labtest: the lab fleet's rendering: %w", err))
+	}
+	f, err := fleet.Parse(b)
+	if err != nil {
+		tb.Fatal(fmt.Errorf("labtest: the lab fleet's rendering: %w", err))
+	}
+	return lab.MachinesFromFleet(f)
+}
 
 var unsafeRE = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
@@ -54,8 +76,12 @@ func RandomRange() netip.Prefix {
 }
 
 // Config returns a fresh config for the test: its own name, a random range
-// and a directory under t.TempDir(). Fields set in base are kept.
+// and a directory under t.TempDir(), the lab fleet's machines when base
+// names none (LabFleetMachines). Fields set in base are kept.
 func Config(tb testing.TB, base lab.Config) lab.Config {
+	if base.Machines == nil {
+		base.Machines = LabFleetMachines(tb)
+	}
 	if base.Name == "" {
 		base.Name = Name(tb)
 	}
