@@ -166,8 +166,10 @@ func (c *checker) layerFile(l Layer, name string) string {
 		return OverlaysDir + "/stable-fallbacks.nix"
 	case LayerOverrides:
 		for _, s := range c.sums {
-			if s.Layer == LayerOverrides {
-				return fmt.Sprintf("%s/%s.nix (one override per file, documented in its header, as %s)", OverlaysDir, name, filepath.Base(s.File))
+			for _, e := range s.entries {
+				if s.Layer == LayerOverrides && e.Kind == KindOverride && e.headerDoc {
+					return fmt.Sprintf("%s/%s.nix (one override per file, documented in its header, as %s)", OverlaysDir, name, filepath.Base(s.File))
+				}
 			}
 		}
 		return OverlaysDir + "/overrides.nix"
@@ -396,7 +398,7 @@ func (c *checker) crossRefSentence(rel, self string, sen sentence, own []string,
 		}
 	}
 	for _, loc := range byNameRE.FindAllStringSubmatchIndex(sen.text, -1) {
-		p := strings.TrimSuffix(sen.text[loc[2]:loc[3]], "/")
+		p := strings.TrimRight(sen.text[loc[2]:loc[3]], "/.,;:")
 		ok := false
 		for _, d := range ByNameDirs {
 			if st, err := os.Stat(filepath.Join(c.root, d, filepath.FromSlash(p))); err == nil && st.IsDir() {

@@ -1,0 +1,1 @@
+{ python3Packages }: python3Packages.tomlkit

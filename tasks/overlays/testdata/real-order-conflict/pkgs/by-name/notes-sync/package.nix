@@ -1,0 +1,1 @@
+{ writeShellScriptBin }: writeShellScriptBin "notes-sync" "echo sync"
