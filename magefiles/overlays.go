@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vanixiets/vanixiets/tasks/cli"
 	"github.com/vanixiets/vanixiets/tasks/overlays"
@@ -20,7 +21,9 @@ import (
 //
 //	--flake-root dir   the flake to check ($VANIXIETS_FLAKE_ROOT); default:
 //	                   the repository's fleet and the lab fleet
-//	--json             print the report as JSON ($VANIXIETS_JSON=1)
+//	--json             print the report as JSON ($VANIXIETS_JSON=1; schema
+//	                   in docs/overlays.md: rule, severity, file, line,
+//	                   message, fix per finding)
 //	--max-age 90d      stale limit ($VANIXIETS_OVERLAY_MAX_AGE)
 //	--systems a,b      fleet systems ($VANIXIETS_FLEET_SYSTEMS; default
 //	                   x86_64-linux,aarch64-darwin)
@@ -30,7 +33,9 @@ func (Check) Overlays(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	opt := overlays.Options{}
+	// The clock is read here, at the front door, and handed in: staleness
+	// is a function of the tree and this date (tests fix their own).
+	opt := overlays.Options{Now: time.Now}
 	if s := flag("systems", ""); s != "" {
 		opt.Systems = strings.Split(s, ",")
 	}

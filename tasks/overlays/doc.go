@@ -5,9 +5,13 @@
 //	channels -> stable-fallbacks -> overrides -> external -> custom packages
 //
 // Each file in modules/nixpkgs/overlays/ is a flake-parts module appending
-// final: prev: overlays to flake.nixpkgsOverlays; modules/nixpkgs/compose.nix
+// final: prev: overlays to flake.nixpkgsOverlays (or, in the user's own
+// repository, a top-level nixpkgsOverlays); modules/nixpkgs/compose.nix
 // composes that list with lib.composeManyExtensions and merges the
-// pkgs/by-name packages last with //.
+// pkgs/by-name packages last with //. Layer files hold many entries, each
+// documented above itself; the user's tree also keeps one override per
+// file, documented in the file's header (tree.go reads which shape a tree
+// has, so that every fix speaks its spelling).
 //
 // Three readings of the same files, each doing what it is good at:
 //
