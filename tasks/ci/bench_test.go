@@ -23,6 +23,7 @@ func BenchmarkRunAllHitRepository(b *testing.B) {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
+	b.Setenv("VANIXIETS_HOME", dir) // the runner's last-seen records stay out of the user's home
 	store := cache.NewLocal(filepath.Join(dir, "store"))
 	statFile := filepath.Join(dir, "stat")
 	versions := filepath.Join(dir, "versions.json")
