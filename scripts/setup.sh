@@ -4,7 +4,8 @@
 # Each part is its own idempotent script (a second run finds its work done and
 # returns in seconds); this one runs them in order and says which failed.
 # Parts: nix (Debian's nix-bin), the lab's tools (iproute2, openssh-server),
-# age, terraform + the hcloud provider mirror, bazel-remote, Bazel offline.
+# age, terraform + the hcloud provider mirror, sops (for the interop tests),
+# bazel-remote, Bazel offline.
 # Select parts with SETUP_PARTS="nix lab terraform" (default: all).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +39,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   trap - EXIT
 fi
 
-parts="${SETUP_PARTS:-nix lab terraform bazel-remote bazel}"
+parts="${SETUP_PARTS:-nix lab terraform sops bazel-remote bazel}"
 failed=()
 for part in $parts; do
   script="$here/install-$part.sh"

@@ -228,6 +228,14 @@ def go_dependencies():
         version = "v2.4.2",
     )
     go_repository(
+        name = "in_yaml_go_yaml_v3",
+        build_file_generation = "clean",
+        build_file_proto_mode = "disable_global",
+        importpath = "go.yaml.in/yaml/v3",
+        sum = "h1:tfq32ie2Jv2UxXFdLJdh3jXuOzWiL1fo0bu/FbuKpbc=",
+        version = "v3.0.4",
+    )
+    go_repository(
         name = "org_golang_x_crypto",
         build_file_generation = "clean",
         build_file_proto_mode = "disable_global",
