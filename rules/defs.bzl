@@ -16,7 +16,11 @@ those files and run sandboxed.
   terranix_render       build: packages.<system>.terraform as config.tf.json
   terranix_test         test: the rendered JSON matches the fleet's cloud machines
   vars_check_test       test: the vars tree matches the fleet's generators
+  fleet_suite           macro: all of the above but the overlay check, for
+                        one fleet flake (declared once per fleet in BUILD)
 """
+
+load("//rules:fleet_machines.bzl", "FLEET_MACHINES")
 
 _STEPRUNNER = attr.label(
     default = Label("//tools/steprunner"),
@@ -154,7 +158,7 @@ def fleet_tests(name, fleet, machines, **kwargs):
         tests.append(":%s_%s" % (name, m))
     fleet_inventory_test(name = name + "_inventory", fleet = fleet, **kwargs)
     tests.append(":%s_inventory" % name)
-    native.test_suite(name = name, tests = tests)
+    native.test_suite(name = name, tests = tests, tags = kwargs.get("tags", []))
 
 def _overlay_compose_test_impl(ctx):
     argv = ["overlays", "-root", ctx.attr.root]
@@ -212,3 +216,42 @@ vars_check_test = rule(
         "_steprunner": _STEPRUNNER,
     },
 )
+
+def fleet_suite(name, flake, srcs, vars_srcs = None, tags = [], **kwargs):
+    """Every check of one fleet flake, named <name>_*.
+
+      <name>_fleet            fleet_json: <flake>#fleet
+      <name>_fleet_tests      fleet_tests: one test per machine + inventory
+      <name>_terraform        terranix_render of the flake
+      <name>_terraform_test   terranix_test against the fleet
+      <name>_vars_check_test  vars_check_test of <flake>/vars (vars_srcs)
+
+    flake is the flake's directory relative to the workspace root; srcs are
+    every file its evaluation reads (the flake's own and what it imports).
+    The machines come from FLEET_MACHINES[flake] (rules/fleet_machines.bzl),
+    which `go tool mage bazel:gazelle` regenerates from the fleet_suite
+    calls of the root BUILD.bazel: declaring the suite there is all it
+    takes. A suite tagged "manual" (a flake that needs the network, such as
+    the real fleet at the root) is left out of `bazel test //...` and gets
+    no machine list offline: only its inventory test until its machines are
+    listed where it evaluates.
+    """
+    fleet_json(name = name + "_fleet", srcs = srcs, flake = flake, tags = tags)
+    fleet_tests(
+        name = name + "_fleet_tests",
+        fleet = ":%s_fleet" % name,
+        machines = FLEET_MACHINES.get(flake, []),
+        tags = tags,
+        **kwargs
+    )
+    terranix_render(name = name + "_terraform", srcs = srcs, flake = flake, tags = tags)
+    terranix_test(name = name + "_terraform_test", fleet = ":%s_fleet" % name, tf = ":%s_terraform" % name, tags = tags, **kwargs)
+    if vars_srcs != None:
+        vars_check_test(
+            name = name + "_vars_check_test",
+            srcs = vars_srcs,
+            dir = "vars" if flake == "." else flake + "/vars",
+            fleet = ":%s_fleet" % name,
+            tags = tags,
+            **kwargs
+        )

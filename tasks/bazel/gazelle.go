@@ -55,7 +55,8 @@ func gazelle(ctx context.Context, root, mode string) (string, error) {
 
 // Update regenerates scripts/bazel/go_deps.bzl from go.mod's modules (read
 // from the module cache, GOPROXY as the caller set it), rules/fleet_machines.bzl
-// from the lab fleet, and every BUILD.bazel file of a Go package, in place.
+// from the fleets BUILD.bazel declares (fleet_suite), and every BUILD.bazel
+// file of a Go package, in place.
 func Update(ctx context.Context, root string) error {
 	mods, err := DownloadModules(ctx, root)
 	if err != nil {
@@ -93,7 +94,7 @@ func Check(ctx context.Context, root string) error {
 	}
 	have, err = os.ReadFile(filepath.Join(root, MachinesFile))
 	if err != nil || !bytes.Equal(have, RenderMachines(machines)) {
-		stale = append(stale, MachinesFile+" does not list the fleet's machines")
+		stale = append(stale, MachinesFile+" does not list the declared fleets' machines")
 	}
 	diff, err := gazelle(ctx, root, "diff")
 	if err != nil {
