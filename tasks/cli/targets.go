@@ -100,8 +100,9 @@ var Targets = []Target{
 		Flag{Name: "generator", Spec: Spec{Kind: List}, Env: "VANIXIETS_VARS_GENERATOR"},
 		Flag{Name: "regenerate", Spec: Spec{Kind: Bool}, Env: "VANIXIETS_VARS_REGENERATE"},
 	), Env: env(envIdentity, envVars)},
-	{Name: "vars:check", Flags: flags(flagFlake), Env: env(envIdentity, envVars)},
+	{Name: "vars:check", Flags: flags(flagFlake, Flag{Name: "generators", Spec: Spec{Kind: File}}), Env: env(envIdentity, envVars)},
 	{Name: "vars:rekey", Flags: flags(flagFlake), Env: env(envIdentity, envVars)},
+	{Name: "vars:migrate", Flags: flags(flagFlake), Env: env(envIdentity, envVars)},
 	{Name: "vars:get", Args: "<machine> <generator>/<file>", Min: 2, Max: 2, Params: 2, Flags: flags(flagFlake), Env: env(envIdentity, envVars)},
 
 	{Name: "tf:render", Flags: flags(flagFlake), Env: env(envIdentity, envTf, envLab)},

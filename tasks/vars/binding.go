@@ -10,7 +10,6 @@ import (
 	"filippo.io/age"
 
 	"github.com/vanixiets/vanixiets/tasks/agekey"
-	"github.com/vanixiets/vanixiets/tasks/fsutil"
 )
 
 // A secret belongs to its path. The ciphertext in
@@ -26,8 +25,9 @@ import (
 // The line is inside age's authenticated payload, so it cannot be edited
 // without the file failing to decrypt, and every reader checks it against
 // the path it read the file from. bindSecret and unbindSecret are the only
-// two places that know the format (issue 20 moves it into the sops file's
-// authenticated data): everything else calls sealSecret and openSecret.
+// two places that know the line's format; clan.go places it in the sops
+// file (a second, MAC-covered value beside "data"), and everything else
+// calls sealSecret and openSecret.
 const bindingPrefix = "vanixiets-secret-v1 "
 
 // ErrUnbound is wrapped by openSecret's error for a secret that carries no
@@ -55,7 +55,7 @@ func bindSecret(id string, plaintext []byte) []byte {
 // the plaintext (a slice of payload).
 func unbindSecret(id string, payload []byte) ([]byte, error) {
 	if !bytes.HasPrefix(payload, []byte(bindingPrefix)) {
-		return nil, fmt.Errorf("%s: %w (it may stand in for another secret). Regenerate it with vars:generate --regenerate, or, if you know it is this secret, bind it in place with vars.Vars.BindUnbound", id, ErrUnbound)
+		return nil, fmt.Errorf("%s: %w (it may stand in for another secret). Regenerate it with vars:generate --regenerate, or, if you know it is this secret, bind it in place with vars:migrate", id, ErrUnbound)
 	}
 	line, rest, ok := bytes.Cut(payload[len(bindingPrefix):], []byte("\n"))
 	if !ok {
@@ -74,22 +74,19 @@ func (v *Vars) sealSecret(u *Unit, file string, plaintext []byte, rs []Recipient
 	if err := v.refusePublished(rs); err != nil {
 		return nil, fmt.Errorf("%s: secret %q: %w", u, file, err)
 	}
-	payload := bindSecret(secretID(u, file), plaintext)
-	defer clear(payload)
-	return encrypt(payload, rs)
+	return sealSops(secretID(u, file), plaintext, rs)
 }
 
 // openSecret decrypts the secret file of unit u with ids and checks that it
 // is bound to its path. It is the only way vars decrypts a stored secret
 // for use (upload, rekey, get, a dependency's $in).
 func openSecret(u *Unit, file string, ct []byte, ids []age.Identity) ([]byte, error) {
-	payload, err := decrypt(ct, ids)
+	pt, binding, err := openSops(ct, ids)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := unbindSecret(secretID(u, file), payload)
-	if err != nil {
-		clear(payload)
+	if err := checkBinding(secretID(u, file), binding); err != nil {
+		clear(pt)
 		return nil, err
 	}
 	return pt, nil
@@ -99,76 +96,6 @@ func openSecret(u *Unit, file string, ct []byte, ids []age.Identity) ([]byte, er
 // key that cannot decrypt).
 func isBindingError(err error) bool {
 	return errors.Is(err, ErrUnbound) || errors.Is(err, ErrMisbound)
-}
-
-// BindUnbound binds, in place, every stored secret that carries no binding
-// yet (written by a suite older than bindings) to the path it is stored
-// at, re-encrypting it to the recipients it has. It is a one-time
-// migration and trusts the current layout: run it only on a vars directory
-// you know nobody has tampered with (the lab's committed vars were
-// migrated this way). Secrets bound elsewhere are left alone and reported
-// as errors. It returns the secrets it bound.
-func (v *Vars) BindUnbound() ([]string, error) {
-	p, err := v.Plan()
-	if err != nil {
-		return nil, err
-	}
-	st := v.store()
-	hostKey := v.diskHostKey(p)
-	var done []string
-	for _, u := range p.Units {
-		if !u.HasSecrets() {
-			continue
-		}
-		if stamp, _ := st.readStamp(u); stamp == nil {
-			continue
-		}
-		want, err := v.expectedRecipients(u, hostKey)
-		if err != nil {
-			return done, fmt.Errorf("%s: %w", u, err)
-		}
-		for _, f := range u.Files {
-			if !f.Secret {
-				continue
-			}
-			sp := st.path(u, f.Name, secretName)
-			ct, err := os.ReadFile(sp)
-			if err != nil {
-				return done, fmt.Errorf("%s: secret %q: %v", u, f.Name, err)
-			}
-			ids, err := v.identities()
-			if err != nil {
-				return done, err
-			}
-			payload, err := decrypt(ct, ids)
-			if err != nil {
-				return done, fmt.Errorf("%s: secret %q: %v", u, f.Name, err)
-			}
-			_, berr := unbindSecret(secretID(u, f.Name), payload)
-			switch {
-			case berr == nil:
-				clear(payload)
-				continue
-			case !errors.Is(berr, ErrUnbound):
-				clear(payload)
-				return done, berr
-			}
-			nct, err := v.sealSecret(u, f.Name, payload, want)
-			clear(payload)
-			if err != nil {
-				return done, err
-			}
-			if err := fsutil.WriteFile(sp, nct, 0o644); err != nil {
-				return done, err
-			}
-			if err := fsutil.WriteFile(st.path(u, f.Name, recipientsName), recipientSet(want), 0o644); err != nil {
-				return done, err
-			}
-			done = append(done, secretID(u, f.Name))
-			v.logf("bound %s", secretID(u, f.Name))
-		}
-	}
-	return done, nil
 }
 
 // refusePublished fails when a recipient's private key is committed to the

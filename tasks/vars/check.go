@@ -1,7 +1,6 @@
 package vars
 
 import (
-	"bytes"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/vanixiets/vanixiets/tasks/agekey"
+	"github.com/vanixiets/vanixiets/tasks/sops"
 )
 
 // Problem is one thing vars:check found wrong, with the path it is about.
@@ -140,8 +140,17 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 				}
 				continue
 			}
-			sp, rp := filepath.Join(fdir, secretName), filepath.Join(fdir, recipientsName)
-			expectedPaths[sp], expectedPaths[rp] = true, true
+			sp := filepath.Join(fdir, secretName)
+			expectedPaths[sp] = true
+			links, linkProbs := readLinks(fdir)
+			for name := range links {
+				kind, _, _ := strings.Cut(name, "/")
+				expectedPaths[filepath.Join(fdir, kind)] = true
+				expectedPaths[filepath.Join(fdir, filepath.FromSlash(name))] = true
+			}
+			for _, lp := range linkProbs {
+				add(rel(fdir), "%s", lp)
+			}
 			ct, err := os.ReadFile(sp)
 			if err != nil {
 				if stamp != nil {
@@ -149,27 +158,16 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 				}
 				continue
 			}
-			stanzas, err := ParseHeader(ct)
+			have, err := secretRecipients(ct)
 			if err != nil {
-				add(rel(sp), "%v", err)
+				add(rel(sp), "not a sops file: %v (vars:migrate converts the suite's earlier age files; otherwise run vars:generate --regenerate)", err)
 				continue
-			}
-			for _, s := range stanzas {
-				if s.Type != "X25519" {
-					add(rel(sp), "has a %q recipient stanza: vars secrets are encrypted to X25519 recipients only", s.Type)
-				}
 			}
 			if wantErr != nil {
 				add(rel(sp), "cannot tell the intended recipients: %v", wantErr)
 				continue
 			}
-			if len(stanzas) != len(want) {
-				add(rel(sp), "encrypted to %d recipients, want %d (%s): run vars:rekey", len(stanzas), len(want), whoList(want))
-			}
-			have, _ := os.ReadFile(rp)
-			if !bytes.Equal(have, recipientSet(want)) {
-				add(rel(rp), "recipients differ from the fleet's (%s): run vars:rekey", whoList(want))
-			}
+			v.checkRecipients(u, f.Name, have, want, links, func(path, msg string) { add(rel(path), "%s", msg) })
 			if !opts.Decrypt {
 				continue
 			}
@@ -181,16 +179,25 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 					admins[r.Key] = r.Who
 				}
 			}
-			bindingChecked := false
+			sf, perr := sops.Parse(sops.Binary, ct)
+			if perr != nil {
+				add(rel(sp), "%v", perr)
+				continue
+			}
+			opened := false
 			for _, rk := range sortedKeys(known) {
-				payload, err := decrypt(ct, []age.Identity{known[rk]})
-				if err == nil && intended[rk] && !bindingChecked {
-					bindingChecked = true
-					if _, berr := unbindSecret(secretID(u, f.Name), payload); berr != nil {
-						add(rel(sp), "%v", berr)
+				key, err := sf.DataKey([]age.Identity{known[rk]})
+				if err == nil && intended[rk] && !opened {
+					opened = true
+					if _, oerr := sf.Open(key); oerr != nil {
+						add(rel(sp), "%v: restore it from git or regenerate it with vars:generate --regenerate", oerr)
+					} else if _, binding, oerr := openSops(ct, []age.Identity{known[rk]}); oerr == nil {
+						if berr := checkBinding(secretID(u, f.Name), binding); berr != nil {
+							add(rel(sp), "%v", berr)
+						}
 					}
 				}
-				clear(payload)
+				clear(key)
 				switch {
 				case intended[rk] && err != nil:
 					add(rel(sp), "intended recipient %s cannot decrypt it (%v): it was encrypted to other keys; run vars:rekey or vars:generate --regenerate", who(want, rk), err)
@@ -215,6 +222,10 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 			}
 		}
 		if expectedPaths[path] {
+			return nil
+		}
+		if d.Name() == legacyRecipientsName {
+			add(r, "a recipients record of the suite's earlier format: run vars:migrate (it converts the secrets to clan's sops format)")
 			return nil
 		}
 		add(r, "stray: not declared by the fleet (remove it, or declare its generator)")

@@ -11,6 +11,9 @@ import (
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/paths"
+	"github.com/vanixiets/vanixiets/tasks/sops"
 )
 
 func TestCheckFindsBadSecrets(t *testing.T) {
@@ -23,10 +26,21 @@ func TestCheckFindsBadSecrets(t *testing.T) {
 
 	other1, _ := age.GenerateX25519Identity()
 	other2, _ := age.GenerateX25519Identity()
-	wrong, err := encrypt([]byte("x"), []Recipient{{Key: other1.Recipient().String()}, {Key: other2.Recipient().String()}})
+	wrong, err := sops.Encrypt(sops.Binary, []byte("x"), []string{other1.Recipient().String(), other2.Recipient().String()})
 	assert.NilError(t, err)
-	three, err := encrypt([]byte("x"), []Recipient{{Key: other1.Recipient().String()}, {Key: other2.Recipient().String()}, {Key: ids["cameron"].Recipient().String()}})
+	three, err := sops.Encrypt(sops.Binary, []byte("x"), []string{other1.Recipient().String(), other2.Recipient().String(), ids["cameron"].Recipient().String()})
 	assert.NilError(t, err)
+	// A MAC from another secret under the same key cannot be made: the
+	// closest tamper is the values of one file with the MAC of another.
+	sf, err := sops.Parse(sops.Binary, orig)
+	assert.NilError(t, err)
+	other, err := sops.Parse(sops.Binary, mustRead(t, filepath.Join(v.Dir, "per-machine/cinnabar/openssh/ssh.id_ed25519/secret")))
+	assert.NilError(t, err)
+	sf.Meta.MAC = other.Meta.MAC
+	tampered, err := sf.Emit()
+	assert.NilError(t, err)
+	keyJSON := filepath.Join(filepath.Dir(v.Dir), "sops/users/cameron/key.json")
+	savedKey := mustRead(t, keyJSON)
 
 	tests := []struct {
 		name    string
@@ -34,10 +48,15 @@ func TestCheckFindsBadSecrets(t *testing.T) {
 		want    []string
 		decrypt bool
 	}{
-		{name: "not age", mutate: func(t *testing.T) { write(t, zt, "zerotier secret in plain text\n") }, want: []string{"zerotier-identity-secret/secret: not an age file"}},
-		{name: "truncated armor", mutate: func(t *testing.T) { write(t, zt, string(orig[:60])) }, want: []string{"zerotier-identity-secret/secret"}},
-		{name: "other recipients, same count", mutate: func(t *testing.T) { write(t, zt, string(wrong)) }, decrypt: true, want: []string{"intended recipient machine:cinnabar cannot decrypt it", "intended recipient user:cameron cannot decrypt it"}},
-		{name: "extra recipient", mutate: func(t *testing.T) { write(t, zt, string(three)) }, want: []string{"encrypted to 3 recipients, want 2"}},
+		{name: "not sops", mutate: func(t *testing.T) { write(t, zt, "zerotier secret in plain text\n") }, want: []string{"zerotier-identity-secret/secret: not a sops file"}},
+		{name: "truncated", mutate: func(t *testing.T) { write(t, zt, string(orig[:60])) }, want: []string{"zerotier-identity-secret/secret: not a sops file"}},
+		{name: "other recipients, same count", mutate: func(t *testing.T) { write(t, zt, string(wrong)) }, decrypt: true, want: []string{
+			"encrypted to " + other1.Recipient().String() + ", which the fleet does not give this secret",
+			"recipient " + other1.Recipient().String() + " is in no key.json of its links",
+			"intended recipient machine:cinnabar cannot decrypt it", "intended recipient user:cameron cannot decrypt it"}},
+		{name: "extra recipient", mutate: func(t *testing.T) { write(t, zt, string(three)) }, want: []string{"encrypted to " + other2.Recipient().String() + ", which the fleet does not give"}},
+		{name: "tampered (MAC of another file)", mutate: func(t *testing.T) { write(t, zt, string(tampered)) }, decrypt: true, want: []string{"zerotier-identity-secret/secret: MAC mismatch"}},
+		{name: "key.json not JSON", mutate: func(t *testing.T) { write(t, keyJSON, "age1notjson") }, want: []string{"sops/users/cameron/key.json is not JSON"}},
 		{name: "missing secret", mutate: func(t *testing.T) { assert.NilError(t, os.Remove(zt)) }, want: []string{"secret missing"}},
 		{name: "stray file", mutate: func(t *testing.T) { write(t, filepath.Join(v.Dir, "per-machine/cinnabar/zerotier/notes.txt"), "hi") }, want: []string{"per-machine/cinnabar/zerotier/notes.txt: stray"}},
 		{name: "stray machine", mutate: func(t *testing.T) {
@@ -46,9 +65,9 @@ func TestCheckFindsBadSecrets(t *testing.T) {
 		{name: "leftover swap", mutate: func(t *testing.T) {
 			assert.NilError(t, os.MkdirAll(filepath.Join(v.Dir, "per-machine/cinnabar/.zerotier.new-1"), 0o755))
 		}, want: []string{"per-machine/cinnabar/.zerotier.new-1: stray"}},
-		{name: "recipients record edited", mutate: func(t *testing.T) {
-			write(t, filepath.Join(filepath.Dir(zt), "recipients"), other1.Recipient().String()+" user:mallory\n")
-		}, want: []string{"recipients differ"}},
+		{name: "recipient link to nowhere", mutate: func(t *testing.T) {
+			assert.NilError(t, os.Symlink("../../../../../../sops/users/mallory", filepath.Join(filepath.Dir(zt), "users", "mallory")))
+		}, want: []string{"users/mallory points nowhere", "recipient link users/mallory is not one of the fleet's recipients"}},
 		{name: "outdated", mutate: func(t *testing.T) { f.Machines["cinnabar"].Generators["zerotier"].Script += "#" }, want: []string{"is outdated"}},
 	}
 	for _, tc := range tests {
@@ -62,11 +81,10 @@ func TestCheckFindsBadSecrets(t *testing.T) {
 				_ = os.Remove(filepath.Join(v.Dir, "per-machine/cinnabar/zerotier/notes.txt"))
 				write(t, zt, string(orig))
 			})
-			if tc.name == "recipients record edited" {
-				recPath := filepath.Join(filepath.Dir(zt), "recipients")
-				saved, _ := os.ReadFile(recPath)
-				t.Cleanup(func() { write(t, recPath, string(saved)) })
-			}
+			t.Cleanup(func() {
+				_ = os.Remove(filepath.Join(filepath.Dir(zt), "users", "mallory"))
+				write(t, keyJSON, string(savedKey))
+			})
 			tc.mutate(t)
 			probs, err := newVarsAt(t, v).Check(CheckOptions{Decrypt: tc.decrypt})
 			assert.NilError(t, err)
@@ -86,7 +104,7 @@ func TestCheckFindsBadSecrets(t *testing.T) {
 	// rekey refuses a non-age secret rather than overwrite it.
 	write(t, zt, "plain\n")
 	_, err = newVarsAt(t, v).Rekey()
-	assert.ErrorContains(t, err, "not an age file")
+	assert.ErrorContains(t, err, "not valid JSON")
 	write(t, zt, string(orig))
 }
 
@@ -96,13 +114,14 @@ func write(t *testing.T, p, s string) {
 	assert.NilError(t, os.WriteFile(p, []byte(s), 0o644))
 }
 
-// TestAgeCLIDecryptsWithSSHToAgeIdentity is the interoperability test: a
+// TestSopsCLIDecryptsWithSSHToAgeIdentity is the interoperability test: a
 // secret this package wrote decrypts with Debian's age using the identity
 // tools/ssh-to-age -private-key derives from the machine's host key, and
 // fails with another machine's.
-func TestAgeCLIDecryptsWithSSHToAgeIdentity(t *testing.T) {
-	if _, err := exec.LookPath("age"); err != nil {
-		t.Skip("age command not installed (apt-get install age)")
+func TestSopsCLIDecryptsWithSSHToAgeIdentity(t *testing.T) {
+	sopsBin, err := sops.BinaryPath(paths.Tools())
+	if err != nil {
+		t.Skip(err.Error())
 	}
 	f, ids := labFleet(t)
 	v := newVars(t, f, ids, labEnv)
@@ -128,19 +147,26 @@ func TestAgeCLIDecryptsWithSSHToAgeIdentity(t *testing.T) {
 	want, err := v.Get("cinnabar", "zerotier/zerotier-identity-secret")
 	assert.NilError(t, err)
 
-	pt, err := ageCLI(t, ct, "-d", "-i", identity("cinnabar"))
+	sopsCLI := func(ct []byte, keyFile string) ([]byte, error) {
+		p := filepath.Join(t.TempDir(), "secret")
+		assert.NilError(t, os.WriteFile(p, ct, 0o600))
+		cmd := exec.Command(sopsBin, "decrypt", p)
+		cmd.Env = []string{"SOPS_AGE_KEY_FILE=" + keyFile, "HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
+		return cmd.Output()
+	}
+	pt, err := sopsCLI(ct, identity("cinnabar"))
 	assert.NilError(t, err)
-	// age shows the payload: the binding line, then the secret.
-	assert.Equal(t, string(pt), "vanixiets-secret-v1 per-machine/cinnabar/zerotier/zerotier-identity-secret\n"+string(want))
-	_, err = ageCLI(t, ct, "-d", "-i", identity("stibnite"))
+	// sops shows exactly the secret: the binding is a value of its own.
+	assert.Equal(t, string(pt), string(want))
+	_, err = sopsCLI(ct, identity("stibnite"))
 	assert.Assert(t, err != nil, "stibnite's key decrypted cinnabar's secret")
 
 	// The shared secret decrypts with cinnabar's key, not stibnite's (a laptop).
 	sct, err := os.ReadFile(filepath.Join(v.Dir, "shared/admin-password/admin-password/secret"))
 	assert.NilError(t, err)
-	_, err = ageCLI(t, sct, "-d", "-i", identity("cinnabar"))
+	_, err = sopsCLI(sct, identity("cinnabar"))
 	assert.NilError(t, err)
-	_, err = ageCLI(t, sct, "-d", "-i", identity("stibnite"))
+	_, err = sopsCLI(sct, identity("stibnite"))
 	assert.Assert(t, err != nil)
 
 	// The machine recipient is what ssh-to-age prints for the public host key.
@@ -150,9 +176,10 @@ func TestAgeCLIDecryptsWithSSHToAgeIdentity(t *testing.T) {
 	cmd.Stdin = bytes.NewReader(pub)
 	r, err := cmd.Output()
 	assert.NilError(t, err)
-	rec, err := os.ReadFile(filepath.Join(v.Dir, "per-machine/cinnabar/zerotier/zerotier-identity-secret/recipients"))
+	// and what clan reads: the machine's key.json, linked from the secret.
+	keys, err := readKeyJSON(filepath.Join(v.Dir, "per-machine/cinnabar/zerotier/zerotier-identity-secret/machines/cinnabar/key.json"))
 	assert.NilError(t, err)
-	assert.Assert(t, is.Contains(string(rec), strings.TrimSpace(string(r))+" machine:cinnabar"))
+	assert.DeepEqual(t, keys, []string{strings.TrimSpace(string(r))})
 }
 
 func TestGet(t *testing.T) {

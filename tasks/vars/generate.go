@@ -1,7 +1,6 @@
 package vars
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -130,8 +129,7 @@ func (v *Vars) Generate(ctx context.Context, opts GenerateOptions) (*Report, err
 						if !f.Secret {
 							continue
 						}
-						have, _ := os.ReadFile(st.path(u, f.Name, recipientsName))
-						if !bytes.Equal(have, recipientSet(want)) {
+						if !v.recipientsCurrent(u, f.Name, want) {
 							rep.StaleRecipients = append(rep.StaleRecipients, u.ID+"/"+f.Name)
 						}
 					}
@@ -213,6 +211,15 @@ func (v *Vars) generateUnit(ctx context.Context, p *Plan, u *Unit, key string, s
 		}
 		want = r
 	}
+	if len(want) > 0 {
+		// clan reads a recipient's key from sops/<kind>/<name>/key.json.
+		if err := v.refusePublished(want); err != nil {
+			return nil, dur, fmt.Errorf("%s: %w", u, err)
+		}
+		if err := v.writeKeyJSONs(want); err != nil {
+			return nil, dur, fmt.Errorf("%s: %w", u, err)
+		}
+	}
 	files := unitFiles{}
 	s := &unitState{values: map[string][]byte{}, secrets: map[string][]byte{}, regenerated: true}
 	for _, f := range u.Files {
@@ -226,7 +233,11 @@ func (v *Vars) generateUnit(ctx context.Context, p *Plan, u *Unit, key string, s
 		if err != nil {
 			return nil, dur, err
 		}
-		files[f.Name] = map[string][]byte{secretName: ct, recipientsName: recipientSet(want)}
+		leaves := map[string][]byte{secretName: ct}
+		for l, t := range v.recipientLinks(u, f.Name, want) {
+			leaves[l] = []byte(t)
+		}
+		files[f.Name] = leaves
 		s.secrets[f.Name] = b
 	}
 	nonce := make([]byte, 8)

@@ -32,7 +32,8 @@ func TestGenerateLabFromNothingThenNoChange(t *testing.T) {
 	// Layout: clan's paths.
 	for _, rel := range []string{
 		"per-machine/cinnabar/openssh/ssh.id_ed25519/secret",
-		"per-machine/cinnabar/openssh/ssh.id_ed25519/recipients",
+		"per-machine/cinnabar/openssh/ssh.id_ed25519/machines/cinnabar/key.json",
+		"per-machine/cinnabar/openssh/ssh.id_ed25519/users/cameron/key.json",
 		"per-machine/cinnabar/openssh/ssh.id_ed25519.pub/value",
 		"per-machine/cinnabar/openssh/.validation-hash",
 		"per-machine/rosegold/zerotier/zerotier-ip/value",
@@ -42,12 +43,12 @@ func TestGenerateLabFromNothingThenNoChange(t *testing.T) {
 		assert.NilError(t, err, rel)
 	}
 	// The shared secret is encrypted to the four NixOS machines and cameron.
-	rec, err := os.ReadFile(filepath.Join(v.Dir, "shared/admin-password/admin-password/recipients"))
+	links, probs := readLinks(filepath.Join(v.Dir, "shared/admin-password/admin-password"))
+	assert.Equal(t, len(probs), 0, "%v", probs)
+	assert.DeepEqual(t, sortedKeys(links), []string{"machines/cinnabar", "machines/electrum", "machines/galena", "machines/scheelite", "users/cameron"})
+	rs, err := secretRecipients(mustRead(t, filepath.Join(v.Dir, "shared/admin-password/admin-password/secret")))
 	assert.NilError(t, err)
-	for _, w := range []string{"machine:cinnabar", "machine:electrum", "machine:galena", "machine:scheelite", "user:cameron"} {
-		assert.Assert(t, is.Contains(string(rec), w))
-	}
-	assert.Equal(t, strings.Count(string(rec), "\n"), 5)
+	assert.Equal(t, len(rs), 5)
 
 	before := snapshot(t, v.Dir)
 	v2 := newVarsAt(t, v)
@@ -134,7 +135,7 @@ func TestAddMachineThenRekeyChangesOnlySharedRecipients(t *testing.T) {
 	assert.DeepEqual(t, rekeyed, []string{"shared/admin-password/admin-password"})
 	ch := changed(mid, snapshot(t, v.Dir))
 	sort.Strings(ch)
-	assert.DeepEqual(t, ch, []string{"shared/admin-password/admin-password", "shared/admin-password/admin-password/recipients", "shared/admin-password/admin-password/secret"})
+	assert.DeepEqual(t, ch, []string{"shared/admin-password/admin-password", "shared/admin-password/admin-password/machines", "shared/admin-password/admin-password/machines/newbox", "shared/admin-password/admin-password/secret"})
 	// Same plaintext, now readable by newbox too.
 	newSecret, err := newVarsAt(t, v).Get("newbox", "admin-password/admin-password")
 	assert.NilError(t, err)

@@ -1,19 +1,20 @@
 package vars
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 )
 
-// Rekey re-encrypts every secret whose recipients differ from the fleet's
-// (a machine joined a shared generator, an admin was added, a key rotated),
-// without regenerating it: the plaintext is decrypted in memory with the
-// admin's identities and encrypted to the new set. Only those secrets and
-// their recipients records change. It returns the rekeyed paths (relative
-// to the vars root).
+// Rekey re-wraps every secret whose recipients differ from the fleet's (a
+// machine joined a shared generator, an admin was added, a key rotated),
+// without regenerating it, the way `sops updatekeys` does: the data key is
+// unwrapped with the admin's identity and wrapped for the new set; the
+// values and their MAC stay byte-identical. The binding is checked first,
+// so following check's advice cannot launder a stand-in. Only those secrets,
+// their recipient links and the key.json files change. It returns the
+// rekeyed paths (relative to the vars root).
 func (v *Vars) Rekey() ([]string, error) {
 	p, err := v.Plan()
 	if err != nil {
@@ -36,23 +37,17 @@ func (v *Vars) Rekey() ([]string, error) {
 		if err != nil {
 			return done, fmt.Errorf("%s: %w", u, err)
 		}
-		wantSet := recipientSet(want)
+		if err := v.writeKeyJSONs(want); err != nil {
+			return done, err
+		}
 		for _, f := range u.Files {
-			if !f.Secret {
+			if !f.Secret || v.recipientsCurrent(u, f.Name, want) {
 				continue
 			}
-			sp, rp := st.path(u, f.Name, secretName), st.path(u, f.Name, recipientsName)
-			have, _ := os.ReadFile(rp)
+			sp := st.path(u, f.Name, secretName)
 			ct, err := os.ReadFile(sp)
 			if err != nil {
 				return done, fmt.Errorf("%s: secret %q: %v (run vars:generate)", u, f.Name, err)
-			}
-			stanzas, herr := ParseHeader(ct)
-			if herr != nil {
-				return done, fmt.Errorf("%s: secret %q: %v", u, f.Name, herr)
-			}
-			if bytes.Equal(have, wantSet) && len(stanzas) == len(want) {
-				continue
 			}
 			ids, err := v.identities()
 			if err != nil {
@@ -65,18 +60,17 @@ func (v *Vars) Rekey() ([]string, error) {
 			if err != nil {
 				return done, fmt.Errorf("%s: decrypt secret %q to rekey it: %v (an admin of %v must run vars:rekey)", u, f.Name, err, u.Machines)
 			}
-			nct, err := v.sealSecret(u, f.Name, pt, want)
 			clear(pt)
+			nct, changed, err := v.updateKeys(sp, ct, ids, want)
 			if err != nil {
-				return done, err
+				return done, fmt.Errorf("%s: secret %q: %w", u, f.Name, err)
 			}
-			// Secret first, record second: an interruption in between
-			// leaves a record that still differs, so the next rekey
-			// redoes this file.
-			if err := fsutil.WriteFile(sp, nct, 0o644); err != nil {
-				return done, err
+			if changed {
+				if err := fsutil.WriteFile(sp, nct, 0o644); err != nil {
+					return done, err
+				}
 			}
-			if err := fsutil.WriteFile(rp, wantSet, 0o644); err != nil {
+			if err := v.writeLinks(u, f.Name, want); err != nil {
 				return done, err
 			}
 			done = append(done, u.ID+"/"+f.Name)

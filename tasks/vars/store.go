@@ -14,18 +14,21 @@ import (
 //
 //	<root>/per-machine/<machine>/<generator>/.validation-hash
 //	<root>/per-machine/<machine>/<generator>/<file>/value        public file
-//	<root>/per-machine/<machine>/<generator>/<file>/secret       age-encrypted (armored)
-//	<root>/per-machine/<machine>/<generator>/<file>/recipients   who secret is encrypted to
+//	<root>/per-machine/<machine>/<generator>/<file>/secret       a sops file (binary store)
+//	<root>/per-machine/<machine>/<generator>/<file>/machines/<m> symlinks naming its recipients
+//	<root>/per-machine/<machine>/<generator>/<file>/users/<u>    (see clan.go)
 //	<root>/shared/<generator>/...                                the same, once for all machines
 //
 // A generator's directory is replaced as a whole: the new set is written
 // into a hidden sibling (".<generator>.new-*") and swapped in with renames,
 // so an interrupted run leaves the old set or the new one, never a mix.
 const (
-	stampName      = ".validation-hash"
-	valueName      = "value"
-	secretName     = "secret"
-	recipientsName = "recipients"
+	stampName  = ".validation-hash"
+	valueName  = "value"
+	secretName = "secret"
+	// legacyRecipientsName is the recipients record of the suite's earlier
+	// format (age armor + recipients), read only by Migrate.
+	legacyRecipientsName = "recipients"
 )
 
 type store struct{ root string }
@@ -58,14 +61,12 @@ func newStamp(key, nonce string) []byte {
 // complete reports whether every declared file of u is on disk.
 func (s store) complete(u *Unit) bool {
 	for _, f := range u.Files {
-		leaves := []string{valueName}
+		leaf := valueName
 		if f.Secret {
-			leaves = []string{secretName, recipientsName}
+			leaf = secretName
 		}
-		for _, l := range leaves {
-			if st, err := os.Stat(s.path(u, f.Name, l)); err != nil || !st.Mode().IsRegular() {
-				return false
-			}
+		if st, err := os.Stat(s.path(u, f.Name, leaf)); err != nil || !st.Mode().IsRegular() {
+			return false
 		}
 	}
 	return true
@@ -88,6 +89,8 @@ func (s store) values(u *Unit) (map[string][]byte, error) {
 }
 
 // unitFiles is the content of a unit's directory: for each file, its leaves.
+// A leaf with a slash ("machines/<m>", "users/<u>") is a symlink whose
+// target is the content: clan's recipient links.
 type unitFiles map[string]map[string][]byte
 
 // writeUnit replaces the unit's directory with stamp and files, atomically.
@@ -133,6 +136,16 @@ func (s store) writeUnit(u *Unit, stamp []byte, files unitFiles) error {
 			return fmt.Errorf("%s: %w", u, err)
 		}
 		for _, leaf := range sortedKeys(files[fn]) {
+			if strings.Contains(leaf, "/") {
+				lp := filepath.Join(tmp, fn, filepath.FromSlash(leaf))
+				if err := os.MkdirAll(filepath.Dir(lp), 0o755); err != nil {
+					return fmt.Errorf("%s: %w", u, err)
+				}
+				if err := os.Symlink(string(files[fn][leaf]), lp); err != nil {
+					return fmt.Errorf("%s: %w", u, err)
+				}
+				continue
+			}
 			if err := write(filepath.Join(tmp, fn, leaf), files[fn][leaf]); err != nil {
 				return fmt.Errorf("%s: %w", u, err)
 			}

@@ -16,6 +16,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/sops"
 )
 
 // TestSecretBelongsToItsPath reproduces issue 16's "a secret belongs to its
@@ -35,7 +36,8 @@ func TestSecretBelongsToItsPath(t *testing.T) {
 	// Same recipients, another secret: only the binding tells them apart.
 	otherCT, err := os.ReadFile(filepath.Join(v.Dir, "per-machine/cinnabar/openssh/ssh.id_ed25519/secret"))
 	assert.NilError(t, err)
-	unbound, err := encrypt([]byte("attacker-chosen"), admins)
+	// A sops file like clan or sops writes: no binding value.
+	unbound, err := sops.Encrypt(sops.Binary, []byte("attacker-chosen"), recipientKeys(admins))
 	assert.NilError(t, err)
 	tests := []struct {
 		name    string
@@ -64,12 +66,10 @@ func TestSecretBelongsToItsPath(t *testing.T) {
 			assert.ErrorContains(t, err, "refusing to upload")
 			assert.Equal(t, len(r.cmds), 0, "the host was contacted")
 
-			// Make rekey want to rewrite it (a stale recipients record).
-			rp := filepath.Join(v.Dir, target, "recipients")
-			rec, err := os.ReadFile(rp)
-			assert.NilError(t, err)
-			t.Cleanup(func() { assert.NilError(t, os.WriteFile(rp, rec, 0o644)) })
-			assert.NilError(t, os.WriteFile(rp, []byte("age1stale user:x\n"), 0o644))
+			// Make rekey want to rewrite it (a stale recipient link).
+			lp := filepath.Join(v.Dir, target, "users", "x")
+			assert.NilError(t, os.Symlink("../../../../../../sops/users/x", lp))
+			t.Cleanup(func() { assert.NilError(t, os.Remove(lp)) })
 			_, err = newVarsAt(t, v).Rekey()
 			assert.Assert(t, errors.Is(err, tc.wantErr), "rekey: %v", err)
 			after, err := os.ReadFile(sp)
@@ -88,43 +88,64 @@ func TestSecretBelongsToItsPath(t *testing.T) {
 	assertCheckClean(t, newVarsAt(t, v))
 }
 
-// TestBindUnboundMigratesInPlace: a secret written before bindings existed
-// is bound to the path it is stored at, once, and then reads as before.
-func TestBindUnboundMigratesInPlace(t *testing.T) {
+// TestMigrateFromEarlierFormat: vars:migrate converts a secret of the
+// suite's earlier format (age armor + recipients record, bound or older
+// than bindings) and binds a sops secret written by clan or sops, losing
+// nothing; a second run does nothing.
+func TestMigrateFromEarlierFormat(t *testing.T) {
 	f, ids := labFleet(t)
 	v := newVars(t, f, ids, labEnv)
 	mustGenerate(t, v, GenerateOptions{})
-	const target = "per-machine/stibnite/zerotier/zerotier-identity-secret"
-	want, err := v.Get("stibnite", "zerotier/zerotier-identity-secret")
-	assert.NilError(t, err)
-	// Rewrite it the way the old suite stored it: no binding line.
-	sp := filepath.Join(v.Dir, target, "secret")
-	ids2, err := v.identities()
-	assert.NilError(t, err)
-	payload, err := decrypt(mustRead(t, sp), ids2)
-	assert.NilError(t, err)
-	pt, err := unbindSecret(target, payload)
-	assert.NilError(t, err)
 	u, err := v.plan.MachineUnit("stibnite", "zerotier")
 	assert.NilError(t, err)
 	rs, err := v.expectedRecipients(u, v.diskHostKey(v.plan))
 	assert.NilError(t, err)
-	old, err := encrypt(pt, rs)
+	cases := []struct {
+		name  string
+		write func(t *testing.T, dir string, pt []byte)
+	}{
+		{"earlier format, bound", func(t *testing.T, dir string, pt []byte) {
+			writeLegacy(t, dir, bindSecret(secretID(u, "zerotier-identity-secret"), pt), rs)
+		}},
+		{"earlier format, before bindings", func(t *testing.T, dir string, pt []byte) {
+			writeLegacy(t, dir, pt, rs)
+		}},
+		{"sops file written by clan", func(t *testing.T, dir string, pt []byte) {
+			ct, err := sops.Encrypt(sops.Binary, pt, recipientKeys(rs))
+			assert.NilError(t, err)
+			assert.NilError(t, os.WriteFile(filepath.Join(dir, "secret"), ct, 0o644))
+		}},
+	}
+	const target = "per-machine/stibnite/zerotier/zerotier-identity-secret"
+	want, err := v.Get("stibnite", "zerotier/zerotier-identity-secret")
 	assert.NilError(t, err)
-	assert.NilError(t, os.WriteFile(sp, old, 0o644))
-	_, err = newVarsAt(t, v).Get("stibnite", "zerotier/zerotier-identity-secret")
-	assert.Assert(t, errors.Is(err, ErrUnbound), "%v", err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.write(t, filepath.Join(v.Dir, target), want)
+			done, err := newVarsAt(t, v).Migrate()
+			assert.NilError(t, err)
+			assert.DeepEqual(t, done, []string{target})
+			got, err := newVarsAt(t, v).Get("stibnite", "zerotier/zerotier-identity-secret")
+			assert.NilError(t, err)
+			assert.Equal(t, string(got), string(want))
+			assertCheckClean(t, newVarsAt(t, v))
+			done, err = newVarsAt(t, v).Migrate()
+			assert.NilError(t, err)
+			assert.Equal(t, len(done), 0)
+		})
+	}
+}
 
-	done, err := newVarsAt(t, v).BindUnbound()
+// writeLegacy stores payload the way the suite did before issue 20: age
+// armor and a recipients record, no links.
+func writeLegacy(t *testing.T, dir string, payload []byte, rs []Recipient) {
+	t.Helper()
+	ct, err := encrypt(payload, rs)
 	assert.NilError(t, err)
-	assert.DeepEqual(t, done, []string{target})
-	got, err := newVarsAt(t, v).Get("stibnite", "zerotier/zerotier-identity-secret")
-	assert.NilError(t, err)
-	assert.Equal(t, string(got), string(want))
-	assertCheckClean(t, newVarsAt(t, v))
-	done, err = newVarsAt(t, v).BindUnbound()
-	assert.NilError(t, err)
-	assert.Equal(t, len(done), 0)
+	assert.NilError(t, os.RemoveAll(filepath.Join(dir, "machines")))
+	assert.NilError(t, os.RemoveAll(filepath.Join(dir, "users")))
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "secret"), ct, 0o644))
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "recipients"), recipientSet(rs), 0o644))
 }
 
 func mustRead(t testing.TB, p string) []byte {

@@ -1,0 +1,47 @@
+package vars
+
+import (
+	"fmt"
+
+	"filippo.io/age"
+
+	"github.com/vanixiets/vanixiets/tasks/agekey"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/sops"
+)
+
+// The recipients engine: vars:rekey and secrets:updatekeys both come here
+// to move a sops file to a new recipient set, so both refuse published
+// keys and both leave a file whose recipients already match untouched.
+
+// UpdateKeys re-wraps the sops file at path (content ct, store chosen from
+// the name as sops does) for exactly rs, after refusing recipients whose
+// private key is committed to the repository at repoDir unless f declares
+// them as lab identities (flakeDir). It returns the new content and
+// whether it changed; an unchanged file is returned as it was.
+func UpdateKeys(path string, ct []byte, ids []age.Identity, rs []Recipient, repoDir string, f *fleet.Fleet, flakeDir string) ([]byte, bool, error) {
+	pub, err := agekey.PublishedIn(existingDir(repoDir))
+	if err != nil {
+		return nil, false, err
+	}
+	var ars []agekey.Recipient
+	for _, r := range rs {
+		ars = append(ars, agekey.Recipient{Key: r.Key, Who: r.Who})
+	}
+	var lab []string
+	if f != nil {
+		lab = f.LabIdentityFiles(flakeDir)
+	}
+	if err := pub.Check(ars, lab); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	out, changed, err := sops.UpdateKeys(sops.FormatFor(path), ct, ids, recipientKeys(rs))
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, changed, nil
+}
+
+func (v *Vars) updateKeys(path string, ct []byte, ids []age.Identity, rs []Recipient) ([]byte, bool, error) {
+	return UpdateKeys(path, ct, ids, rs, v.Dir, v.Fleet, v.flakeDir())
+}
