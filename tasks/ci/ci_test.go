@@ -265,3 +265,17 @@ func TestIgnoredFilesDoNotCount(t *testing.T) {
 	assert.DeepEqual(t, ran(outs), []string{"src"})
 	assert.Assert(t, strings.Contains(out, "added src/new.go"), out)
 }
+
+// Every glob of every repository job matches something in this checkout:
+// a required glob that matches nothing fails the whole ci:run at planning.
+func TestRepositoryJobsPlan(t *testing.T) {
+	t.Setenv("VANIXIETS_HOME", t.TempDir())
+	f, err := Load("../../ci/jobs.toml")
+	assert.NilError(t, err)
+	root, err := filepath.Abs("../..")
+	assert.NilError(t, err)
+	ps, err := Plan(context.Background(), Options{Root: root, Jobs: f.Jobs, Cache: cache.NewLocal(t.TempDir()),
+		Hasher: digest.NewHasher(""), Versions: NewVersions("")})
+	assert.NilError(t, err)
+	assert.Equal(t, len(ps), len(f.Jobs))
+}

@@ -216,3 +216,23 @@ func TestMarkerDirty(t *testing.T) {
 		})
 	}
 }
+
+// An optional glob may match nothing (an input glob may not: a typo would
+// silently key on less), and what it matches once it exists enters the key
+// like any input.
+func TestOptionalInputs(t *testing.T) {
+	jobs := "[[job]]\nname = \"o\"\ninputs = [\"src/*.go\"]\noptional = [\"pkgs/by-name/**\"]\nrun = \"true\"\n"
+	w := newWorld(t, jobs)
+	_, _, err := w.run(false)
+	assert.NilError(t, err)
+	assert.NilError(t, os.MkdirAll(filepath.Join(w.root, "pkgs/by-name/hello"), 0o755))
+	assert.NilError(t, os.WriteFile(filepath.Join(w.root, "pkgs/by-name/hello/package.nix"), []byte("{ }"), 0o644))
+	outs, out, err := w.run(false)
+	assert.NilError(t, err)
+	assert.Assert(t, outs[0].Ran)
+	assert.Assert(t, is.Contains(out, "added pkgs/by-name/hello/package.nix"))
+
+	w2 := newWorld(t, "[[job]]\nname = \"o\"\ninputs = [\"src/*.go\", \"pkgs/by-name/**\"]\nrun = \"true\"\n")
+	_, _, err = w2.run(false)
+	assert.ErrorContains(t, err, `input glob "pkgs/by-name/**"`)
+}

@@ -30,12 +30,17 @@ type Job struct {
 	Name        string   `toml:"name" json:"name"`
 	Description string   `toml:"description" json:"description,omitempty"`
 	Inputs      []string `toml:"inputs" json:"inputs"`
-	Exclude     []string `toml:"exclude" json:"exclude,omitempty"`
-	Tools       []string `toml:"tools" json:"tools,omitempty"`
-	Run         string   `toml:"run" json:"run"`
-	Needs       []string `toml:"needs" json:"needs,omitempty"`
-	Timeout     string   `toml:"timeout" json:"timeout,omitempty"`
-	Env         []string `toml:"env" json:"env,omitempty"`
+	// Optional globs enter the key like inputs but may match nothing: a
+	// folder a fleet may or may not have (pkgs/by-name). Every glob in
+	// Inputs must match something, so a typo there is an error, not a key
+	// that silently covers less.
+	Optional []string `toml:"optional" json:"optional,omitempty"`
+	Exclude  []string `toml:"exclude" json:"exclude,omitempty"`
+	Tools    []string `toml:"tools" json:"tools,omitempty"`
+	Run      string   `toml:"run" json:"run"`
+	Needs    []string `toml:"needs" json:"needs,omitempty"`
+	Timeout  string   `toml:"timeout" json:"timeout,omitempty"`
+	Env      []string `toml:"env" json:"env,omitempty"`
 	// Exclusive jobs run alone: nothing else runs beside them.
 	Exclusive bool `toml:"exclusive" json:"exclusive,omitempty"`
 }
@@ -63,6 +68,9 @@ func (j Job) Definition() string {
 	fmt.Fprintf(h, "%q", d.Name)
 	for _, part := range [][]string{d.Inputs, d.Exclude, d.Tools, d.Needs, d.Env} {
 		fmt.Fprintf(h, "|%q", part)
+	}
+	if len(d.Optional) > 0 { // only when used, so existing keys stay as they were
+		fmt.Fprintf(h, "|optional%q", d.Optional)
 	}
 	fmt.Fprintf(h, "|%q|%q|%v", d.Run, d.Timeout, d.Exclusive)
 	return hex.EncodeToString(h.Sum(nil))
@@ -97,7 +105,7 @@ func Parse(path string, b []byte) (*File, error) {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return nil, fmt.Errorf("%s: unknown key %q (known: name, description, inputs, exclude, tools, run, needs, timeout, env, exclusive)", path, und[0].String())
+		return nil, fmt.Errorf("%s: unknown key %q (known: name, description, inputs, optional, exclude, tools, run, needs, timeout, env, exclusive)", path, und[0].String())
 	}
 	f.Path = path
 	return &f, f.Validate()

@@ -169,12 +169,35 @@ func plan1(ctx context.Context, o Options, j Job, runner string) (Planned, error
 	if err != nil {
 		return Planned{}, fmt.Errorf("job %s: %w", j.Name, err)
 	}
+	if len(j.Optional) > 0 {
+		more, err := o.Hasher.Glob(digest.Spec{Root: o.Root, Patterns: j.Optional, Exclude: j.Exclude, Keep: o.keep})
+		if err != nil {
+			return Planned{}, fmt.Errorf("job %s: %w", j.Name, err)
+		}
+		files = union(files, more)
+	}
 	p := Planned{Job: j, Files: files, Tools: tools, Runner: runner}
 	if len(j.Needs) == 0 {
 		p.Key = pipeline.StepKey(stepFor(j, o.Root, tools, runner), files, nil)
 		return p, lookup(ctx, o, &p)
 	}
 	return p, nil
+}
+
+// union is the manifest of the files of both, each once, in path order.
+func union(a, b digest.Manifest) digest.Manifest {
+	seen := make(map[string]bool, len(a.Files))
+	out := digest.Manifest{Root: a.Root, Files: append([]digest.File{}, a.Files...)}
+	for _, f := range a.Files {
+		seen[f.Path] = true
+	}
+	for _, f := range b.Files {
+		if !seen[f.Path] {
+			out.Files = append(out.Files, f)
+		}
+	}
+	sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].Path < out.Files[j].Path })
+	return out
 }
 
 func finishKey(ctx context.Context, o Options, p *Planned, by map[string]*Planned) error {
@@ -599,7 +622,7 @@ func gitCommit(root string) string {
 // the marker says dirty: a clean claim must be earned.
 func inputsDirty(ctx context.Context, root string, j Job) bool {
 	args := []string{"status", "--porcelain", "-z", "--untracked-files=all", "--"}
-	for _, g := range j.Inputs {
+	for _, g := range append(append([]string{}, j.Inputs...), j.Optional...) {
 		args = append(args, ":(glob)"+g)
 	}
 	for _, g := range j.Exclude {
