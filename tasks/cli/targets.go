@@ -103,6 +103,10 @@ var Targets = []Target{
 	{Name: "vars:check", Flags: flags(flagFlake, Flag{Name: "generators", Spec: Spec{Kind: File}}), Env: env(envIdentity, envVars)},
 	{Name: "vars:rekey", Flags: flags(flagFlake), Env: env(envIdentity, envVars)},
 	{Name: "vars:migrate", Flags: flags(flagFlake), Env: env(envIdentity, envVars)},
+	{Name: "secrets:rules", Flags: flags(flagFlake, Flag{Name: "check", Spec: Spec{Kind: Bool}}), Env: env()},
+	{Name: "secrets:edit", Args: "<user>", Min: 1, Max: 1, Params: 1, Flags: flags(flagFlake), Env: env(envIdentity, envVars)},
+	{Name: "secrets:updatekeys", Flags: flags(flagFlake), Env: env(envIdentity)},
+	{Name: "secrets:check", Flags: flags(flagFlake), Env: env(envIdentity)},
 	{Name: "vars:get", Args: "<machine> <generator>/<file>", Min: 2, Max: 2, Params: 2, Flags: flags(flagFlake), Env: env(envIdentity, envVars)},
 
 	{Name: "tf:render", Flags: flags(flagFlake), Env: env(envIdentity, envTf, envLab)},

@@ -9,7 +9,6 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/vanixiets/vanixiets/tasks/agekey"
 )
 
 // A secret belongs to its path. The ciphertext in
@@ -102,15 +101,7 @@ func isBindingError(err error) bool {
 // repository holding the vars directory, unless the fleet declares itself
 // a lab and that key's file is one of its declared identities.
 func (v *Vars) refusePublished(rs []Recipient) error {
-	pub, err := agekey.PublishedIn(existingDir(v.Dir))
-	if err != nil {
-		return err
-	}
-	var ars []agekey.Recipient
-	for _, r := range rs {
-		ars = append(ars, agekey.Recipient{Key: r.Key, Who: r.Who})
-	}
-	return pub.Check(ars, v.Fleet.LabIdentityFiles(v.flakeDir()))
+	return CheckPublished(v.Dir, rs, v.Fleet, v.flakeDir())
 }
 
 // flakeDir is FlakeDir, else the parent of the vars directory (a flake's

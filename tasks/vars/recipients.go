@@ -20,19 +20,7 @@ import (
 // them as lab identities (flakeDir). It returns the new content and
 // whether it changed; an unchanged file is returned as it was.
 func UpdateKeys(path string, ct []byte, ids []age.Identity, rs []Recipient, repoDir string, f *fleet.Fleet, flakeDir string) ([]byte, bool, error) {
-	pub, err := agekey.PublishedIn(existingDir(repoDir))
-	if err != nil {
-		return nil, false, err
-	}
-	var ars []agekey.Recipient
-	for _, r := range rs {
-		ars = append(ars, agekey.Recipient{Key: r.Key, Who: r.Who})
-	}
-	var lab []string
-	if f != nil {
-		lab = f.LabIdentityFiles(flakeDir)
-	}
-	if err := pub.Check(ars, lab); err != nil {
+	if err := CheckPublished(repoDir, rs, f, flakeDir); err != nil {
 		return nil, false, fmt.Errorf("%s: %w", path, err)
 	}
 	out, changed, err := sops.UpdateKeys(sops.FormatFor(path), ct, ids, recipientKeys(rs))
@@ -44,4 +32,24 @@ func UpdateKeys(path string, ct []byte, ids []age.Identity, rs []Recipient, repo
 
 func (v *Vars) updateKeys(path string, ct []byte, ids []age.Identity, rs []Recipient) ([]byte, bool, error) {
 	return UpdateKeys(path, ct, ids, rs, v.Dir, v.Fleet, v.flakeDir())
+}
+
+// CheckPublished refuses recipients whose private key is committed to the
+// repository at repoDir, unless fleet f declares them as its lab
+// identities (relative to flakeDir). Every encryption path calls it:
+// vars' sealSecret, this package's UpdateKeys, and new sops-nix user files.
+func CheckPublished(repoDir string, rs []Recipient, f *fleet.Fleet, flakeDir string) error {
+	pub, err := agekey.PublishedIn(existingDir(repoDir))
+	if err != nil {
+		return err
+	}
+	var ars []agekey.Recipient
+	for _, r := range rs {
+		ars = append(ars, agekey.Recipient{Key: r.Key, Who: r.Who})
+	}
+	var lab []string
+	if f != nil {
+		lab = f.LabIdentityFiles(flakeDir)
+	}
+	return pub.Check(ars, lab)
 }

@@ -1,0 +1,115 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/secrets"
+	"github.com/vanixiets/vanixiets/tasks/vars"
+)
+
+// Secrets holds sops-nix user secrets: secrets/users/<user>.sops.yaml and
+// the .sops.yaml the suite generates from the fleet.
+type Secrets mg.Namespace
+
+func openSecrets(ctx context.Context) (*secrets.Store, error) {
+	ref, err := flakeArg()
+	if err != nil {
+		return nil, err
+	}
+	f, err := fleet.Load(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(ref); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("flake %s is not a local directory: secrets live in its secrets/users", ref)
+	}
+	return &secrets.Store{Fleet: f, Dir: ref}, nil
+}
+
+// Rules writes .sops.yaml from the fleet (one creation rule per user: the
+// user's age keys and the admins of their machines). --check writes
+// nothing and fails when the file is stale (CI).
+func (Secrets) Rules(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
+	s, err := openSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	if boolFlag("check") {
+		if err := s.RulesStale(); err != nil {
+			return err
+		}
+		fmt.Printf("secrets: %s/%s is current\n", s.Dir, secrets.RulesFile)
+		return nil
+	}
+	wrote, err := s.WriteRules()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("secrets: %s/%s %s\n", s.Dir, secrets.RulesFile, map[bool]string{true: "written", false: "already current"}[wrote])
+	return nil
+}
+
+// Edit decrypts <user>'s secrets into a private temporary file, opens
+// $EDITOR, and re-encrypts what was saved (unchanged values keep their
+// ciphertext). If the editor fails the file stays as it was.
+func (Secrets) Edit(ctx context.Context, user string) (err error) {
+	defer explained(ctx, &err)
+	s, err := openSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	changed, err := s.Edit(user, strings.Fields(os.Getenv("EDITOR")))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("secrets: %s %s\n", secrets.UserFile(user), map[bool]string{true: "updated", false: "unchanged"}[changed])
+	return nil
+}
+
+// Updatekeys re-wraps every user secrets file whose recipients differ from
+// the fleet's, like `sops updatekeys`; files already right are not written.
+func (Secrets) Updatekeys(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
+	s, err := openSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	done, err := s.UpdateKeys()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("secrets: %d files rekeyed\n", len(done))
+	return nil
+}
+
+// Check verifies .sops.yaml is current and every user secrets file is
+// encrypted to exactly the fleet's recipients; with an identity, MACs too.
+func (Secrets) Check(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
+	s, err := openSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	ids, _ := vars.LoadIdentities()
+	probs, err := s.Check(ids)
+	if err != nil {
+		return err
+	}
+	for _, p := range probs {
+		fmt.Fprintln(os.Stderr, p.String())
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("secrets:check: %d problems under %s", len(probs), s.Dir)
+	}
+	fmt.Printf("secrets: %s ok\n", s.Dir)
+	return nil
+}
