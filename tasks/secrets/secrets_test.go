@@ -154,4 +154,3 @@ func mustRead(t *testing.T, p string) []byte {
 	assert.NilError(t, err)
 	return b
 }
-

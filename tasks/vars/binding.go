@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"filippo.io/age"
-
 )
 
 // A secret belongs to its path. The ciphertext in
