@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
@@ -198,6 +200,46 @@ func TestWantsLab(t *testing.T) {
 			}
 			assert.NilError(t, err)
 			assert.Equal(t, got, tc.want)
+		})
+	}
+}
+
+// A bad fleet or selector stops every deployment, dry runs included,
+// before any host is reached, with check:fleet's message (or the list of
+// what exists). No lab, no ssh_config: reaching a host here would fail on
+// name resolution instead, so the message proves nothing was dialled.
+func TestBadFleetStopsBeforeAnyHost(t *testing.T) {
+	for _, tc := range []struct {
+		name, params string
+		selectors    []string
+		want         string
+	}{
+		{
+			name:      "two machines on one host",
+			params:    `{ version = "1"; mode = "ok"; targets = { beta = "admin@alpha"; }; }`,
+			selectors: []string{"beta"},
+			want:      `invalid fleet: machine "beta": duplicate host: deploy.targetHost "admin@alpha" reaches the same host as machine "alpha"`,
+		},
+		{
+			name:      "unknown tag",
+			params:    `{ version = "1"; mode = "ok"; }`,
+			selectors: []string{"@nosuch"},
+			want:      `no machine has tag "nosuch"; the fleet's tags: @first, @test`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			flake := filepath.Join(dir, "flake")
+			assert.NilError(t, os.MkdirAll(flake, 0o755))
+			b, err := os.ReadFile(filepath.Join("testdata", "flake", "flake.nix"))
+			assert.NilError(t, err)
+			assert.NilError(t, os.WriteFile(filepath.Join(flake, "flake.nix"), b, 0o644))
+			assert.NilError(t, os.WriteFile(filepath.Join(flake, "params.nix"), []byte(tc.params), 0o644))
+			d, err := New(Options{Flake: flake, DryRun: true, Cache: cache.NewLocal(filepath.Join(dir, "cache")), Dir: filepath.Join(dir, "deploy"), VarsDir: "-"})
+			assert.NilError(t, err)
+			rows, err := d.Run(context.Background(), tc.selectors)
+			assert.ErrorContains(t, err, tc.want)
+			assert.Equal(t, len(rows), 0)
 		})
 	}
 }

@@ -226,7 +226,7 @@ func (f *Fleet) Validate() error {
 		}
 		for _, id := range f.Lab.Identities {
 			if id == "" || path.IsAbs(id) || path.Clean(id) != id || strings.HasPrefix(id, "../") || id == ".." {
-				add("lab: identity %q must be a clean path inside the flake directory (e.g. \"keys/cameron.agekey\")", id)
+				add("lab: identity %q must be a clean path inside the flake directory (e.g. \"keys/admin.agekey\")", id)
 			}
 		}
 	}

@@ -256,3 +256,37 @@ func TestProcStart(t *testing.T) {
 	assert.Assert(t, !alive(os.Getpid(), s+1), "a different start time must mean a different process")
 	assert.Assert(t, !alive(0, 0))
 }
+
+// A host answers at its machine's targetHost user: any user but root is an
+// alias of root in the host's own passwd, replacing a machine account of
+// the same name.
+func TestHostPasswd(t *testing.T) {
+	machine, err := os.ReadFile("/etc/passwd")
+	assert.NilError(t, err)
+	for _, tc := range []struct {
+		target string
+		user   string // "" : the machine's passwd unchanged
+	}{
+		{target: "root@cinnabar"},
+		{target: "cinnabar"},
+		{target: "admin@ash.grove.test:2222", user: "admin"},
+		{target: "daemon@elm", user: "daemon"}, // a machine account, made root's alias
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			got, err := hostPasswd(tc.target)
+			assert.NilError(t, err)
+			if tc.user == "" {
+				assert.Equal(t, string(got), string(machine))
+				return
+			}
+			var mine []string
+			for _, line := range strings.Split(string(got), "\n") {
+				if strings.HasPrefix(line, tc.user+":") {
+					mine = append(mine, line)
+				}
+			}
+			assert.DeepEqual(t, mine, []string{tc.user + ":x:0:0:lab stand-in for root:/root:/bin/sh"})
+			assert.Assert(t, strings.HasPrefix(string(got), "root:"), "root stays first")
+		})
+	}
+}

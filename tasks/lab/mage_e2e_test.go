@@ -65,7 +65,7 @@ func goBin() string {
 	return "/usr/local/go/bin/go"
 }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	out, err := exec.Command(goBin(), "env", "GOMOD").Output()
 	assert.NilError(t, err)
 	return filepath.Dir(strings.TrimSpace(string(out)))
