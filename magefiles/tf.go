@@ -163,6 +163,9 @@ func (Tf) Provision(ctx context.Context, machine string) (err error) {
 // Output prints terraform's outputs (machine addresses) from the encrypted state.
 func (Tf) Output(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
+	if _, err := loadFleet(ctx); err != nil {
+		return err
+	}
 	ids, err := terraform.LoadIdentities(terraform.DefaultIdentityFiles()...)
 	if err != nil {
 		return err
