@@ -14,7 +14,9 @@ import (
 )
 
 // newStore: the lab fleet (tasks/vars' testdata) with keys made here.
-func newStore(t *testing.T) (*Store, map[string]*age.X25519Identity) {
+func newStore(t *testing.T) (*Store, map[string]*age.X25519Identity) { return newStoreB(t) }
+
+func newStoreB(t testing.TB) (*Store, map[string]*age.X25519Identity) {
 	t.Helper()
 	b, err := os.ReadFile("../vars/testdata/lab-fleet.json")
 	assert.NilError(t, err)
