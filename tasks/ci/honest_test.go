@@ -236,3 +236,28 @@ func TestOptionalInputs(t *testing.T) {
 	_, _, err = w2.run(false)
 	assert.ErrorContains(t, err, `input glob "pkgs/by-name/**"`)
 }
+
+// A checkout owned by another user (a CI checkout, a bind mount) plans and
+// records its commit without any safe.directory setting on the machine.
+func TestCheckoutOwnedByAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to hand the checkout to another user (CI and the fresh machine run as root)")
+	}
+	w := newWorld(t, twoJobs)
+	gitRepo(t, w.root)
+	assert.NilError(t, filepath.Walk(w.root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, 65534, 65534)
+	}))
+	head := strings.TrimSpace(git(t, w.root, "-c", "safe.directory=*", "rev-parse", "--short=12", "HEAD"))
+	outs, _, err := w.run(false, "src")
+	assert.NilError(t, err)
+	b, ok, err := w.store.Get(context.Background(), outs[0].Key)
+	assert.NilError(t, err)
+	assert.Assert(t, ok)
+	var m Marker
+	assert.NilError(t, json.Unmarshal(b, &m))
+	assert.Equal(t, m.Commit, head)
+}

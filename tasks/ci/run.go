@@ -54,8 +54,19 @@ type Options struct {
 // hide an untracked file from the key while the job's commands (go vet, a
 // test reading a directory) still see it, and would make this machine's
 // keys differ from another's for the same tree.
+//
+// The checkout is also marked safe for these calls (safe.directory): a clone
+// owned by another user (a CI checkout, a container's bind mount) otherwise
+// makes git refuse, and the run would fail on a machine-local setting. The
+// runner executes the checkout's own job commands anyway, so trusting its
+// git config adds nothing an attacker did not already have.
 func gitCmd(ctx context.Context, root string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "git", append([]string{"-C", root, "-c", "core.excludesFile=" + os.DevNull}, args...)...)
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		abs = root
+	}
+	pre := []string{"-C", root, "-c", "core.excludesFile=" + os.DevNull, "-c", "safe.directory=" + abs}
+	return exec.CommandContext(ctx, "git", append(pre, args...)...)
 }
 
 // gitKeep returns the filter of files git tracks or would track (not
@@ -70,7 +81,12 @@ func gitKeep(ctx context.Context, o Options) (func(string) bool, error) {
 	}
 	out, err := gitCmd(ctx, o.Root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
 	if err != nil {
-		return nil, fmt.Errorf("list files git tracks in %s: %v", o.Root, err)
+		msg := err.Error()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+			msg = strings.TrimSpace(string(ee.Stderr))
+		}
+		return nil, fmt.Errorf("list the files git tracks in %s (job keys count them): %s; check `git -C %s status` works there", o.Root, msg, o.Root)
 	}
 	set := map[string]bool{}
 	for _, p := range strings.Split(string(out), "\x00") {
@@ -607,7 +623,7 @@ func writeInputs(m digest.Manifest) (string, func(), error) {
 
 // gitCommit is HEAD's short hash, "unknown" outside a git work tree.
 func gitCommit(root string) string {
-	out, err := exec.Command("git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
+	out, err := gitCmd(context.Background(), root, "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
