@@ -9,6 +9,12 @@
 // succeeds. This fixes what the older shell scheme missed: a rename or chmod
 // now changes the key, as do a new toolchain or runner image, and hashing is
 // one process with a stat cache instead of one process per file.
+//
+// A skip is only safe when nothing the job's commands look at lies outside
+// its key. The runner hands each job the exact list of its key's files
+// ($VANIXIETS_JOB_INPUTS), refuses jobs that list files on their own, marks
+// a marker's commit +dirty when any input differs from HEAD, and says where
+// a hit came from and what changed on a miss (docs/ci.md).
 package ci
 
 import (
