@@ -101,8 +101,9 @@ type Options struct {
 	VarsDir string
 	// Identities decrypt the secrets, in memory, on this side. nil: the
 	// files tasks/vars names ($VANIXIETS_AGE_IDENTITY, $SOPS_AGE_KEY_FILE,
-	// ~/.config/sops/age/keys.txt), or, for the repository's lab flake
-	// when neither variable is set, the lab's test identities.
+	// ~/.config/sops/age/keys.txt), or, for a fleet that declares itself
+	// a lab (fleet.lab.identities) when neither variable is set, those
+	// test identities.
 	Identities func() ([]age.Identity, error)
 	// SecretsRoot overrides where secrets land on the hosts (default
 	// /run/secrets/vars).

@@ -240,7 +240,7 @@ func TestUpIdempotentAndRepairsStale(t *testing.T) {
 		assert.Equal(t, s.Alive, s.Name == "argentum", "%s: %s", s.Name, s.Problem)
 	}
 
-	l2, err := lab.Open(lab.Config{Dir: l.Dir(), Name: l.Name(), Range: l.Range()})
+	l2, err := lab.Open(lab.Config{Dir: l.Dir(), Name: l.Name(), Range: l.Range(), Machines: labtest.LabFleetMachines(t)})
 	assert.NilError(t, err)
 	_, err = l2.Up(ctx, nil) // now every machine
 	assert.NilError(t, err)
