@@ -8,12 +8,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
 )
+
+// The age reading below is what vars:migrate needs to read the suite's
+// earlier format (age armor + recipients); new secrets are sops files
+// (clan.go).
 
 // Recipient is one age X25519 recipient of a secret and who it stands for.
 type Recipient struct {
@@ -21,53 +24,6 @@ type Recipient struct {
 	Key string
 	// Who is "machine:<name>" or "user:<name>".
 	Who string
-}
-
-// recipientSet renders recipients as the content of a secret's
-// `recipients` file: one "age1... who" line per recipient, sorted by key.
-// The file lets rekey and check see who a secret is encrypted to without
-// decrypting it: age's X25519 stanzas do not name their recipient.
-func recipientSet(rs []Recipient) []byte {
-	sorted := append([]Recipient(nil), rs...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Key < sorted[j].Key })
-	var b bytes.Buffer
-	for _, r := range sorted {
-		fmt.Fprintf(&b, "%s %s\n", r.Key, r.Who)
-	}
-	return b.Bytes()
-}
-
-// encrypt encrypts plaintext to the recipients in ASCII armor (diffable,
-// and accepted by `age -d` as is).
-func encrypt(plaintext []byte, rs []Recipient) ([]byte, error) {
-	var ars []age.Recipient
-	for _, r := range rs {
-		x, err := age.ParseX25519Recipient(r.Key)
-		if err != nil {
-			return nil, fmt.Errorf("recipient %s (%s): %w", r.Key, r.Who, err)
-		}
-		ars = append(ars, x)
-	}
-	if len(ars) == 0 {
-		return nil, errors.New("no recipients")
-	}
-	var buf bytes.Buffer
-	aw := armor.NewWriter(&buf)
-	w, err := age.Encrypt(aw, ars...)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(plaintext); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	if err := aw.Close(); err != nil {
-		return nil, err
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes(), nil
 }
 
 const armorHeader = "-----BEGIN AGE ENCRYPTED FILE-----"
