@@ -46,8 +46,9 @@ func ReadLayoutSpec(p string) (*LayoutSpec, error) {
 
 // CheckLayout checks a clan vars tree (varsDir, with its sops directory
 // beside it) without a flake: every declared file present as a `secret`
-// or a `value`, each secret a sops file whose recipients are exactly the
-// keys its machines/, users/ and groups/ links name in key.json, no link
+// or a `value`, each secret a sops file encrypted to every key its
+// machines/ and users/ links name in key.json and to no key that no
+// key.json under sops/ declares, no link
 // pointing nowhere, every key.json valid, nothing undeclared. With ids it
 // also decrypts every secret one of them can open, verifying its MAC.
 // clan-written secrets carry no binding, so the binding is not required
@@ -62,6 +63,27 @@ func CheckLayout(varsDir string, spec *LayoutSpec, ids []age.Identity) ([]Proble
 		probs = append(probs, Problem{Path: filepath.ToSlash(r), Msg: fmt.Sprintf(format, a...)})
 	}
 	sopsDir := filepath.Join(filepath.Dir(absDir(varsDir)), "sops")
+	// Every key some key.json declares, by key: clan leaves a machine's key
+	// on secrets it does not link the machine to (partitioning keys with
+	// deploy = false), so an unlinked recipient is a finding only when no
+	// key.json knows it.
+	known := map[string]string{}
+	for _, kind := range []string{"machines", "users"} {
+		ents, _ := os.ReadDir(filepath.Join(sopsDir, kind))
+		for _, e := range ents {
+			kp := filepath.Join(sopsDir, kind, e.Name(), keyJSON)
+			keys, err := readKeyJSON(kp)
+			if err != nil {
+				if !os.IsNotExist(err) {
+					add(kp, "%v", err)
+				}
+				continue
+			}
+			for _, k := range keys {
+				known[k] = kind + "/" + e.Name()
+			}
+		}
+	}
 	expected := map[string]bool{}
 	check := func(genDir string, files map[string]bool) {
 		expected[genDir] = true
@@ -93,10 +115,7 @@ func CheckLayout(varsDir string, spec *LayoutSpec, ids []age.Identity) ([]Proble
 				}
 				keys, err := readKeyJSON(kp)
 				if err != nil {
-					if !os.IsNotExist(err) {
-						add(kp, "%v", err)
-					}
-					continue
+					continue // reported once above, or missing: the link points nowhere
 				}
 				for _, k := range keys {
 					linked[k] = true
@@ -113,8 +132,8 @@ func CheckLayout(varsDir string, spec *LayoutSpec, ids []age.Identity) ([]Proble
 				continue
 			}
 			for _, r := range f.Meta.Recipients() {
-				if !linked[r] {
-					add(sp, "recipient %s is in no key.json of its links (machines/, users/): someone can decrypt it whom the layout does not show; run vars:rekey or clan vars fix", r)
+				if !linked[r] && known[r] == "" {
+					add(sp, "recipient %s is in no key.json under sops/: someone can decrypt it whom the layout does not name (an old or foreign key); run vars:rekey or clan vars fix", r)
 				}
 			}
 			have := map[string]bool{}

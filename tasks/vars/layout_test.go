@@ -111,7 +111,13 @@ func TestCheckLayoutClanTree(t *testing.T) {
 			b, _, err := sops.UpdateKeys(sops.Binary, orig, []age.Identity{admin}, []string{admin.Recipient().String(), outsider.Recipient().String()})
 			assert.NilError(t, err)
 			assert.NilError(t, os.WriteFile(filepath.Join(token, "secret"), b, 0o644))
-		}, nil, "recipient " + outsider.Recipient().String() + " is in no key.json of its links"},
+		}, nil, "recipient " + outsider.Recipient().String() + " is in no key.json under sops/"},
+		{"linked recipient missing", func(t *testing.T, root string) {
+			token := filepath.Join(root, "vars/per-machine/alpha/api-token/token")
+			b, _, err := sops.UpdateKeys(sops.Binary, orig, []age.Identity{admin}, []string{admin.Recipient().String()})
+			assert.NilError(t, err)
+			assert.NilError(t, os.WriteFile(filepath.Join(token, "secret"), b, 0o644))
+		}, nil, "per-machine/alpha/api-token/token/secret: not encrypted to"},
 		{"symlink pointing nowhere", func(t *testing.T, root string) {
 			token := filepath.Join(root, "vars/per-machine/alpha/api-token/token")
 			assert.NilError(t, os.Symlink("../../../../../../sops/users/ghost", filepath.Join(token, "users", "ghost")))
