@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -56,7 +57,12 @@ func (Ci) Run() (err error) {
 		fmt.Println("junit:", p)
 	}
 	if os.Getenv("GITHUB_ACTIONS") == "true" {
-		ci.Annotate(os.Stdout, outs)
+		ci.Annotate(os.Stdout, outs, o.Root)
+	}
+	if os.Getenv("GITHUB_STEP_SUMMARY") != "" {
+		if err := ci.AppendToEnvFile("GITHUB_STEP_SUMMARY", func(w io.Writer) error { return ci.WriteStepSummary(w, outs) }); err != nil {
+			return err
+		}
 	}
 	ci.Summary(os.Stdout, outs)
 	if runErr != nil {
@@ -65,7 +71,7 @@ func (Ci) Run() (err error) {
 	return nil
 }
 
-// Plan prints what ci:run would run [job...], without running anything.
+// Plan prints what ci:run would run [job...], without running anything (--github-output: skip=true|false for the workflow).
 func (Ci) Plan() (err error) {
 	defer explained(context.Background(), &err)
 	o, err := ciOptions(rest())
@@ -76,8 +82,48 @@ func (Ci) Plan() (err error) {
 	if err != nil {
 		return err
 	}
-	for _, p := range ps {
-		fmt.Println(ci.Outcome{Planned: p}.Line())
+	outs := make([]ci.Outcome, len(ps))
+	skip := true
+	for i, p := range ps {
+		outs[i] = ci.Outcome{Planned: p}
+		skip = skip && p.Hit
+		fmt.Println(outs[i].Line())
+	}
+	if !boolFlag("github-output") {
+		return nil
+	}
+	if err := ci.AppendToEnvFile("GITHUB_OUTPUT", func(w io.Writer) error { return ci.WriteStepOutputs(w, ps) }); err != nil {
+		return err
+	}
+	// A skipped workflow job runs no ci:run: its summary row comes from here.
+	if skip && os.Getenv("GITHUB_STEP_SUMMARY") != "" {
+		return ci.AppendToEnvFile("GITHUB_STEP_SUMMARY", func(w io.Writer) error { return ci.WriteStepSummary(w, outs) })
+	}
+	return nil
+}
+
+// Workflow writes .github/workflows/ci.yaml from ci/jobs.toml (--check: fail when the committed one is stale).
+func (Ci) Workflow() (err error) {
+	defer explained(context.Background(), &err)
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if boolFlag("check") {
+		if err := ci.CheckWorkflow(root); err != nil {
+			return err
+		}
+		fmt.Println("ci:", ci.WorkflowPath, "is current")
+		return nil
+	}
+	changed, err := ci.WriteWorkflow(root)
+	if err != nil {
+		return err
+	}
+	if changed {
+		fmt.Println("ci: wrote", ci.WorkflowPath)
+	} else {
+		fmt.Println("ci:", ci.WorkflowPath, "unchanged")
 	}
 	return nil
 }

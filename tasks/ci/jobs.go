@@ -49,6 +49,12 @@ type Job struct {
 	Env      []string `toml:"env" json:"env,omitempty"`
 	// Exclusive jobs run alone: nothing else runs beside them.
 	Exclusive bool `toml:"exclusive" json:"exclusive,omitempty"`
+	// Setup names the parts of scripts/setup.sh (SETUP_PARTS) the job's
+	// commands need beyond its tools, for the generated GitHub workflow,
+	// which installs only those after the key said the job must run. It is
+	// not in the key, like Description: a laptop with every part installed
+	// and a runner with just these compute the same key for the same tree.
+	Setup []string `toml:"setup" json:"setup,omitempty"`
 }
 
 // File is a parsed jobs file.
@@ -111,7 +117,7 @@ func Parse(path string, b []byte) (*File, error) {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return nil, fmt.Errorf("%s: unknown key %q (known: name, description, inputs, optional, exclude, tools, run, needs, timeout, env, exclusive)", path, und[0].String())
+		return nil, fmt.Errorf("%s: unknown key %q (known: name, description, inputs, optional, exclude, tools, run, needs, timeout, env, exclusive, setup)", path, und[0].String())
 	}
 	f.Path = path
 	return &f, f.Validate()
@@ -145,6 +151,11 @@ func (f *File) Validate() error {
 		for _, t := range j.Tools {
 			if _, ok := knownTools[t]; !ok {
 				return fmt.Errorf("%s: unknown tool %q (known: %s)", where, t, strings.Join(ToolNames(), ", "))
+			}
+		}
+		for _, p := range j.Setup {
+			if !nameRE.MatchString(p) {
+				return fmt.Errorf("%s: setup part %q: want the name of a scripts/setup.sh part (scripts/install-<part>.sh, or lab)", where, p)
 			}
 		}
 		for _, e := range j.Env {

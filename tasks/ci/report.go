@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -91,15 +92,38 @@ func tail(path string, n int) string {
 }
 
 // Annotate prints GitHub Actions workflow commands for failed jobs, so the
-// failure shows on the run's summary page.
-func Annotate(w io.Writer, outs []Outcome) {
+// failure shows on the run's summary page: one ::error per finding of the
+// job's log that names a file of the repository at root (go vet, go test,
+// the overlay and vars checks; see Findings), on that file and line, then
+// one for the job with the tail of its log.
+func Annotate(w io.Writer, outs []Outcome, root string) {
+	module := modulePath(root)
 	for _, o := range outs {
 		if o.Err == nil {
 			continue
 		}
-		msg := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(o.Err.Error() + "\n" + tail(o.Log, 20))
-		fmt.Fprintf(w, "::error title=CI job %s failed::%s\n", o.Job.Name, msg)
+		if f, err := os.Open(o.Log); err == nil {
+			for _, fd := range Findings(f, root, module) {
+				fmt.Fprintln(w, AnnotationLine(o.Job.Name, fd))
+			}
+			f.Close()
+		}
+		fmt.Fprintf(w, "::error title=CI job %s failed::%s\n", o.Job.Name, escapeData(o.Err.Error()+"\n"+tail(o.Log, 20)))
 	}
+}
+
+// modulePath is the module line of root's go.mod ("" without one).
+func modulePath(root string) string {
+	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if m, ok := strings.CutPrefix(strings.TrimSpace(l), "module "); ok {
+			return strings.Trim(strings.TrimSpace(m), `"`)
+		}
+	}
+	return ""
 }
 
 // Summary prints the failed jobs with their log paths and the last lines of

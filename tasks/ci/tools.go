@@ -18,22 +18,34 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/paths"
-	"golang.org/x/sys/unix"
 )
 
-// knownTools maps a tool name to the command printing its version. A job may
-// only name tools listed here, so a typo is an error instead of a key that
-// silently ignores the toolchain.
-var knownTools = map[string][]string{
-	"go":        {"go", "version"},
-	"nix":       {"nix", "--version"},
-	"terraform": {"terraform", "version"},
-	"bazel":     {"bazel", "--version"},
-	"sshd":      {"dpkg-query", "-W", "openssh-server"},
-	"age":       {"age", "--version"},
-	"git":       {"git", "--version"},
-	"iproute2":  {"ip", "-V"},
-	"bash":      {"bash", "--version"},
+// tool is one tool a job may name: the command printing its version (the
+// line that enters the key), and how a fresh runner gets it before the key
+// is computed. A generated workflow job installs its key's tools first (a
+// Debian package, or one of the suite's install scripts), computes the key,
+// and only on a miss runs the expensive set-up; a tool still missing at that
+// point would enter the key as "missing" and never match a laptop's.
+type tool struct {
+	argv   []string
+	deb    string // Debian package providing it ("" when not from apt)
+	script string // scripts/<script> installs it when it is no Debian package
+}
+
+// knownTools maps a tool name to its tool. A job may only name tools listed
+// here, so a typo is an error instead of a key that silently ignores the
+// toolchain. Go comes from actions/setup-go in the workflow, so it has
+// neither a package nor a script.
+var knownTools = map[string]tool{
+	"go":        {argv: []string{"go", "version"}},
+	"nix":       {argv: []string{"nix", "--version"}, deb: "nix-bin"},
+	"terraform": {argv: []string{"terraform", "version"}, script: "install-terraform.sh"},
+	"bazel":     {argv: []string{"bazel", "--version"}, deb: "bazel-bootstrap"},
+	"sshd":      {argv: []string{"dpkg-query", "-W", "openssh-server"}, deb: "openssh-server"},
+	"age":       {argv: []string{"age", "--version"}, deb: "age"},
+	"git":       {argv: []string{"git", "--version"}, deb: "git"},
+	"iproute2":  {argv: []string{"ip", "-V"}, deb: "iproute2"},
+	"bash":      {argv: []string{"bash", "--version"}, deb: "bash"},
 }
 
 // ToolNames lists the tools a job may name.
@@ -96,7 +108,8 @@ func DefaultVersions() *Versions {
 
 // Of returns the version line of tool.
 func (v *Versions) Of(ctx context.Context, tool string) (string, error) {
-	argv, ok := knownTools[tool]
+	t, ok := knownTools[tool]
+	argv := t.argv
 	if !ok {
 		return "", fmt.Errorf("unknown tool %q (known: %s)", tool, strings.Join(ToolNames(), ", "))
 	}
@@ -149,23 +162,44 @@ func (v *Versions) Save() error {
 	return fsutil.WriteFile(v.file, b, 0o644)
 }
 
-// Runner describes the machine image a job runs on; it is part of every key.
+// Runner describes the machine a job runs on; it is part of every key.
+//
+// It holds what decides a job's result that no tool version already says:
+// the distribution and its major release (ID, VERSION_ID: the libc and the
+// packages' build) and the CPU architecture. It leaves out, on purpose, the
+// kernel release and the distribution's point release (/etc/debian_version,
+// 12.7 vs 12.8): GitHub's runners boot their own kernel under every
+// container, a laptop another, and a point release changes with every image
+// refresh; with either in the key a laptop and Actions would never share a
+// result for the same tree. Tool versions enter through each job's tools,
+// and Go's line names GOOS/GOARCH too (docs/ci.md, "What makes two runners
+// share results").
 func Runner() string {
 	var parts []string
 	if b, err := os.ReadFile("/etc/os-release"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "ID=") || strings.HasPrefix(l, "VERSION_ID=") {
-				parts = append(parts, l)
-			}
+		parts = append(parts, osRelease(string(b))...)
+	}
+	parts = append(parts, "os="+runtime.GOOS, "arch="+runtime.GOARCH)
+	return strings.Join(parts, " ")
+}
+
+// osRelease picks ID= and VERSION_ID= out of an os-release file, in that
+// order, with their quotes as written.
+func osRelease(s string) []string {
+	var id, ver string
+	for _, l := range strings.Split(s, "\n") {
+		switch {
+		case strings.HasPrefix(l, "ID="):
+			id = strings.TrimSpace(l)
+		case strings.HasPrefix(l, "VERSION_ID="):
+			ver = strings.TrimSpace(l)
 		}
 	}
-	if b, err := os.ReadFile("/etc/debian_version"); err == nil {
-		parts = append(parts, "debian="+strings.TrimSpace(string(b)))
+	var out []string
+	for _, p := range []string{id, ver} {
+		if p != "" {
+			out = append(out, p)
+		}
 	}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		parts = append(parts, "kernel="+unix.ByteSliceToString(u.Release[:]))
-	}
-	parts = append(parts, "arch="+runtime.GOARCH)
-	return strings.Join(parts, " ")
+	return out
 }

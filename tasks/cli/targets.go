@@ -121,7 +121,11 @@ var Targets = []Target{
 		Flag{Name: "junit", Spec: Spec{Kind: OutFile}, Env: "VANIXIETS_JUNIT"},
 		Flag{Name: "stream", Spec: Spec{Kind: Bool}, Env: "VANIXIETS_CI_STREAM"},
 	), Env: env()},
-	{Name: "ci:plan", Args: "[job...]", Max: -1, Flags: flags(flagForce, ciParallel), Env: env()},
+	{Name: "ci:plan", Args: "[job...]", Max: -1, Flags: flags(flagForce, ciParallel,
+		// the workflow's key step: skip=true|false into $GITHUB_OUTPUT
+		Flag{Name: "github-output", Spec: Spec{Kind: Bool}},
+	), Env: env()},
+	{Name: "ci:workflow", Flags: flags(Flag{Name: "check", Spec: Spec{Kind: Bool}}), Env: env()},
 	{Name: "ci:explain", Args: "<job>", Min: 1, Max: 1, Params: 1, Flags: flags(), Env: env()},
 
 	{Name: "lab:up", Args: "[machine...]", Max: -1, Flags: flags(flagFlake), Env: env(envLab, []EnvVar{{Name: "VANIXIETS_LAB_MACHINES", Spec: Spec{Kind: List}}})},
