@@ -75,6 +75,8 @@ func (v *Vars) Generate(ctx context.Context, opts GenerateOptions) (*Report, err
 	if err != nil {
 		return nil, err
 	}
+	v.creating = true
+	defer func() { v.creating = false }()
 	rep := &Report{}
 	states := map[*Unit]*unitState{}
 	hostKey := func(m string) ([]byte, error) {

@@ -254,11 +254,6 @@ func TestBadInput(t *testing.T) {
 			want: []string{`user "admin" ageKeys[0]`, "not an age X25519 recipient"},
 		},
 		{
-			name: "no host key generator",
-			gens: `{` + gen("lonely", `printf x > "$out/x"`, nil, "x") + `}`,
-			want: []string{`machine "m" has no "openssh" generator`},
-		},
-		{
 			name: "shared generator depending on a per-machine one",
 			gens: `{` + opensshGen + `,` + gen("p", "true", nil, "x") + `,"s":{"files":{"y":{"secret":true,"deploy":true,"owner":"root","group":"root","mode":"0400","neededFor":"services"}},"prompts":{},"dependencies":["p"],"script":"true","share":true,"validation":null}}`,
 			want: []string{`shared generator "s" depends on per-machine generator "p"`},

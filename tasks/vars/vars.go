@@ -56,6 +56,9 @@ type Vars struct {
 	plan *Plan
 	ids  []age.Identity
 	idOK bool
+	// creating is set while vars:generate runs: a machine without an
+	// openssh generator then gets clan's generated age key.
+	creating bool
 }
 
 // New returns the vars of fleet f stored under dir.
@@ -165,12 +168,21 @@ func (v *Vars) expectedRecipients(u *Unit, hostKey func(m string) ([]byte, error
 		seen[r.Key] = len(out)
 		out = append(out, r)
 	}
+	p, err := v.Plan()
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range u.Machines {
-		hk, err := hostKey(m)
-		if err != nil {
-			return nil, err
+		var r Recipient
+		if p.hostKey[m] == nil {
+			// clan's way: a generated age key (machinekey.go).
+			r, err = v.clanMachineRecipient(m, v.creating)
+		} else {
+			var hk []byte
+			if hk, err = hostKey(m); err == nil {
+				r, err = machineRecipient(m, hk)
+			}
 		}
-		r, err := machineRecipient(m, hk)
 		if err != nil {
 			return nil, err
 		}

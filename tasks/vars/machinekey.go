@@ -1,0 +1,150 @@
+package vars
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"filippo.io/age"
+
+	"github.com/vanixiets/vanixiets/tasks/fsutil"
+	"github.com/vanixiets/vanixiets/tasks/sops"
+)
+
+// A machine's age key comes from one of two places, written into the same
+// sops/machines/<m>/key.json:
+//
+//   - the seeds' way: the machine's "openssh" generator; its ed25519 host key
+//     converts to an age key (ssh-to-age), so the machine decrypts with the
+//     host key it already has;
+//   - clan's way, for a machine without that generator: an age identity
+//     generated for it, stored as the named secret
+//     sops/secrets/<m>-age.key/secret, encrypted to the machine's admins
+//     (users/<u> links), its public half in key.json.
+
+// machineAgeKeyDir is clan's named secret holding m's age identity.
+func (v *Vars) machineAgeKeyDir(m string) string {
+	return filepath.Join(v.sopsDir(), "secrets", m+"-age.key")
+}
+
+// clanMachineRecipient returns m's recipient from sops/machines/<m>/key.json.
+// When create is set (vars:generate) and the machine has no key yet, it
+// generates one clan's way first.
+func (v *Vars) clanMachineRecipient(m string, create bool) (Recipient, error) {
+	kp := filepath.Join(v.sopsDir(), "machines", m, keyJSON)
+	keys, err := readKeyJSON(kp)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		if err := v.createMachineAgeKey(m); err != nil {
+			return Recipient{}, err
+		}
+		keys, err = readKeyJSON(kp)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return Recipient{}, fmt.Errorf("machine %q has no %q generator and no %s: run vars:generate (it creates clan's sops/secrets/%s-age.key), or declare the generator so its host key is the machine's key", m, HostKeyGenerator, kp, m)
+	}
+	if err != nil {
+		return Recipient{}, err
+	}
+	if len(keys) != 1 {
+		return Recipient{}, fmt.Errorf("%s holds %d keys: a machine has one age key", kp, len(keys))
+	}
+	return Recipient{Key: keys[0], Who: "machine:" + m}, nil
+}
+
+// createMachineAgeKey generates m's age identity and stores it as clan
+// does, encrypted to m's admins and bound to its place.
+func (v *Vars) createMachineAgeKey(m string) error {
+	var admins []Recipient
+	for _, u := range v.Fleet.Admins(m) {
+		for _, k := range u.AgeKeys {
+			admins = append(admins, Recipient{Key: k, Who: "user:" + u.Name})
+		}
+	}
+	if len(admins) == 0 {
+		return fmt.Errorf("machine %q: no admin to encrypt its age key to (give a user settings.admin = true on it)", m)
+	}
+	if err := v.refusePublished(admins); err != nil {
+		return fmt.Errorf("machine %q age key: %w", m, err)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return err
+	}
+	dir := v.machineAgeKeyDir(m)
+	ct, err := sealSops(machineKeyID(m), []byte(id.String()+"\n"), admins)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := v.writeKeyJSONs(admins); err != nil {
+		return err
+	}
+	for _, r := range admins {
+		_, name, _ := cutWho(r.Who)
+		lp := filepath.Join(dir, "users", name)
+		if err := os.MkdirAll(filepath.Dir(lp), 0o755); err != nil {
+			return err
+		}
+		if _, err := os.Lstat(lp); err != nil {
+			if err := os.Symlink(filepath.Join("..", "..", "..", "users", name), lp); err != nil {
+				return err
+			}
+		}
+	}
+	// The secret before its public half: an interruption leaves a key
+	// nobody encrypts to yet, never a key.json whose identity is lost.
+	if err := fsutil.WriteFile(filepath.Join(dir, secretName), ct, 0o644); err != nil {
+		return err
+	}
+	if err := v.writeKeyJSONs([]Recipient{{Key: id.Recipient().String(), Who: "machine:" + m}}); err != nil {
+		return err
+	}
+	v.logf("created sops/secrets/%s-age.key (machine %s's age key, for its admins)", m, m)
+	return nil
+}
+
+// machineKeyID is the binding of a machine's age key secret.
+func machineKeyID(m string) string { return "sops/secrets/" + m + "-age.key" }
+
+// MachineAgeKey returns machine m's age identity (AGE-SECRET-KEY-1...,
+// what sops-nix reads from /var/lib/sops-nix/key.txt) decrypted with the
+// admin's identity, when the machine has a clan-generated key; ok is
+// false for machines whose key is their ssh host key.
+func (v *Vars) MachineAgeKey(m string) (key []byte, ok bool, err error) {
+	ct, err := os.ReadFile(filepath.Join(v.machineAgeKeyDir(m), secretName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	ids, err := v.identities()
+	if err != nil {
+		return nil, false, err
+	}
+	pt, binding, err := openSops(ct, ids)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", machineKeyID(m), err)
+	}
+	if err := checkBinding(machineKeyID(m), binding); err != nil {
+		clear(pt)
+		return nil, false, err
+	}
+	if _, err := sops.PlainDoc(sops.Binary, pt); err != nil {
+		return nil, false, err
+	}
+	return pt, true, nil
+}
+
+func cutWho(w string) (kind, name string, ok bool) {
+	for i := 0; i < len(w); i++ {
+		if w[i] == ':' {
+			return w[:i], w[i+1:], true
+		}
+	}
+	return "", "", false
+}
