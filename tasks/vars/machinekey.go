@@ -6,11 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"filippo.io/age"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
-	"github.com/vanixiets/vanixiets/tasks/sops"
 )
 
 // A machine's age key comes from one of two places, written into the same
@@ -134,8 +134,9 @@ func (v *Vars) MachineAgeKey(m string) (key []byte, ok bool, err error) {
 		clear(pt)
 		return nil, false, err
 	}
-	if _, err := sops.PlainDoc(sops.Binary, pt); err != nil {
-		return nil, false, err
+	if _, err := age.ParseX25519Identity(strings.TrimSpace(string(pt))); err != nil {
+		clear(pt)
+		return nil, false, fmt.Errorf("%s does not hold an age identity: %v (restore it from git)", machineKeyID(m), err)
 	}
 	return pt, true, nil
 }
