@@ -2,16 +2,20 @@ package vars
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/poll"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 )
@@ -292,15 +296,39 @@ func TestBadInput(t *testing.T) {
 
 func TestInterruptLeavesNothing(t *testing.T) {
 	id, _ := age.GenerateX25519Identity()
-	gens := `{` + opensshGen + `,` + gen("slow", `printf partial > "$out/x"; sleep 30; printf x > "$out/x"`, nil, "x") + `}`
+	// The script records its own PID and its child's, then waits: the
+	// test cancels once both are written, and then checks that the whole
+	// process group is gone, not only that Generate returned.
+	pids := t.TempDir()
+	script := `printf partial > "$out/x"; sleep 30 & echo $! > ` + pids + `/child; echo $$ > ` + pids + `/sh.tmp; mv ` + pids + `/sh.tmp ` + pids + `/sh; wait; printf x > "$out/x"`
+	gens := `{` + opensshGen + `,` + gen("slow", script, nil, "x") + `}`
 	f := parseFleet(t, fleetJSON(gens, id.Recipient().String()))
 	v := newVars(t, f, map[string]*age.X25519Identity{"admin": id}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(500 * time.Millisecond); cancel() }()
-	start := time.Now()
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(pids, "sh")); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	_, err := v.Generate(ctx, GenerateOptions{})
 	assert.ErrorContains(t, err, "interrupted")
-	assert.Assert(t, time.Since(start) < 10*time.Second, "the script was not killed")
+	for _, name := range []string{"sh", "child"} {
+		b, err := os.ReadFile(filepath.Join(pids, name))
+		assert.NilError(t, err)
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		assert.NilError(t, err)
+		poll.WaitOn(t, func(poll.LogT) poll.Result {
+			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+				return poll.Success()
+			}
+			return poll.Continue("the generator's %s (pid %d) is still running", name, pid)
+		}, poll.WithTimeout(10*time.Second))
+	}
 	assertNoPlaintext(t, v)
 	_, err = os.Stat(filepath.Join(v.Dir, "per-machine/m/slow"))
 	assert.Assert(t, os.IsNotExist(err))
