@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -287,7 +288,9 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 }
 
 // TestKilledApplyConverges kills (SIGKILL) a process in the middle of an
-// apply; the lock is free afterwards and the next run recovers the state
+// apply; its terraform dies with it (terraform-exec's parent-death signal),
+// but the provider it started lives on holding the inherited lock: the next
+// taker of the lock kills that orphan, gets the lock, recovers the state
 // the killed run had written and converges.
 func TestKilledApplyConverges(t *testing.T) {
 	cfg, reached, release := holdBeta()
@@ -315,9 +318,15 @@ func TestKilledApplyConverges(t *testing.T) {
 	waitRecorded(t, e.w, "hcloud_server.alpha", &out)
 	assert.NilError(t, cmd.Process.Kill())
 	cmd.Wait()
+	// The provider outlives its terraform and holds the lock it inherited.
+	probe, err := os.OpenFile(filepath.Join(e.w.WorkDir, "lock"), os.O_RDWR, 0)
+	assert.NilError(t, err)
+	err = syscall.Flock(int(probe.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	probe.Close()
+	assert.Assert(t, errors.Is(err, syscall.EWOULDBLOCK), "the killed run's provider does not hold the lock: %v", err)
 
 	f, err := e.w.Lock()
-	assert.NilError(t, err, "lock released by the kernel")
+	assert.NilError(t, err, "lock free once the orphaned provider is gone")
 	f.Close()
 	p := e.planApply(t, "alpha", "beta")
 	assert.Check(t, len(p.Changes) == 1 && machines(p)["beta"] == "create", "alpha, created by the killed run, is known: %s", p.Summary())
