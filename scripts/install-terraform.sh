@@ -6,12 +6,12 @@
 #                                        else built with `go install` from v1.5.7: 2-4 min)
 #   terraform-mirror/registry.terraform.io/hetznercloud/hcloud/<ver>/linux_amd64/terraform-provider-hcloud_v<ver>
 #                                       (built from the provider's Go module source: about 1 min)
-#   terraform.rc                        (CLI config: a filesystem_mirror for hetznercloud/*,
-#                                        direct installation disabled for everything else)
+#   terraform.rc                        (CLI config: a filesystem_mirror for hetznercloud/* and
+#                                        hashicorp/google, direct installation disabled for them)
 #
 # Point terraform at it with TF_CLI_CONFIG_FILE=<tools>/terraform.rc; tasks/terraform does so itself.
 # Idempotent: a second run finds every file in place and does nothing.
-# The Google provider is not built: it is too large for this machine (see docs/cloud.md).
+# The Google provider is built by install-google-provider.sh (its own setup part: the longest build).
 set -euo pipefail
 
 HCLOUD_VERSION="${HCLOUD_VERSION:-1.60.1}"
@@ -68,10 +68,10 @@ RC="$TOOLS/terraform.rc"
 want="provider_installation {
   filesystem_mirror {
     path    = \"$MIRROR\"
-    include = [\"registry.terraform.io/hetznercloud/*\"]
+    include = [\"registry.terraform.io/hetznercloud/*\", \"registry.terraform.io/hashicorp/google\"]
   }
   direct {
-    exclude = [\"registry.terraform.io/hetznercloud/*\"]
+    exclude = [\"registry.terraform.io/hetznercloud/*\", \"registry.terraform.io/hashicorp/google\"]
   }
 }
 "

@@ -4,7 +4,8 @@
 # Each part is its own idempotent script (a second run finds its work done and
 # returns in seconds); this one runs them in order and says which failed.
 # Parts: nix (Debian's nix-bin), the lab's tools (iproute2, openssh-server),
-# age, terraform + the hcloud provider mirror, sops (for the interop tests),
+# age, terraform + the hcloud provider mirror, the google provider (built once
+# per machine, the longest part), sops (for the interop tests),
 # bazel-remote, Bazel offline.
 # Select parts with SETUP_PARTS="nix lab terraform" (default: all).
 set -euo pipefail
@@ -39,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   trap - EXIT
 fi
 
-parts="${SETUP_PARTS:-nix lab terraform sops bazel-remote bazel}"
+parts="${SETUP_PARTS:-nix lab terraform google-provider sops bazel-remote bazel}"
 failed=()
 for part in $parts; do
   script="$here/install-$part.sh"

@@ -29,14 +29,10 @@ let
     labels = { managed-by = "vanixiets"; machine = m; };
   };
 
-  gceInstance = m: {
+  gceInstance = m: import ../../modules/terranix/_gce-instance.nix {
     name = m;
-    machine_type = (cloudOf m).serverType;
-    zone = (cloudOf m).location;
-    boot_disk = [{ initialize_params = [{ image = (cloudOf m).image; size = 50; }]; }];
-    network_interface = [{ network = "default"; access_config = [{ }]; }];
-    metadata = { ssh-keys = "root:${sshPublicKey}"; };
-    labels = { managed-by = "vanixiets"; machine = m; };
+    cloud = cloudOf m;
+    sshKeys = "root:${sshPublicKey}";
   };
 in
 {

@@ -1,7 +1,8 @@
 # Google Compute Engine instances: one google_compute_instance per enabled
 # machine whose provider is "gcp" (galena; scheelite, the GPU instance, only
 # when machines.scheelite.enabled = true), with its NAT address as output
-# <m>_ipv4.
+# <m>_ipv4. The instance's shape (GPU and scheduling included) is
+# ./_gce-instance.nix, shared with the lab's rendering.
 #
 # The google provider takes its credentials the usual way
 # (GOOGLE_APPLICATION_CREDENTIALS or gcloud's application default); the
@@ -23,32 +24,14 @@
         region = "us-central1";
       };
 
-      resource.google_compute_instance = lib.mapAttrs (name: m: {
-        inherit name;
-        machine_type = m.serverType;
-        zone = m.location;
-        boot_disk = [
-          {
-            initialize_params = [
-              {
-                image = m.image;
-                size = 50;
-              }
-            ];
-          }
-        ];
-        network_interface = [
-          {
-            network = "default";
-            access_config = [ { } ];
-          }
-        ];
-        metadata.ssh-keys = "root:\${var.ssh_public_key}";
-        labels = {
-          managed-by = "vanixiets";
-          machine = name;
-        };
-      }) instances;
+      resource.google_compute_instance = lib.mapAttrs (
+        name: m:
+        import ./_gce-instance.nix {
+          inherit name;
+          cloud = m;
+          sshKeys = "root:\${var.ssh_public_key}";
+        }
+      ) instances;
 
       output = lib.mapAttrs' (
         name: _:

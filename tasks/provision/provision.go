@@ -60,6 +60,9 @@ type Options struct {
 	// ServeAPI serves the hcloud API when HCLOUD_ENDPOINT is not set (see
 	// terraform.Options.ServeAPI).
 	ServeAPI func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error)
+	// ServeGCP serves the Compute Engine API likewise (see
+	// terraform.Options.ServeGCP).
+	ServeGCP func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error)
 	// SSHTimeout bounds the wait for a new server's ssh (default 5 min: a
 	// real cloud server boots in about a minute).
 	SSHTimeout time.Duration
@@ -81,7 +84,7 @@ type Result struct {
 
 func (o Options) tf() terraform.Options {
 	return terraform.Options{Flake: o.Flake, StateFile: o.StateFile, IdentityFiles: o.IdentityFiles,
-		Out: o.out(), ServeAPI: o.ServeAPI}
+		Out: o.out(), ServeAPI: o.ServeAPI, ServeGCP: o.ServeGCP}
 }
 
 func (o Options) out() io.Writer {

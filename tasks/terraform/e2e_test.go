@@ -21,6 +21,7 @@ import (
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
 
+	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 )
@@ -29,6 +30,7 @@ import (
 // workspace with its own state file and work directory.
 type env struct {
 	fake *fakehcloud.Running
+	gcp  *fakegcp.Running
 	id   *age.X25519Identity
 	w    *Workspace
 	dir  string
@@ -45,12 +47,25 @@ func needTools(t testing.TB) {
 
 func newEnv(t testing.TB, cfg fakehcloud.Config) *env {
 	t.Helper()
+	return newCloudEnv(t, cfg, fakegcp.Config{Backend: cfg.Backend})
+}
+
+// newCloudEnv is newEnv with both fake APIs configured: the Hetzner one
+// and the Compute Engine one, which the google provider reaches through
+// its custom endpoint with the fake's token.
+func newCloudEnv(t testing.TB, cfg fakehcloud.Config, gcfg fakegcp.Config) *env {
+	t.Helper()
 	needTools(t)
 	f, err := fakehcloud.New(cfg)
 	assert.NilError(t, err)
 	r, err := f.Start("127.0.0.1:0")
 	assert.NilError(t, err)
 	t.Cleanup(func() { r.Close() })
+	g, err := fakegcp.New(gcfg)
+	assert.NilError(t, err)
+	gr, err := g.Start("127.0.0.1:0")
+	assert.NilError(t, err)
+	t.Cleanup(func() { gr.Close() })
 	id, err := age.GenerateX25519Identity()
 	assert.NilError(t, err)
 	dir := t.TempDir()
@@ -58,10 +73,10 @@ func newEnv(t testing.TB, cfg fakehcloud.Config) *env {
 	w := &Workspace{
 		StateFile: filepath.Join(dir, "repo", "terraform", "terraform.tfstate.age"),
 		WorkDir:   filepath.Join(dir, "work"),
-		Env:       map[string]string{"HCLOUD_ENDPOINT": r.URL, "HCLOUD_TOKEN": fakehcloud.LabToken},
-		Vault:     Vault{Identities: []age.Identity{id}},
-		Optional:  []string{"google"},
-		Stdout:    log, Stderr: log,
+		Env: map[string]string{"HCLOUD_ENDPOINT": r.URL, "HCLOUD_TOKEN": fakehcloud.LabToken,
+			"GOOGLE_COMPUTE_CUSTOM_ENDPOINT": gr.URL, "GOOGLE_OAUTH_ACCESS_TOKEN": fakegcp.LabToken},
+		Vault:  Vault{Identities: []age.Identity{id}},
+		Stdout: log, Stderr: log,
 		WaitDelay: 20 * time.Second,
 	}
 	// Run directories live outside the test's directory (in memory).
@@ -70,7 +85,7 @@ func newEnv(t testing.TB, cfg fakehcloud.Config) *env {
 			os.RemoveAll(runs)
 		}
 	})
-	return &env{fake: r, id: id, w: w, dir: dir, log: log}
+	return &env{fake: r, gcp: gr, id: id, w: w, dir: dir, log: log}
 }
 
 func (e *env) planApply(t testing.TB, enabled ...string) *Plan {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
-	"slices"
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/terranix"
@@ -61,9 +60,6 @@ func (w *Workspace) Provision(ctx context.Context, r *terranix.Rendering, m stri
 	if err := w.defaults(); err != nil {
 		return netip.Addr{}, nil, err
 	}
-	if local := providerLocal(typ); slices.Contains(w.Optional, local) && !w.inMirror(terranix.ProviderSource[local]) {
-		return netip.Addr{}, nil, fmt.Errorf("%s cannot be provisioned here: provider %s is not installed (see docs/cloud.md)", m, terranix.ProviderSource[local])
-	}
 	p, err := w.planAndApply(ctx, r, confirm, false, typ+"."+m)
 	if err != nil {
 		return netip.Addr{}, p, err
@@ -82,13 +78,6 @@ func (w *Workspace) Provision(ctx context.Context, r *terranix.Rendering, m stri
 // has turned off.
 func DisabledError(m string) error {
 	return fmt.Errorf("%s is disabled in the fleet (cloud.enabled = false); enable it and run tf:apply", m)
-}
-
-// providerLocal is the provider's local name of a resource type
-// ("google_compute_instance" -> "google").
-func providerLocal(typ string) string {
-	local, _, _ := strings.Cut(typ, "_")
-	return local
 }
 
 var mirrorRE = regexp.MustCompile(`(?s)filesystem_mirror\s*\{[^}]*?path\s*=\s*"([^"]+)"`)

@@ -54,7 +54,19 @@ type Options struct {
 	// terraform's hcloud provider reads the environment as it is (the real
 	// API with HCLOUD_TOKEN).
 	ServeAPI func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error)
+	// ServeGCP is ServeAPI's twin for the Compute Engine API (the front
+	// doors plug in tasks/fakegcp.ServeFromEnv). It is used when the
+	// rendering has Google resources and the environment names no Google
+	// API: neither GOOGLE_COMPUTE_CUSTOM_ENDPOINT nor credentials
+	// (GoogleCredentialVars). nil: the google provider reads the
+	// environment as it is (the real API with the user's credentials).
+	ServeGCP func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error)
 }
+
+// GoogleCredentialVars are the variables through which the google provider
+// takes credentials. When one is set, the user means a real (or their own)
+// Compute Engine API, and no fake is started.
+var GoogleCredentialVars = []string{"GOOGLE_OAUTH_ACCESS_TOKEN", "GOOGLE_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_COMPUTE_CUSTOM_ENDPOINT"}
 
 func (o *Options) defaults() {
 	if o.Flake == "" {
@@ -176,7 +188,7 @@ func OpenRendering(ctx context.Context, o Options, r *terranix.Rendering) (*Sess
 		return nil, fmt.Errorf("terraform state %s: %w", o.StateFile, err)
 	}
 	w := &Workspace{StateFile: o.StateFile, Vault: Vault{Identities: ids, Recipients: recips},
-		Optional: []string{"google"}, Stdout: o.Out, Stderr: o.Out, Env: map[string]string{}}
+		Stdout: o.Out, Stderr: o.Out, Env: map[string]string{}}
 	if err := w.defaults(); err != nil {
 		return nil, err
 	}
@@ -185,19 +197,53 @@ func OpenRendering(ctx context.Context, o Options, r *terranix.Rendering) (*Sess
 		if len(os.Getenv("HCLOUD_TOKEN")) != 64 {
 			return nil, fmt.Errorf("HCLOUD_ENDPOINT is set but HCLOUD_TOKEN is not a 64-character Hetzner API token")
 		}
-		return s, nil
+	} else if o.ServeAPI != nil {
+		ep, token, stop, err := o.ServeAPI(ctx, w.WorkDir)
+		if err != nil {
+			return nil, err
+		}
+		w.Env["HCLOUD_ENDPOINT"] = ep
+		w.Env["HCLOUD_TOKEN"] = token
+		s.Endpoint, s.close = ep, stop
 	}
-	if o.ServeAPI == nil {
-		return s, nil
+	if o.ServeGCP != nil && usesGoogle(r) && !googleFromEnv() {
+		ep, token, stop, err := o.ServeGCP(ctx, w.WorkDir)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		w.Env["GOOGLE_COMPUTE_CUSTOM_ENDPOINT"] = ep
+		w.Env["GOOGLE_OAUTH_ACCESS_TOKEN"] = token
+		prev := s.close
+		s.close = func() {
+			stop()
+			if prev != nil {
+				prev()
+			}
+		}
 	}
-	ep, token, stop, err := o.ServeAPI(ctx, w.WorkDir)
-	if err != nil {
-		return nil, err
-	}
-	w.Env["HCLOUD_ENDPOINT"] = ep
-	w.Env["HCLOUD_TOKEN"] = token
-	s.Endpoint, s.close = ep, stop
 	return s, nil
+}
+
+// usesGoogle reports whether the rendering needs the google provider.
+func usesGoogle(r *terranix.Rendering) bool {
+	for _, p := range r.Config.Providers() {
+		if p == terranix.ProviderSource["google"] {
+			return true
+		}
+	}
+	return false
+}
+
+// googleFromEnv reports whether the environment names a Compute Engine API
+// or credentials for one (GoogleCredentialVars).
+func googleFromEnv() bool {
+	for _, k := range GoogleCredentialVars {
+		if os.Getenv(k) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // withOwn adds the operator's own X25519 recipients, so the state they
