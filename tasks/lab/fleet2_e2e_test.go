@@ -89,6 +89,7 @@ func TestMageSecondFleet(t *testing.T) {
 	// darwin machines, reached as kim and lee.
 	out, err = mage("deploy:fleet", "@edge", "@desk", "--yes")
 	assert.NilError(t, err, out)
+	t.Log(out)
 	rows := tableRows(out)
 	assert.DeepEqual(t, sortedKeys(rows), []string{"ash", "birch", "hazel", "juniper", "maple", "willow"})
 	for m, row := range rows {
@@ -99,6 +100,8 @@ func TestMageSecondFleet(t *testing.T) {
 
 	out, err = mage("deploy:fleet", "@edge", "@desk", "--yes")
 	assert.NilError(t, err, out)
+	t.Log(out)
+	assert.Equal(t, len(tableRows(out)), 6, out)
 	for m, row := range tableRows(out) {
 		assert.Check(t, is.Contains(row, " 0 paths"), "%s: a redeploy with nothing changed copied: %s", m, row)
 	}
