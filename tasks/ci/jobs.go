@@ -4,7 +4,8 @@
 //
 // Jobs are declared in one file, ci/jobs.toml. A job's key covers the path,
 // mode and content of every file its globs match, the versions of the tools
-// it names, the runner (OS release, kernel, architecture), and the job's own
+// it names, the runner (distribution, release, architecture: not the kernel,
+// so a laptop and GitHub Actions share results), and the job's own
 // definition; a success marker is recorded under that key only when the job
 // succeeds. This fixes what the older shell scheme missed: a rename or chmod
 // now changes the key, as do a new toolchain or runner image, and hashing is
