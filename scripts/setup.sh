@@ -6,7 +6,7 @@
 # Parts: nix (Debian's nix-bin), the lab's tools (iproute2, openssh-server),
 # age, terraform + the hcloud provider mirror, the google provider (built once
 # per machine, the longest part), sops (for the interop tests),
-# bazel-remote, Bazel offline.
+# bazel-remote, Bazel offline, actionlint (for the workflow test).
 # Select parts with SETUP_PARTS="nix lab terraform" (default: all).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,9 +20,21 @@ if [ "$(id -u)" != 0 ]; then
 fi
 command -v go >/dev/null || { say "go is missing: install Go 1.26 at /usr/local/go"; exit 1; }
 
-# apt runs once for everything the parts need, with a policy that stops any
-# service from starting (openssh-server must not start a system sshd).
-apt_packages=(nix-bin iproute2 openssh-server openssh-client age git ca-certificates patch util-linux bazel-bootstrap bazel-skylib)
+parts="${SETUP_PARTS:-nix lab terraform google-provider sops bazel-remote bazel actionlint}"
+
+# apt runs once for the Debian packages of the selected parts (a CI job that
+# needs only nix does not pay for Bazel's JDK), with a policy that stops any
+# service from starting (openssh-server must not start a system sshd). Each
+# part's installer still checks its own packages, so this is only the
+# batching of what they would install one by one.
+apt_packages=(git ca-certificates patch util-linux age)
+for part in $parts; do
+  case "$part" in
+    nix) apt_packages+=(nix-bin) ;;
+    lab) apt_packages+=(iproute2 openssh-server openssh-client) ;;
+    bazel) apt_packages+=(bazel-bootstrap bazel-skylib) ;;
+  esac
+done
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,7 +52,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   trap - EXIT
 fi
 
-parts="${SETUP_PARTS:-nix lab terraform google-provider sops bazel-remote bazel}"
 failed=()
 for part in $parts; do
   script="$here/install-$part.sh"
