@@ -37,15 +37,17 @@ type tool struct {
 // toolchain. Go comes from actions/setup-go in the workflow, so it has
 // neither a package nor a script.
 var knownTools = map[string]tool{
-	"go":        {argv: []string{"go", "version"}},
-	"nix":       {argv: []string{"nix", "--version"}, deb: "nix-bin"},
-	"terraform": {argv: []string{"terraform", "version"}, script: "install-terraform.sh"},
-	"bazel":     {argv: []string{"bazel", "--version"}, deb: "bazel-bootstrap"},
-	"sshd":      {argv: []string{"dpkg-query", "-W", "openssh-server"}, deb: "openssh-server"},
-	"age":       {argv: []string{"age", "--version"}, deb: "age"},
-	"git":       {argv: []string{"git", "--version"}, deb: "git"},
-	"iproute2":  {argv: []string{"ip", "-V"}, deb: "iproute2"},
-	"bash":      {argv: []string{"bash", "--version"}, deb: "bash"},
+	"go":         {argv: []string{"go", "version"}},
+	"nix":        {argv: []string{"nix", "--version"}, deb: "nix-bin"},
+	"terraform":  {argv: []string{"terraform", "version"}, script: "install-terraform.sh"},
+	"bazel":      {argv: []string{"bazel", "--version"}, deb: "bazel-bootstrap"},
+	"sshd":       {argv: []string{"dpkg-query", "-W", "openssh-server"}, deb: "openssh-server"},
+	"age":        {argv: []string{"age", "--version"}, deb: "age"},
+	"git":        {argv: []string{"git", "--version"}, deb: "git"},
+	"iproute2":   {argv: []string{"ip", "-V"}, deb: "iproute2"},
+	"bash":       {argv: []string{"bash", "--version"}, deb: "bash"},
+	"sops":       {argv: []string{"sops", "--disable-version-check", "--version"}, script: "install-sops.sh"},
+	"actionlint": {argv: []string{"actionlint", "-version"}, script: "install-actionlint.sh"},
 }
 
 // ToolNames lists the tools a job may name.
@@ -70,11 +72,12 @@ func toolPath(argv0 string) (string, error) {
 		}
 		return n.Bin, nil
 	}
-	if argv0 == "terraform" {
-		p := filepath.Join(paths.Tools(), "bin", "terraform")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
+	// The suite's install scripts put their tools (terraform, sops,
+	// actionlint) in the tools directory, which wins over PATH, as it does
+	// for the code that runs them.
+	p := filepath.Join(paths.Tools(), "bin", argv0)
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
 	}
 	return exec.LookPath(argv0)
 }
