@@ -17,6 +17,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/deploy"
+	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
@@ -49,13 +50,13 @@ func repoRoot(t testing.TB) string {
 }
 
 // labFleetCopy makes a git repository holding a copy of the repository's
-// lab/ and modules/_fleet/ (what the lab flake reads), so a test can edit
+// lab/, modules/_fleet/ and modules/terranix/ (what the lab flake reads), so a test can edit
 // the fleet without touching the checkout.
 func labFleetCopy(t testing.TB) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "repo")
 	assert.NilError(t, os.MkdirAll(filepath.Join(dst, "modules"), 0o755))
-	for _, d := range []string{"lab", "modules/_fleet"} {
+	for _, d := range []string{"lab", "modules/_fleet", "modules/terranix"} {
 		out, err := exec.Command("cp", "-a", filepath.Join(repoRoot(t), d), filepath.Join(dst, filepath.Dir(d))+"/").CombinedOutput()
 		assert.NilError(t, err, string(out))
 	}
@@ -101,28 +102,37 @@ func newWorld(t testing.TB, flake string) *world {
 }
 
 func (w *world) tf() terraform.Options {
-	return terraform.Options{Flake: w.flake, StateFile: w.state, IdentityFiles: w.keys, Out: w.log, ServeAPI: w.serveAPI()}
+	return terraform.Options{Flake: w.flake, StateFile: w.state, IdentityFiles: w.keys, Out: w.log, ServeAPI: w.serveAPI(), ServeGCP: w.serveGCP()}
 }
 
 // serveAPI plugs in the fake API as the front doors do: its servers are
 // hosts of the test's lab, opened with the flake's machines and their host
 // keys from the vars.
 func (w *world) serveAPI() func(context.Context, string) (string, string, func(), error) {
-	return fakehcloud.ServeFromEnv(func(ctx context.Context) (*lab.Lab, error) {
-		f, err := fleet.Load(ctx, w.flake)
-		if err != nil {
-			return nil, err
-		}
-		keys, err := deploy.LabHostKeys(f, w.flake, w.log)
-		if err != nil {
-			return nil, err
-		}
-		return w.lab.ForFleet(f, keys)
-	})
+	return fakehcloud.ServeFromEnv(w.openLab)
+}
+
+// serveGCP plugs in the fake Compute Engine API likewise, on the same lab.
+func (w *world) serveGCP() func(context.Context, string) (string, string, func(), error) {
+	return fakegcp.ServeFromEnv(w.openLab)
+}
+
+// openLab is the test's lab, opened with the flake's machines and their
+// host keys from the vars, as the front doors open theirs.
+func (w *world) openLab(ctx context.Context) (*lab.Lab, error) {
+	f, err := fleet.Load(ctx, w.flake)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := deploy.LabHostKeys(f, w.flake, w.log)
+	if err != nil {
+		return nil, err
+	}
+	return w.lab.ForFleet(f, keys)
 }
 
 func (w *world) options(in string) Options {
-	return Options{Flake: w.flake, StateFile: w.state, IdentityFiles: w.keys, Out: w.log, ServeAPI: w.serveAPI(), In: strings.NewReader(in)}
+	return Options{Flake: w.flake, StateFile: w.state, IdentityFiles: w.keys, Out: w.log, ServeAPI: w.serveAPI(), ServeGCP: w.serveGCP(), In: strings.NewReader(in)}
 }
 
 // planApply is tf:plan then tf:apply --yes on the flake as it is now.
@@ -208,11 +218,14 @@ func TestCloudDoneWhen(t *testing.T) {
 	ctx := context.Background()
 
 	p := w.planApply(t)
-	assert.DeepEqual(t, machines(p), map[string]string{"cinnabar": "create"})
+	assert.DeepEqual(t, machines(p), map[string]string{"cinnabar": "create", "galena": "create"})
 	assert.Check(t, strings.Contains(p.Summary(), "machine cinnabar (hcloud_server.cinnabar): create"), p.Summary())
-	assert.Check(t, strings.Contains(p.Summary(), "left out google_compute_instance.galena"), p.Summary())
+	assert.Check(t, strings.Contains(p.Summary(), "machine galena (google_compute_instance.galena): create"), p.Summary())
 	hosts := w.hosts(t)
-	assert.DeepEqual(t, names(hosts), []string{"cinnabar"})
+	assert.DeepEqual(t, names(hosts), []string{"cinnabar", "galena"})
+	assert.Equal(t, hosts["galena"].Addr.String(), w.address(t, "galena"), "the instance's NAT address is its lab host's")
+	w.sshTrue(t, "root@galena")
+	w.varsKey(t, hosts["galena"])
 	addr := w.address(t, "cinnabar")
 	assert.Equal(t, hosts["cinnabar"].Addr.String(), addr, "the server's address is its lab host's")
 	assert.Equal(t, hosts["cinnabar"].Target, "root@cinnabar")
@@ -235,7 +248,7 @@ func TestCloudDoneWhen(t *testing.T) {
 	assert.DeepEqual(t, machines(p), map[string]string{"electrum": "create"})
 	assert.Equal(t, len(p.Changes), 1, p.Summary())
 	hosts = w.hosts(t)
-	assert.DeepEqual(t, names(hosts), []string{"cinnabar", "electrum"})
+	assert.DeepEqual(t, names(hosts), []string{"cinnabar", "electrum", "galena"})
 	assert.Equal(t, w.address(t, "cinnabar"), addr, "cinnabar untouched")
 	assert.Equal(t, w.address(t, "electrum"), hosts["electrum"].Addr.String())
 	w.sshTrue(t, "root@electrum")
@@ -246,7 +259,7 @@ func TestCloudDoneWhen(t *testing.T) {
 	p = w.planApply(t)
 	assert.DeepEqual(t, machines(p), map[string]string{"electrum": "delete"})
 	assert.Equal(t, len(p.Changes), 1, p.Summary())
-	assert.DeepEqual(t, names(w.hosts(t)), []string{"cinnabar"})
+	assert.DeepEqual(t, names(w.hosts(t)), []string{"cinnabar", "galena"})
 	assert.Equal(t, w.address(t, "cinnabar"), addr)
 	w.sshTrue(t, "root@cinnabar")
 

@@ -36,7 +36,8 @@ func TestMageFreshDefaultRun(t *testing.T) {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "VANIXIETS_FLAKE", "VANIXIETS_YES", "VANIXIETS_FAKE_BACKEND", "HCLOUD_ENDPOINT", "HCLOUD_TOKEN", "VANIXIETS_TF_STATE":
+		case "VANIXIETS_FLAKE", "VANIXIETS_YES", "VANIXIETS_FAKE_BACKEND", "HCLOUD_ENDPOINT", "HCLOUD_TOKEN", "VANIXIETS_TF_STATE",
+			"GOOGLE_COMPUTE_CUSTOM_ENDPOINT", "GOOGLE_OAUTH_ACCESS_TOKEN", "GOOGLE_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS":
 			continue
 		}
 		env = append(env, kv)
@@ -53,6 +54,7 @@ func TestMageFreshDefaultRun(t *testing.T) {
 	out, err := mage("tf:plan")
 	assert.NilError(t, err, out)
 	assert.Check(t, is.Contains(out, "machine cinnabar (hcloud_server.cinnabar): create"))
+	assert.Check(t, is.Contains(out, "machine galena (google_compute_instance.galena): create"))
 	assert.Check(t, !strings.Contains(out, "machine electrum"), out)
 	out, err = mage("tf:apply", "--yes")
 	assert.NilError(t, err, out)
@@ -60,17 +62,28 @@ func TestMageFreshDefaultRun(t *testing.T) {
 	assert.Assert(t, m != nil, out)
 	addr := m[1]
 
+	g := regexp.MustCompile(`galena_ipv4 = "?([0-9.]+)`).FindStringSubmatch(out)
+	assert.Assert(t, g != nil, out)
+
+	// Both clouds' machines are lab hosts at the addresses terraform reports.
 	hs, err := l.Hosts()
 	assert.NilError(t, err)
-	assert.Equal(t, len(hs), 1)
+	assert.Equal(t, len(hs), 2)
 	assert.Equal(t, hs[0].Name, "cinnabar")
 	assert.Equal(t, hs[0].Addr.String(), addr)
-	ssh, err := exec.Command("ssh", "-F", l.SSHConfigPath(), "-o", "BatchMode=yes", "root@cinnabar", "true").CombinedOutput()
-	assert.NilError(t, err, string(ssh))
+	assert.Equal(t, hs[1].Name, "galena")
+	assert.Equal(t, hs[1].Addr.String(), g[1])
+	for _, target := range []string{"root@cinnabar", "root@galena"} {
+		ssh, err := exec.Command("ssh", "-F", l.SSHConfigPath(), "-o", "BatchMode=yes", target, "true").CombinedOutput()
+		assert.NilError(t, err, string(ssh))
+	}
 
 	out, err = mage("tf:provision", "cinnabar")
 	assert.NilError(t, err, out)
 	assert.Check(t, is.Contains(out, "cinnabar exists: "+addr))
+	out, err = mage("tf:provision", "galena")
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "galena exists: "+g[1]))
 	out, err = mage("tf:provision", "stibnite")
 	assert.NilError(t, err, out)
 	assert.Check(t, is.Contains(out, "stibnite is not a cloud machine"))
@@ -85,7 +98,7 @@ func TestMageFreshDefaultRun(t *testing.T) {
 	assert.NilError(t, err, out)
 	hs, err = l.Hosts()
 	assert.NilError(t, err)
-	assert.Equal(t, len(hs), 0, "the server's lab host went with it")
+	assert.Equal(t, len(hs), 0, "the servers' lab hosts went with them")
 }
 
 func goBin() string {

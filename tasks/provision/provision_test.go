@@ -14,7 +14,6 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/nix"
-	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/terraform"
 )
 
@@ -58,21 +57,6 @@ func TestEnsureLeavesMachinesAlone(t *testing.T) {
 			assert.Assert(t, os.IsNotExist(err), "no state written for a non-cloud machine")
 		})
 	}
-}
-
-// TestEnsureGCPWithoutProvider: galena is enabled, but the Google provider
-// is not built here; Ensure says so instead of planning nothing.
-func TestEnsureGCPWithoutProvider(t *testing.T) {
-	o := labOptions(t)
-	if _, err := os.Stat(filepath.Join(paths.Tools(), "terraform.rc")); err != nil {
-		t.Skip("terraform tools not installed: run scripts/install-terraform.sh")
-	}
-	if m, _ := filepath.Glob(filepath.Join(paths.Tools(), "terraform-mirror", "registry.terraform.io", "hashicorp", "google")); len(m) > 0 {
-		t.Skip("the google provider is installed here")
-	}
-	t.Setenv("VANIXIETS_FAKE_BACKEND", "memory")
-	_, err := Ensure(context.Background(), o, "galena")
-	assert.ErrorContains(t, err, "galena cannot be provisioned here: provider registry.terraform.io/hashicorp/google is not installed")
 }
 
 // TestWaitSSH: a server that speaks SSH is ready; one that does not (or is
