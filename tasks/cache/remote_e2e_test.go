@@ -10,136 +10,26 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/vanixiets/vanixiets/tasks/paths"
+	"github.com/vanixiets/vanixiets/tasks/cache/cachetest"
 	"golang.org/x/crypto/bcrypt"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
 
-// bazelRemoteBin finds the bazel-remote built by
-// scripts/install-bazel-remote.sh. In CI (CI set) a missing binary is built
-// by running that script; elsewhere the test skips and says how to get it.
-func bazelRemoteBin(tb testing.TB) string {
+// startBazelRemote starts a real bazel-remote for this package's tests
+// (tasks/cache/cachetest, the one starter every package's tests use).
+func startBazelRemote(tb testing.TB, extra ...string) *cachetest.Server {
 	tb.Helper()
-	bin := filepath.Join(paths.Tools(), "bazel-remote")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	script, err := filepath.Abs("../../scripts/install-bazel-remote.sh")
+	root, err := filepath.Abs("../..")
 	assert.NilError(tb, err)
-	if os.Getenv("CI") == "" {
-		tb.Skipf("bazel-remote is not installed at %s: run `bash %s` (CI runs it itself)", bin, script)
-	}
-	out, err := exec.Command("bash", script).CombinedOutput()
-	assert.NilError(tb, err, "%s failed:\n%s", script, out)
-	return bin
-}
-
-// bazelRemote is a real bazel-remote server on a loopback port, stopped
-// (and its directory removed) by the test's cleanup, pass or fail.
-type bazelRemote struct {
-	URL string
-	Dir string // its --dir, for tests that damage entries behind its back
-	cmd *exec.Cmd
-}
-
-// startBazelRemote starts bazel-remote with its own directory and a free
-// loopback port (gRPC off, so nothing fixed is bound: tests of other
-// packages may run at the same time). extra flags are appended.
-func startBazelRemote(tb testing.TB, extra ...string) *bazelRemote {
-	tb.Helper()
-	bin := bazelRemoteBin(tb)
-	var lastLog string
-	for attempt := 0; attempt < 5; attempt++ {
-		s, log, retry := tryStartBazelRemote(tb, bin, extra)
-		if s != nil {
-			return s
-		}
-		lastLog = log
-		if !retry {
-			break
-		}
-	}
-	tb.Fatalf("bazel-remote did not start; its log:\n%s", lastLog)
-	return nil
-}
-
-func tryStartBazelRemote(tb testing.TB, bin string, extra []string) (s *bazelRemote, log string, retry bool) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(tb, err)
-	addr := l.Addr().String()
-	l.Close() // a tiny race with other processes: a clash is retried
-
-	dir := tb.TempDir()
-	logPath := filepath.Join(tb.TempDir(), "bazel-remote.log")
-	logf, err := os.Create(logPath)
-	assert.NilError(tb, err)
-	defer logf.Close()
-	args := append([]string{
-		"--dir", filepath.Join(dir, "cache"),
-		"--max_size", "1",
-		"--http_address", addr,
-		"--grpc_address", "none",
-	}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	assert.NilError(tb, cmd.Start())
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}
-	readLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-
-	deadline := time.Now().Add(20 * time.Second)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		select {
-		case <-exited:
-			log := readLog()
-			return nil, log, strings.Contains(log, "address already in use")
-		default:
-		}
-		resp, err := client.Get("http://" + addr + "/status")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			// 401: up, but behind --htpasswd_file.
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, readLog() + "\n(not ready after 20 s)", false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	tb.Cleanup(func() {
-		stop()
-		if tb.Failed() {
-			tb.Logf("bazel-remote log:\n%s", readLog())
-		}
-	})
-	return &bazelRemote{URL: "http://" + addr, Dir: filepath.Join(dir, "cache"), cmd: cmd}, "", false
+	return cachetest.Start(tb, root, extra...)
 }
 
 // checkout is one working copy on one machine: its own local cache and its
@@ -359,7 +249,7 @@ func TestBazelRemoteGoesAway(t *testing.T) {
 	srv := startBazelRemote(t)
 	a := newCheckout(t, srv.URL)
 	assert.NilError(t, a.Put(ctx, key("before"), []byte("v")))
-	assert.NilError(t, srv.cmd.Process.Kill())
+	assert.NilError(t, srv.Kill())
 
 	b := newCheckout(t, srv.URL)
 	for i := 0; i < 3; i++ {
