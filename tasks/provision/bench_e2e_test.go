@@ -41,6 +41,7 @@ func BenchmarkLabFleetRenderPlanNoChange(b *testing.B) {
 func BenchmarkLabFleetApplyTwoServers(b *testing.B) {
 	repo := labFleetCopy(b)
 	setEnabled(b, repo, "electrum", true)
+	setEnabled(b, repo, "galena", false) // two Hetzner servers, as issue 8 measured
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
