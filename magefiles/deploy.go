@@ -64,7 +64,7 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		yes := boolFlag("yes")
 		flake := os.Getenv("VANIXIETS_FLAKE")
 		opt.Provision = func(ctx context.Context, machine string) error {
-			_, err := provision.Ensure(ctx, provision.Options{Flake: flake, Yes: yes, Out: os.Stdout, In: os.Stdin, ServeAPI: fakeCloud()}, machine)
+			_, err := provision.Ensure(ctx, provision.Options{Flake: flake, Yes: yes, Out: os.Stdout, In: os.Stdin, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()}, machine)
 			return err
 		}
 	}

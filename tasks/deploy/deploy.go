@@ -658,10 +658,9 @@ func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Flee
 }
 
 // provision runs the Provision hook for the selected cloud machines that
-// terraform manages here (enabled Hetzner machines). A disabled machine is
-// not provisioned (the fleet says it should not exist) and GCP machines
-// need the Google provider, which this suite does not build: both are
-// deployed to their targetHost as they are, with a note.
+// are enabled (Hetzner and GCP alike). A disabled machine is not
+// provisioned (the fleet says it should not exist): it is deployed to its
+// targetHost as it is, with a note.
 func (d *Deployer) provision(ctx context.Context, f *fleet.Fleet, names []string) error {
 	if d.opt.Provision == nil || d.opt.DryRun {
 		return nil
@@ -674,8 +673,6 @@ func (d *Deployer) provision(ctx context.Context, f *fleet.Fleet, names []string
 		switch {
 		case !m.Cloud.Enabled:
 			d.printf("%s: cloud machine disabled in the fleet (cloud.enabled = false): not provisioned, deploying to %s as it is", n, m.Deploy.TargetHost)
-		case m.Cloud.Provider != "hetzner":
-			d.printf("%s: %s machines are not provisioned by this suite (no %s provider here): deploying to %s as it is", n, m.Cloud.Provider, m.Cloud.Provider, m.Deploy.TargetHost)
 		default:
 			if err := d.opt.Provision(ctx, n); err != nil {
 				return fmt.Errorf("provision %s: %w", n, err)

@@ -84,6 +84,14 @@ func TestMageFreshDefaultRun(t *testing.T) {
 	out, err = mage("tf:provision", "galena")
 	assert.NilError(t, err, out)
 	assert.Check(t, is.Contains(out, "galena exists: "+g[1]))
+	// The GCP instance terraform made is deployed like any machine; a
+	// second deploy copies nothing.
+	out, err = mage("deploy:machine", "galena", "--timeout", "10s")
+	assert.NilError(t, err, out)
+	assert.Check(t, regexp.MustCompile(`galena\s+0 -> 1\s+\d+ paths.*\sok\n`).MatchString(out), out)
+	out, err = mage("deploy:machine", "galena", "--timeout", "10s")
+	assert.NilError(t, err, out)
+	assert.Check(t, regexp.MustCompile(`galena\s+1 -> 1\s+0 paths, 0 B.*\sunchanged\n`).MatchString(out), out)
 	out, err = mage("tf:provision", "stibnite")
 	assert.NilError(t, err, out)
 	assert.Check(t, is.Contains(out, "stibnite is not a cloud machine"))
