@@ -3,7 +3,8 @@
 #
 # Each part is its own idempotent script (a second run finds its work done and
 # returns in seconds); this one runs them in order and says which failed.
-# Parts: nix (Debian's nix-bin), the lab's tools (iproute2, openssh-server),
+# Parts: nix (Debian's nix-bin), nix226 (a second Nix, trixie's 2.26, in
+# its own root under the tools dir: docs/nix-versions.md), the lab's tools (iproute2, openssh-server),
 # age, terraform + the hcloud provider mirror, the google provider (built once
 # per machine, the longest part), sops (for the interop tests),
 # bazel-remote, Bazel offline, actionlint (for the workflow test).
@@ -20,7 +21,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 command -v go >/dev/null || { say "go is missing: install Go 1.26 at /usr/local/go"; exit 1; }
 
-parts="${SETUP_PARTS:-nix lab terraform google-provider sops bazel-remote bazel actionlint}"
+parts="${SETUP_PARTS:-nix nix226 lab terraform google-provider sops bazel-remote bazel actionlint}"
 
 # apt runs once for the Debian packages of the selected parts (a CI job that
 # needs only nix does not pay for Bazel's JDK), with a policy that stops any
@@ -31,6 +32,7 @@ apt_packages=(git ca-certificates patch util-linux age)
 for part in $parts; do
   case "$part" in
     nix) apt_packages+=(nix-bin) ;;
+    nix226) apt_packages+=(mmdebstrap) ;;
     lab) apt_packages+=(iproute2 openssh-server openssh-client) ;;
     bazel) apt_packages+=(bazel-bootstrap bazel-skylib) ;;
   esac
@@ -56,6 +58,7 @@ failed=()
 for part in $parts; do
   script="$here/install-$part.sh"
   [ "$part" = lab ] && script="$here/install-lab-deps.sh"
+  [ "$part" = nix226 ] && script="$here/install-nix-2.26.sh"
   if [ ! -x "$script" ] && [ ! -f "$script" ]; then
     say "no installer for '$part' ($script); skipping"
     continue
