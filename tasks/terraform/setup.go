@@ -56,10 +56,11 @@ type Options struct {
 	ServeAPI func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error)
 	// ServeGCP is ServeAPI's twin for the Compute Engine API (the front
 	// doors plug in tasks/fakegcp.ServeFromEnv). It is used when the
-	// rendering has Google resources and the environment names no Google
-	// API: neither GOOGLE_COMPUTE_CUSTOM_ENDPOINT nor credentials
-	// (GoogleCredentialVars). nil: the google provider reads the
-	// environment as it is (the real API with the user's credentials).
+	// rendering has Google resources and no Google API of the user's is
+	// named: no GOOGLE_COMPUTE_CUSTOM_ENDPOINT or credential variable
+	// (GoogleCredentialVars), no sops/secrets/gcp-credentials in the flake
+	// (CloudCredential). nil: the google provider uses the real API with
+	// the user's credentials.
 	ServeGCP func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error)
 }
 
@@ -194,9 +195,14 @@ func OpenRendering(ctx context.Context, o Options, r *terranix.Rendering) (*Sess
 	}
 	s := &Session{Rendering: r, Workspace: w}
 	if ep := os.Getenv("HCLOUD_ENDPOINT"); ep != "" {
-		if len(os.Getenv("HCLOUD_TOKEN")) != 64 {
-			return nil, fmt.Errorf("HCLOUD_ENDPOINT is set but HCLOUD_TOKEN is not a 64-character Hetzner API token")
+		tok, err := CloudCredential(o.Flake, "HCLOUD_TOKEN", ids)
+		if err != nil {
+			return nil, err
 		}
+		if len(tok) != 64 {
+			return nil, fmt.Errorf("HCLOUD_ENDPOINT is set but there is no 64-character Hetzner API token: set HCLOUD_TOKEN or keep it as the sops secret %s", secretPath(o.Flake, "hcloud-token"))
+		}
+		w.Env["HCLOUD_TOKEN"] = tok
 	} else if o.ServeAPI != nil {
 		ep, token, stop, err := o.ServeAPI(ctx, w.WorkDir)
 		if err != nil {
@@ -206,7 +212,21 @@ func OpenRendering(ctx context.Context, o Options, r *terranix.Rendering) (*Sess
 		w.Env["HCLOUD_TOKEN"] = token
 		s.Endpoint, s.close = ep, stop
 	}
-	if o.ServeGCP != nil && usesGoogle(r) && !googleFromEnv() {
+	// A Google API of the user's own: named in the environment, or
+	// credentials kept in the flake's secrets (handed to the provider in
+	// memory). Otherwise the front door's fake serves.
+	realGoogle := googleFromEnv() || hasCloudSecret(o.Flake, "GOOGLE_CREDENTIALS")
+	if usesGoogle(r) && realGoogle {
+		cred, err := CloudCredential(o.Flake, "GOOGLE_CREDENTIALS", ids)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		if cred != "" {
+			w.Env["GOOGLE_CREDENTIALS"] = cred
+		}
+	}
+	if o.ServeGCP != nil && usesGoogle(r) && !realGoogle {
 		ep, token, stop, err := o.ServeGCP(ctx, w.WorkDir)
 		if err != nil {
 			s.Close()

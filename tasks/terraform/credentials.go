@@ -1,0 +1,85 @@
+package terraform
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+
+	"github.com/vanixiets/vanixiets/tasks/sops"
+)
+
+// Cloud API credentials live where a clan repository keeps its other
+// secrets: named sops secrets, sops/secrets/<name>/secret in the flake,
+// encrypted to the admins' age keys (`clan secrets set hcloud-token`). The
+// suite decrypts them in memory with the identities that open the
+// terraform state and hands them to terraform through its environment
+// (Workspace.Env): no plain environment file in the repository, no
+// plaintext on disk. A variable already set in the environment wins, so a
+// CI secret or a shell export still works.
+//
+// The terraform state itself needs no passphrase: it is age-encrypted to
+// the same admins (see Vault), so the one secret an operator holds is
+// their age identity (~/.config/sops/age/keys.txt, as for sops).
+var cloudSecrets = []struct {
+	// Env is the provider's variable; Secret the named sops secret.
+	Env, Secret string
+}{
+	{Env: "HCLOUD_TOKEN", Secret: "hcloud-token"},
+	// The google provider takes a service account key (its JSON) here.
+	{Env: "GOOGLE_CREDENTIALS", Secret: "gcp-credentials"},
+}
+
+// secretPath is the file of a named sops secret in flake.
+func secretPath(flake, name string) string {
+	return filepath.Join(flake, "sops", "secrets", name, "secret")
+}
+
+// hasCloudSecret reports whether flake keeps the named secret of env.
+func hasCloudSecret(flake, env string) bool {
+	for _, c := range cloudSecrets {
+		if c.Env == env {
+			_, err := os.Stat(secretPath(flake, c.Secret))
+			return err == nil
+		}
+	}
+	return false
+}
+
+// CloudCredential returns the value of a provider credential variable
+// (HCLOUD_TOKEN, GOOGLE_CREDENTIALS): the environment's, else the flake's
+// named sops secret decrypted with ids, else "" (neither is set). A secret
+// that is there but cannot be read is an error naming it and the fix.
+func CloudCredential(flake, env string, ids []age.Identity) (string, error) {
+	if v := os.Getenv(env); v != "" {
+		return v, nil
+	}
+	for _, c := range cloudSecrets {
+		if c.Env != env {
+			continue
+		}
+		p := secretPath(flake, c.Secret)
+		ct, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s (for %s): %v", p, env, err)
+		}
+		pt, err := sops.Decrypt(sops.Binary, ct, ids)
+		if err != nil {
+			return "", fmt.Errorf("%s (for %s) cannot be decrypted with your age identities (%v): have an admin add your key (clan secrets users add, or vars:rekey), or set %s", p, env, err, env)
+		}
+		defer clear(pt)
+		v := strings.TrimSpace(string(pt)) // `clan secrets set` keeps the newline a shell or editor adds
+		if v == "" {
+			return "", fmt.Errorf("%s (for %s) is empty: set it again (clan secrets set %s) or set %s", p, env, c.Secret, env)
+		}
+		return v, nil
+	}
+	return "", fmt.Errorf("no cloud secret for %s", env)
+}
