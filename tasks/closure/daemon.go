@@ -26,12 +26,10 @@ import (
 const (
 	workerMagic1 = 0x6e697863
 	workerMagic2 = 0x6478696f
-	// clientMinor is the newest protocol minor this client speaks: 1.32.
-	// Later minors add a version string and a trust flag to the greeting,
-	// which we do not need.
-	clientMinor = 32
-	// minDaemonMinor: framed NARs (23) and structured errors (26).
-	minDaemonMinor = 26
+	// clientMinor is the newest protocol minor this client speaks; what
+	// each Nix version announces and how the two meet is decided in
+	// tasks/nix (DaemonMinor), with the other version differences.
+	clientMinor = nix.DaemonClientMinor
 
 	opQueryValidPaths = 31
 	opAddToStoreNar   = 39
@@ -86,10 +84,9 @@ func (c *daemonConn) greet() error {
 	if err != nil {
 		return err
 	}
-	if ver>>8 != 1 || ver&0xff < minDaemonMinor {
-		return fmt.Errorf("nix daemon protocol: the host's nix-daemon speaks %d.%d; copying needs 1.%d or later (Nix >= 2.4)", ver>>8, ver&0xff, minDaemonMinor)
+	if c.minor, err = nix.DaemonMinor(ver); err != nil {
+		return err
 	}
-	c.minor = min(ver&0xff, clientMinor)
 	for _, v := range []uint64{1<<8 | c.minor, 0 /* no CPU affinity (obsolete) */, 0 /* reserveSpace (obsolete) */} {
 		if err := c.u64(v); err != nil {
 			return err

@@ -56,9 +56,15 @@ var schemeRe = regexp.MustCompile(`^[a-z][a-z0-9+.-]*:`)
 
 func looksLikeURL(s string) bool { return schemeRe.MatchString(s) }
 
-// EvalJSON evaluates installable with --json and returns the raw JSON.
+// EvalJSON evaluates installable with --json and returns the JSON, without
+// the newline some Nix versions end it with (TrimJSON), so the bytes are
+// the same whichever Nix produced them.
 func (n *Nix) EvalJSON(ctx context.Context, installable string) ([]byte, error) {
-	return n.run(ctx, "eval", installable, "eval", "--json", installable)
+	b, err := n.run(ctx, "eval", installable, "eval", "--json", installable)
+	if err != nil {
+		return nil, err
+	}
+	return TrimJSON(b), nil
 }
 
 // Eval evaluates installable with --json and decodes the result into out.

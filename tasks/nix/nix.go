@@ -23,7 +23,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -83,7 +82,8 @@ type Nix struct {
 	Progress io.Writer
 }
 
-// New finds nix ($VANIXIETS_NIX, else PATH, else /usr/bin/nix and the
+// New finds nix ($VANIXIETS_NIX: a path, or a tested version's name, 2.8
+// or 2.26, see ResolveVersion; else PATH, else /usr/bin/nix and the
 // single-user profile) and returns a driver for it.
 func New() (*Nix, error) {
 	bin, err := find()
@@ -94,22 +94,14 @@ func New() (*Nix, error) {
 }
 
 func find() (string, error) {
-	if p := os.Getenv("VANIXIETS_NIX"); p != "" {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
+	if v := os.Getenv("VANIXIETS_NIX"); v != "" {
+		p, err := ResolveVersion(v)
+		if err != nil {
+			return "", fmt.Errorf("VANIXIETS_NIX=%s: %w", v, err)
 		}
-		return "", fmt.Errorf("VANIXIETS_NIX=%s: %w", p, ErrNotFound)
-	}
-	if p, err := exec.LookPath("nix"); err == nil {
 		return p, nil
 	}
-	home, _ := os.UserHomeDir()
-	for _, p := range []string{"/usr/bin/nix", "/nix/var/nix/profiles/default/bin/nix", filepath.Join(home, ".nix-profile/bin/nix")} {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	return "", ErrNotFound
+	return machineNix()
 }
 
 // Env returns the environment nix commands run with: the process environment
