@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
+	"github.com/vanixiets/vanixiets/tasks/nix"
 )
 
 // ErrRangeOverlap is wrapped by errors for a lab range that overlaps a route
@@ -100,16 +101,25 @@ func hostPasswd(target string) ([]byte, error) {
 // and private mount namespace: it binds the host's directories over the
 // machine's and becomes sshd. /root goes last because the host directory
 // itself may live under the machine's /root. $1 is the host directory, $2
-// the sshd binary.
+// the sshd binary, $3 the store directory's name (nix, or nix-2.26 for a
+// host on Nix 2.26), and for a 2.26 host $4 the wrapper bound over
+// /usr/bin/nix (every nix-* command is a link to it) and $5 its install
+// directory, bound at /run/vanixiets-nix-2.26 after /run (the wrapper finds
+// its trixie root there, since the machine's /root is hidden next).
 const mountScript = `set -e
 d=$1
-mount --bind "$d/nix" /nix
+mount --bind "$d/$3" /nix
 mount --bind "$d/etc-nix" /etc/nix
 mount --bind "$d/etc-ssh" /etc/ssh
 mount --bind "$d/etc-group" /etc/group
 mount --bind "$d/etc-passwd" /etc/passwd
 mount --bind "$d/state" /var/lib/vanixiets
 mount --bind "$d/run" /run
+if [ -n "$4" ]; then
+  mkdir -p /run/vanixiets-nix-2.26
+  mount --bind "$5" /run/vanixiets-nix-2.26
+  mount --bind "$4" /usr/bin/nix
+fi
 mount --bind "$d/root" /root
 cd /
 exec "$2" -D -e -f /etc/ssh/sshd_config
@@ -394,7 +404,14 @@ func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.Pr
 	if passwdErr == nil && string(havePasswd) != string(wantPasswd) {
 		passwdErr = errors.New("target user changed")
 	}
-	healthy := groupErr == nil && passwdErr == nil && netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime) &&
+	// A host whose Nix version changed is rebuilt around the other store.
+	wantNix := l.nixFor(r.Name)
+	nixChanged := recordedNix(r) != wantNix
+	r.Nix = wantNix
+	if err := os.MkdirAll(filepath.Join(dir, storeDir(wantNix)), 0o755); err != nil {
+		return Host{}, l.errf("host %s: %v", r.Name, err)
+	}
+	healthy := !nixChanged && groupErr == nil && passwdErr == nil && netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime) &&
 		l.waitListening(r, 3*time.Second) == nil
 	if healthy && !changed {
 		return l.hostOf(r, publicKey(key)), nil
@@ -481,9 +498,15 @@ func (l *Lab) startSSHD(r hostRecord) (hostRecord, error) {
 	defer logf.Close()
 	// ip netns exec and unshare exec (not fork), so the pid we start is
 	// sshd's pid: the record and Exec's nsenter both rely on that.
+	var wrapper, nixDir string
+	if recordedNix(r) == nix.Version226 {
+		if wrapper, nixDir, err = nix226Mounts(); err != nil {
+			return r, err
+		}
+	}
 	cmd := exec.Command("ip", "netns", "exec", r.Netns,
 		"unshare", "--mount", "--propagation", "private",
-		"sh", "-c", mountScript, "lab-host", dir, l.cfg.SSHD)
+		"sh", "-c", mountScript, "lab-host", dir, l.cfg.SSHD, storeDir(recordedNix(r)), wrapper, nixDir)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", l.hostEnv(r.Name)}
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -657,7 +680,7 @@ func (l *Lab) hostOf(r hostRecord, key ssh.PublicKey) Host {
 	dir := l.hostDir(r.Name)
 	return Host{
 		Name: r.Name, Addr: r.Addr, Gateway: r.Gateway, Port: sshPort, HostKey: key, Target: r.Target,
-		StateDir: filepath.Join(dir, "state"), StoreDir: filepath.Join(dir, "nix"),
+		StateDir: filepath.Join(dir, "state"), StoreDir: filepath.Join(dir, storeDir(recordedNix(r))), Nix: recordedNix(r),
 		RunDir: filepath.Join(dir, "run"), Namespace: r.Netns,
 	}
 }

@@ -87,6 +87,10 @@ type Config struct {
 	// key. A host whose key differs is re-keyed and its sshd restarted.
 	// An explicit key given to CreateHost wins.
 	HostKey func(machine string) (ed25519.PrivateKey, error)
+	// Nix says which Nix each host runs, as VANIXIETS_LAB_NIX does: "2.8"
+	// (the default), "2.26", or per machine ("2.8,cinnabar=2.26"). Empty:
+	// $VANIXIETS_LAB_NIX.
+	Nix string
 }
 
 // Lab is an opened lab. Its methods serialize on a lock file in Dir, so two
@@ -95,6 +99,8 @@ type Lab struct {
 	cfg      Config
 	machines map[string]Machine
 	order    []string
+	nixDef   string            // the Nix version of hosts (cfg.Nix)
+	nixPer   map[string]string // per-machine exceptions
 }
 
 // Host is a lab host that is up.
@@ -115,8 +121,11 @@ type Host struct {
 	// StateDir is, on the machine, the directory seen as /var/lib/vanixiets
 	// inside the host.
 	StateDir string
-	// StoreDir is, on the machine, the directory seen as /nix inside the host.
+	// StoreDir is, on the machine, the directory seen as /nix inside the host
+	// (hosts/<m>/nix, or hosts/<m>/nix-2.26 for a host on Nix 2.26).
 	StoreDir string
+	// Nix is the Nix version the host runs (nix.Version28 or Version226).
+	Nix string
 	// RunDir is, on the machine, the directory seen as /run inside the host
 	// (where /run/current-system lives).
 	RunDir string
@@ -175,7 +184,13 @@ func Open(cfg Config) (*Lab, error) {
 	if cfg.SSHD == "" {
 		cfg.SSHD = "/usr/sbin/sshd"
 	}
+	if cfg.Nix == "" {
+		cfg.Nix = os.Getenv("VANIXIETS_LAB_NIX")
+	}
 	l := &Lab{cfg: cfg, machines: map[string]Machine{}}
+	if l.nixDef, l.nixPer, err = parseLabNix(cfg.Nix); err != nil {
+		return nil, err
+	}
 	for _, m := range cfg.Machines {
 		if !hostRE.MatchString(m.Name) {
 			return nil, fmt.Errorf("lab machine name %q: use lower-case letters, digits and '-'", m.Name)

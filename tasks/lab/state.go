@@ -38,6 +38,8 @@ type hostRecord struct {
 	Addr      netip.Addr `json:"addr"`
 	PID       int        `json:"pid,omitempty"`
 	StartTime uint64     `json:"startTime,omitempty"`
+	// Nix is the Nix version the host runs ("" in older records: 2.8).
+	Nix string `json:"nix,omitempty"`
 }
 
 func (l *Lab) labFile() string            { return filepath.Join(l.cfg.Dir, "lab.json") }
