@@ -7,7 +7,8 @@
 # its own root under the tools dir: docs/nix-versions.md), the lab's tools (iproute2, openssh-server),
 # age, terraform + the hcloud provider mirror, the google provider (built once
 # per machine, the longest part), sops (for the interop tests),
-# bazel-remote, Bazel offline, actionlint (for the workflow test).
+# bazel-remote, Bazel offline, actionlint (for the workflow test), just (for
+# the justfile's test: a prebuilt binary, through npm).
 # Select parts with SETUP_PARTS="nix lab terraform" (default: all).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,7 +22,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 command -v go >/dev/null || { say "go is missing: install Go 1.26 at /usr/local/go"; exit 1; }
 
-parts="${SETUP_PARTS:-nix nix226 lab terraform google-provider sops bazel-remote bazel actionlint}"
+parts="${SETUP_PARTS:-nix nix226 lab terraform google-provider sops bazel-remote bazel actionlint just}"
 
 # apt runs once for the Debian packages of the selected parts (a CI job that
 # needs only nix does not pay for Bazel's JDK), with a policy that stops any

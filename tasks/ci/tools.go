@@ -48,6 +48,7 @@ var knownTools = map[string]tool{
 	"bash":       {argv: []string{"bash", "--version"}, deb: "bash"},
 	"sops":       {argv: []string{"sops", "--disable-version-check", "--version"}, script: "install-sops.sh"},
 	"actionlint": {argv: []string{"actionlint", "-version"}, script: "install-actionlint.sh"},
+	"just":       {argv: []string{"just", "--version"}, script: "install-just.sh"},
 }
 
 // ToolNames lists the tools a job may name.
@@ -73,7 +74,7 @@ func toolPath(argv0 string) (string, error) {
 		return n.Bin, nil
 	}
 	// The suite's install scripts put their tools (terraform, sops,
-	// actionlint) in the tools directory, which wins over PATH, as it does
+	// actionlint, just) in the tools directory, which wins over PATH, as it does
 	// for the code that runs them.
 	p := filepath.Join(paths.Tools(), "bin", argv0)
 	if _, err := os.Stat(p); err == nil {
