@@ -31,7 +31,6 @@ package closure
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -382,22 +381,6 @@ func EnsureKey(ctx context.Context, dir, name string) (secretFile, public string
 	}
 	b, err := os.ReadFile(pub)
 	return sec, strings.TrimSpace(string(b)), err
-}
-
-// Trust makes the host trust public (a "name:base64" key) by appending it
-// to /etc/nix/nix.conf as extra-trusted-public-keys, unless the file already
-// names it. Hosts whose nix.conf is managed (a NixOS store symlink) refuse:
-// configure nix.settings.trusted-public-keys there instead.
-func Trust(ctx context.Context, c *remote.Client, public string) error {
-	script := `k=$1; f=/etc/nix/nix.conf
-if grep -qsF -- "$k" "$f"; then exit 0; fi
-if [ -L "$f" ]; then echo "$f is managed by the system configuration" >&2; exit 3; fi
-mkdir -p /etc/nix && printf '\nextra-trusted-public-keys = %s\n' "$k" >> "$f"`
-	var stderr bytes.Buffer
-	if err := c.Run(ctx, "sh -c "+remote.Quote(script)+" trust "+remote.Quote(public), nil, nil, &stderr); err != nil {
-		return fmt.Errorf("trust the fleet key on %s: %s; add %q to its nix.settings.trusted-public-keys", c.Config().Name(), lastLines(stderr.String(), 1), public)
-	}
-	return nil
 }
 
 func lastLines(s string, n int) string {

@@ -341,14 +341,6 @@ func (d *Deployer) evalStep() *pipeline.Step {
 	}
 }
 
-// Attr is the flake attribute of a machine's toplevel.
-func Attr(m *fleet.Machine) string {
-	if m.MachineClass == "darwin" {
-		return "darwinConfigurations." + m.Name + ".system"
-	}
-	return "nixosConfigurations." + m.Name + ".config.system.build.toplevel"
-}
-
 // buildFailureKey prefixes a machine's name in the build step's outputs
 // when its toplevel could not be evaluated or built; the value is the error.
 const buildFailureKey = "!"

@@ -54,11 +54,6 @@ func TestSelect(t *testing.T) {
 	}
 }
 
-func TestAttr(t *testing.T) {
-	assert.Equal(t, Attr(&fleet.Machine{Name: "a", MachineClass: "nixos"}), "nixosConfigurations.a.config.system.build.toplevel")
-	assert.Equal(t, Attr(&fleet.Machine{Name: "b", MachineClass: "darwin"}), "darwinConfigurations.b.system")
-}
-
 func TestTableAndFailedError(t *testing.T) {
 	rows := []Summary{
 		{Machine: "cinnabar", GenBefore: 1, GenAfter: 2, Paths: 3, Bytes: 3 << 20, Duration: 1500 * time.Millisecond, Result: "ok"},

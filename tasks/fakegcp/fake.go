@@ -170,14 +170,6 @@ func New(cfg Config) (*Fake, error) {
 	return f, nil
 }
 
-// SetFaults replaces the injected faults.
-func (f *Fake) SetFaults(faults ...fakehcloud.Fault) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cfg.Faults = append([]fakehcloud.Fault(nil), faults...)
-	f.seen = make([]int, len(faults))
-}
-
 // SetQuota replaces the quota limits.
 func (f *Fake) SetQuota(q map[string]float64) {
 	f.mu.Lock()

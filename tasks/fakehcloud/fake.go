@@ -221,13 +221,6 @@ func (f *Fake) ServerAddr(name string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// SetFaults replaces the injected faults.
-func (f *Fake) SetFaults(faults ...Fault) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults = append([]Fault(nil), faults...)
-}
-
 // Running is a fake listening on a loopback port.
 type Running struct {
 	*Fake

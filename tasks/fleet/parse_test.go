@@ -199,3 +199,18 @@ func FuzzParse(f *testing.F) {
 		_ = fl.Table(&sb)
 	})
 }
+
+// The contract's toplevel attribute per machine class (it was deploy.Attr's
+// test when deploy had its own copy).
+func TestToplevelAttr(t *testing.T) {
+	tests := []struct {
+		m    Machine
+		want string
+	}{
+		{Machine{Name: "a", MachineClass: "nixos"}, "nixosConfigurations.a.config.system.build.toplevel"},
+		{Machine{Name: "b", MachineClass: "darwin"}, "darwinConfigurations.b.system"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, ToplevelAttr(&tc.m), tc.want)
+	}
+}

@@ -48,9 +48,6 @@ func (m *Machine) HasTag(tag string) bool {
 	return tag == TagAll || slices.Contains(m.Tags, tag)
 }
 
-// IsCloud reports whether the machine is provisioned by terraform.
-func (m *Machine) IsCloud() bool { return m.Cloud != nil }
-
 // CloudEnabled reports whether the machine's cloud server should exist.
 func (m *Machine) CloudEnabled() bool { return m.Cloud != nil && m.Cloud.Enabled }
 

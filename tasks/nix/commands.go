@@ -116,8 +116,8 @@ func (r BuildResult) Out() string {
 // Build builds the installables with `nix build --json --no-link` (one nix
 // process, derivations built in parallel) and returns one result per
 // distinct derivation. The results are in Nix's order, which on Nix 2.8 is
-// NOT the order of the installables: match them by DrvPath (see ByDrv and
-// EvalApply to learn the drvPaths in one evaluation).
+// NOT the order of the installables: match them by DrvPath (EvalApply learns
+// the drvPaths in one evaluation).
 func (n *Nix) Build(ctx context.Context, installables ...string) ([]BuildResult, error) {
 	return n.build(ctx, nil, installables)
 }
@@ -143,15 +143,6 @@ func (n *Nix) build(ctx context.Context, flags, installables []string) ([]BuildR
 		return nil, fmt.Errorf("nix build %s: decode --json output: %w", strings.Join(installables, " "), err)
 	}
 	return res, nil
-}
-
-// ByDrv indexes build results by derivation path.
-func ByDrv(results []BuildResult) map[string]BuildResult {
-	m := make(map[string]BuildResult, len(results))
-	for _, r := range results {
-		m[r.DrvPath] = r
-	}
-	return m
 }
 
 // FlakeCheck runs `nix flake check` on flake; extra flags (e.g.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -313,22 +312,3 @@ func Ask(yes bool, in io.Reader, out io.Writer) Confirm {
 	}
 }
 
-// ProvisionMachine is the low-level handoff (tasks/provision.Ensure is the
-// deploy pipeline's entry: it also handles non-cloud machines, terminals
-// and waiting for ssh). It
-// returns the machine's address from terraform's output, provisioning the
-// server first when the state does not have it (after showing the plan and
-// asking, or straight away with yes).
-func ProvisionMachine(ctx context.Context, o Options, machine string, yes bool) (netip.Addr, error) {
-	s, err := Open(ctx, o)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	defer s.Close()
-	out := o.Out
-	if out == nil {
-		out = os.Stderr
-	}
-	a, _, err := s.Workspace.Provision(ctx, s.Rendering, machine, Ask(yes, os.Stdin, out))
-	return a, err
-}
