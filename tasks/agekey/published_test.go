@@ -95,8 +95,12 @@ func TestPublishedIn(t *testing.T) {
 // this very repository, so the real fleet cannot use them.
 func TestThisRepositoryPublishesTheLabKeys(t *testing.T) {
 	p, err := PublishedIn(".")
-	if err != nil {
-		t.Skipf("not in a git checkout: %v", err)
+	assert.NilError(t, err)
+	if p.Root == "" {
+		// Outside any git repository PublishedIn finds nothing (no error):
+		// Bazel's sandbox holds the package's files but no checkout whose
+		// tracked files could be listed. `go test` (CI's go-unit) runs it.
+		t.Skip("not in a git checkout (Bazel's sandbox): run with go test")
 	}
 	for _, name := range []string{"cameron", "crs58"} {
 		b, err := os.ReadFile(filepath.Join(p.Root, "lab", "keys", name+".agekey"))
