@@ -41,6 +41,13 @@ func TestEvaluationRunsNoCode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := tc.installable
 			if strings.HasPrefix(ref, "../") {
+				if os.Getenv("TEST_SRCDIR") != "" {
+					// The lab flake reads ../modules/_fleet, which nix allows
+					// only through the checkout's git tree; Bazel's sandbox
+					// has none. //:lab_fleet evaluates the lab under Bazel
+					// (a private git copy), and `go test` runs this case.
+					t.Skip("needs the lab flake in its git checkout: run with go test")
+				}
 				abs, err := FlakeRef("../../lab")
 				assert.NilError(t, err)
 				ref = Installable(abs, "fleet")
