@@ -311,4 +311,3 @@ func Ask(yes bool, in io.Reader, out io.Writer) Confirm {
 		return strings.TrimSpace(line) == "yes"
 	}
 }
-
