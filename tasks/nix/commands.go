@@ -133,7 +133,7 @@ func (n *Nix) build(ctx context.Context, flags, installables []string) ([]BuildR
 	if len(installables) == 0 {
 		return nil, nil
 	}
-	args := append(append([]string{"build", "--json", "--no-link"}, flags...), installables...)
+	args := append(append([]string{"build", "--json", "--no-link"}, flags...), n.buildInstallables(installables)...)
 	b, err := n.run(ctx, "build", strings.Join(installables, " "), args...)
 	if err != nil {
 		return nil, err

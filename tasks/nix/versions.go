@@ -29,6 +29,10 @@ import (
 //     classify tells them apart by the message.
 //   - the daemon protocol: 2.8 announces 1.34, 2.26 announces 1.38; the
 //     suite's client speaks up to 1.32 and needs 1.26 (DaemonMinor).
+//   - building a derivation by its .drv path: 2.8 builds its outputs;
+//     newer Nix (2.13 on) takes a bare .drv path for the file itself and
+//     wants "<drv>^*" for the outputs, which 2.8 rejects. Build names a
+//     .drv path the way the running version reads it (drvInstallable).
 //   - the store database: 2.26 upgrades a store it opens so that 2.8 can no
 //     longer read it. A 2.26 therefore only ever runs against a store of its
 //     own (its wrapper refuses any other; see Nix226Bin and lab hosts with
@@ -117,4 +121,38 @@ func DaemonMinor(server uint64) (uint64, error) {
 		return 0, fmt.Errorf("nix daemon protocol: the host's nix-daemon speaks %d.%d; copying needs 1.%d or later (Nix >= 2.4)", server>>8, server&0xff, DaemonMinMinor)
 	}
 	return min(server&0xff, DaemonClientMinor), nil
+}
+
+// drvInstallable is how Nix version v is asked to build the outputs of a
+// derivation given by its .drv store path: the path itself up to 2.12,
+// "<drv>^*" from 2.13 on (where a bare .drv path means the file, and
+// `nix build --json` then prints the path as a string). Other installables
+// are returned as they are.
+func drvInstallable(v Version, installable string) string {
+	if strings.HasPrefix(installable, "/") && strings.HasSuffix(installable, ".drv") && v.AtLeast(2, 13) {
+		return installable + "^*"
+	}
+	return installable
+}
+
+// buildInstallables rewrites .drv paths for this Nix's version (read once
+// per binary, see Identity); other installables pass unchanged and cost no
+// version lookup.
+func (n *Nix) buildInstallables(installables []string) []string {
+	hasDrv := false
+	for _, i := range installables {
+		hasDrv = hasDrv || strings.HasSuffix(i, ".drv")
+	}
+	if !hasDrv {
+		return installables
+	}
+	v, err := ParseVersion(n.versionLine())
+	if err != nil {
+		return installables // the build's own error will say what is wrong
+	}
+	out := make([]string, len(installables))
+	for i, inst := range installables {
+		out[i] = drvInstallable(v, inst)
+	}
+	return out
 }

@@ -284,3 +284,39 @@ func TestNix226RefusesAForeignStore(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionsBuildDrvPath builds a derivation by its .drv path, as the
+// deployer builds machines' toplevels, on both versions.
+func TestVersionsBuildDrvPath(t *testing.T) {
+	for _, tc := range bothNixes(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			flake := testFlake(t, `{ outputs = { self }: { x = derivation { name = "d"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo d > $out" ]; nonce = "`+nonce(t)+`"; }; }; }`)
+			var drv string
+			assert.NilError(t, tc.n.EvalApply(ctx, Installable(flake, "x"), "d: d.drvPath", &drv))
+			res, err := tc.n.Build(ctx, drv)
+			assert.NilError(t, err)
+			assert.Equal(t, len(res), 1)
+			assert.Equal(t, res[0].DrvPath, drv)
+			assert.Assert(t, strings.HasSuffix(res[0].Out(), "-d"), "%+v", res[0])
+		})
+	}
+}
+
+func TestDrvInstallable(t *testing.T) {
+	const drv = "/nix/store/cd694ka33a0f0lxcbfysd1j4905kyw34-y.drv"
+	for _, tc := range []struct {
+		version, in, want string
+	}{
+		{"nix (Nix) 2.8.0", drv, drv},
+		{"nix (Nix) 2.12.1", drv, drv},
+		{"nix (Nix) 2.13.0", drv, drv + "^*"},
+		{"nix (Nix) 2.26.3", drv, drv + "^*"},
+		{"nix (Nix) 2.26.3", "/work/lab#fleet", "/work/lab#fleet"},
+		{"nix (Nix) 2.26.3", drv + "^out", drv + "^out"},
+	} {
+		v, err := ParseVersion(tc.version)
+		assert.NilError(t, err)
+		assert.Equal(t, drvInstallable(v, tc.in), tc.want, "%s %s", tc.version, tc.in)
+	}
+}
