@@ -62,10 +62,6 @@ type Workspace struct {
 	// Vault encrypts state and plans. Its Recipients, when empty, are taken
 	// from the rendering (the admins' keys).
 	Vault Vault
-	// Optional names providers (local names, e.g. "google") whose resources
-	// are left out of terraform runs, with a note, when the provider is not
-	// in the mirror. Any other missing provider is an error.
-	Optional []string
 	// Stdout and Stderr receive terraform's output (nil: discarded).
 	Stdout, Stderr io.Writer
 	// WaitDelay is how long terraform gets after an interrupt before it is
@@ -154,14 +150,13 @@ func (w *Workspace) defaults() error {
 
 // run is one locked terraform session in a private directory.
 type run struct {
-	w       *Workspace
-	dir     string
-	tf      *tfexec.Terraform
-	lock    *os.File
-	state0  []byte // decrypted state at start
-	vault   Vault
-	skipped []string
-	notes   []string
+	w      *Workspace
+	dir    string
+	tf     *tfexec.Terraform
+	lock   *os.File
+	state0 []byte // decrypted state at start
+	vault  Vault
+	notes  []string
 }
 
 func (w *Workspace) lockPath() string { return filepath.Join(w.WorkDir, "lock") }
@@ -260,33 +255,10 @@ func envMap(environ []string) map[string]string {
 	return m
 }
 
-// writeConfig writes the rendering, minus optional providers that are not
-// installed, and the dependency lock file kept from earlier inits.
+// writeConfig writes the rendering and the dependency lock file kept from
+// earlier inits.
 func (rn *run) writeConfig(r *terranix.Rendering) error {
 	cfg := r.Config
-	for _, local := range rn.w.Optional {
-		src := terranix.ProviderSource[local]
-		needed := false
-		for _, p := range cfg.Providers() {
-			needed = needed || p == src
-		}
-		if !needed || rn.w.inMirror(src) {
-			continue
-		}
-		var dropped []string
-		cfg, dropped = cfg.WithoutProvider(local)
-		rn.skipped = append(rn.skipped, dropped...)
-		rn.notes = append(rn.notes, fmt.Sprintf("left out %s: provider %s is not installed (it is too large to build here; see docs/cloud.md)", strings.Join(dropped, ", "), src))
-	}
-	if h, err := parseStateMaybe(rn.state0); err == nil && h != nil {
-		for _, res := range h.Resources {
-			for _, s := range rn.skipped {
-				if res.Type+"."+res.Name == s {
-					return fmt.Errorf("%s is in the state, but its provider is not installed: install it before planning (leaving it out would destroy it)", s)
-				}
-			}
-		}
-	}
 	if err := os.WriteFile(filepath.Join(rn.dir, terranix.FileName), cfg.JSON(), 0o600); err != nil {
 		return err
 	}
@@ -479,7 +451,6 @@ type Plan struct {
 	StateSum  string           `json:"state_sum"`
 	Destroy   bool             `json:"destroy,omitempty"`
 	Changes   []ResourceChange `json:"changes"`
-	Skipped   []string         `json:"skipped,omitempty"`
 	Notes     []string         `json:"notes,omitempty"`
 	Created   time.Time        `json:"created"`
 }
@@ -556,7 +527,7 @@ func (rn *run) plan(ctx context.Context, r *terranix.Rendering, destroy bool, ta
 			machineOf[typ+"."+m.Name] = m.Name
 		}
 	}
-	out := &Plan{RenderKey: r.Key, Destroy: destroy, Skipped: rn.skipped, Notes: rn.notes, Created: time.Now().UTC()}
+	out := &Plan{RenderKey: r.Key, Destroy: destroy, Notes: rn.notes, Created: time.Now().UTC()}
 	for _, rc := range p.ResourceChanges {
 		if rc.Change == nil {
 			continue
@@ -875,9 +846,6 @@ func (w *Workspace) Validate(ctx context.Context, r *terranix.Rendering) (err er
 			return fmt.Errorf("terraform validate: %w: %s is not in the mirror (%s)", ErrProviderMissing, p, InstallHint)
 		}
 	}
-	opt := w.Optional
-	w.Optional = nil
-	defer func() { w.Optional = opt }()
 	rn, err := w.begin(ctx, r)
 	if err != nil {
 		return err

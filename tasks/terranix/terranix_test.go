@@ -126,16 +126,6 @@ func TestDiff(t *testing.T) {
 	assert.Equal(t, FormatDiff(Diff(base, noBeta)), "  - machine beta disappears (hcloud_server.beta)\n")
 }
 
-func TestWithoutProvider(t *testing.T) {
-	c := load(t, "two-hetzner-one-gcp.tf.json")
-	assert.DeepEqual(t, c.Providers(), []string{"registry.terraform.io/hashicorp/google", "registry.terraform.io/hetznercloud/hcloud"})
-	w, dropped := c.WithoutProvider("google")
-	assert.DeepEqual(t, dropped, []string{"google_compute_instance.gamma"})
-	assert.DeepEqual(t, w.Providers(), []string{"registry.terraform.io/hetznercloud/hcloud"})
-	assert.DeepEqual(t, w.Outputs(), []string{"alpha_ipv4", "beta_ipv4"})
-	assert.Check(t, is.Len(c.Outputs(), 3), "the original is untouched")
-}
-
 func copyDir(t *testing.T, from, to string) {
 	t.Helper()
 	ents, err := os.ReadDir(from)
