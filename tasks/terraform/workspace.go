@@ -42,7 +42,7 @@ import (
 )
 
 // InstallHint says how to get terraform and the providers.
-const InstallHint = "run scripts/install-terraform.sh (links /usr/local/bin/terraform or builds terraform v1.5.7 with go install in 2-4 min; builds the hcloud provider in about 1 min)"
+const InstallHint = "run scripts/install-terraform.sh (links /usr/local/bin/terraform or builds terraform v1.5.7 with go install in 2-4 min; builds the hcloud provider in about 1 min) and scripts/install-google-provider.sh (builds the google provider once, about 4 min of two cores)"
 
 // Workspace is one terraform state and the directory it is worked on in.
 type Workspace struct {
