@@ -27,6 +27,9 @@ var (
 		{Name: "VANIXIETS_CACHE_DIR", Spec: Spec{Kind: CacheDir}},
 		{Name: "VANIXIETS_TOOLS", Spec: Spec{Kind: CacheDir}},
 		{Name: "VANIXIETS_REMOTE_CACHE", Spec: Spec{Kind: URL}},
+		// the deployer's Nix: 2.8 (the machine's), 2.26 (scripts/install-nix-2.26.sh)
+		// or a nix binary's path; nix.ResolveVersion checks it and names the fix.
+		{Name: "VANIXIETS_NIX", Spec: Spec{Kind: Text, Meta: "<2.8|2.26|path>"}},
 	}
 	envIdentity = []EnvVar{
 		{Name: "VANIXIETS_AGE_IDENTITY", Spec: Spec{Kind: Files}},
@@ -41,6 +44,9 @@ var (
 	envLab = []EnvVar{
 		{Name: "VANIXIETS_LAB_RANGE", Spec: Spec{Kind: CIDR}},
 		{Name: "VANIXIETS_LAB_DIR", Spec: Spec{Kind: CacheDir}},
+		// the lab hosts' Nix, for the lab or per machine (2.8,cinnabar=2.26);
+		// lab.Open checks it and names the accepted values.
+		{Name: "VANIXIETS_LAB_NIX", Spec: Spec{Kind: Text, Meta: "<2.8|2.26|2.8,m=2.26>"}},
 	}
 	envTf = []EnvVar{
 		{Name: "VANIXIETS_TF_STATE", Spec: Spec{Kind: StateFile}},

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/paths"
@@ -33,6 +34,9 @@ import (
 //     newer Nix (2.13 on) takes a bare .drv path for the file itself and
 //     wants "<drv>^*" for the outputs, which 2.8 rejects. Build names a
 //     .drv path the way the running version reads it (drvInstallable).
+//   - a store refusing an unsigned path: 2.8 says "lacks a valid
+//     signature", 2.26 "lacks a signature by a trusted key"
+//     (MissingSignatureRe).
 //   - the store database: 2.26 upgrades a store it opens so that 2.8 can no
 //     longer read it. A 2.26 therefore only ever runs against a store of its
 //     own (its wrapper refuses any other; see Nix226Bin and lab hosts with
@@ -156,3 +160,8 @@ func (n *Nix) buildInstallables(installables []string) []string {
 	}
 	return out
 }
+
+// MissingSignatureRe matches a store's refusal of a path that no trusted
+// key signed, in each tested version's words: "because it lacks a valid
+// signature" (2.8), "because it lacks a signature by a trusted key" (2.26).
+var MissingSignatureRe = regexp.MustCompile(`lacks a (valid signature|signature by a trusted key)`)

@@ -320,3 +320,19 @@ func TestDrvInstallable(t *testing.T) {
 		assert.Equal(t, drvInstallable(v, tc.in), tc.want, "%s %s", tc.version, tc.in)
 	}
 }
+
+// TestVersionsMissingSignature copies an unsigned path into a store that
+// checks signatures and reads each version's refusal.
+func TestVersionsMissingSignature(t *testing.T) {
+	for _, tc := range bothNixes(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			top := buildTwo(t, tc.n)
+			err := tc.n.Copy(context.Background(), CopyOptions{To: "local?root=" + t.TempDir()}, top)
+			var ce *CommandError
+			assert.Assert(t, errors.As(err, &ce), "got %v", err)
+			assert.Assert(t, MissingSignatureRe.MatchString(ce.Message), "%s's refusal: %s", tc.name, ce.Message)
+			want := map[string]string{"2.8": "lacks a valid signature", "2.26": "lacks a signature by a trusted key"}[tc.name]
+			assert.Assert(t, is.Contains(ce.Message, want))
+		})
+	}
+}
