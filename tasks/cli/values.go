@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"net/url"
 	"os"
@@ -165,8 +166,24 @@ func (s Spec) check(v string, getenv func(string) string) error {
 		if st, err := os.Stat(v); err == nil && st.IsDir() {
 			return errors.New("is a directory: name a file in it")
 		}
-		if st, err := os.Stat(filepath.Dir(v)); err != nil || !st.IsDir() {
-			return fmt.Errorf("its directory %s does not exist: create it first", filepath.Dir(v))
+		// A missing directory is made when the file is written (as `go
+		// build -o` does): .ci/run names .work/junit.xml in a fresh clone.
+		// Only something in the way, a file where a directory belongs, is
+		// an error.
+		for d := filepath.Dir(v); ; d = filepath.Dir(d) {
+			st, err := os.Stat(d)
+			if err == nil {
+				if !st.IsDir() {
+					return fmt.Errorf("%s is a file, not a directory: name a path in a directory", d)
+				}
+				break
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
 		}
 	case URL:
 		u, err := url.Parse(v)
