@@ -1,0 +1,196 @@
+//go:build e2e
+
+package closure
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/remote"
+	"github.com/vanixiets/vanixiets/tasks/remote/sshdtest"
+)
+
+// Copy against the real thing: a real sshd whose logins run a real
+// `nix-daemon --stdio` on a private store (a local store under a temporary
+// root), so every test host starts empty and the machine's own store is
+// only ever the source. The closure is three paths built here:
+// leaf <- mid <- top, top's NAR large enough to be cut in the middle.
+
+// testClosure builds leaf <- mid <- top and returns the driver and the
+// three paths.
+func testClosure(t *testing.T) (*nix.Nix, map[string]string) {
+	t.Helper()
+	n, err := nix.New()
+	if err != nil {
+		t.Skipf("nix not installed (scripts/setup.sh): %v", err)
+	}
+	expr := `let mk = name: dep: size: derivation {
+  inherit name; system = builtins.currentSystem; builder = "/bin/sh";
+  args = [ "-c" "{ echo ${dep}; i=0; while [ $i -lt ${toString size} ]; do echo vanixiets-closure-test-$i; i=$((i+1)); done; } > $out" ];
+};
+  leaf = mk "vx-closure-leaf" "" 10;
+  mid = mk "vx-closure-mid" "${leaf}" 10;
+in mk "vx-closure-top" "${mid}" 20000`
+	cmd := exec.Command(n.Bin, "build", "--json", "--no-link", "--impure", "--expr", expr)
+	cmd.Env = n.Env()
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		t.Fatalf("nix build: %v: %s", err, ee.Stderr)
+	}
+	assert.NilError(t, err)
+	var res []struct{ Outputs map[string]string }
+	assert.NilError(t, json.Unmarshal(out, &res))
+	assert.Assert(t, is.Len(res, 1))
+	infos, err := n.Closure(context.Background(), res[0].Outputs["out"])
+	assert.NilError(t, err)
+	paths := map[string]string{}
+	for _, pi := range infos {
+		for _, name := range []string{"leaf", "mid", "top"} {
+			if strings.HasSuffix(pi.Path, "-vx-closure-"+name) {
+				paths[name] = pi.Path
+			}
+		}
+	}
+	assert.Assert(t, is.Len(paths, 3), "closure of top: %v", infos)
+	return n, paths
+}
+
+// daemon is the forced command of a login: the daemon protocol on the
+// private store under root, after prefix (a pipe stage) when given.
+func daemon(root, prefix, options string) string {
+	cmd := "nix-daemon --stdio --store " + root + " " + options
+	if prefix != "" {
+		return prefix + " | " + cmd
+	}
+	return "exec " + cmd
+}
+
+// valid lists which of paths the private store under root holds, asking
+// nix itself.
+func valid(t *testing.T, n *nix.Nix, root string, paths map[string]string) []string {
+	t.Helper()
+	var have []string
+	for _, name := range []string{"leaf", "mid", "top"} {
+		cmd := exec.Command(n.Bin, "path-info", "--store", root, paths[name])
+		cmd.Env = n.Env()
+		if cmd.Run() == nil {
+			have = append(have, name)
+		}
+	}
+	return have
+}
+
+func dial(t *testing.T, s *sshdtest.Server, login string) *remote.Client {
+	t.Helper()
+	c, err := remote.Dial(context.Background(), s.Config(login))
+	assert.NilError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestCopyToRealDaemon(t *testing.T) {
+	n, paths := testClosure(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	keyFile, public, err := EnsureKey(ctx, filepath.Join(dir, "key"), "vx-closure-test-1")
+	assert.NilError(t, err)
+	signer, err := LoadSigner(keyFile)
+	assert.NilError(t, err)
+	stores := map[string]string{}
+	for _, s := range []string{"empty", "partial", "unsigned", "trusted", "cut"} {
+		stores[s] = filepath.Join(dir, "store-"+s)
+	}
+	s := sshdtest.Start(t, map[string]string{
+		"empty":    daemon(stores["empty"], "", ""),
+		"partial":  daemon(stores["partial"], "", ""),
+		"unsigned": daemon(stores["unsigned"], "", ""),
+		"trusted":  daemon(stores["trusted"], "", "--option trusted-public-keys "+public),
+		// The connection breaks after 64 KiB: leaf and mid arrive whole,
+		// top's NAR (about 500 KB) is cut in the middle. dd with one-byte
+		// blocks passes each byte on at once (head would buffer them).
+		"cut":       daemon(stores["cut"], "dd bs=1 count=65536 status=none", ""),
+		"cut-again": daemon(stores["cut"], "", ""),
+	})
+
+	t.Run("everything missing, then everything present", func(t *testing.T) {
+		rep, err := Copy(ctx, n, dial(t, s, "empty"), Options{}, paths["top"])
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(rep.Closure, 3))
+		assert.Check(t, is.DeepEqual(rep.Missing, []string{paths["leaf"], paths["mid"], paths["top"]}))
+		assert.Check(t, is.Equal(rep.Sent, 3))
+		assert.Check(t, rep.Bytes >= rep.MissingBytes && rep.MissingBytes == rep.ClosureBytes, "%+v", rep)
+		assert.Check(t, is.DeepEqual(valid(t, n, stores["empty"], paths), []string{"leaf", "mid", "top"}))
+
+		rep, err = Copy(ctx, n, dial(t, s, "empty"), Options{}, paths["top"])
+		assert.NilError(t, err)
+		assert.Check(t, is.Len(rep.Missing, 0))
+		assert.Check(t, is.Equal(rep.Sent, 0))
+		assert.Check(t, is.Equal(rep.Bytes, int64(0)))
+	})
+
+	t.Run("partial closure: only what the host lacks", func(t *testing.T) {
+		_, err := Copy(ctx, n, dial(t, s, "partial"), Options{}, paths["mid"])
+		assert.NilError(t, err)
+		assert.Check(t, is.DeepEqual(valid(t, n, stores["partial"], paths), []string{"leaf", "mid"}))
+		dry, err := Copy(ctx, n, dial(t, s, "partial"), Options{DryRun: true}, paths["top"])
+		assert.NilError(t, err)
+		assert.Check(t, is.DeepEqual(dry.Missing, []string{paths["top"]}))
+		assert.Check(t, is.Equal(dry.Sent, 0))
+		assert.Check(t, is.DeepEqual(valid(t, n, stores["partial"], paths), []string{"leaf", "mid"}), "a dry run sends nothing")
+		rep, err := Copy(ctx, n, dial(t, s, "partial"), Options{}, paths["top"])
+		assert.NilError(t, err)
+		assert.Check(t, is.DeepEqual(rep.Missing, []string{paths["top"]}))
+		assert.Check(t, is.Equal(rep.Sent, 1))
+		assert.Check(t, is.DeepEqual(valid(t, n, stores["partial"], paths), []string{"leaf", "mid", "top"}))
+	})
+
+	t.Run("signatures checked", func(t *testing.T) {
+		tests := []struct {
+			name, login string
+			signer      *Signer
+			wantErr     string // "" = accepted
+			want        []string
+		}{
+			{"unsigned, refused", "unsigned", nil, "lacks a valid signature", nil},
+			{"signed by a key the host does not trust, refused", "unsigned", signer, "the fleet's public key (" + public + ")", nil},
+			{"signed by a trusted key, accepted", "trusted", signer, "", []string{"leaf", "mid", "top"}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				rep, err := Copy(ctx, n, dial(t, s, tc.login), Options{CheckSigs: true, Signer: tc.signer}, paths["top"])
+				if tc.wantErr == "" {
+					assert.NilError(t, err)
+					assert.Check(t, is.Equal(rep.Sent, 3))
+				} else {
+					assert.Check(t, is.ErrorContains(err, tc.wantErr))
+					assert.Check(t, is.Equal(rep.Sent, 0))
+				}
+				assert.Check(t, is.DeepEqual(valid(t, n, stores[tc.login], paths), tc.want))
+			})
+		}
+	})
+
+	t.Run("connection broken mid-NAR, then resumed", func(t *testing.T) {
+		rep, err := Copy(ctx, n, dial(t, s, "cut"), Options{}, paths["top"])
+		assert.Check(t, is.ErrorContains(err, "copy to "))
+		assert.Check(t, rep.Sent < 3, "%+v", rep)
+		have := valid(t, n, stores["cut"], paths)
+		assert.Check(t, !slices.Contains(have, "top"), "a cut NAR must not become a valid path: %v", have)
+		rep, err = Copy(ctx, n, dial(t, s, "cut-again"), Options{}, paths["top"])
+		assert.NilError(t, err)
+		assert.Check(t, is.DeepEqual(rep.Missing[len(rep.Missing)-1], paths["top"]))
+		assert.Check(t, is.Equal(rep.Sent, 3-len(have)))
+		assert.Check(t, is.DeepEqual(valid(t, n, stores["cut"], paths), []string{"leaf", "mid", "top"}))
+	})
+}
