@@ -67,9 +67,7 @@ func bodyText(r justRecipe) string {
 }
 
 func TestJustfileMirrorsTargets(t *testing.T) {
-	if os.Getenv("TEST_SRCDIR") != "" {
-		t.Skip("runs just and scripts/mage from the checkout: run with go test")
-	}
+	skipUnderBazel(t)
 	repo := repoRoot(t)
 	just := justBin(t, repo)
 	cmd := exec.Command(just, "--justfile", filepath.Join(repo, "justfile"), "--dump", "--dump-format", "json")
@@ -131,9 +129,7 @@ func TestJustfilePassesArguments(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the compiled targets through scripts/mage")
 	}
-	if os.Getenv("TEST_SRCDIR") != "" {
-		t.Skip("runs just and scripts/mage from the checkout: run with go test")
-	}
+	skipUnderBazel(t)
 	repo := repoRoot(t)
 	just := justBin(t, repo)
 	env := cleanEnv(t.TempDir())

@@ -114,9 +114,7 @@ func TestScriptsMageReusesTargets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles the targets of a small module several times")
 	}
-	if os.Getenv("TEST_SRCDIR") != "" {
-		t.Skip("runs scripts/mage and the go tool from the checkout: run with go test")
-	}
+	skipUnderBazel(t)
 	if _, err := exec.LookPath("flock"); err != nil {
 		t.Skip("flock not installed (util-linux)")
 	}
