@@ -3,9 +3,9 @@ package fakegcp
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -390,7 +390,7 @@ func (f *Fake) insertInstance(r *http.Request, rt route) (any, int, *apiError) {
 	need := map[string]float64{}
 	addUsage(need, in)
 	have := f.usage(in.region())
-	for _, metric := range sortedKeys(need) {
+	for _, metric := range slices.Sorted(maps.Keys(need)) {
 		limit, ok := f.cfg.Quota[metric+"/"+in.region()]
 		if ok && have[metric]+need[metric] > limit {
 			op.fail(403, "QUOTA_EXCEEDED", fmt.Sprintf("Quota '%s' exceeded.  Limit: %.1f in region %s.", metric, limit, in.region()))
@@ -469,7 +469,7 @@ func (f *Fake) listInstances(rt route) (any, int, *apiError) {
 		return nil, 0, notFound(fmt.Sprintf("projects/%s/zones/%s", rt.project, rt.zone))
 	}
 	var items []map[string]any
-	for _, k := range sortedKeys(f.st.Instances) {
+	for _, k := range slices.Sorted(maps.Keys(f.st.Instances)) {
 		in := f.st.Instances[k]
 		if in.Zone == rt.zone && in.Project == rt.project {
 			items = append(items, in.json())
@@ -666,13 +666,4 @@ func (f *Fake) getOperation(rt route, wait time.Duration) (any, int, *apiError) 
 		return nil, 0, notFound(fmt.Sprintf("projects/%s/zones/%s/operations/%s", rt.project, rt.zone, rt.name))
 	}
 	return f.answer(op, wait)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

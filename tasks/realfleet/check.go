@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -188,7 +190,7 @@ func Check(ctx context.Context, root string) ([]Problem, *Eval, error) {
 			add("machine-registry", "modules/clan/machines.nix", "clan.machines.%s imports %s; want [ %s ]", m, strings.Join(got, ", "), want)
 		}
 	}
-	for _, m := range sortedKeys(e.Registry) {
+	for _, m := range slices.Sorted(maps.Keys(e.Registry)) {
 		if _, ok := ms[m]; !ok {
 			add("machine-registry", "modules/clan/machines.nix", "clan.machines.%s names a machine modules/_fleet/machines.nix does not declare; add it there or drop the entry", m)
 		}
@@ -316,7 +318,7 @@ func diff(path string, a, b any, out *[]string) {
 		for k := range bm {
 			keys[k] = true
 		}
-		for _, k := range sortedKeys(keys) {
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
 			p := k
 			if path != "" {
 				p = path + "." + k
@@ -361,13 +363,4 @@ func nonNil(l []string) []string {
 		return []string{}
 	}
 	return l
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -3,9 +3,11 @@ package realfleet
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -132,12 +134,12 @@ func TestDataIsPlain(t *testing.T) {
 		t.Run(tc.section, func(t *testing.T) {
 			var d map[string]json.RawMessage
 			assert.NilError(t, json.Unmarshal(data[tc.file], &d))
-			assert.DeepEqual(t, sortedKeys(d), sortedKeys(labFleet[tc.section]))
+			assert.DeepEqual(t, slices.Sorted(maps.Keys(d)), slices.Sorted(maps.Keys(labFleet[tc.section])))
 		})
 	}
 	var machines map[string]json.RawMessage
 	assert.NilError(t, json.Unmarshal(data["modules/_fleet/machines.nix"], &machines))
-	assert.DeepEqual(t, sortedKeys(machines), []string{"argentum", "blackphos", "cinnabar", "electrum", "galena", "rosegold", "scheelite", "stibnite"})
+	assert.DeepEqual(t, slices.Sorted(maps.Keys(machines)), []string{"argentum", "blackphos", "cinnabar", "electrum", "galena", "rosegold", "scheelite", "stibnite"})
 }
 
 // TestDataNotPlain: a data file that became a function is named.

@@ -17,10 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -76,7 +78,7 @@ func (s *Store) Recipients(user string) ([]vars.Recipient, error) {
 		}
 	}
 	var out []vars.Recipient
-	for _, k := range sortedKeys(who) {
+	for _, k := range slices.Sorted(maps.Keys(who)) {
 		if _, err := age.ParseX25519Recipient(k); err != nil {
 			return nil, fmt.Errorf("%s's age key %q: %v (make one with age-keygen -o ~/.config/sops/age/keys.txt and put its public half in the fleet's users)", who[k], k, err)
 		}
@@ -171,7 +173,7 @@ func (s *Store) UpdateKeys() ([]string, error) {
 		return nil, err
 	}
 	var done []string
-	for _, u := range sortedKeys(files) {
+	for _, u := range slices.Sorted(maps.Keys(files)) {
 		p := files[u]
 		rs, err := s.Recipients(u)
 		if err != nil {
@@ -218,7 +220,7 @@ func (s *Store) Check(ids []age.Identity) ([]vars.Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, u := range sortedKeys(files) {
+	for _, u := range slices.Sorted(maps.Keys(files)) {
 		p := files[u]
 		rel := UserFile(u)
 		rs, err := s.Recipients(u)
@@ -363,15 +365,6 @@ func sortedUsers(f *fleet.Fleet) []string {
 	var out []string
 	for u := range f.Users {
 		out = append(out, u)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out

@@ -3,8 +3,10 @@ package vars
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -194,7 +196,7 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 				continue
 			}
 			opened := false
-			for _, rk := range sortedKeys(known) {
+			for _, rk := range slices.Sorted(maps.Keys(known)) {
 				key, err := sf.DataKey([]age.Identity{known[rk]})
 				if err == nil && intended[rk] && !opened {
 					opened = true

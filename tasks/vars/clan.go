@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -289,7 +291,7 @@ func (v *Vars) writeLinks(u *Unit, file string, want []Recipient) error {
 			}
 		}
 	}
-	for _, name := range sortedKeys(wl) {
+	for _, name := range slices.Sorted(maps.Keys(wl)) {
 		p := filepath.Join(fileDir, filepath.FromSlash(name))
 		if t, err := os.Readlink(p); err == nil && t == wl[name] {
 			continue

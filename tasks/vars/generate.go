@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -173,7 +174,7 @@ func (v *Vars) generateUnit(ctx context.Context, p *Plan, u *Unit, key string, s
 		in[d.Name] = files
 	}
 	prompts := map[string][]byte{}
-	for _, pn := range sortedKeys(u.Gen.Prompts) {
+	for _, pn := range slices.Sorted(maps.Keys(u.Gen.Prompts)) {
 		if prompter == nil {
 			dp, err := NewPrompter()
 			if err != nil {

@@ -3,8 +3,10 @@ package vars
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,7 +51,7 @@ func TestGenerateLabFromNothingThenNoChange(t *testing.T) {
 	// The shared secret is encrypted to the four NixOS machines and cameron.
 	links, probs := readLinks(filepath.Join(v.Dir, "shared/admin-password/admin-password"))
 	assert.Equal(t, len(probs), 0, "%v", probs)
-	assert.DeepEqual(t, sortedKeys(links), []string{"machines/cinnabar", "machines/electrum", "machines/galena", "machines/scheelite", "users/cameron"})
+	assert.DeepEqual(t, slices.Sorted(maps.Keys(links)), []string{"machines/cinnabar", "machines/electrum", "machines/galena", "machines/scheelite", "users/cameron"})
 	rs, err := secretRecipients(mustRead(t, filepath.Join(v.Dir, "shared/admin-password/admin-password/secret")))
 	assert.NilError(t, err)
 	assert.Equal(t, len(rs), 5)

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +66,7 @@ func newVars(t testing.TB, f *fleet.Fleet, ids map[string]*age.X25519Identity, e
 	v.TmpDir = tmp
 	v.Identities = func() ([]age.Identity, error) {
 		var out []age.Identity
-		for _, n := range sortedKeys(ids) {
+		for _, n := range slices.Sorted(maps.Keys(ids)) {
 			out = append(out, ids[n])
 		}
 		return out, nil

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
@@ -51,10 +53,10 @@ func declKey(g *fleet.Generator) (string, error) {
 		return "", fmt.Errorf("generator %q: validation is not JSON: %w", g.Name, err)
 	}
 	d.Validation = v
-	for _, n := range sortedKeys(g.Files) {
+	for _, n := range slices.Sorted(maps.Keys(g.Files)) {
 		d.Files = append(d.Files, file{n, g.Files[n].Secret})
 	}
-	for _, n := range sortedKeys(g.Prompts) {
+	for _, n := range slices.Sorted(maps.Keys(g.Prompts)) {
 		p := g.Prompts[n]
 		d.Prompts = append(d.Prompts, prompt{n, p.Type, p.Persist})
 	}
@@ -106,7 +108,7 @@ func unitKey(u *Unit, deps []depState) (string, error) {
 	fmt.Fprintf(h, "%s\x00decl %s\x00", keyVersion, dk)
 	for _, d := range deps {
 		fmt.Fprintf(h, "dep %s\x00stamp %x\x00", d.ID, sha256.Sum256(d.Stamp))
-		for _, n := range sortedKeys(d.Values) {
+		for _, n := range slices.Sorted(maps.Keys(d.Values)) {
 			fmt.Fprintf(h, "value %s %x\x00", n, sha256.Sum256(d.Values[n]))
 		}
 	}

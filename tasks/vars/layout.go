@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -140,7 +142,7 @@ func CheckLayout(varsDir string, spec *LayoutSpec, ids []age.Identity) ([]Proble
 			for _, r := range f.Meta.Recipients() {
 				have[r] = true
 			}
-			for _, k := range sortedKeys(linked) {
+			for _, k := range slices.Sorted(maps.Keys(linked)) {
 				if !have[k] {
 					add(sp, "not encrypted to %s, which its links name: run vars:rekey or clan vars fix", k)
 				}
@@ -158,12 +160,12 @@ func CheckLayout(varsDir string, spec *LayoutSpec, ids []age.Identity) ([]Proble
 			clear(key)
 		}
 	}
-	for _, m := range sortedKeys(spec.Machines) {
-		for _, g := range sortedKeys(spec.Machines[m]) {
+	for _, m := range slices.Sorted(maps.Keys(spec.Machines)) {
+		for _, g := range slices.Sorted(maps.Keys(spec.Machines[m])) {
 			check(filepath.Join(varsDir, "per-machine", m, g), spec.Machines[m][g])
 		}
 	}
-	for _, g := range sortedKeys(spec.Shared) {
+	for _, g := range slices.Sorted(maps.Keys(spec.Shared)) {
 		check(filepath.Join(varsDir, "shared", g), spec.Shared[g])
 	}
 	_ = filepath.WalkDir(varsDir, func(p string, d fs.DirEntry, err error) error {

@@ -2,6 +2,7 @@ package vars
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -200,7 +201,7 @@ func declaredFiles(u *Unit) ([]*fleet.File, error) {
 		f.Name = n
 		out = append(out, &f)
 	}
-	for _, pn := range sortedKeys(u.Gen.Prompts) {
+	for _, pn := range slices.Sorted(maps.Keys(u.Gen.Prompts)) {
 		if err := checkName("prompt", pn, u.String()+": "); err != nil {
 			return nil, err
 		}
@@ -303,7 +304,7 @@ func (p *Plan) MachineUnit(m, g string) (*Unit, error) {
 	}
 	gen, ok := mach.Generators[g]
 	if !ok {
-		return nil, fmt.Errorf("machine %q has no generator %q (its generators: %s)", m, g, strings.Join(sortedKeys(mach.Generators), ", "))
+		return nil, fmt.Errorf("machine %q has no generator %q (its generators: %s)", m, g, strings.Join(slices.Sorted(maps.Keys(mach.Generators)), ", "))
 	}
 	if gen.Share {
 		return p.byID["shared/"+g], nil
@@ -331,14 +332,5 @@ func (p *Plan) dependents(u *Unit) []*Unit {
 			out = append(out, v)
 		}
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

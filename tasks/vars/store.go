@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -131,11 +133,11 @@ func (s store) writeUnit(u *Unit, stamp []byte, files unitFiles) error {
 	if err := write(filepath.Join(tmp, stampName), stamp); err != nil {
 		return fmt.Errorf("%s: %w", u, err)
 	}
-	for _, fn := range sortedKeys(files) {
+	for _, fn := range slices.Sorted(maps.Keys(files)) {
 		if err := os.Mkdir(filepath.Join(tmp, fn), 0o755); err != nil {
 			return fmt.Errorf("%s: %w", u, err)
 		}
-		for _, leaf := range sortedKeys(files[fn]) {
+		for _, leaf := range slices.Sorted(maps.Keys(files[fn])) {
 			if strings.Contains(leaf, "/") {
 				lp := filepath.Join(tmp, fn, filepath.FromSlash(leaf))
 				if err := os.MkdirAll(filepath.Dir(lp), 0o755); err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,7 +32,7 @@ func TestSecretBelongsToItsPath(t *testing.T) {
 	mustGenerate(t, v, GenerateOptions{})
 	const target = "per-machine/cinnabar/zerotier/zerotier-identity-secret"
 	var admins []Recipient
-	for _, n := range sortedKeys(ids) {
+	for _, n := range slices.Sorted(maps.Keys(ids)) {
 		admins = append(admins, Recipient{Key: ids[n].Recipient().String(), Who: "user:" + n})
 	}
 	// Same recipients, another secret: only the binding tells them apart.
