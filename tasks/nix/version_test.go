@@ -8,11 +8,14 @@ import (
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
 // standIn writes an executable at path that answers `--version` the way a
-// given nix release does. Two real Nix releases cannot both be installed
-// here; what Identity reads of a binary is exactly this answer.
+// given nix release does: the memo tests replace a binary in place, as an
+// upgrade does, which the two real installed Nix versions (versions_test.go)
+// cannot show; what Identity reads of a binary is exactly this answer.
 func standIn(t *testing.T, path, answer string, code int) {
 	t.Helper()
 	script := "#!/bin/sh\necho '" + answer + "'\nexit " + string(rune('0'+code)) + "\n"
@@ -22,6 +25,8 @@ func standIn(t *testing.T, path, answer string, code int) {
 }
 
 func freshMemo(t *testing.T) {
+	// the installed tools stay found (VANIXIETS_NIX=2.26 names one of them)
+	t.Setenv("VANIXIETS_TOOLS", paths.Tools())
 	t.Setenv("VANIXIETS_HOME", t.TempDir())
 	versions = versionMemo{}
 	t.Cleanup(func() { versions = versionMemo{} })
