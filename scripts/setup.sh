@@ -59,7 +59,6 @@ failed=()
 for part in $parts; do
   script="$here/install-$part.sh"
   [ "$part" = lab ] && script="$here/install-lab-deps.sh"
-  [ "$part" = nix226 ] && script="$here/install-nix-2.26.sh"
   if [ ! -x "$script" ] && [ ! -f "$script" ]; then
     say "no installer for '$part' ($script); skipping"
     continue
