@@ -135,16 +135,36 @@ type session struct {
 	conn *daemonConn
 }
 
-func open(c *remote.Client) (*session, error) {
+// open starts the host's daemon and greets it. A host whose daemon never
+// answers must not hang the deploy: the context's end closes the session,
+// which ends the greeting's read.
+func open(ctx context.Context, c *remote.Client) (*session, error) {
 	s, err := c.Start(daemonCommand)
 	if err != nil {
 		return nil, err
 	}
 	se := &session{s: s, conn: &daemonConn{wireConn: &wireConn{w: bufio.NewWriterSize(s.Stdin, 1<<20), r: bufio.NewReaderSize(s.Stdout, 64<<10)}}}
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
 	if err := se.conn.greet(); err != nil {
+		if ctx.Err() != nil {
+			s.Close()
+			return nil, fmt.Errorf("copy to %s: the host's nix-daemon did not answer: %w", s.Target(), ctx.Err())
+		}
 		return nil, se.fail("greeting", err)
 	}
 	return se, nil
+}
+
+// close waits for the daemon to exit after the copy, no longer than ctx.
+func (se *session) close(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { se.s.Close() })
+	defer stop()
+	err := se.s.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // fail turns a protocol error into one naming the remote's own message.
@@ -161,8 +181,6 @@ func (se *session) fail(what string, err error) error {
 	}
 	return fmt.Errorf("copy to %s: %s: %v", target, what, err)
 }
-
-func (se *session) close() error { return se.s.Wait() }
 
 func (se *session) missing(ctx context.Context, paths []string) ([]string, error) {
 	stop := context.AfterFunc(ctx, func() { se.s.Close() })
@@ -207,7 +225,7 @@ func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots 
 		rep.ClosureBytes += pi.NarSize
 	}
 	rep.Closure = len(infos)
-	se, err := open(c)
+	se, err := open(ctx, c)
 	if err != nil {
 		return rep, err
 	}
@@ -238,7 +256,7 @@ func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots 
 		rep.Duration = time.Since(t0)
 		return rep, err
 	}
-	if err := se.close(); err != nil {
+	if err := se.close(ctx); err != nil {
 		return rep, fmt.Errorf("copy to %s: remote nix-daemon: %v", c.Config().Name(), err)
 	}
 	rep.Duration = time.Since(t0)

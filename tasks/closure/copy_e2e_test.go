@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -195,4 +196,26 @@ func TestCopyToRealDaemon(t *testing.T) {
 		assert.Check(t, is.Equal(rep.Sent, 3-len(have)))
 		assert.Check(t, is.DeepEqual(valid(t, n, stores["cut"], paths), []string{"leaf", "mid", "top"}))
 	})
+}
+
+// A host whose daemon never answers (a hung machine, a wedged nix-daemon)
+// must not hang the deploy: the copy ends with the context and names the
+// host. The forced command reads and never writes.
+func TestCopyHostThatNeverAnswers(t *testing.T) {
+	n, paths := testClosure(t)
+	s := sshdtest.Start(t, map[string]string{"silent": "exec cat >/dev/null"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Copy(ctx, n, dial(t, s, "silent"), Options{}, paths["top"])
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorContains(t, err, "did not answer")
+	case <-time.After(30 * time.Second):
+		t.Fatal("Copy ignored its context: still waiting for the host's daemon 29 s after the deadline")
+	}
 }
