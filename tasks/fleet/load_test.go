@@ -93,6 +93,8 @@ func copyLab(tb testing.TB, mutate func(root string)) string {
 	copyTree(tb, filepath.Join(repo, "lab", "nix"), filepath.Join(root, "lab", "nix"))
 	copyTree(tb, filepath.Join(repo, "lab", "keys", "deploy_ed25519.pub"), filepath.Join(root, "lab", "keys", "deploy_ed25519.pub"))
 	copyTree(tb, filepath.Join(repo, "modules", "_fleet"), filepath.Join(root, "modules", "_fleet"))
+	// the lab's terraform output imports the GCP instance shape it shares with the real fleet
+	copyTree(tb, filepath.Join(repo, "modules", "terranix"), filepath.Join(root, "modules", "terranix"))
 	if mutate != nil {
 		mutate(root)
 	}
