@@ -36,6 +36,7 @@ for part in $parts; do
     nix226) apt_packages+=(mmdebstrap) ;;
     lab) apt_packages+=(iproute2 openssh-server openssh-client) ;;
     bazel) apt_packages+=(bazel-bootstrap bazel-skylib) ;;
+    just) command -v npm >/dev/null || apt_packages+=(nodejs npm) ;;
   esac
 done
 missing=()
@@ -55,19 +56,41 @@ if [ ${#missing[@]} -gt 0 ]; then
   trap - EXIT
 fi
 
-failed=()
+# The parts run at the same time, each into its own log: most of them are
+# `go build`s of large modules (terraform, two providers, sops,
+# bazel-remote) whose downloads and links leave the cores idle, so running
+# them side by side, sharing Go's module and build caches (both safe for
+# concurrent use), takes minutes off a cold set-up. The Debian packages are
+# already in place, so no two parts run apt at once. A failed part's log is
+# printed whole.
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+pids=()
+names=()
 for part in $parts; do
   script="$here/install-$part.sh"
   [ "$part" = lab ] && script="$here/install-lab-deps.sh"
-  if [ ! -x "$script" ] && [ ! -f "$script" ]; then
-    say "no installer for '$part' ($script); skipping"
-    continue
+  if [ ! -f "$script" ]; then
+    say "no installer for '$part' ($script): known parts are the scripts/install-*.sh names"
+    exit 1
   fi
-  t0=$(date +%s)
-  if bash "$script"; then
-    say "$part ready ($(( $(date +%s) - t0 )) s)"
-  else
-    say "$part FAILED (see above)"
+  (
+    t0=$(date +%s)
+    if bash "$script" >"$logs/$part.log" 2>&1; then
+      say "$part ready ($(( $(date +%s) - t0 )) s)"
+    else
+      exit 1
+    fi
+  ) &
+  pids+=($!)
+  names+=("$part")
+done
+failed=()
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    part="${names[$i]}"
+    say "$part FAILED; its log:"
+    sed 's/^/  /' "$logs/$part.log" >&2
     failed+=("$part")
   fi
 done
