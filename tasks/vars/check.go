@@ -178,6 +178,7 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 				add(rel(sp), "cannot tell the intended recipients: %v", wantErr)
 				continue
 			}
+			want := forFile(f, want)
 			v.checkRecipients(u, f.Name, have, want, links, func(path, msg string) { add(rel(path), "%s", msg) })
 			if !opts.Decrypt {
 				continue

@@ -132,7 +132,7 @@ func (v *Vars) Generate(ctx context.Context, opts GenerateOptions) (*Report, err
 						if !f.Secret {
 							continue
 						}
-						if !v.recipientsCurrent(u, f.Name, want) {
+						if !v.recipientsCurrent(u, f.Name, forFile(f, want)) {
 							rep.StaleRecipients = append(rep.StaleRecipients, u.ID+"/"+f.Name)
 						}
 					}
@@ -232,12 +232,16 @@ func (v *Vars) generateUnit(ctx context.Context, p *Plan, u *Unit, key string, s
 			s.values[f.Name] = b
 			continue
 		}
-		ct, err := v.sealSecret(u, f.Name, b, want)
+		fw := forFile(f, want)
+		if len(fw) == 0 {
+			return nil, dur, fmt.Errorf("%s: secret %q has deploy = false, so only the admins of %v may read it, and they have none (give a user settings.admin = true and an age key)", u, f.Name, u.Machines)
+		}
+		ct, err := v.sealSecret(u, f.Name, b, fw)
 		if err != nil {
 			return nil, dur, err
 		}
 		leaves := map[string][]byte{secretName: ct}
-		for l, t := range v.recipientLinks(u, f.Name, want) {
+		for l, t := range v.recipientLinks(u, f.Name, fw) {
 			leaves[l] = []byte(t)
 		}
 		files[f.Name] = leaves

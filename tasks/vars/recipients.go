@@ -2,6 +2,7 @@ package vars
 
 import (
 	"fmt"
+	"strings"
 
 	"filippo.io/age"
 
@@ -52,4 +53,29 @@ func CheckPublished(repoDir string, rs []Recipient, f *fleet.Fleet, flakeDir str
 		lab = f.LabIdentityFiles(flakeDir)
 	}
 	return pub.Check(ars, lab)
+}
+
+// forFile narrows a unit's recipients (want, from expectedRecipients) to
+// those of its file f, as clan does: a file with deploy = false (a key
+// used only at install time, such as a partitioning key) never reaches
+// the machine, so it is encrypted to the admins only, without the
+// machines' keys or machines/ links. A recipient that is a machine and a
+// user at once (one key, both Who) stays, named by its user part.
+func forFile(f *fleet.File, want []Recipient) []Recipient {
+	if f == nil || f.Deploy {
+		return want
+	}
+	var out []Recipient
+	for _, r := range want {
+		var keep []string
+		for _, w := range strings.Split(r.Who, ",") {
+			if !strings.HasPrefix(w, "machine:") {
+				keep = append(keep, w)
+			}
+		}
+		if len(keep) > 0 {
+			out = append(out, Recipient{Key: r.Key, Who: strings.Join(keep, ",")})
+		}
+	}
+	return out
 }

@@ -41,6 +41,7 @@ func (v *Vars) Rekey() ([]string, error) {
 			return done, err
 		}
 		for _, f := range u.Files {
+			want := forFile(f, want)
 			if !f.Secret || v.recipientsCurrent(u, f.Name, want) {
 				continue
 			}
