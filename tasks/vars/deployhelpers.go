@@ -3,11 +3,13 @@ package vars
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // DeploySecrets lists machine m's deployable secrets ("<generator>/<file>",
 // files with deploy = true and secret = true of its own and its shared
-// generators) by the phase in which Upload installs them. A deployer uses
+// generators) by the phase in which Upload installs them; a machine with
+// clan's generated age key also has ".sops-nix/key.txt" before activation. A deployer uses
 // it to decide whether a machine needs upload steps at all.
 func (v *Vars) DeploySecrets(m string) (before, after []string, err error) {
 	p, err := v.Plan()
@@ -16,6 +18,13 @@ func (v *Vars) DeploySecrets(m string) (before, after []string, err error) {
 	}
 	if _, err := p.Fleet.ByName(m); err != nil {
 		return nil, nil, err
+	}
+	if p.hostKey[m] == nil {
+		// clan's generated age key goes to sops-nix's key file before
+		// activation (Upload, addMachineKey).
+		if _, err := os.Stat(filepath.Join(v.machineAgeKeyDir(m), secretName)); err == nil {
+			before = append(before, machineKeyItem)
+		}
 	}
 	for _, u := range p.MachineUnits(m) {
 		for _, f := range u.Files {

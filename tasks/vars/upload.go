@@ -9,7 +9,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,6 +62,18 @@ func PhaseOf(neededFor string) Phase {
 // never reach a disk there and the same path serves both classes.
 const SecretsRoot = "/run/secrets/vars"
 
+// MachineKeyPath is where sops-nix reads a machine's age identity
+// (sops.age.keyFile): a machine with clan's generated age key
+// (sops/secrets/<m>-age.key, see machinekey.go) gets it there, root-owned,
+// mode 0600, in the before-activation upload, since activation decrypts
+// with it. Vars.MachineKeyPath overrides it (tests).
+const MachineKeyPath = "/var/lib/sops-nix/key.txt"
+
+// machineKeyItem is the machine age key's name in uploads, results and the
+// host's manifest: a leading dot, which no generator name has, so it
+// cannot collide with a "<generator>/<file>".
+const machineKeyItem = ".sops-nix/key.txt"
+
 // manifestName is the host's record of what it holds: one "<digest>
 // <generator>/<file>" line per installed secret, mode 0600, beside the
 // secrets. The digest covers owner, group, mode and content, so a file is
@@ -105,6 +120,10 @@ type UploadResult struct {
 //
 // After activation, files the manifest lists but the machine no longer
 // declares are removed (Removed).
+//
+// A machine with clan's generated age key (no openssh generator) also gets
+// that identity before activation, at MachineKeyPath (root, 0600), as the
+// item ".sops-nix/key.txt" of the same script and manifest.
 func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase, root string) (*UploadResult, error) {
 	if root == "" {
 		root = SecretsRoot
@@ -129,6 +148,9 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 			clear(it.data)
 		}
 	}()
+	if err := v.addMachineKey(up, p, machine); err != nil {
+		return nil, err
+	}
 	for _, u := range p.MachineUnits(machine) {
 		for _, f := range u.Files {
 			if !f.Deploy || !f.Secret {
@@ -184,11 +206,68 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 	return res, nil
 }
 
+// addMachineKey adds machine's clan-generated age identity to an upload:
+// the item itself before activation, its manifest line kept after. A
+// machine whose key is its ssh host key (an openssh generator) gets
+// nothing: sops-nix derives its key from the host key.
+func (v *Vars) addMachineKey(up *uploadScript, p *Plan, machine string) error {
+	if p.hostKey[machine] != nil {
+		return nil
+	}
+	dest := v.MachineKeyPath
+	if dest == "" {
+		dest = MachineKeyPath
+	}
+	if !strings.HasPrefix(dest, "/") {
+		return fmt.Errorf("machine key path %q is not absolute", dest)
+	}
+	if up.phase != BeforeActivation {
+		if _, err := os.Stat(filepath.Join(v.machineAgeKeyDir(machine), secretName)); err == nil {
+			up.others = append(up.others, machineKeyItem)
+			up.dest = map[string]string{machineKeyItem: dest}
+		}
+		return nil
+	}
+	key, ok, err := v.MachineAgeKey(machine)
+	if err != nil {
+		return fmt.Errorf("machine %q: %w (the deploying admin must be a recipient of its age key)", machine, err)
+	}
+	if !ok {
+		return nil
+	}
+	it := uploadItem{name: machineKeyItem, dest: dest, owner: "root", group: "root", mode: "0600", data: key}
+	it.digest = uploadDigest(it)
+	up.items = append(up.items, it)
+	up.dest = map[string]string{machineKeyItem: dest}
+	return nil
+}
+
 // uploadItem is one secret of the phase being uploaded.
 type uploadItem struct {
 	name, owner, group, mode string
-	digest                   string
-	data                     []byte
+	// dest is the absolute path of an item that lives outside the root
+	// (the machine age key); "" for "<root>/<generator>/<file>".
+	dest   string
+	digest string
+	data   []byte
+}
+
+// hostPath is the shell word for item name's file on the host.
+func (u *uploadScript) hostPath(name string) string {
+	if d, ok := u.dest[name]; ok {
+		return shq(d)
+	}
+	return "\"$r\"/" + shq(name)
+}
+
+// hostTmp is the shell word for item name's temporary file: beside its
+// target, so the rename is atomic.
+func (u *uploadScript) hostTmp(name string) string {
+	if d, ok := u.dest[name]; ok {
+		return shq(filepath.Dir(d) + "/." + filepath.Base(d) + ".tmp." + u.tmp)
+	}
+	g, f, _ := strings.Cut(name, "/")
+	return fmt.Sprintf("\"$r\"/%s/.%s.tmp.%s", shq(g), shq(f), u.tmp)
 }
 
 // uploadDigest is the manifest's digest of a secret: owner, group, mode
@@ -216,6 +295,9 @@ type uploadScript struct {
 	others []string
 	// tmp makes the temporary file names of this upload unique.
 	tmp string
+	// dest maps the names (items or others) that live outside the root
+	// to their absolute paths.
+	dest map[string]string
 }
 
 // script renders the POSIX sh program. Shell variables: r is the root, m
@@ -255,7 +337,17 @@ func (u *uploadScript) render(w *scriptWriter) {
 
 	w.printf("{\nset -eu\ntrap 'exit 1' HUP INT TERM PIPE\nr=%s\nm=\"$r\"/%s\nx=\n", shq(u.root), manifestName)
 	// What the host has: manifest lines whose file still exists.
-	w.printf("if [ -f \"$m\" ]; then\nwhile read -r d p; do\n[ -f \"$r/$p\" ] || continue\ncase $p in\n")
+	w.printf("if [ -f \"$m\" ]; then\nwhile read -r d p; do\n")
+	if len(u.dest) == 0 {
+		w.printf("[ -f \"$r/$p\" ] || continue\n")
+	} else {
+		w.printf("case $p in\n")
+		for _, n := range slices.Sorted(maps.Keys(u.dest)) {
+			w.printf("%s) [ -f %s ] || continue ;;\n", shq(n), u.hostPath(n))
+		}
+		w.printf("*) [ -f \"$r/$p\" ] || continue ;;\nesac\n")
+	}
+	w.printf("case $p in\n")
 	for _, n := range all {
 		w.printf("%s) %s=$d ;;\n", shq(n), hvar[n])
 	}
@@ -277,8 +369,7 @@ func (u *uploadScript) render(w *scriptWriter) {
 	}
 	var tmps []string
 	for i, it := range u.items {
-		g, f, _ := strings.Cut(it.name, "/")
-		w.printf("t%d=\"$r\"/%s/.%s.tmp.%s\n", i, shq(g), shq(f), u.tmp)
+		w.printf("t%d=%s\n", i, u.hostTmp(it.name))
 		tmps = append(tmps, fmt.Sprintf("\"$t%d\"", i))
 	}
 	w.printf("tm=\"$r\"/.manifest.tmp.%s\n", u.tmp)
@@ -294,6 +385,14 @@ func (u *uploadScript) render(w *scriptWriter) {
 		}
 		w.printf("for e in \"$r\" ${1+\"$@\"}; do [ -d \"$e\" ] || { mkdir -p -- \"$r\" ${1+\"$@\"}; break; }; done\n")
 		w.printf("chmod 0755 -- \"$r\" ${1+\"$@\"}\n")
+		// Items outside the root: their directory is created when missing
+		// (under the host's umask) and otherwise left as the host has it.
+		for i, it := range u.items {
+			if it.dest != "" {
+				d := shq(filepath.Dir(it.dest))
+				w.printf("[ -z \"${w%d-}\" ] || [ -d %s ] || mkdir -p -- %s\n", i, d, d)
+			}
+		}
 		// Contents: builtin printf into a file that did not exist (set -C),
 		// readable by its creator only.
 		w.printf("set -C\n")
@@ -319,8 +418,7 @@ func (u *uploadScript) render(w *scriptWriter) {
 			w.printf("[ $# -eq 0 ] || chmod %s -- \"$@\"\n", shq(g.key))
 		}
 		for i, it := range u.items {
-			g, f, _ := strings.Cut(it.name, "/")
-			w.printf("if [ -n \"${w%d-}\" ]; then mv -f -- \"$t%d\" \"$r\"/%s/%s; fi\n", i, i, shq(g), shq(f))
+			w.printf("if [ -n \"${w%d-}\" ]; then mv -f -- \"$t%d\" %s; fi\n", i, i, u.hostPath(it.name))
 		}
 		w.printf("fi\n")
 	}
@@ -434,9 +532,16 @@ func groupBy(items []uploadItem, key func(uploadItem) string) []group {
 	return out
 }
 
-// groupsOf groups the items by generator (their directory).
+// groupsOf groups the items under the root by generator (their
+// directory).
 func groupsOf(items []uploadItem) []group {
-	return groupBy(items, func(it uploadItem) string { g, _, _ := strings.Cut(it.name, "/"); return g })
+	return groupBy(items, func(it uploadItem) string {
+		if it.dest != "" {
+			return ""
+		}
+		g, _, _ := strings.Cut(it.name, "/")
+		return g
+	})
 }
 
 // ownersOf groups the items by owner:group.

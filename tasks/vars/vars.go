@@ -52,6 +52,9 @@ type Vars struct {
 	// ExtraPath is prepended to the scripts' PATH (/usr/bin:/bin), for
 	// generators that need tools from elsewhere (e.g. a Nix profile).
 	ExtraPath string
+	// MachineKeyPath is where Upload installs a machine's clan-generated
+	// age identity on its host; "" means MachineKeyPath (sops-nix's).
+	MachineKeyPath string
 
 	plan *Plan
 	ids  []age.Identity
