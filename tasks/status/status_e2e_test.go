@@ -1,0 +1,123 @@
+//go:build e2e
+
+package status
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/cache"
+	"github.com/vanixiets/vanixiets/tasks/deploy"
+	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// TestStatusOnLab: two lab hosts of tasks/deploy's test fleet, alpha
+// deployed, beta never; then the flake moves on; then beta's host goes.
+func TestStatusOnLab(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (lab hosts)")
+	}
+	dir := t.TempDir()
+	flake := filepath.Join(dir, "flake")
+	assert.NilError(t, os.MkdirAll(flake, 0o755))
+	_, self, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "deploy", "testdata", "flake", "flake.nix"))
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(flake, "flake.nix"), b, 0o644))
+	params := func(version string) {
+		assert.NilError(t, os.WriteFile(filepath.Join(flake, "params.nix"), []byte(`{ version = "`+version+`"; mode = "ok"; }`), 0o644))
+	}
+	params("1")
+	l := labtest.Open(t, lab.Config{Machines: []lab.Machine{{Name: "alpha"}, {Name: "beta"}}})
+	opts := deploy.Options{Flake: flake, Lab: lab.ForDeploy(l), Cache: cache.NewLocal(filepath.Join(dir, "cache")),
+		Dir: filepath.Join(dir, "deploy"), Timeout: 3 * time.Second, ConnectTimeout: 3 * time.Second}
+	newDeployer := func() *deploy.Deployer {
+		d, err := deploy.New(opts)
+		assert.NilError(t, err)
+		return d
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	assert.NilError(t, newDeployer().UpLab(ctx, []string{"alpha", "beta"}))
+	rows, err := newDeployer().Run(ctx, []string{"alpha"})
+	assert.NilError(t, err, deploy.Table(rows))
+	deployed := rows[0].Toplevel
+
+	for _, tc := range []struct {
+		name        string
+		before      func()
+		selectors   []string
+		want        map[string]string // machine -> state
+		unreachable []string
+	}{
+		{
+			name:      "one deployed, one never",
+			selectors: []string{"alpha", "beta"},
+			want:      map[string]string{"alpha": UpToDate, "beta": Never},
+		},
+		{
+			name:      "the flake moved on",
+			before:    func() { params("2") },
+			selectors: []string{"alpha", "beta"},
+			want:      map[string]string{"alpha": Behind, "beta": Never},
+		},
+		{
+			name:      "a selector picks one",
+			selectors: []string{"beta"},
+			want:      map[string]string{"beta": Never},
+		},
+		{
+			name:        "a host down",
+			before:      func() { assert.NilError(t, l.DeleteHost(ctx, "beta")) },
+			selectors:   []string{"alpha", "beta"},
+			want:        map[string]string{"alpha": Behind, "beta": Unknown},
+			unreachable: []string{"beta"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != nil {
+				tc.before()
+			}
+			rows, err := Run(ctx, newDeployer(), tc.selectors, 5*time.Second)
+			t.Log("\n" + Table(rows))
+			if tc.unreachable == nil {
+				assert.NilError(t, err)
+			} else {
+				var ue *UnreachableError
+				assert.Assert(t, errors.As(err, &ue), "error %v", err)
+				assert.DeepEqual(t, ue.Machines, tc.unreachable)
+				assert.Assert(t, is.Contains(Table(rows), "unreachable"))
+			}
+			got := map[string]string{}
+			for _, r := range rows {
+				got[r.Machine] = r.State
+				assert.Assert(t, strings.HasPrefix(r.Want, "/nix/store/"), "%s: the flake's toplevel %q", r.Machine, r.Want)
+				switch r.State {
+				case UpToDate:
+					assert.Equal(t, r.Running, deployed)
+					assert.Equal(t, r.Running, r.Want)
+					assert.Equal(t, r.Generation, 1)
+					assert.Assert(t, !r.Activated.IsZero(), "%s: no activation time", r.Machine)
+				case Behind:
+					assert.Equal(t, r.Running, deployed)
+					assert.Assert(t, r.Want != deployed)
+				case Never:
+					assert.Equal(t, r.Running, "")
+				case Unknown:
+					assert.Assert(t, r.Unreachable)
+					assert.Assert(t, is.Contains(r.Error, r.Machine))
+				}
+			}
+			assert.DeepEqual(t, got, tc.want)
+		})
+	}
+}
