@@ -57,6 +57,10 @@ check-overlays *args:
 fleet-show *args:
     scripts/mage fleet:show "$@"
 
+[group('fleet')]
+fleet-status *args:
+    scripts/mage fleet:status "$@"
+
 
 [group('vars')]
 vars-check *args:

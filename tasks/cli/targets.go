@@ -101,6 +101,11 @@ var Targets = []Target{
 		Flag{Name: "systems", Spec: Spec{Kind: List}, Env: "VANIXIETS_FLEET_SYSTEMS"},
 	), Env: env()},
 	{Name: "fleet:show", Args: "<machine>", Min: 1, Max: 1, Params: 1, Flags: flags(flagFlake), Env: env()},
+	{Name: "fleet:status", Args: "[@tag|machine...]", Max: -1, Flags: flags(flagFlake,
+		Flag{Name: "json", Spec: Spec{Kind: Bool}, Env: "VANIXIETS_JSON"},
+		Flag{Name: "timeout", Spec: Spec{Kind: Duration}, Env: "VANIXIETS_STATUS_TIMEOUT"},
+		Flag{Name: "lab", Spec: Spec{Kind: Bool}},
+	), Env: deployEnv},
 
 	{Name: "vars:generate", Args: "[machine...]", Max: -1, Flags: flags(flagFlake,
 		Flag{Name: "generator", Spec: Spec{Kind: List}, Env: "VANIXIETS_VARS_GENERATOR"},

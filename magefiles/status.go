@@ -1,0 +1,78 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/vanixiets/vanixiets/tasks/deploy"
+	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/status"
+)
+
+// Status prints one row per selected machine (names and @tags as for
+// deploy:fleet; none or "all": every machine): the generation and store
+// path it runs and when it was activated, and whether that is the flake's
+// current system (up to date, behind, never deployed, unknown when the
+// host does not answer). One SSH connection per host, in parallel, each
+// given up at --timeout (default 10s). Exits non-zero when a host is
+// unreachable. Flags: --flake <path>, --json, --timeout <d>, --lab.
+func (Fleet) Status(ctx context.Context) (err error) {
+	defer explained(ctx, &err)
+	var sel []string
+	for _, a := range rest() {
+		sel = append(sel, deploy.SplitSelectors(a)...)
+	}
+	if len(sel) == 1 && strings.EqualFold(sel[0], "all") {
+		sel = nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if f := flag("flake", ""); f != "" {
+		os.Setenv("VANIXIETS_FLAKE", f)
+	}
+	opt, err := deploy.FromEnv(wd)
+	if err != nil {
+		return err
+	}
+	useLab, err := deploy.WantsLab(opt.Flake, boolFlag("lab"))
+	if err != nil {
+		return err
+	}
+	if useLab {
+		l, err := lab.Default()
+		if err != nil {
+			return err
+		}
+		opt.Lab = lab.ForDeploy(l)
+	}
+	timeout := status.DefaultTimeout
+	if d, ok := call.Duration("timeout"); ok && d > 0 {
+		timeout = d
+	}
+	opt.ConnectTimeout = timeout
+	d, err := deploy.New(opt)
+	if err != nil {
+		return err
+	}
+	rows, err := status.Run(ctx, d, sel, timeout)
+	if boolFlag("json") {
+		if rows == nil {
+			rows = []status.Row{}
+		}
+		b, jerr := json.MarshalIndent(rows, "", "  ")
+		if jerr != nil {
+			return jerr
+		}
+		fmt.Println(string(b))
+	} else if len(rows) > 0 {
+		fmt.Print(status.Table(rows))
+	}
+	return err
+}
