@@ -2,6 +2,10 @@ package deploy
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/remote"
@@ -23,6 +27,11 @@ func (d *Deployer) Look(ctx context.Context, selectors []string) (*fleet.Fleet, 
 	if d.opt.VarsDir != "" && d.secrets == nil {
 		if d.secrets, err = newSecrets(f, d.opt.VarsDir, d.identities); err != nil {
 			return nil, nil, err
+		}
+	}
+	if d.opt.Lab != nil {
+		if _, err := os.Stat(d.opt.Lab.SSHConfigPath()); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("lab %s is not up (no %s): bring it up with lab:up, or deploy to it", d.opt.Lab.Name(), d.opt.Lab.SSHConfigPath())
 		}
 	}
 	if err := d.loadSSHConfig(); err != nil {
