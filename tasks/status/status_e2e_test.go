@@ -5,6 +5,7 @@ package status
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,10 +34,11 @@ func TestStatusOnLab(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "deploy", "testdata", "flake", "flake.nix"))
 	assert.NilError(t, err)
 	assert.NilError(t, os.WriteFile(filepath.Join(flake, "flake.nix"), b, 0o644))
-	params := func(version string) {
-		assert.NilError(t, os.WriteFile(filepath.Join(flake, "params.nix"), []byte(`{ version = "`+version+`"; mode = "ok"; }`), 0o644))
+	// params writes the test flake's params.nix (see its flake.nix).
+	params := func(attrs string) {
+		assert.NilError(t, os.WriteFile(filepath.Join(flake, "params.nix"), []byte(`{ mode = "ok"; `+attrs+` }`), 0o644))
 	}
-	params("1")
+	params(`version = "1";`)
 	l := labtest.Open(t, lab.Config{Machines: []lab.Machine{{Name: "alpha"}, {Name: "beta"}}})
 	opts := deploy.Options{Flake: flake, Lab: lab.ForDeploy(l), Cache: cache.NewLocal(filepath.Join(dir, "cache")),
 		Dir: filepath.Join(dir, "deploy"), Timeout: 3 * time.Second, ConnectTimeout: 3 * time.Second}
@@ -52,12 +54,34 @@ func TestStatusOnLab(t *testing.T) {
 	assert.NilError(t, err, deploy.Table(rows))
 	deployed := rows[0].Toplevel
 
+	// silent accepts connections and never writes (an sshd that hangs).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	silent := ln.Addr().String()
+
 	for _, tc := range []struct {
 		name        string
 		before      func()
 		selectors   []string
 		want        map[string]string // machine -> state
 		unreachable []string
+		errorHas    string // in the unreachable row's error
 	}{
 		{
 			name:      "one deployed, one never",
@@ -66,7 +90,7 @@ func TestStatusOnLab(t *testing.T) {
 		},
 		{
 			name:      "the flake moved on",
-			before:    func() { params("2") },
+			before:    func() { params(`version = "2";`) },
 			selectors: []string{"alpha", "beta"},
 			want:      map[string]string{"alpha": Behind, "beta": Never},
 		},
@@ -76,18 +100,29 @@ func TestStatusOnLab(t *testing.T) {
 			want:      map[string]string{"beta": Never},
 		},
 		{
-			name:        "a host down",
-			before:      func() { assert.NilError(t, l.DeleteHost(ctx, "beta")) },
+			// beta's targetHost accepts TCP and never says a word: given up
+			// at the timeout, named, while alpha is read.
+			name:        "a host that never answers",
+			before:      func() { params(`version = "2"; targets = { beta = "root@` + silent + `"; };`) },
 			selectors:   []string{"alpha", "beta"},
 			want:        map[string]string{"alpha": Behind, "beta": Unknown},
 			unreachable: []string{"beta"},
+			errorHas:    "beta (root@" + silent + ") did not answer within 2s",
+		},
+		{
+			name:        "a host down",
+			before:      func() { params(`version = "2";`); assert.NilError(t, l.DeleteHost(ctx, "beta")) },
+			selectors:   []string{"alpha", "beta"},
+			want:        map[string]string{"alpha": Behind, "beta": Unknown},
+			unreachable: []string{"beta"},
+			errorHas:    "ssh root@beta: connect",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.before != nil {
 				tc.before()
 			}
-			rows, err := Run(ctx, newDeployer(), tc.selectors, 5*time.Second)
+			rows, err := Run(ctx, newDeployer(), tc.selectors, 2*time.Second)
 			t.Log("\n" + Table(rows))
 			if tc.unreachable == nil {
 				assert.NilError(t, err)
@@ -115,6 +150,7 @@ func TestStatusOnLab(t *testing.T) {
 				case Unknown:
 					assert.Assert(t, r.Unreachable)
 					assert.Assert(t, is.Contains(r.Error, r.Machine))
+					assert.Assert(t, is.Contains(r.Error, tc.errorHas))
 				}
 			}
 			assert.DeepEqual(t, got, tc.want)
