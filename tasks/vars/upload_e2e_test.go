@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/remote"
@@ -159,6 +160,54 @@ func BenchmarkUploadOverSSHD(b *testing.B) {
 				deploy()
 			}
 			b.ReportMetric(float64(r.runs)/float64(b.N), "sessions/op")
+		})
+	}
+}
+
+// TestUploadMachineKeyOverRealSSHD: through a real sshd, a machine with
+// clan's generated age key gets it at the sops-nix key path (root, 0600)
+// in its one before-activation session; a second upload skips it and
+// leaves the file as it was.
+func TestUploadMachineKeyOverRealSSHD(t *testing.T) {
+	h := startSSHDHost(t)
+	admin, err := age.GenerateX25519Identity()
+	assert.NilError(t, err)
+	gens := `{` + gen("boot", `printf pw > "$out/pw"`, nil, "pw") + `}`
+	v := newVars(t, parseFleet(t, fleetJSON(gens, admin.Recipient().String())), map[string]*age.X25519Identity{"admin": admin}, nil)
+	v.Fleet.Machines["m"].Generators["boot"].Files["pw"].NeededFor = "activation"
+	mustGenerate(t, v, GenerateOptions{})
+	want, ok, err := v.MachineAgeKey("m")
+	assert.NilError(t, err)
+	assert.Assert(t, ok)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "run", "secrets", "vars")
+	v.MachineKeyPath = filepath.Join(dir, "var", "lib", "sops-nix", "key.txt")
+	ctx := context.Background()
+	r := &countRemote{Remote: sshRemote{h.c}}
+	for i, tc := range []struct {
+		name          string
+		sent, skipped []string
+	}{
+		{name: "first", sent: []string{"boot/pw", machineKeyItem}},
+		{name: "unchanged", skipped: []string{"boot/pw", machineKeyItem}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := hostFiles(t, filepath.Dir(v.MachineKeyPath))
+			res, err := v.Upload(ctx, r, "m", BeforeActivation, root)
+			assert.NilError(t, err)
+			assert.DeepEqual(t, orNone(res.Sent), orNone(tc.sent))
+			assert.DeepEqual(t, orNone(res.Skipped), orNone(tc.skipped))
+			assert.Equal(t, r.runs, i+1, "one session per upload")
+			mode, uid, gid := statOf(t, v.MachineKeyPath)
+			assert.Equal(t, mode, os.FileMode(0o600))
+			assert.Equal(t, uid, uint32(0))
+			assert.Equal(t, gid, uint32(0))
+			got, err := os.ReadFile(v.MachineKeyPath)
+			assert.NilError(t, err)
+			assert.Assert(t, bytes.Equal(got, want))
+			if len(tc.sent) == 0 {
+				assert.DeepEqual(t, orNone(changed(before, hostFiles(t, filepath.Dir(v.MachineKeyPath)))), []string{})
+			}
 		})
 	}
 }
