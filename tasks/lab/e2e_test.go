@@ -157,6 +157,12 @@ func TestUpAllMachines(t *testing.T) {
 	_, err = l.Exec(ctx, "galena", "test", "-e", "/nix/"+marker)
 	assert.Check(t, err != nil, "cinnabar's /nix file visible in galena")
 
+	// Where a deploy installs a clan machine age key is the host's own: the
+	// machine running the lab keeps its /var/lib/sops-nix untouched.
+	sshRun(t, l, "cinnabar", "echo key > /var/lib/sops-nix/"+marker)
+	_, err = os.Stat("/var/lib/sops-nix/" + marker)
+	assert.Check(t, os.IsNotExist(err), "/var/lib/sops-nix/%s visible on the machine", marker)
+
 	// The private store works: add in one host, export, import in another.
 	path := strings.TrimSpace(sshRun(t, l, "cinnabar", "echo hello > /root/f && nix-store --add /root/f && nix-store --export $(nix-store --add /root/f) > /root/f.nar"))
 	assert.Assert(t, strings.HasPrefix(path, "/nix/store/"), path)

@@ -114,6 +114,7 @@ mount --bind "$d/etc-ssh" /etc/ssh
 mount --bind "$d/etc-group" /etc/group
 mount --bind "$d/etc-passwd" /etc/passwd
 mount --bind "$d/state" /var/lib/vanixiets
+mount --bind "$d/sops-nix" /var/lib/sops-nix
 mount --bind "$d/run" /run
 if [ -n "$4" ]; then
   mkdir -p /run/vanixiets-nix-2.26
@@ -183,9 +184,10 @@ func doPreflight(ctx context.Context, sshd string) error {
 	if err := run(ctx, "unshare", "--mount", "--net", "true"); err != nil {
 		return fmt.Errorf("lab: this machine does not allow network/mount namespaces (%v); run on a VM or a privileged container", err)
 	}
-	// Bind targets must exist on the machine. /nix and /var/lib/vanixiets
+	// Bind targets must exist on the machine. /nix, /var/lib/vanixiets and
+	// /var/lib/sops-nix (where a deploy installs a clan machine age key)
 	// may not; an empty directory is all the lab leaves there.
-	for _, d := range []string{"/nix", "/etc/nix", "/etc/ssh", "/var/lib/vanixiets"} {
+	for _, d := range []string{"/nix", "/etc/nix", "/etc/ssh", "/var/lib/vanixiets", "/var/lib/sops-nix"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("lab: create mount point %s: %v", d, err)
 		}
@@ -440,14 +442,15 @@ func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.Pr
 }
 
 // writeHostFiles lays out the directories bound over the host's /nix,
-// /etc/nix, /etc/ssh, /root, /run and /var/lib/vanixiets. Existing content
+// /etc/nix, /etc/ssh, /root, /run, /var/lib/vanixiets and /var/lib/sops-nix.
+// Existing content
 // (a store, a generation) is kept.
 func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey, signingPub string) error {
 	dir := l.hostDir(r.Name)
 	for _, d := range []struct {
 		p    string
 		mode os.FileMode
-	}{{"nix", 0o755}, {"etc-nix", 0o755}, {"etc-ssh", 0o755}, {"root", 0o700}, {"root/.ssh", 0o700}, {"run", 0o755}, {"run/sshd", 0o755}, {"state", 0o755}} {
+	}{{"nix", 0o755}, {"etc-nix", 0o755}, {"etc-ssh", 0o755}, {"root", 0o700}, {"root/.ssh", 0o700}, {"run", 0o755}, {"run/sshd", 0o755}, {"state", 0o755}, {"sops-nix", 0o700}} {
 		if err := os.MkdirAll(filepath.Join(dir, d.p), d.mode); err != nil {
 			return err
 		}

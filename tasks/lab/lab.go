@@ -7,7 +7,8 @@
 //     10.237.0.0/16) and the rest of the range is a blackhole route on the
 //     machine, so no lab traffic can leave it;
 //   - a private mount namespace in which the host's own directories are bound
-//     over /nix, /etc/nix, /etc/ssh, /root, /run and /var/lib/vanixiets, so its
+//     over /nix, /etc/nix, /etc/ssh, /root, /run, /var/lib/vanixiets and
+//     /var/lib/sops-nix, so its
 //     Nix store, profiles, current system and state are really separate from
 //     the machine's (Debian's nix-bin lives in /usr/bin and therefore works
 //     unchanged against the host's private store);
