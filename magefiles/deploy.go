@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/lab"
@@ -110,13 +109,7 @@ func (Deploy) Machine(ctx context.Context, name string) (err error) {
 // Same flags as deploy:machine, plus --parallel n.
 func (Deploy) Fleet(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	var sel []string
-	for _, a := range rest() {
-		sel = append(sel, deploy.SplitSelectors(a)...)
-	}
-	if len(sel) == 1 && strings.EqualFold(sel[0], "all") {
-		sel = nil
-	}
+	sel := deploy.Selectors(rest())
 	return runDeploy(ctx, sel)
 }
 

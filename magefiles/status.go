@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/lab"
@@ -23,13 +22,7 @@ import (
 // unreachable. Flags: --flake <path>, --json, --timeout <d>, --lab.
 func (Fleet) Status(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	var sel []string
-	for _, a := range rest() {
-		sel = append(sel, deploy.SplitSelectors(a)...)
-	}
-	if len(sel) == 1 && strings.EqualFold(sel[0], "all") {
-		sel = nil
-	}
+	sel := deploy.Selectors(rest())
 	wd, err := os.Getwd()
 	if err != nil {
 		return err

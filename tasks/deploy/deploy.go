@@ -483,6 +483,20 @@ func SplitSelectors(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
 }
 
+// Selectors turns a command line's words into selectors: each word may hold
+// several, comma- or space-separated ("@server,stibnite"); no selector, or
+// the single word "all", means every machine (nil).
+func Selectors(words []string) []string {
+	var sel []string
+	for _, w := range words {
+		sel = append(sel, SplitSelectors(w)...)
+	}
+	if len(sel) == 1 && strings.EqualFold(sel[0], "all") {
+		return nil
+	}
+	return sel
+}
+
 // target resolves a machine's SSH configuration.
 func (d *Deployer) target(m *fleet.Machine) (remote.Config, error) {
 	t := m.Deploy.TargetHost

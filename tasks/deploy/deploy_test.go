@@ -54,6 +54,23 @@ func TestSelect(t *testing.T) {
 	}
 }
 
+func TestSelectors(t *testing.T) {
+	tests := []struct {
+		words []string
+		want  []string
+	}{
+		{nil, nil},
+		{[]string{"all"}, nil},
+		{[]string{"ALL"}, nil},
+		{[]string{"@server,stibnite"}, []string{"@server", "stibnite"}},
+		{[]string{"@server", "stibnite galena"}, []string{"@server", "stibnite", "galena"}},
+		{[]string{"all", "galena"}, []string{"all", "galena"}}, // "all" alone only
+	}
+	for _, tc := range tests {
+		assert.DeepEqual(t, Selectors(tc.words), tc.want)
+	}
+}
+
 func TestTableAndFailedError(t *testing.T) {
 	rows := []Summary{
 		{Machine: "cinnabar", GenBefore: 1, GenAfter: 2, Paths: 3, Bytes: 3 << 20, Duration: 1500 * time.Millisecond, Result: "ok"},
