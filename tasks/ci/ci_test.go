@@ -26,7 +26,7 @@ func TestParseErrors(t *testing.T) {
 name = "a"
 inputs = ["x"]
 tools = ["gcc"]
-run = "true"`, `unknown tool "gcc" (known: actionlint, age, bash, bazel, git, go, iproute2, nix, sops, sshd, terraform)`},
+run = "true"`, `unknown tool "gcc" (known: ` + strings.Join(ToolNames(), ", ") + `)`},
 		{"cycle", `[[job]]
 name = "a"
 inputs = ["x"]
