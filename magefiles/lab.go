@@ -47,6 +47,9 @@ func fleetLab(ctx context.Context) (*lab.Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := l.Preflight(ctx); err != nil {
+		return nil, err
+	}
 	ref, err := flakeArg()
 	if err != nil {
 		return nil, err

@@ -165,6 +165,12 @@ func preflight(ctx context.Context, sshd string) error {
 	return err
 }
 
+// Preflight says whether the lab can work here (root, namespaces, sshd,
+// iproute2) before anything else is done: a front door calls it before it
+// evaluates the fleet, so that a run as another user hears "must run as
+// root", not an evaluation error of a Nix that user cannot use.
+func (l *Lab) Preflight(ctx context.Context) error { return preflight(ctx, l.cfg.SSHD) }
+
 func doPreflight(ctx context.Context, sshd string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("lab: must run as root (network and mount namespaces need it); re-run with sudo")

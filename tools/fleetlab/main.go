@@ -49,6 +49,9 @@ func run(ctx context.Context, args []string) (int, error) {
 	}
 	switch args[0] {
 	case "up":
+		if err := l.Preflight(ctx); err != nil {
+			return 1, err
+		}
 		// The lab knows no fleet of its own: the flake's machines, each
 		// at its targetHost and with its host key from the vars.
 		ref, err := fleet.DefaultFlake()
