@@ -3,6 +3,7 @@ package fakehcloud
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"net/netip"
 
 	"github.com/vanixiets/vanixiets/tasks/lab"
@@ -34,4 +35,22 @@ func (b *LabBackend) CreateHost(ctx context.Context, name string) (netip.Addr, e
 // DeleteHost implements Backend.
 func (b *LabBackend) DeleteHost(ctx context.Context, name string) error {
 	return b.Lab.DeleteHost(ctx, name)
+}
+
+// NamedBackend is the backend a fake cloud's command line names: "memory"
+// (nil: the fake's own in-memory machines) or "lab" (the default lab, every
+// server a lab host). Both fakes' mains (tools/fakehcloud, tools/fakegcp)
+// choose it here.
+func NamedBackend(name string) (Backend, error) {
+	switch name {
+	case "memory":
+		return nil, nil
+	case "lab":
+		l, err := lab.Default()
+		if err != nil {
+			return nil, err
+		}
+		return &LabBackend{Lab: l}, nil
+	}
+	return nil, fmt.Errorf("-backend %q: want lab or memory", name)
 }

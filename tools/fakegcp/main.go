@@ -17,7 +17,6 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
-	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
 type faults []fakehcloud.Fault
@@ -60,17 +59,11 @@ func main() {
 		fail(fmt.Errorf("-listen %s: must be a loopback address (nothing leaves this machine)", *listen))
 	}
 	cfg := fakegcp.Config{Token: *token, StateFile: *state, Faults: fs, Quota: q}
-	switch *backend {
-	case "memory":
-	case "lab":
-		l, err := lab.Default()
-		if err != nil {
-			fail(err)
-		}
-		cfg.Backend = &fakehcloud.LabBackend{Lab: l}
-	default:
-		fail(fmt.Errorf("-backend %q: want lab or memory", *backend))
+	b, err := fakehcloud.NamedBackend(*backend)
+	if err != nil {
+		fail(err)
 	}
+	cfg.Backend = b
 	f, err := fakegcp.New(cfg)
 	if err != nil {
 		fail(err)

@@ -15,7 +15,6 @@ import (
 	"syscall"
 
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
-	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
 type faults []fakehcloud.Fault
@@ -44,17 +43,11 @@ func main() {
 		fail(fmt.Errorf("-listen %s: must be a loopback address (nothing leaves this machine)", *listen))
 	}
 	cfg := fakehcloud.Config{Token: *token, StateFile: *state, Faults: fs}
-	switch *backend {
-	case "memory":
-	case "lab":
-		l, err := lab.Default()
-		if err != nil {
-			fail(err)
-		}
-		cfg.Backend = &fakehcloud.LabBackend{Lab: l}
-	default:
-		fail(fmt.Errorf("-backend %q: want lab or memory", *backend))
+	b, err := fakehcloud.NamedBackend(*backend)
+	if err != nil {
+		fail(err)
 	}
+	cfg.Backend = b
 	f, err := fakehcloud.New(cfg)
 	if err != nil {
 		fail(err)
