@@ -2,8 +2,10 @@
 # Installs what the lab (tasks/lab, go tool mage lab:up) needs on Debian 12:
 # iproute2 (ip netns, veth), openssh-server (each host's sshd, run as a plain
 # process, never as a service), openssh-client (lab:ssh, deployers),
-# util-linux (unshare, nsenter) and nix-bin (/usr/bin/nix, which each host
-# runs against its private /nix). Idempotent: installs only what is missing,
+# util-linux (unshare, nsenter, setpriv), nix-bin (/usr/bin/nix, which each
+# host runs against its private /nix) and sudo (a deployer that is not root
+# deploying the machine it runs on escalates with sudo -n: the local deploy's
+# end-to-end test runs it inside a lab host). Idempotent: installs only what is missing,
 # and blocks every service start during the install with a temporary
 # /usr/sbin/policy-rc.d (exit 101), so no system sshd starts on the machine.
 set -euo pipefail
@@ -21,6 +23,7 @@ declare -A need=(
 	[nsenter]=util-linux
 	[nix]=nix-bin
 	[nix-store]=nix-bin
+	[sudo]=sudo
 )
 pkgs=()
 for cmd in "${!need[@]}"; do
@@ -29,7 +32,7 @@ for cmd in "${!need[@]}"; do
 	fi
 done
 if [ ${#pkgs[@]} -eq 0 ]; then
-	echo "install-lab-deps: iproute2, openssh-server, openssh-client, util-linux, nix-bin already present"
+	echo "install-lab-deps: iproute2, openssh-server, openssh-client, util-linux, nix-bin, sudo already present"
 	exit 0
 fi
 mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)

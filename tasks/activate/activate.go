@@ -156,11 +156,27 @@ func checkRequest(r *Request) error {
 	return nil
 }
 
+// Host runs shell command lines on the machine being activated: an SSH
+// connection (*remote.Client) for a remote machine, or this machine itself
+// (*localexec.Shell, through sudo when not root) for a deploy of the
+// machine the deployer runs on. Every function here takes one, so a local
+// deploy has exactly the activation, confirmation and rollback of a
+// remote one; only the transport differs.
+type Host interface {
+	// Run runs a POSIX sh command line with stdin, streaming its output;
+	// a non-zero exit is an error.
+	Run(ctx context.Context, command string, stdin io.Reader, stdout, stderr io.Writer) error
+	// Output runs a command line and returns its stdout.
+	Output(ctx context.Context, command string, stdin io.Reader) ([]byte, error)
+	// Name names the machine in messages.
+	Name() string
+}
+
 // Activate runs the activation on the host behind c. On success with magic
 // rollback the host is Pending: call Confirm (over a new connection) within
 // the timeout. A failed activation returns *RollbackError when the host
 // went back, or another error when it could not start.
-func Activate(ctx context.Context, c *remote.Client, req Request) (Result, error) {
+func Activate(ctx context.Context, c Host, req Request) (Result, error) {
 	if err := checkRequest(&req); err != nil {
 		return Result{}, err
 	}
@@ -188,7 +204,7 @@ func Activate(ctx context.Context, c *remote.Client, req Request) (Result, error
 		if msg == "" {
 			msg = err.Error()
 		}
-		return res, fmt.Errorf("activate %s on %s: %s", req.Toplevel, c.Config().Name(), lastLines(msg, 3))
+		return res, fmt.Errorf("activate %s on %s: %s", req.Toplevel, c.Name(), lastLines(msg, 3))
 	}
 	if req.Action == "dry-activate" {
 		return res, nil
@@ -207,17 +223,19 @@ func Activate(ctx context.Context, c *remote.Client, req Request) (Result, error
 	case strings.HasPrefix(state, "confirmed"):
 		return res, nil
 	case strings.HasPrefix(state, "rolledback"):
-		return res, &RollbackError{Target: c.Config().Name(), Reason: strings.TrimSpace(strings.TrimPrefix(state, "rolledback")), Output: logPart(res.Output)}
+		return res, &RollbackError{Target: c.Name(), Reason: strings.TrimSpace(strings.TrimPrefix(state, "rolledback")), Output: logPart(res.Output)}
 	default:
-		return res, fmt.Errorf("activate %s on %s: %s; output: %s", req.Toplevel, c.Config().Name(), state, lastLines(logPart(res.Output), 3))
+		return res, fmt.Errorf("activate %s on %s: %s; output: %s", req.Toplevel, c.Name(), state, lastLines(logPart(res.Output), 3))
 	}
 }
 
 // Confirm runs the health checks on the host (over c, which must be a new
 // connection: reaching the host again is the first check) and confirms the
 // pending activation; a failing check makes the host roll back now instead
-// of at the timeout. It returns *RollbackError whenever the host rolled back.
-func Confirm(ctx context.Context, c *remote.Client, res Result, healthChecks []string, timeout time.Duration) error {
+// of at the timeout. For a local deploy c is a new process rather than a new
+// connection: what matters is that the confirmation does not come from the
+// process that activated. It returns *RollbackError whenever the host rolled back.
+func Confirm(ctx context.Context, c Host, res Result, healthChecks []string, timeout time.Duration) error {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
@@ -226,14 +244,14 @@ func Confirm(ctx context.Context, c *remote.Client, res Result, healthChecks []s
 
 // Abort tells the host to roll a pending activation back now (or reads the
 // verdict it already reached) and returns the *RollbackError it reports.
-func Abort(ctx context.Context, c *remote.Client, res Result, reason string, timeout time.Duration) error {
+func Abort(ctx context.Context, c Host, res Result, reason string, timeout time.Duration) error {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
 	return verdict(ctx, c, res, nil, timeout, reason)
 }
 
-func verdict(ctx context.Context, c *remote.Client, res Result, healthChecks []string, timeout time.Duration, abort string) error {
+func verdict(ctx context.Context, c Host, res Result, healthChecks []string, timeout time.Duration, abort string) error {
 	verdict, reason := "confirm", ""
 	if abort != "" {
 		verdict, reason = "abort", abort
@@ -247,30 +265,30 @@ func verdict(ctx context.Context, c *remote.Client, res Result, healthChecks []s
 	}
 	if !res.Pending {
 		if verdict == "abort" {
-			return fmt.Errorf("%s: %s (the activation was final: no magic rollback)", c.Config().Name(), reason)
+			return fmt.Errorf("%s: %s (the activation was final: no magic rollback)", c.Name(), reason)
 		}
 		return nil
 	}
 	args := []string{res.Token, verdict, reason, strconv.Itoa(seconds(timeout) + 30)}
 	out, err := c.Output(ctx, shScript(confirmScript, args), nil)
 	if err != nil {
-		return fmt.Errorf("confirm on %s: %v", c.Config().Name(), err)
+		return fmt.Errorf("confirm on %s: %v", c.Name(), err)
 	}
 	state := markers(string(out))["STATE"]
 	switch {
 	case strings.HasPrefix(state, "confirmed"):
 		return nil
 	case strings.HasPrefix(state, "rolledback"):
-		return &RollbackError{Target: c.Config().Name(), Reason: strings.TrimSpace(strings.TrimPrefix(state, "rolledback"))}
+		return &RollbackError{Target: c.Name(), Reason: strings.TrimSpace(strings.TrimPrefix(state, "rolledback"))}
 	case state == "":
-		return fmt.Errorf("confirm on %s: activation %s is unknown to the host (rebooted?)", c.Config().Name(), res.Token)
+		return fmt.Errorf("confirm on %s: activation %s is unknown to the host (rebooted?)", c.Name(), res.Token)
 	default:
-		return fmt.Errorf("confirm on %s: host says %q", c.Config().Name(), state)
+		return fmt.Errorf("confirm on %s: host says %q", c.Name(), state)
 	}
 }
 
 // Rollback switches the machine back one generation of its system profile.
-func Rollback(ctx context.Context, c *remote.Client, class string, lockWait time.Duration) (from, to State, err error) {
+func Rollback(ctx context.Context, c Host, class string, lockWait time.Duration) (from, to State, err error) {
 	if lockWait <= 0 {
 		lockWait = DefaultTimeout + 30*time.Second
 	}
@@ -278,7 +296,7 @@ func Rollback(ctx context.Context, c *remote.Client, class string, lockWait time
 	var out bytes.Buffer
 	err = c.Run(ctx, shScript(rollbackScript, []string{class, strconv.Itoa(seconds(lockWait))}), nil, &out, &stderr)
 	if err != nil {
-		return from, to, fmt.Errorf("rollback %s: %s", c.Config().Name(), lastLines(strings.TrimSpace(stderr.String()+" "+err.Error()), 2))
+		return from, to, fmt.Errorf("rollback %s: %s", c.Name(), lastLines(strings.TrimSpace(stderr.String()+" "+err.Error()), 2))
 	}
 	kv := markers(out.String())
 	if g := strings.Fields(kv["GEN"]); len(g) == 2 {
@@ -290,10 +308,10 @@ func Rollback(ctx context.Context, c *remote.Client, class string, lockWait time
 }
 
 // Current reads the machine's running system and profile generation.
-func Current(ctx context.Context, c *remote.Client) (State, error) {
+func Current(ctx context.Context, c Host) (State, error) {
 	out, err := c.Output(ctx, shScript(statusScript, nil), nil)
 	if err != nil {
-		return State{}, fmt.Errorf("read the current system of %s: %v", c.Config().Name(), err)
+		return State{}, fmt.Errorf("read the current system of %s: %v", c.Name(), err)
 	}
 	kv := markers(string(out))
 	st := State{Toplevel: kv["TOP"], Profile: kv["PROFILE"]}

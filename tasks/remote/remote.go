@@ -342,6 +342,10 @@ func (c *Client) fail(err error) {
 // Config returns the configuration the client was dialled with.
 func (c *Client) Config() Config { return c.cfg }
 
+// Name names the machine in messages: user@alias (addr:port), as
+// Config.Name.
+func (c *Client) Name() string { return c.cfg.Name() }
+
 // Close closes the connection; running commands fail.
 func (c *Client) Close() error {
 	var err error

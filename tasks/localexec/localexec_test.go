@@ -1,0 +1,151 @@
+package localexec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name    string
+		command string
+		stdin   string
+		stdout  string
+		code    int // 0: no error
+		stderr  string
+	}{
+		{name: "output", command: `echo "one two"; echo three`, stdout: "one two\nthree\n"},
+		{name: "stdin", command: `tr a-z A-Z`, stdin: "secret\n", stdout: "SECRET\n"},
+		{name: "args", command: `sh -c 'echo "$1/$2"' x 'a b' c`, stdout: "a b/c\n"},
+		{name: "exit", command: `echo partial; echo "it broke" >&2; exit 3`, stdout: "partial\n", code: 3, stderr: "it broke"},
+		{name: "last line of stderr", command: `printf 'one\ntwo\n' >&2; exit 1`, code: 1, stderr: "two"},
+	}
+	s := &Shell{Label: "test (this machine)"}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			var in *strings.Reader
+			if tc.stdin != "" {
+				in = strings.NewReader(tc.stdin)
+			}
+			var err error
+			if in != nil {
+				err = s.Run(context.Background(), tc.command, in, &out, &errb)
+			} else {
+				err = s.Run(context.Background(), tc.command, nil, &out, &errb)
+			}
+			assert.Equal(t, out.String(), tc.stdout)
+			if tc.code == 0 {
+				assert.NilError(t, err)
+				return
+			}
+			var ee *ExitError
+			assert.Assert(t, errors.As(err, &ee), "%v", err)
+			assert.Equal(t, ee.Code, tc.code)
+			assert.Equal(t, ee.Stderr, tc.stderr)
+			assert.Check(t, is.Contains(err.Error(), "test (this machine)"))
+			assert.Check(t, is.Contains(errb.String(), tc.stderr), "stderr is streamed as well as kept")
+		})
+	}
+}
+
+func TestOutput(t *testing.T) {
+	s := &Shell{}
+	out, err := s.Output(context.Background(), "cat; echo done", strings.NewReader("in\n"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(out), "in\ndone\n")
+	assert.Equal(t, s.Name(), "this machine")
+}
+
+// TestEveryRunIsANewProcess: the confirmation of a local deploy must come
+// from a process other than the one that activated.
+func TestEveryRunIsANewProcess(t *testing.T) {
+	s := &Shell{}
+	a, err := s.Output(context.Background(), "echo $$", nil)
+	assert.NilError(t, err)
+	b, err := s.Output(context.Background(), "echo $$", nil)
+	assert.NilError(t, err)
+	assert.Assert(t, strings.TrimSpace(string(a)) != strings.TrimSpace(string(b)), "pid %s twice", a)
+}
+
+func TestRunCancelled(t *testing.T) {
+	s := &Shell{}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	err := s.Run(ctx, "sleep 30", nil, nil, nil)
+	assert.Assert(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
+	assert.Assert(t, time.Since(t0) < 10*time.Second, "the command was not stopped")
+}
+
+func TestArgv(t *testing.T) {
+	tests := []struct {
+		sh   Shell
+		want []string
+	}{
+		{Shell{}, []string{"/bin/sh", "-c", "true"}},
+		{Shell{Sudo: true}, []string{"sudo", "-n", "/bin/sh", "-c", "true"}},
+		{Shell{Sudo: true, SudoBin: "/usr/bin/sudo"}, []string{"/usr/bin/sudo", "-n", "/bin/sh", "-c", "true"}},
+	}
+	for _, tc := range tests {
+		assert.DeepEqual(t, tc.sh.Argv("true"), tc.want)
+	}
+	assert.Equal(t, New("x").Sudo, os.Geteuid() != 0)
+}
+
+func TestSudoErrorSaysTheFix(t *testing.T) {
+	tests := []struct {
+		err  SudoError
+		want []string
+	}{
+		{SudoError{User: "kim", Sudo: "sudo: a password is required"},
+			[]string{"sudo asks for a password with no terminal", "sudo: a password is required", "run the deploy from a terminal", `"kim ALL=(root) NOPASSWD: /bin/sh"`}},
+		{SudoError{User: "kim", Sudo: "Sorry, user kim is not allowed to execute '/bin/sh -c :' as root on m.", Denied: true},
+			[]string{"sudo does not let kim run /bin/sh as root", "is not allowed to execute", "run the deploy as root", `"kim ALL=(root) NOPASSWD: /bin/sh"`}},
+	}
+	for _, tc := range tests {
+		for _, w := range tc.want {
+			assert.Check(t, is.Contains(tc.err.Error(), w))
+		}
+	}
+	for msg, want := range map[string]bool{
+		"sudo: a password is required":                                      false,
+		"kim is not in the sudoers file.":                                   true,
+		"Sorry, user kim is not allowed to execute '/bin/sh -c :' as root.": true,
+		"Sorry, user nobody may not run sudo on vm.":                        true,
+	} {
+		assert.Equal(t, denied(msg), want, msg)
+	}
+}
+
+// TestSudoAsRoot runs the sudo path for real: root may run anything
+// without a password under every sudoers this suite meets.
+func TestSudoAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (sudo without a password)")
+	}
+	if _, err := exec.LookPath("sudo"); err != nil {
+		t.Skip("no sudo (scripts/install-lab-deps.sh installs it)")
+	}
+	s := &Shell{Sudo: true}
+	assert.NilError(t, s.Ready(context.Background(), nil))
+	out, err := s.Output(context.Background(), "id -u", nil)
+	assert.NilError(t, err)
+	assert.Equal(t, strings.TrimSpace(string(out)), "0")
+}
+
+func TestNoSudo(t *testing.T) {
+	s := &Shell{Sudo: true, SudoBin: "/nonexistent/sudo"}
+	err := s.Ready(context.Background(), nil)
+	assert.ErrorContains(t, err, "there is no sudo")
+	assert.ErrorContains(t, err, "run the deploy as root, or install sudo")
+}
