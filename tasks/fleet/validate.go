@@ -102,6 +102,11 @@ func (f *Fleet) Validate() error {
 				hosts[h] = name
 			}
 		}
+		switch m.Deploy.BuildOn {
+		case "", BuildLocal, BuildTarget:
+		default:
+			add("%s: unknown deploy.buildOn %q (want \"local\": build on the deployer, or \"target\": build on the machine itself)", w, m.Deploy.BuildOn)
+		}
 		if c := m.Cloud; c != nil {
 			switch c.Provider {
 			case ProviderHetzner, ProviderGCP:

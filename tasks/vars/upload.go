@@ -142,7 +142,6 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 		return nil, err
 	}
 	up := &uploadScript{root: root, phase: phase}
-	st := v.store()
 	defer func() {
 		for _, it := range up.items {
 			clear(it.data)
@@ -151,35 +150,8 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 	if err := v.addMachineKey(up, p, machine); err != nil {
 		return nil, err
 	}
-	for _, u := range p.MachineUnits(machine) {
-		for _, f := range u.Files {
-			if !f.Deploy || !f.Secret {
-				continue
-			}
-			name := u.Name + "/" + f.Name
-			if PhaseOf(f.NeededFor) != phase {
-				up.others = append(up.others, name)
-				continue
-			}
-			ct, err := os.ReadFile(st.path(u, f.Name, secretName))
-			if err != nil {
-				return nil, fmt.Errorf("%s secret %q: %v (run vars:generate)", u, f.Name, err)
-			}
-			ids, err := v.identities()
-			if err != nil {
-				return nil, err
-			}
-			pt, err := openSecret(u, f.Name, ct, ids)
-			if isBindingError(err) {
-				return nil, fmt.Errorf("%s: refusing to upload: %w", u, err)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%s secret %q: %v (the deploying admin must be a recipient: run vars:rekey)", u, f.Name, err)
-			}
-			it := uploadItem{name: name, owner: or(f.Owner, "root"), group: or(f.Group, "root"), mode: or(f.Mode, "0400"), data: pt}
-			it.digest = uploadDigest(it)
-			up.items = append(up.items, it)
-		}
+	if err := v.addSecrets(up, p, machine, false); err != nil {
+		return nil, err
 	}
 	if phase == BeforeActivation && len(up.items) == 0 {
 		// Nothing to install, and nothing is removed before activation.
@@ -204,6 +176,45 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 		return nil, fmt.Errorf("machine %q: install secrets (%s) under %s: %v (is the host's sh a POSIX shell?)", machine, phase, root, err)
 	}
 	return res, nil
+}
+
+// addSecrets adds machine's deployable secrets of up's phase to up,
+// decrypted, each with its manifest digest, and names the other phase's in
+// up.others; with both, every deployable secret is an item whatever its
+// phase (Pending compares them all).
+func (v *Vars) addSecrets(up *uploadScript, p *Plan, machine string, both bool) error {
+	st := v.store()
+	for _, u := range p.MachineUnits(machine) {
+		for _, f := range u.Files {
+			if !f.Deploy || !f.Secret {
+				continue
+			}
+			name := u.Name + "/" + f.Name
+			if !both && PhaseOf(f.NeededFor) != up.phase {
+				up.others = append(up.others, name)
+				continue
+			}
+			ct, err := os.ReadFile(st.path(u, f.Name, secretName))
+			if err != nil {
+				return fmt.Errorf("%s secret %q: %v (run vars:generate)", u, f.Name, err)
+			}
+			ids, err := v.identities()
+			if err != nil {
+				return err
+			}
+			pt, err := openSecret(u, f.Name, ct, ids)
+			if isBindingError(err) {
+				return fmt.Errorf("%s: refusing to upload: %w", u, err)
+			}
+			if err != nil {
+				return fmt.Errorf("%s secret %q: %v (the deploying admin must be a recipient: run vars:rekey)", u, f.Name, err)
+			}
+			it := uploadItem{name: name, owner: or(f.Owner, "root"), group: or(f.Group, "root"), mode: or(f.Mode, "0400"), data: pt}
+			it.digest = uploadDigest(it)
+			up.items = append(up.items, it)
+		}
+	}
+	return nil
 }
 
 // addMachineKey adds machine's clan-generated age identity to an upload:
