@@ -39,7 +39,12 @@ let
     deploy = {
       targetHost = m.deploy.targetHost or "";
       healthChecks = m.deploy.healthChecks or [ "test -e /run/current-system" ];
-    };
+    } // (
+      # "local" (build on the deployer, the default) or "target" (the
+      # machine builds its own system from the copied derivations); only
+      # rendered when a machine declares it.
+      if m ? deploy && m.deploy ? buildOn then { inherit (m.deploy) buildOn; } else { }
+    );
     cloud =
       if m ? cloud && m.cloud != null then
         { enabled = true; image = ""; } // m.cloud

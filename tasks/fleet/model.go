@@ -87,14 +87,33 @@ type Machine struct {
 	Generators map[string]*Generator `json:"generators"`
 }
 
-// Deploy says how to reach a machine and how to tell it is healthy after an
-// activation.
+// Deploy says how to reach a machine, where its system is built and how
+// to tell it is healthy after an activation.
 type Deploy struct {
 	// TargetHost is "user@host" (port optional as host:port), like clan's
 	// deploy.targetHost.
 	TargetHost   string   `json:"targetHost"`
 	HealthChecks []string `json:"healthChecks"`
+	// BuildOn is where the system is built: BuildLocal (also "", the
+	// default) on the deployer, which then copies the closure; BuildTarget
+	// on the machine itself, from its derivations (colmena's buildOnTarget):
+	// what a Linux deployer needs for a Mac and a Mac for a Linux server
+	// when no builder of the machine's platform is at hand. --build-on
+	// overrides it for a deployment.
+	BuildOn string `json:"buildOn,omitempty"`
 }
+
+// Where a machine's system is built (Deploy.BuildOn, --build-on).
+const (
+	BuildLocal  = "local"
+	BuildTarget = "target"
+)
+
+// BuildOnValues are the values Deploy.BuildOn and --build-on take.
+var BuildOnValues = []string{BuildLocal, BuildTarget}
+
+// BuildsOnTarget says whether m's system is built on m itself.
+func (m *Machine) BuildsOnTarget() bool { return m.Deploy.BuildOn == BuildTarget }
 
 // Cloud is a machine's terraform-provisioned server. Enabled=false keeps the
 // declaration but removes the resource from the rendered terraform (the

@@ -48,6 +48,7 @@ func TestMalformedFleets(t *testing.T) {
 		{"undeclared-user", false, `instance "user-ann" role "default": settings.user "bob" is not a declared user (known users: ann)`},
 		{"unknown-class", false, `machine "quartz": unknown machineClass "windows" (want "nixos" or "darwin")`},
 		{"secrets-without-admin", false, `machine "quartz": generator "openssh" makes secrets but the machine has no admin with ageKeys to encrypt them to (give it a users instance role with settings.admin = true whose user has ageKeys)`},
+		{"unknown-build-on", false, `machine "opal": unknown deploy.buildOn "remote" (want "local": build on the deployer, or "target": build on the machine itself)`},
 		{"bad-needed-for", false, `machine "quartz" generator "openssh" file "ssh.id_ed25519": neededFor "boot" (want one of partitioning, activation, users, services)`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -67,6 +68,19 @@ func TestMalformedFleets(t *testing.T) {
 			assert.Assert(t, is.Contains(ve.Problems, tc.want), "problems:\n%s", strings.Join(ve.Problems, "\n"))
 			assert.Equal(t, len(ve.Problems), 1, "problems:\n%s", strings.Join(ve.Problems, "\n"))
 		})
+	}
+}
+
+// deploy.buildOn: absent (built on the deployer), "local" or "target".
+func TestBuildOn(t *testing.T) {
+	for _, tc := range []struct {
+		value    string
+		onTarget bool
+	}{{"", false}, {"local", false}, {"target", true}} {
+		f := readFleet(t, "valid-small.json")
+		f.Machines["opal"].Deploy.BuildOn = tc.value
+		assert.NilError(t, f.Validate(), "buildOn %q", tc.value)
+		assert.Equal(t, f.Machines["opal"].BuildsOnTarget(), tc.onTarget, "buildOn %q", tc.value)
 	}
 }
 
