@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"filippo.io/age"
@@ -157,6 +158,19 @@ type stateHeader struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
 	} `json:"resources"`
+}
+
+// managed returns the addresses ("hcloud_server.cinnabar") of the
+// state's managed resources, sorted.
+func (h *stateHeader) managed() []string {
+	var out []string
+	for _, r := range h.Resources {
+		if r.Mode == "managed" {
+			out = append(out, r.Type+"."+r.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func parseState(b []byte) (*stateHeader, error) {

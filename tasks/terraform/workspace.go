@@ -758,14 +758,7 @@ func (w *Workspace) Resources() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, r := range h.Resources {
-		if r.Mode == "managed" {
-			out = append(out, r.Type+"."+r.Name)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	return h.managed(), nil
 }
 
 // Lock takes the workspace lock (for tests and tools that must hold off
