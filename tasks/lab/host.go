@@ -208,7 +208,9 @@ func (l *Lab) target(name string) string {
 	return "root@" + name
 }
 
-func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.PrivateKey) ([]Host, error) {
+// up brings up the named hosts; a host it creates is made from image ("":
+// a lab host with Nix; imageBare: a cloud image, see bare.go).
+func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.PrivateKey, image string) ([]Host, error) {
 	if err := preflight(ctx, l.cfg.SSHD); err != nil {
 		return nil, err
 	}
@@ -280,6 +282,9 @@ func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.Pr
 			used[idx] = true
 			ns, veth := l.names(n)
 			r = hostRecord{Name: n, Target: l.target(n), Index: idx, Netns: ns, Veth: veth, Gateway: gw, Addr: addr}
+			if image == imageBare {
+				r.Image, r.Boot = imageBare, BootImage
+			}
 			if err := writeJSON(l.hostFile(n), r); err != nil {
 				l.rollback(ctx, created, fresh)
 				return nil, l.errf("record host %s: %v", n, err)
@@ -513,9 +518,15 @@ func (l *Lab) startSSHD(r hostRecord) (hostRecord, error) {
 			return r, err
 		}
 	}
-	cmd := exec.Command("ip", "netns", "exec", r.Netns,
+	script, args := mountScript, []string{dir, l.cfg.SSHD, storeDir(recordedNix(r)), wrapper, nixDir}
+	if s, a, bare, err := l.bareMount(r, args); err != nil {
+		return r, err
+	} else if bare {
+		script, args = s, a // a bare-image host before its install (bare.go)
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", r.Netns,
 		"unshare", "--mount", "--propagation", "private",
-		"sh", "-c", mountScript, "lab-host", dir, l.cfg.SSHD, storeDir(recordedNix(r)), wrapper, nixDir)
+		"sh", "-c", script, "lab-host"}, args...)...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", l.hostEnv(r.Name)}
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -690,7 +701,7 @@ func (l *Lab) hostOf(r hostRecord, key ssh.PublicKey) Host {
 	return Host{
 		Name: r.Name, Addr: r.Addr, Gateway: r.Gateway, Port: sshPort, HostKey: key, Target: r.Target,
 		StateDir: filepath.Join(dir, "state"), StoreDir: filepath.Join(dir, storeDir(recordedNix(r))), Nix: recordedNix(r),
-		RunDir: filepath.Join(dir, "run"), Namespace: r.Netns,
+		RunDir: filepath.Join(dir, "run"), Namespace: r.Netns, Boot: r.Boot,
 	}
 }
 

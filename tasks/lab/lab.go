@@ -132,6 +132,10 @@ type Host struct {
 	RunDir string
 	// Namespace is the network namespace's name (ip netns).
 	Namespace string
+	// Boot is, for a host a fake cloud created from a bare image
+	// (CreateBareHost), what it runs: BootImage (no Nix), BootInstaller
+	// (the kexec stand-in) or BootInstalled. "" for a lab host.
+	Boot string
 }
 
 // HostStatus is one row of Status.
@@ -308,7 +312,7 @@ func (l *Lab) Up(ctx context.Context, machines []string) ([]Host, error) {
 	if err := l.checkMachines(machines); err != nil {
 		return nil, err
 	}
-	return l.up(ctx, machines, nil)
+	return l.up(ctx, machines, nil, "")
 }
 
 // CreateHost brings up (or keeps) one host named name, which need not be a
@@ -319,7 +323,7 @@ func (l *Lab) CreateHost(ctx context.Context, name string, hostKey ed25519.Priva
 	if !hostRE.MatchString(name) {
 		return Host{}, fmt.Errorf("lab host name %q: use lower-case letters, digits and '-'", name)
 	}
-	hs, err := l.up(ctx, []string{name}, map[string]ed25519.PrivateKey{name: hostKey})
+	hs, err := l.up(ctx, []string{name}, map[string]ed25519.PrivateKey{name: hostKey}, "")
 	if err != nil {
 		return Host{}, err
 	}

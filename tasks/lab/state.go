@@ -40,6 +40,12 @@ type hostRecord struct {
 	StartTime uint64     `json:"startTime,omitempty"`
 	// Nix is the Nix version the host runs ("" in older records: 2.8).
 	Nix string `json:"nix,omitempty"`
+	// Image is "bare" for a host a fake cloud created (CreateBareHost: no
+	// Nix until installed), "" for a lab host (Nix from the start).
+	Image string `json:"image,omitempty"`
+	// Boot is what a bare-image host runs (BootImage, BootInstaller,
+	// BootInstalled; bare.go), written before the host is restarted into it.
+	Boot string `json:"boot,omitempty"`
 }
 
 func (l *Lab) labFile() string            { return filepath.Join(l.cfg.Dir, "lab.json") }
