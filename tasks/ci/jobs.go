@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/vanixiets/vanixiets/tasks/dag"
 )
 
 // Job is one CI job.
@@ -178,39 +180,13 @@ func (f *File) Validate() error {
 
 func (f *File) checkCycles() error {
 	needs := map[string][]string{}
+	names := make([]string, 0, len(f.Jobs))
 	for _, j := range f.Jobs {
 		needs[j.Name] = j.Needs
+		names = append(names, j.Name)
 	}
-	state := map[string]int{}
-	var stack []string
-	var visit func(string) error
-	visit = func(n string) error {
-		state[n] = 1
-		stack = append(stack, n)
-		for _, d := range needs[n] {
-			if state[d] == 1 {
-				i := 0
-				for stack[i] != d {
-					i++
-				}
-				return fmt.Errorf("%s: cycle between jobs: %s -> %s", f.Path, strings.Join(stack[i:], " -> "), d)
-			}
-			if state[d] == 0 {
-				if err := visit(d); err != nil {
-					return err
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		state[n] = 2
-		return nil
-	}
-	for _, j := range f.Jobs {
-		if state[j.Name] == 0 {
-			if err := visit(j.Name); err != nil {
-				return err
-			}
-		}
+	if c := dag.Cycle(names, func(n string) []string { return needs[n] }); c != nil {
+		return fmt.Errorf("%s: cycle between jobs: %s", f.Path, strings.Join(c, " -> "))
 	}
 	return nil
 }

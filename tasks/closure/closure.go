@@ -38,12 +38,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/dag"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
@@ -87,44 +88,39 @@ func List(ctx context.Context, n *nix.Nix, roots ...string) ([]nix.PathInfo, err
 }
 
 // topoSort orders infos so every path comes after the paths it references.
+// A reference outside the closure or a cycle (which a store cannot hold)
+// is an error: the host would refuse such a copy half-way.
 func topoSort(infos []nix.PathInfo) ([]nix.PathInfo, error) {
-	byPath := map[string]int{}
+	byPath := make(map[string]int, len(infos))
 	for i, pi := range infos {
 		byPath[pi.Path] = i
 	}
-	state := make([]byte, len(infos)) // 0 new, 1 visiting, 2 done
-	out := make([]nix.PathInfo, 0, len(infos))
-	var visit func(i int) error
-	visit = func(i int) error {
-		switch state[i] {
-		case 1:
-			return fmt.Errorf("closure: reference cycle through %s", infos[i].Path)
-		case 2:
-			return nil
-		}
-		state[i] = 1
-		refs := append([]string(nil), infos[i].References...)
-		sort.Strings(refs)
-		for _, r := range refs {
-			if r == infos[i].Path {
-				continue
-			}
-			j, ok := byPath[r]
-			if !ok {
-				return fmt.Errorf("closure: %s references %s, which is not in the closure", infos[i].Path, r)
-			}
-			if err := visit(j); err != nil {
-				return err
+	for _, pi := range infos {
+		for _, r := range pi.References {
+			if _, ok := byPath[r]; !ok {
+				return nil, fmt.Errorf("closure: %s references %s, which is not in the closure", pi.Path, r)
 			}
 		}
-		state[i] = 2
-		out = append(out, infos[i])
-		return nil
 	}
-	for i := range infos {
-		if err := visit(i); err != nil {
-			return nil, err
+	refs := func(i int) []int {
+		var out []int
+		for _, r := range slices.Sorted(slices.Values(infos[i].References)) {
+			if j := byPath[r]; j != i {
+				out = append(out, j)
+			}
 		}
+		return out
+	}
+	idx := make([]int, len(infos))
+	for i := range idx {
+		idx[i] = i
+	}
+	if c := dag.Cycle(idx, refs); c != nil {
+		return nil, fmt.Errorf("closure: reference cycle through %s", infos[c[0]].Path)
+	}
+	out := make([]nix.PathInfo, 0, len(infos))
+	for _, i := range dag.Order(idx, refs) {
+		out = append(out, infos[i])
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/agekey"
+	"github.com/vanixiets/vanixiets/tasks/dag"
 )
 
 // ValidationError lists every problem Validate found, one precise line each,
@@ -311,48 +312,18 @@ func validateGenerator(m *Machine, g *Generator, w string) []string {
 }
 
 // dependencyCycle returns one cycle of generator dependencies, or nil.
+// Dependencies on unknown generators and on the generator itself are
+// reported by their own checks, so they are not edges here.
 func dependencyCycle(m *Machine) []string {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[string]int{}
-	var stack []string
-	var found []string
-	var visit func(string) bool
-	visit = func(n string) bool {
-		color[n] = grey
-		stack = append(stack, n)
-		g := m.Generators[n]
-		for _, d := range g.Dependencies {
-			if _, ok := m.Generators[d]; !ok || d == n {
-				continue
-			}
-			switch color[d] {
-			case grey:
-				for i, s := range stack {
-					if s == d {
-						found = append(append([]string{}, stack[i:]...), d)
-					}
-				}
-				return true
-			case white:
-				if visit(d) {
-					return true
-				}
+	return dag.Cycle(sortedKeys(m.Generators), func(n string) []string {
+		var out []string
+		for _, d := range m.Generators[n].Dependencies {
+			if _, ok := m.Generators[d]; ok && d != n {
+				out = append(out, d)
 			}
 		}
-		stack = stack[:len(stack)-1]
-		color[n] = black
-		return false
-	}
-	for _, n := range sortedKeys(m.Generators) {
-		if color[n] == white && visit(n) {
-			return found
-		}
-	}
-	return nil
+		return out
+	})
 }
 
 // hostOf returns the host part of a targetHost "user@host:port" (lower-cased,

@@ -23,12 +23,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
+	"github.com/vanixiets/vanixiets/tasks/dag"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 )
 
@@ -64,10 +67,6 @@ type Step struct {
 	Verify func(ctx context.Context, in Input, recorded Outputs) (bool, error)
 	// NoCache runs the step every time and records nothing.
 	NoCache bool
-	// Group names the steps that hold one of Pipeline.Groups' slots
-	// together, from the first's start to the last's end (a machine's
-	// steps in a fleet deployment). Empty: no group.
-	Group string
 }
 
 // Status is where a step ended.
@@ -113,9 +112,6 @@ type Pipeline struct {
 	Cache    cache.Store    // nil: nothing is cached
 	Hasher   *digest.Hasher // nil: digest.Default()
 	Parallel int            // steps running at once; <= 0 means 4
-	// Groups is how many groups of steps (Step.Group) may be in flight
-	// at once; <= 0: no limit. Steps without a group are not counted.
-	Groups int
 	// Grace is how long running steps get to return after cancellation
 	// before Run gives up on them; <= 0 means 10 s.
 	Grace   time.Duration
@@ -153,56 +149,11 @@ func (p *Pipeline) Validate() error {
 			}
 		}
 	}
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[string]int{}
-	var stack []string
-	var visit func(string) error
-	visit = func(n string) error {
-		color[n] = grey
-		stack = append(stack, n)
-		deps := append([]string(nil), byName[n].Deps...)
-		sort.Strings(deps)
-		for _, d := range deps {
-			switch color[d] {
-			case grey:
-				i := indexOf(stack, d)
-				return fmt.Errorf("pipeline: dependency cycle: %s -> %s", strings.Join(stack[i:], " -> "), d)
-			case white:
-				if err := visit(d); err != nil {
-					return err
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[n] = black
-		return nil
-	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if color[n] == white {
-			if err := visit(n); err != nil {
-				return err
-			}
-		}
+	names := slices.Sorted(maps.Keys(byName))
+	if c := dag.Cycle(names, func(n string) []string { return slices.Sorted(slices.Values(byName[n].Deps)) }); c != nil {
+		return fmt.Errorf("pipeline: dependency cycle: %s", strings.Join(c, " -> "))
 	}
 	return nil
-}
-
-func indexOf(xs []string, x string) int {
-	for i, v := range xs {
-		if v == x {
-			return i
-		}
-	}
-	return -1
 }
 
 // StepKey computes a step's key from its declared inputs and its
@@ -275,7 +226,6 @@ func (p *Pipeline) Run(ctx context.Context) ([]Result, error) {
 	results := map[string]Result{}
 	done := make(chan Result, len(p.Steps))
 	sem := make(chan struct{}, par)
-	groups := newGroupSlots(p.Groups, p.Steps)
 
 	start := func(s *Step) {
 		mu.Lock()
@@ -285,11 +235,6 @@ func (p *Pipeline) Run(ctx context.Context) ([]Result, error) {
 		}
 		mu.Unlock()
 		go func() {
-			// The group's slot first, then a step slot (groups.go).
-			if err := groups.enter(ctx, s.Group); err != nil {
-				done <- Result{Name: s.Name, Status: Cancelled, Err: err}
-				return
-			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -304,7 +249,6 @@ func (p *Pipeline) Run(ctx context.Context) ([]Result, error) {
 		mu.Lock()
 		results[r.Name] = r
 		mu.Unlock()
-		groups.leave(byName[r.Name].Group)
 		if p.OnEvent != nil {
 			rr := r
 			p.OnEvent(Event{Step: r.Name, Result: &rr})

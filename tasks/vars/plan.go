@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vanixiets/vanixiets/tasks/dag"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 )
 
@@ -163,7 +164,7 @@ func NewPlan(f *fleet.Fleet) (*Plan, error) {
 			}
 		}
 	}
-	if c := findCycle(all, func(u *Unit) []*Unit { return u.Deps }); c != nil {
+	if c := dag.Cycle(all, func(u *Unit) []*Unit { return u.Deps }); c != nil {
 		return nil, fmt.Errorf("generator dependency cycle: %s (break it by removing one of these dependencies)", cycleString(c))
 	}
 	for _, u := range all {
@@ -177,10 +178,10 @@ func NewPlan(f *fleet.Fleet) (*Plan, error) {
 			}
 		}
 	}
-	if c := findCycle(all, func(u *Unit) []*Unit { return u.after }); c != nil {
+	if c := dag.Cycle(all, func(u *Unit) []*Unit { return u.after }); c != nil {
 		return nil, fmt.Errorf("generator cycle through a host key: %s (the secrets of a generator are encrypted to the machines' %q host keys, so %q cannot depend on a generator with secrets)", cycleString(c), HostKeyGenerator, HostKeyGenerator)
 	}
-	p.Units = topoSort(all)
+	p.Units = dag.Order(all, func(u *Unit) []*Unit { return u.after })
 	return p, nil
 }
 
@@ -224,72 +225,12 @@ func sameDeclaration(a, b *fleet.Generator) bool {
 	return ka == kb
 }
 
-// findCycle returns one cycle as a path that starts and ends on the same
-// unit, or nil.
-func findCycle(units []*Unit, next func(*Unit) []*Unit) []*Unit {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[*Unit]int{}
-	var stack, found []*Unit
-	var visit func(u *Unit) bool
-	visit = func(u *Unit) bool {
-		color[u] = grey
-		stack = append(stack, u)
-		for _, d := range next(u) {
-			switch color[d] {
-			case grey:
-				i := slices.Index(stack, d)
-				found = append(append([]*Unit{}, stack[i:]...), d)
-				return true
-			case white:
-				if visit(d) {
-					return true
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[u] = black
-		return false
-	}
-	for _, u := range units {
-		if color[u] == white && visit(u) {
-			return found
-		}
-	}
-	return nil
-}
-
 func cycleString(c []*Unit) string {
 	parts := make([]string, len(c))
 	for i, u := range c {
 		parts[i] = u.ID
 	}
 	return strings.Join(parts, " -> ")
-}
-
-// topoSort orders units so each comes after the units in its after list,
-// keeping the input (name) order otherwise, so runs are reproducible.
-func topoSort(units []*Unit) []*Unit {
-	done := map[*Unit]bool{}
-	var out []*Unit
-	var visit func(u *Unit)
-	visit = func(u *Unit) {
-		if done[u] {
-			return
-		}
-		done[u] = true
-		for _, d := range u.after {
-			visit(d)
-		}
-		out = append(out, u)
-	}
-	for _, u := range units {
-		visit(u)
-	}
-	return out
 }
 
 // Unit returns the unit with the given ID, or nil.
