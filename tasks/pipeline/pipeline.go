@@ -67,6 +67,10 @@ type Step struct {
 	Verify func(ctx context.Context, in Input, recorded Outputs) (bool, error)
 	// NoCache runs the step every time and records nothing.
 	NoCache bool
+	// Group names the steps that hold one of Pipeline.Groups' slots
+	// together, from the first's start to the last's end (a machine's
+	// steps in a fleet deployment). Empty: no group.
+	Group string
 }
 
 // Status is where a step ended.
@@ -112,6 +116,9 @@ type Pipeline struct {
 	Cache    cache.Store    // nil: nothing is cached
 	Hasher   *digest.Hasher // nil: digest.Default()
 	Parallel int            // steps running at once; <= 0 means 4
+	// Groups is how many groups of steps (Step.Group) may be in flight
+	// at once; <= 0: no limit. Steps without a group are not counted.
+	Groups int
 	// Grace is how long running steps get to return after cancellation
 	// before Run gives up on them; <= 0 means 10 s.
 	Grace   time.Duration
@@ -155,6 +162,7 @@ func (p *Pipeline) Validate() error {
 	}
 	return nil
 }
+
 
 // StepKey computes a step's key from its declared inputs and its
 // dependencies' results. It is exported so callers (ci:explain) can show
@@ -226,6 +234,7 @@ func (p *Pipeline) Run(ctx context.Context) ([]Result, error) {
 	results := map[string]Result{}
 	done := make(chan Result, len(p.Steps))
 	sem := make(chan struct{}, par)
+	groups := newGroupSlots(p.Groups, p.Steps)
 
 	start := func(s *Step) {
 		mu.Lock()
@@ -235,6 +244,11 @@ func (p *Pipeline) Run(ctx context.Context) ([]Result, error) {
 		}
 		mu.Unlock()
 		go func() {
+			// The group's slot first, then a step slot (groups.go).
+			if err := groups.enter(ctx, s.Group); err != nil {
+				done <- Result{Name: s.Name, Status: Cancelled, Err: err}
+				return
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -249,6 +263,7 @@ func (p *Pipeline) Run(ctx context.Context) ([]Result, error) {
 		mu.Lock()
 		results[r.Name] = r
 		mu.Unlock()
+		groups.leave(byName[r.Name].Group)
 		if p.OnEvent != nil {
 			rr := r
 			p.OnEvent(Event{Step: r.Name, Result: &rr})
