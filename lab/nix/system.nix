@@ -2,9 +2,13 @@
 # derivation built with /bin/sh and the host's coreutils (the lab builds with
 # sandbox = false; PATH is set to /usr/bin:/bin), referencing:
 #   - vanixiets-lab-base: the activation recorder shared by every machine,
-#   - vanixiets-lab-sw-<class>: a per-class "software" path,
+#   - vanixiets-lab-sw-<class>-<swVersion>: a per-class "software" package
+#     with a version (a closure diff shows it changed when swVersion moves),
 #   - vanixiets-lab-etc-<machine>: the machine's own etc (hostname, record,
-#     users, roles),
+#     users, roles) and, on NixOS machines, its systemd units under
+#     etc/systemd/system: vanixiets-hello.service (runs the sw package, so
+#     it changes with it) and one <instance>-<role>.service per inventory
+#     role the machine holds,
 # so a closure is four store paths and two machines share two of them (a
 # closure copy has something to skip and something to move).
 #
@@ -18,7 +22,12 @@
 #   /var/lib/vanixiets/generation  the current generation number (switch, boot, activate)
 #   /var/lib/vanixiets/generations/<n> -> the toplevel of generation n
 #   /var/lib/vanixiets/activations.log  "<UTC date> <action> <toplevel>" per activation
-# dry-activate prints what it would do and writes nothing.
+# dry-activate writes nothing and prints, on stderr as NixOS's
+# switch-to-configuration does and in its words, what a switch would do to
+# the units: "would stop the following units: a.service, b.service" for
+# units the running system has and the new one lacks, "would restart ..."
+# for units in both whose files differ, "would start ..." for new units,
+# around "would activate the configuration...".
 { fleet, lib }:
 let
   inherit (builtins) toJSON concatStringsSep;
@@ -47,7 +56,33 @@ let
     if [ ! -d "$top" ]; then echo "vanixiets-activate: toplevel $top is not in the store" >&2; exit 1; fi
     if [ "$action" = dry-activate ]; then
       cur=$(readlink "$root/run/current-system" 2>/dev/null || true)
+      new="$top/etc/systemd/system"
+      old=
+      if [ -n "$cur" ] && [ -d "$cur/etc/systemd/system" ]; then old="$cur/etc/systemd/system"; fi
+      stop= restart= start=
+      if [ -n "$old" ]; then
+        for f in "$old"/*; do
+          [ -e "$f" ] || continue
+          u=''${f##*/}
+          [ -e "$new/$u" ] || stop="$stop''${stop:+, }$u"
+        done
+      fi
+      if [ -d "$new" ]; then
+        for f in "$new"/*; do
+          [ -e "$f" ] || continue
+          u=''${f##*/}
+          if [ -z "$old" ] || [ ! -e "$old/$u" ]; then
+            start="$start''${start:+, }$u"
+          elif [ "$(cat "$f")" != "$(cat "$old/$u")" ]; then
+            restart="$restart''${restart:+, }$u"
+          fi
+        done
+      fi
+      if [ -n "$stop" ]; then echo "would stop the following units: $stop" >&2; fi
+      echo "would activate the configuration..." >&2
       echo "would activate $top (current: ''${cur:-none})"
+      if [ -n "$restart" ]; then echo "would restart the following units: $restart" >&2; fi
+      if [ -n "$start" ]; then echo "would start the following units: $start" >&2; fi
       exit 0
     fi
     mkdir -p "$state/generations" "$root/run"
@@ -83,7 +118,11 @@ let
     chmod 0555 "$out/bin/vanixiets-activate"
   '' { inherit recorder; };
 
-  sw = class: mkDrv "vanixiets-lab-sw-${class}" ''
+  # The lab's one versioned package: bump it (in a copy of the lab) to see
+  # a deployment's closure diff and unit restarts.
+  swVersion = "1.0";
+
+  sw = class: mkDrv "vanixiets-lab-sw-${class}-${swVersion}" ''
     set -eu
     mkdir -p "$out/bin" "$out/share/vanixiets"
     printf '#!/bin/sh\necho "vanixiets lab %s system"\n' "$class" > "$out/bin/vanixiets-hello"
@@ -104,8 +143,19 @@ let
       printf '%s\n' $users > "$out/etc/users"
       printf '%s\n' $admins > "$out/etc/admins"
       printf '%s\n' $roles > "$out/etc/roles"
+      if [ "$class" = nixos ]; then
+        units="$out/etc/systemd/system"
+        mkdir -p "$units"
+        printf '[Unit]\nDescription=vanixiets lab hello\n\n[Service]\nExecStart=%s/bin/vanixiets-hello\n' "$sw" > "$units/vanixiets-hello.service"
+        for u in $roleUnits; do
+          printf '[Unit]\nDescription=vanixiets lab role %s\n\n[Service]\nExecStart=%s/bin/vanixiets-hello %s\n' "$u" "$sw" "$u" > "$units/$u.service"
+        done
+      fi
     '' {
       hostName = name;
+      class = m.machineClass;
+      sw = swByClass.${m.machineClass};
+      roleUnits = concatStringsSep " " (map (r: builtins.replaceStrings [ "/" ] [ "-" ] r) (lib.rolesOf name));
       machineJSON = toJSON (m // { name = name; generators = builtins.attrNames m.generators; });
       users = concatStringsSep " " (lib.usersOf name);
       admins = concatStringsSep " " (lib.adminsOf name);
