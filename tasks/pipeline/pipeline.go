@@ -163,7 +163,6 @@ func (p *Pipeline) Validate() error {
 	return nil
 }
 
-
 // StepKey computes a step's key from its declared inputs and its
 // dependencies' results. It is exported so callers (ci:explain) can show
 // what a key is made of.
