@@ -13,6 +13,7 @@ require (
 	github.com/hashicorp/terraform-exec v0.26.0
 	github.com/hashicorp/terraform-json v0.29.0
 	github.com/hetznercloud/hcloud-go/v2 v2.36.0
+	github.com/kevinburke/ssh_config v1.6.0
 	github.com/magefile/mage v1.15.0
 	github.com/nix-community/go-nix v0.0.0-20250101154619-4bdde671e0a1
 	github.com/vbauerster/mpb/v8 v8.9.3

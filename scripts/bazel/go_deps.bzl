@@ -131,6 +131,14 @@ def go_dependencies():
         version = "v2.36.0",
     )
     go_repository(
+        name = "com_github_kevinburke_ssh_config",
+        build_file_generation = "clean",
+        build_file_proto_mode = "disable_global",
+        importpath = "github.com/kevinburke/ssh_config",
+        sum = "h1:J1FBfmuVosPHf5GRdltRLhPJtJpTlMdKTBjRgTaQBFY=",
+        version = "v1.6.0",
+    )
+    go_repository(
         name = "com_github_magefile_mage",
         build_file_generation = "clean",
         build_file_proto_mode = "disable_global",

@@ -29,10 +29,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
@@ -44,16 +44,34 @@ type Config struct {
 	Port int
 	// User is the remote user (default "root").
 	User string
+	// Host is the name the machine was asked for (a deploy target's host,
+	// before ssh_config's HostName), for messages; empty: HostKeyAlias,
+	// else Addr.
+	Host string
 	// HostKeyAlias is the name looked up in KnownHosts instead of Addr
 	// (OpenSSH's HostKeyAlias); empty means Addr.
 	HostKeyAlias string
 	// KnownHosts are known_hosts files; at least one is required.
 	KnownHosts []string
-	// KeyFiles are private key files tried before the agent.
+	// KeyFiles are key files, tried after the agent's keys. A missing one
+	// is skipped; a file holding a public key only (IdentityFile
+	// ~/.ssh/id.pub, as 1Password suggests) names an agent key.
 	KeyFiles []string
-	// NoAgent ignores $SSH_AUTH_SOCK.
+	// AgentSocket is the ssh-agent to ask for keys (IdentityAgent);
+	// empty: $SSH_AUTH_SOCK, unless NoAgent.
+	AgentSocket string
+	// NoAgent asks no agent.
 	NoAgent bool
-	// ConnectTimeout bounds TCP connect plus handshake (default 10 s).
+	// IdentitiesOnly uses, of the agent's keys, only those KeyFiles name
+	// (by the file's public half, or <file>.pub), as OpenSSH does.
+	IdentitiesOnly bool
+	// Jump are the ProxyJump hosts, in order: the first is dialled
+	// directly, each next one through the one before, and the machine
+	// through the last. Each hop's host key is checked against its own
+	// KnownHosts as strictly as the machine's.
+	Jump []Config
+	// ConnectTimeout bounds TCP connect plus handshake (default 10 s),
+	// for each hop on its own (a hop without one takes the machine's).
 	ConnectTimeout time.Duration
 	// KeepAlive is the interval between keepalive requests (default 5 s);
 	// KeepAliveMax unanswered requests close the connection (default 3).
@@ -61,14 +79,36 @@ type Config struct {
 	KeepAliveMax int
 }
 
-// Name is how messages refer to the target: user@alias (addr:port).
+// Name is how messages refer to the target: user@host (addr:port), and
+// the jump hosts it is reached through.
 func (c Config) Name() string {
-	alias := c.HostKeyAlias
-	if alias == "" {
-		alias = c.Addr
+	s := c.hopName()
+	for i, j := range c.Jump {
+		if i == 0 {
+			s += " via "
+		} else {
+			s += ", "
+		}
+		s += j.user() + "@" + j.shown()
 	}
-	s := c.user() + "@" + alias
-	if alias != c.Addr || c.port() != 22 {
+	return s
+}
+
+func (c Config) shown() string {
+	switch {
+	case c.Host != "":
+		return c.Host
+	case c.HostKeyAlias != "":
+		return c.HostKeyAlias
+	}
+	return c.Addr
+}
+
+// hopName names this one hop: user@host (addr:port).
+func (c Config) hopName() string {
+	shown := c.shown()
+	s := c.user() + "@" + shown
+	if shown != c.Addr || c.port() != 22 {
 		s += " (" + net.JoinHostPort(c.Addr, strconv.Itoa(c.port())) + ")"
 	}
 	return s
@@ -86,6 +126,13 @@ func (c Config) port() int {
 		return 22
 	}
 	return c.Port
+}
+
+func (c Config) keyAlias() string {
+	if c.HostKeyAlias != "" {
+		return c.HostKeyAlias
+	}
+	return c.Addr
 }
 
 // HostKeyError is a refused host key: unknown (Want empty) or changed.
@@ -109,23 +156,23 @@ func (e *HostKeyError) Error() string {
 	return fmt.Sprintf("host key of %s CHANGED: it offered %s but known_hosts expects %s; if the host was really reinstalled, replace its line in known_hosts, otherwise someone may be intercepting the connection", e.Target, got, strings.Join(want, ", "))
 }
 
-// Client is one SSH connection.
+// Client is one SSH connection to a machine, and the connections to its
+// jump hosts it runs through (closed with it).
 type Client struct {
 	cfg    Config
 	conn   *ssh.Client
+	jumps  []*ssh.Client
 	closed chan struct{}
 	once   sync.Once
 	mu     sync.Mutex
 	err    error // why the connection died, when it did
 }
 
-// Dial connects and authenticates. Errors name the target and what to fix.
+// Dial connects and authenticates, through cfg.Jump's hosts when it has
+// any. Errors name the target, the hop that failed and what to fix.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("ssh: no address to connect to")
-	}
-	if len(cfg.KnownHosts) == 0 {
-		return nil, fmt.Errorf("ssh %s: no known_hosts file given; strict host key checking needs one", cfg.Name())
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
@@ -136,18 +183,59 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.KeepAliveMax <= 0 {
 		cfg.KeepAliveMax = 3
 	}
-	hkcb, err := hostKeyCallback(cfg)
+	var jumps []*ssh.Client
+	closeJumps := func() {
+		for i := len(jumps) - 1; i >= 0; i-- {
+			jumps[i].Close()
+		}
+	}
+	var via *ssh.Client
+	for i, j := range cfg.Jump {
+		if j.ConnectTimeout <= 0 {
+			j.ConnectTimeout = cfg.ConnectTimeout
+		}
+		label := fmt.Sprintf("ssh %s: jump host %d of %d, %s,", cfg.Name(), i+1, len(cfg.Jump), j.hopName())
+		c, err := dialHop(ctx, j, via, label, "jump host "+j.hopName()+" on the way to "+cfg.hopName())
+		if err != nil {
+			closeJumps()
+			return nil, err
+		}
+		jumps = append(jumps, c)
+		via = c
+	}
+	c, err := dialHop(ctx, cfg, via, "ssh "+cfg.Name()+":", cfg.Name())
+	if err != nil {
+		closeJumps()
+		return nil, err
+	}
+	cl := &Client{cfg: cfg, conn: c, jumps: jumps, closed: make(chan struct{})}
+	go cl.keepalive()
+	return cl, nil
+}
+
+// dialHop opens one hop: TCP from here (via nil) or a channel through the
+// hop before, then the SSH handshake, each bounded by cfg.ConnectTimeout.
+// label starts every error ("ssh root@m:"); target names the hop in a
+// host key error.
+func dialHop(ctx context.Context, cfg Config, via *ssh.Client, label, target string) (*ssh.Client, error) {
+	if len(cfg.KnownHosts) == 0 {
+		return nil, fmt.Errorf("%s no known_hosts file given; strict host key checking needs one", label)
+	}
+	hkcb, err := hostKeyCallback(cfg, target)
+	if err != nil {
+		return nil, fmt.Errorf("%s %v", label, err)
+	}
+	keys, err := newKeyring(cfg)
 	if err != nil {
 		return nil, err
 	}
-	auths, closeAgent, err := authMethods(cfg)
-	if err != nil {
-		return nil, err
+	defer keys.close()
+	if len(keys.signers()) == 0 {
+		return nil, fmt.Errorf("%s no client key: %s", label, keys.explain(false))
 	}
-	defer closeAgent()
 	sc := &ssh.ClientConfig{
 		User:            cfg.user(),
-		Auth:            auths,
+		Auth:            keys.methods(),
 		HostKeyCallback: hkcb,
 		Timeout:         cfg.ConnectTimeout,
 	}
@@ -159,78 +247,80 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	addr := net.JoinHostPort(cfg.Addr, strconv.Itoa(cfg.port()))
 	dctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
-	var d net.Dialer
-	tcp, err := d.DialContext(dctx, "tcp", addr)
-	if err != nil {
-		if dctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("ssh %s: no TCP connection within %s (host down or unreachable?)", cfg.Name(), cfg.ConnectTimeout)
-		}
-		return nil, fmt.Errorf("ssh %s: connect: %w", cfg.Name(), err)
+	var conn net.Conn
+	if via == nil {
+		var d net.Dialer
+		conn, err = d.DialContext(dctx, "tcp", addr)
+	} else {
+		conn, err = via.DialContext(dctx, "tcp", addr)
 	}
+	if err != nil {
+		switch {
+		case dctx.Err() != nil && ctx.Err() == nil:
+			return nil, fmt.Errorf("%s no TCP connection within %s (host down or unreachable?)", label, cfg.ConnectTimeout)
+		case via != nil:
+			return nil, fmt.Errorf("%s the jump host could not open a connection to %s: %w", label, addr, err)
+		}
+		return nil, fmt.Errorf("%s connect: %w", label, err)
+	}
+	// The handshake is bounded by closing the connection: a channel
+	// through a jump host has no deadlines to set.
 	deadline := time.Now().Add(cfg.ConnectTimeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	tcp.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { tcp.SetDeadline(time.Unix(1, 0)) })
-	c, chans, reqs, err := ssh.NewClientConn(tcp, addr, sc)
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(time.Until(deadline), func() {
+		timedOut.Store(true)
+		conn.Close()
+	})
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, sc)
+	stopped := timer.Stop()
 	stop()
+	if err == nil && !stopped {
+		c.Close()
+		err = errors.New("timed out")
+	}
 	if err != nil {
-		tcp.Close()
+		conn.Close()
 		var hk *HostKeyError
 		if errors.As(err, &hk) {
 			return nil, hk
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("ssh %s: %w", cfg.Name(), ctx.Err())
+			return nil, fmt.Errorf("%s %w", label, ctx.Err())
 		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, fmt.Errorf("ssh %s: handshake did not finish within %s", cfg.Name(), cfg.ConnectTimeout)
+		if timedOut.Load() {
+			return nil, fmt.Errorf("%s handshake did not finish within %s (it took the connection and did not answer)", label, cfg.ConnectTimeout)
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, fmt.Errorf("ssh %s: authentication failed (%v); the host does not accept the key(s) from %s", cfg.Name(), err, keySources(cfg))
+			return nil, fmt.Errorf("%s authentication failed (%v): %s", label, err, keys.explain(true))
 		}
-		return nil, fmt.Errorf("ssh %s: %w", cfg.Name(), err)
+		return nil, fmt.Errorf("%s %w", label, err)
 	}
-	tcp.SetDeadline(time.Time{})
-	cl := &Client{cfg: cfg, conn: ssh.NewClient(c, chans, reqs), closed: make(chan struct{})}
-	go cl.keepalive()
-	return cl, nil
+	return ssh.NewClient(c, chans, reqs), nil
 }
 
-func keySources(cfg Config) string {
-	var s []string
-	s = append(s, cfg.KeyFiles...)
-	if !cfg.NoAgent && os.Getenv("SSH_AUTH_SOCK") != "" {
-		s = append(s, "the agent at $SSH_AUTH_SOCK")
-	}
-	if len(s) == 0 {
-		return "nowhere (no key file, no agent)"
-	}
-	return strings.Join(s, ", ")
-}
-
-func hostKeyCallback(cfg Config) (ssh.HostKeyCallback, error) {
+// hostKeyCallback checks the host's key against cfg.KnownHosts under its
+// HostKeyAlias (else its address) and port, strictly: unknown or changed
+// is a *HostKeyError naming target.
+func hostKeyCallback(cfg Config, target string) (ssh.HostKeyCallback, error) {
 	for _, f := range cfg.KnownHosts {
 		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("ssh %s: known_hosts %s: %v", cfg.Name(), f, err)
+			return nil, fmt.Errorf("known_hosts %s: %v", f, err)
 		}
 	}
 	cb, err := knownhosts.New(cfg.KnownHosts...)
 	if err != nil {
-		return nil, fmt.Errorf("ssh %s: read known_hosts: %w", cfg.Name(), err)
+		return nil, fmt.Errorf("read known_hosts: %w", err)
 	}
-	alias := cfg.HostKeyAlias
-	if alias == "" {
-		alias = cfg.Addr
-	}
-	lookup := net.JoinHostPort(alias, strconv.Itoa(cfg.port()))
+	lookup := net.JoinHostPort(cfg.keyAlias(), strconv.Itoa(cfg.port()))
 	return func(_ string, remote net.Addr, key ssh.PublicKey) error {
 		err := cb(lookup, remote, key)
 		var ke *knownhosts.KeyError
 		if errors.As(err, &ke) {
-			return &HostKeyError{Target: cfg.Name(), KnownHosts: cfg.KnownHosts, Got: key, Want: ke.Want}
+			return &HostKeyError{Target: target, KnownHosts: cfg.KnownHosts, Got: key, Want: ke.Want}
 		}
 		return err
 	}, nil
@@ -239,16 +329,12 @@ func hostKeyCallback(cfg Config) (ssh.HostKeyCallback, error) {
 // knownAlgos lists the key types known_hosts holds for the target, so the
 // server is asked for one we can verify.
 func knownAlgos(cfg Config) []string {
-	alias := cfg.HostKeyAlias
-	if alias == "" {
-		alias = cfg.Addr
-	}
 	cb, err := knownhosts.New(cfg.KnownHosts...)
 	if err != nil {
 		return nil
 	}
 	// A throwaway key: the KeyError lists every known key for the host.
-	err = cb(net.JoinHostPort(alias, strconv.Itoa(cfg.port())), &net.TCPAddr{IP: net.IPv4zero}, probeKey)
+	err = cb(net.JoinHostPort(cfg.keyAlias(), strconv.Itoa(cfg.port())), &net.TCPAddr{IP: net.IPv4zero}, probeKey)
 	var ke *knownhosts.KeyError
 	if !errors.As(err, &ke) {
 		return nil
@@ -263,37 +349,6 @@ func knownAlgos(cfg Config) []string {
 		}
 	}
 	return out
-}
-
-func authMethods(cfg Config) ([]ssh.AuthMethod, func(), error) {
-	var signers []ssh.Signer
-	for _, f := range cfg.KeyFiles {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, nil, fmt.Errorf("ssh %s: key file: %v", cfg.Name(), err)
-		}
-		s, err := ssh.ParsePrivateKey(b)
-		if err != nil {
-			return nil, nil, fmt.Errorf("ssh %s: key file %s: %v (encrypted keys must be loaded into ssh-agent)", cfg.Name(), f, err)
-		}
-		signers = append(signers, s)
-	}
-	closer := func() {}
-	var methods []ssh.AuthMethod
-	if len(signers) > 0 {
-		methods = append(methods, ssh.PublicKeys(signers...))
-	}
-	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" && !cfg.NoAgent {
-		if conn, err := net.Dial("unix", sock); err == nil {
-			ag := agent.NewClient(conn)
-			methods = append(methods, ssh.PublicKeysCallback(ag.Signers))
-			closer = func() { conn.Close() }
-		}
-	}
-	if len(methods) == 0 {
-		return nil, nil, fmt.Errorf("ssh %s: no client key: give a key file or start ssh-agent (SSH_AUTH_SOCK)", cfg.Name())
-	}
-	return methods, closer, nil
 }
 
 func (c *Client) keepalive() {
@@ -352,6 +407,9 @@ func (c *Client) Close() error {
 	c.once.Do(func() {
 		close(c.closed)
 		err = c.conn.Close()
+		for i := len(c.jumps) - 1; i >= 0; i-- {
+			c.jumps[i].Close()
+		}
 	})
 	return err
 }

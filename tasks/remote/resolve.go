@@ -1,13 +1,11 @@
 package remote
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/ed25519"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,58 +68,205 @@ func parsePort(s string) (int, error) {
 	return p, nil
 }
 
-// SSHConfig is the subset of an OpenSSH client configuration the suite
-// reads: Host blocks with HostName, Port, User, HostKeyAlias, IdentityFile,
-// UserKnownHostsFile and ConnectTimeout. As in OpenSSH, the first value
-// obtained for an option wins.
-type SSHConfig struct {
-	blocks []hostBlock
-}
+// maxJumpDepth bounds how deep a jump host's own ProxyJump may chain
+// (a loop in the configuration would otherwise never end).
+const maxJumpDepth = 8
 
-type hostBlock struct {
-	patterns []string
-	opts     [][2]string
-}
-
-// ParseSSHConfig parses an ssh_config text.
-func ParseSSHConfig(data []byte) (*SSHConfig, error) {
-	c := &SSHConfig{}
-	cur := &hostBlock{patterns: []string{"*"}} // options before any Host apply to all
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, val := splitOpt(line)
-		if key == "" {
-			return nil, fmt.Errorf("ssh_config line %d: %q: want 'Keyword value'", n, line)
-		}
-		if strings.EqualFold(key, "Host") {
-			c.blocks = append(c.blocks, *cur)
-			cur = &hostBlock{patterns: fields(val)}
-			continue
-		}
-		if strings.EqualFold(key, "Match") {
-			return nil, fmt.Errorf("ssh_config line %d: Match blocks are not supported", n)
-		}
-		cur.opts = append(cur.opts, [2]string{strings.ToLower(key), val})
+// Resolve turns a deploy target into a Config the way "ssh target" would
+// with cfg's files (nil: none): HostName (with %h), Port, User, HostKeyAlias,
+// IdentityFile (every one, with ~ and %d %h %n %p %r %u), IdentitiesOnly,
+// IdentityAgent (none, SSH_AUTH_SOCK, $VAR or a socket path),
+// UserKnownHostsFile, ConnectTimeout and ProxyJump. What the target itself
+// says (user@, :port) beats the files; the files' first value beats the
+// defaults (user root, port 22, the agent at $SSH_AUTH_SOCK, ~/.ssh/id_*,
+// knownHosts, else ~/.ssh/known_hosts).
+//
+// ProxyJump (a,b or none) becomes Config.Jump: each hop resolved through
+// the same files (its default user is the local user, as in OpenSSH), and
+// the first hop's own ProxyJump, if any, put before it; a later hop's own
+// ProxyJump is ignored, as "ssh -J a,b" does. Each hop has its own
+// known_hosts and is checked as strictly as the target. ProxyCommand is
+// refused: the deployer runs no command to connect.
+//
+// Options outside this list (StrictHostKeyChecking, CheckHostIP...) are
+// not read: host keys are always checked strictly.
+func Resolve(target string, cfg *SSHConfig, knownHosts []string) (Config, error) {
+	user, host, port, err := ParseTarget(target)
+	if err != nil {
+		return Config{}, err
 	}
-	c.blocks = append(c.blocks, *cur)
-	return c, sc.Err()
+	r := resolver{cfg: cfg, knownHosts: knownHosts, home: Home(), local: localUser()}
+	userSet := strings.Contains(target, "@")
+	return r.resolve(host, user, userSet, port, 0, true)
 }
 
-func splitOpt(line string) (string, string) {
-	i := strings.IndexAny(line, " \t=")
-	if i < 0 {
-		return "", ""
+type resolver struct {
+	cfg        *SSHConfig
+	knownHosts []string
+	home       string
+	local      string
+}
+
+// errf names the option, the host and the file a bad value came from.
+func (r *resolver) errf(alias, key, file, format string, a ...any) error {
+	return fmt.Errorf("ssh_config %s: %s for %s: %s", file, key, alias, fmt.Sprintf(format, a...))
+}
+
+// resolve resolves one host as given (alias). user applies when userSet or
+// when no file names one. jumps says whether its ProxyJump is followed.
+func (r *resolver) resolve(alias, user string, userSet bool, port, depth int, jumps bool) (Config, error) {
+	rc := Config{Addr: alias, Host: alias, Port: port, User: user}
+	if v, file := r.cfg.get(alias, "HostName"); v != "" {
+		h, err := expandTokens(v, tokens{host: alias, hostOnly: true})
+		if err != nil {
+			return Config{}, r.errf(alias, "HostName", file, "%v", err)
+		}
+		rc.Addr = h
 	}
-	key := line[:i]
-	val := strings.TrimLeft(line[i:], " \t")
-	val = strings.TrimPrefix(val, "=")
-	return key, strings.TrimSpace(val)
+	if v, file := r.cfg.get(alias, "Port"); v != "" && port == 0 {
+		p, err := parsePort(v)
+		if err != nil {
+			return Config{}, r.errf(alias, "Port", file, "%v", err)
+		}
+		rc.Port = p
+	}
+	if v, _ := r.cfg.get(alias, "User"); v != "" && !userSet {
+		rc.User = v
+	}
+	rc.HostKeyAlias, _ = r.cfg.get(alias, "HostKeyAlias")
+	tk := tokens{home: r.home, host: rc.Addr, alias: alias, port: strconv.Itoa(rc.port()), remoteUser: rc.user(), localUser: r.local}
+
+	for _, v := range r.cfg.getAll(alias, "IdentityFile") {
+		p, err := expandTokens(v, tk)
+		if err != nil {
+			return Config{}, r.errf(alias, "IdentityFile", r.fileOf(alias, "IdentityFile"), "%v", err)
+		}
+		if !slices.Contains(rc.KeyFiles, p) {
+			rc.KeyFiles = append(rc.KeyFiles, p)
+		}
+	}
+	if len(rc.KeyFiles) == 0 {
+		for _, k := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			p := filepath.Join(r.home, ".ssh", k)
+			if _, err := os.Stat(p); err == nil {
+				rc.KeyFiles = append(rc.KeyFiles, p)
+			}
+		}
+	}
+	if v, file := r.cfg.get(alias, "IdentitiesOnly"); v != "" {
+		switch strings.ToLower(v) {
+		case "yes", "true":
+			rc.IdentitiesOnly = true
+		case "no", "false":
+		default:
+			return Config{}, r.errf(alias, "IdentitiesOnly", file, "%q: want yes or no", v)
+		}
+	}
+	rc.AgentSocket = os.Getenv("SSH_AUTH_SOCK")
+	if v, file := r.cfg.get(alias, "IdentityAgent"); v != "" {
+		sock, err := agentSocket(v, tk)
+		if err != nil {
+			return Config{}, r.errf(alias, "IdentityAgent", file, "%v", err)
+		}
+		rc.AgentSocket, rc.NoAgent = sock, sock == ""
+	}
+	if v, file := r.cfg.get(alias, "UserKnownHostsFile"); v != "" {
+		for _, f := range splitPaths(v, tk) {
+			p, err := expandTokens(f, tk)
+			if err != nil {
+				return Config{}, r.errf(alias, "UserKnownHostsFile", file, "%v", err)
+			}
+			rc.KnownHosts = append(rc.KnownHosts, p)
+		}
+	}
+	if len(rc.KnownHosts) == 0 {
+		rc.KnownHosts = r.knownHosts
+	}
+	if len(rc.KnownHosts) == 0 {
+		rc.KnownHosts = []string{filepath.Join(r.home, ".ssh", "known_hosts")}
+		if p := filepath.Join(r.home, ".ssh", "known_hosts2"); exists(p) {
+			rc.KnownHosts = append(rc.KnownHosts, p)
+		}
+	}
+	if v, file := r.cfg.get(alias, "ConnectTimeout"); v != "" {
+		s, err := strconv.Atoi(v)
+		if err != nil || s <= 0 {
+			return Config{}, r.errf(alias, "ConnectTimeout", file, "%q: want a number of seconds", v)
+		}
+		rc.ConnectTimeout = time.Duration(s) * time.Second
+	}
+	if !jumps {
+		return rc, nil
+	}
+	pj, file := r.cfg.get(alias, "ProxyJump")
+	if pj == "" {
+		if pc, pcFile := r.cfg.get(alias, "ProxyCommand"); pc != "" && !strings.EqualFold(pc, "none") {
+			return Config{}, r.errf(alias, "ProxyCommand", pcFile, "the deployer runs no command to connect; use ProxyJump instead (or ProxyCommand none for this host)")
+		}
+		return rc, nil
+	}
+	hops, err := ParseProxyJump(pj)
+	if err != nil {
+		return Config{}, r.errf(alias, "ProxyJump", file, "%v", err)
+	}
+	if depth >= maxJumpDepth && len(hops) > 0 {
+		return Config{}, r.errf(alias, "ProxyJump", file, "jump hosts chain more than %d deep (does a jump host's ProxyJump lead back to itself?)", maxJumpDepth)
+	}
+	for i, h := range hops {
+		user := h.User
+		if user == "" {
+			user = r.local
+		}
+		hop, err := r.resolve(h.Host, user, h.User != "", h.Port, depth+1, i == 0)
+		if err != nil {
+			return Config{}, err
+		}
+		rc.Jump = append(rc.Jump, hop.Jump...)
+		hop.Jump = nil
+		rc.Jump = append(rc.Jump, hop)
+	}
+	return rc, nil
+}
+
+// fileOf names the first file that sets key for alias.
+func (r *resolver) fileOf(alias, key string) string {
+	_, f := r.cfg.get(alias, key)
+	return f
+}
+
+// agentSocket reads IdentityAgent: "none" (no agent: ""), SSH_AUTH_SOCK
+// (the variable, as without the option), $VAR or ${VAR}, else a path.
+func agentSocket(v string, tk tokens) (string, error) {
+	switch {
+	case strings.EqualFold(v, "none"):
+		return "", nil
+	case v == "SSH_AUTH_SOCK":
+		return os.Getenv("SSH_AUTH_SOCK"), nil
+	case strings.HasPrefix(v, "${") && strings.HasSuffix(v, "}"):
+		return os.Getenv(v[2 : len(v)-1]), nil
+	case strings.HasPrefix(v, "$"):
+		return os.Getenv(v[1:]), nil
+	}
+	return expandTokens(v, tk)
+}
+
+// splitPaths splits an option that takes several files (UserKnownHostsFile).
+// The parser has already taken the quotes off a value that was quoted as a
+// whole, so a value that names an existing file as it stands is that one
+// file (a path with blanks, as the lab writes); otherwise it is split on
+// blanks, honouring double quotes.
+func splitPaths(v string, tk tokens) []string {
+	if !strings.Contains(v, `"`) {
+		if p, err := expandTokens(v, tk); err == nil && exists(p) {
+			return []string{v}
+		}
+	}
+	return fields(v)
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // fields splits on blanks, honouring double quotes.
@@ -150,125 +295,36 @@ func fields(s string) []string {
 	return out
 }
 
-func matches(patterns []string, host string) bool {
-	ok := false
-	for _, p := range patterns {
-		neg := strings.HasPrefix(p, "!")
-		p = strings.TrimPrefix(p, "!")
-		if m, _ := path.Match(p, host); m {
-			if neg {
-				return false
-			}
-			ok = true
-		}
-	}
-	return ok
+// JumpHop is one hop of a ProxyJump value: [user@]host[:port].
+type JumpHop struct {
+	User string // "" when not given
+	Host string
+	Port int // 0 when not given
 }
 
-// Lookup returns the options that apply to host, first value winning.
-func (c *SSHConfig) Lookup(host string) map[string]string {
-	out := map[string]string{}
-	for _, b := range c.blocks {
-		if !matches(b.patterns, host) {
-			continue
-		}
-		for _, o := range b.opts {
-			if _, set := out[o[0]]; !set {
-				out[o[0]] = o[1]
-			}
-		}
+// ParseProxyJump parses a ProxyJump value: "none" (no hop), or hops
+// separated by commas, each [user@]host[:port] or ssh://[user@]host[:port]
+// (IPv6 addresses in brackets), dialled in order.
+func ParseProxyJump(v string) ([]JumpHop, error) {
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "none") {
+		return nil, nil
 	}
-	return out
-}
-
-// Has reports whether a Host block names host literally (not through "*").
-func (c *SSHConfig) Has(host string) bool {
-	for _, b := range c.blocks {
-		for _, p := range b.patterns {
-			if p == host {
-				return true
-			}
+	var hops []JumpHop
+	for _, part := range strings.Split(v, ",") {
+		s := strings.TrimSpace(part)
+		s = strings.TrimSuffix(strings.TrimPrefix(s, "ssh://"), "/")
+		if s == "" {
+			return nil, fmt.Errorf("%q: empty jump host; want [user@]host[:port], several separated by commas, or none", v)
 		}
+		user, host, port, err := ParseTarget(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: jump host %q: want [user@]host[:port] (%v)", v, s, err)
+		}
+		if !strings.Contains(s, "@") {
+			user = ""
+		}
+		hops = append(hops, JumpHop{User: user, Host: host, Port: port})
 	}
-	return false
-}
-
-// Resolve turns a deploy target into a Config. When cfg (an ssh_config,
-// such as the lab's) has options for the target's host, they decide the
-// address, port, user, host key alias, key file and known_hosts, as ssh -F
-// would; otherwise the target is used as is, with knownHosts (default
-// ~/.ssh/known_hosts) and the agent.
-func Resolve(target string, cfg *SSHConfig, knownHosts []string) (Config, error) {
-	user, host, port, err := ParseTarget(target)
-	if err != nil {
-		return Config{}, err
-	}
-	rc := Config{Addr: host, Port: port, User: user}
-	userSet := strings.Contains(target, "@")
-	if cfg != nil {
-		o := cfg.Lookup(host)
-		if v := o["hostname"]; v != "" {
-			rc.Addr = v
-			rc.HostKeyAlias = host
-		}
-		if v := o["port"]; v != "" && port == 0 {
-			if rc.Port, err = parsePort(v); err != nil {
-				return Config{}, fmt.Errorf("ssh_config for %s: %v", host, err)
-			}
-		}
-		if v := o["user"]; v != "" && !userSet {
-			rc.User = v
-		}
-		if v := o["hostkeyalias"]; v != "" {
-			rc.HostKeyAlias = v
-		}
-		if v := o["identityfile"]; v != "" {
-			rc.KeyFiles = []string{expandHome(unquote(v))}
-		}
-		if strings.EqualFold(o["identitiesonly"], "yes") {
-			rc.NoAgent = true
-		}
-		if v := o["userknownhostsfile"]; v != "" {
-			for _, f := range fields(v) {
-				rc.KnownHosts = append(rc.KnownHosts, expandHome(f))
-			}
-		}
-		if v := o["connecttimeout"]; v != "" {
-			if s, err := strconv.Atoi(v); err == nil && s > 0 {
-				rc.ConnectTimeout = time.Duration(s) * time.Second
-			}
-		}
-	}
-	if len(rc.KnownHosts) == 0 {
-		rc.KnownHosts = knownHosts
-	}
-	if len(rc.KnownHosts) == 0 {
-		home, _ := os.UserHomeDir()
-		rc.KnownHosts = []string{filepath.Join(home, ".ssh", "known_hosts")}
-	}
-	if len(rc.KeyFiles) == 0 && (os.Getenv("SSH_AUTH_SOCK") == "" || rc.NoAgent) {
-		home, _ := os.UserHomeDir()
-		for _, k := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			p := filepath.Join(home, ".ssh", k)
-			if _, err := os.Stat(p); err == nil {
-				rc.KeyFiles = append(rc.KeyFiles, p)
-			}
-		}
-	}
-	return rc, nil
-}
-
-func unquote(s string) string {
-	if f := fields(s); len(f) > 0 {
-		return f[0]
-	}
-	return s
-}
-
-func expandHome(p string) string {
-	if strings.HasPrefix(p, "~/") {
-		home, _ := os.UserHomeDir()
-		return filepath.Join(home, p[2:])
-	}
-	return p
+	return hops, nil
 }

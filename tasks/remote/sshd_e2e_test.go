@@ -29,6 +29,7 @@ type testSSHD struct {
 	hostPub    ssh.PublicKey
 	clientKey  string
 	knownHosts string
+	log        string // sshd's log file
 }
 
 func writeKey(t *testing.T, path string) (ed25519.PrivateKey, ssh.PublicKey) {
@@ -52,7 +53,8 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startSSHD(t *testing.T) *testSSHD {
+// startSSHD starts it; extra lines go into its sshd_config.
+func startSSHD(t *testing.T, extra ...string) *testSSHD {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run sshd")
@@ -77,17 +79,17 @@ AuthorizedKeysFile %s/authorized_keys
 StrictModes no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-`, port, dir, dir)
+`, port, dir, dir) + strings.Join(extra, "\n") + "\n"
 	assert.NilError(t, os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644))
-	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	logPath := filepath.Join(dir, "sshd.log")
+	cmd := exec.Command(sshd, "-D", "-E", logPath, "-f", filepath.Join(dir, "sshd_config"))
 	assert.NilError(t, cmd.Start())
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("sshd's log:\n%s", log.String())
+			b, _ := os.ReadFile(logPath)
+			t.Logf("sshd's log:\n%s", b)
 		}
 	})
 	deadline := time.Now().Add(5 * time.Second)
@@ -98,14 +100,15 @@ KbdInteractiveAuthentication no
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not start: %s", log.String())
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("sshd did not start: %s", b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	kh := filepath.Join(dir, "known_hosts")
 	line := fmt.Sprintf("[testhost]:%d %s", port, ssh.MarshalAuthorizedKey(hostPub))
 	assert.NilError(t, os.WriteFile(kh, []byte(line), 0o644))
-	return &testSSHD{port: port, hostPub: hostPub, clientKey: filepath.Join(dir, "client_key"), knownHosts: kh}
+	return &testSSHD{port: port, hostPub: hostPub, clientKey: filepath.Join(dir, "client_key"), knownHosts: kh, log: logPath}
 }
 
 func (s *testSSHD) config() Config {
