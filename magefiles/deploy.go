@@ -85,6 +85,7 @@ func runDeploy(ctx context.Context, selectors []string) error {
 	rows, err := d.Run(ctx, selectors)
 	if len(rows) > 0 {
 		fmt.Print("\n" + deploy.Table(rows))
+		fmt.Println(deploy.Totals(rows))
 	}
 	if opt.Lab != nil && !opt.DryRun && len(rows) > 0 {
 		fmt.Printf("\nwhere to look: go tool mage lab:status; the host's log: go tool mage lab:ssh <machine> cat /var/lib/vanixiets/activations.log /var/lib/vanixiets/deploy.log; its secrets: /run/secrets/vars\n")

@@ -75,17 +75,19 @@ type Options struct {
 	// DryRun evaluates and builds, then prints the plan and what would be
 	// copied; no host is changed.
 	DryRun bool
-	// Parallel is how many machines deploy at once (default 8).
+	// Parallel is how many machines deploy at once, each from its first
+	// step to its last (default DefaultParallel: 8 on this 2-core lab).
 	Parallel int
 	// Cache records step results (default cache.Open()).
 	Cache cache.Store
 	// Dir holds the signing key and the deployer-side locks (default
 	// paths.Home()/deploy, or the lab's directory with Lab).
 	Dir string
-	// Out receives one progress line per event; nil discards.
+	// Out receives the progress (progress.go: per machine, or for the
+	// fleet above AggregateAbove machines); nil discards.
 	Out io.Writer
-	// Bars draws one progress bar per machine on Out instead of lines
-	// (for a terminal: see IsTerminal).
+	// Bars draws progress bars on Out instead of lines (for a terminal:
+	// see IsTerminal).
 	Bars bool
 	// Nix is the nix driver (default nix.New()).
 	Nix *nix.Nix
@@ -176,7 +178,7 @@ func (o *Options) defaults() error {
 		o.ConnectTimeout = 10 * time.Second
 	}
 	if o.Parallel <= 0 {
-		o.Parallel = 8
+		o.Parallel = DefaultParallel()
 	}
 	if o.Cache == nil {
 		o.Cache = cache.Open()
@@ -263,7 +265,8 @@ type Deployer struct {
 	ids       []age.Identity
 	idErr     error
 	notes     map[string]string // step -> what it did, for the progress line
-	bars      *bars             // while a deployment runs with Options.Bars
+	disp      display           // while a deployment runs (progress.go)
+	left      *machineSteps     // steps not ended yet, per machine (parallel.go)
 	fleetWide *fleetWide
 }
 
@@ -289,16 +292,6 @@ func New(opt Options) (*Deployer, error) {
 func (d *Deployer) identities() ([]age.Identity, error) {
 	d.idOnce.Do(func() { d.ids, d.idErr = d.opt.Identities() })
 	return d.ids, d.idErr
-}
-
-func (d *Deployer) printf(format string, a ...any) {
-	d.mu.Lock()
-	w := d.opt.Out
-	if d.bars != nil {
-		w = d.bars // above the bars
-	}
-	d.mu.Unlock()
-	fmt.Fprintf(w, format+"\n", a...)
 }
 
 // Fleet evaluates the flake's fleet output (a cached step) and validates
@@ -746,21 +739,18 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 	}
 	t0 := time.Now()
 	steps := d.steps(machines)
-	p := &pipeline.Pipeline{Steps: steps, Cache: d.opt.Cache, Parallel: d.opt.Parallel, OnEvent: d.event}
-	if d.opt.Bars && d.opt.Out != io.Discard {
-		b := newBars(d.opt.Out, steps)
-		d.mu.Lock()
-		d.bars = b
-		d.mu.Unlock()
-	}
+	// Options.Parallel machines in flight (parallel.go).
+	p := &pipeline.Pipeline{Steps: steps, Cache: d.opt.Cache, Parallel: inFlight(steps, d.opt.Parallel), Groups: d.opt.Parallel, OnEvent: d.event}
+	disp := newDisplay(d.opt.Out, d.opt.Bars, steps, d.opt.Parallel)
+	d.mu.Lock()
+	d.disp, d.left = disp, newMachineSteps(steps)
+	d.mu.Unlock()
 	d.fleetWide = &fleetWide{}
 	results, _ := p.Run(cache.OnlyMadeHere(ctx)) // store paths to activate: never a shared hit
-	if b := d.barsNow(); b != nil {
-		b.stop()
-		d.mu.Lock()
-		d.bars = nil
-		d.mu.Unlock()
-	}
+	disp.stop()
+	d.mu.Lock()
+	d.disp = nil
+	d.mu.Unlock()
 	byName := map[string]pipeline.Result{}
 	for _, r := range results {
 		byName[r.Name] = r
@@ -827,64 +817,6 @@ func (e *FailedError) Error() string {
 	}
 	return fmt.Sprintf("deploy failed on %d machines:\n  %s", len(e.Lines), strings.Join(e.Lines, "\n  "))
 }
-
-func (d *Deployer) event(e pipeline.Event) {
-	m, step, ok := strings.Cut(e.Step, ":")
-	if !ok {
-		m, step = "*", e.Step
-	}
-	var text string
-	if e.Started {
-		text = step + " ..."
-	} else {
-		r := e.Result
-		d.mu.Lock()
-		note := d.notes[e.Step]
-		d.mu.Unlock()
-		switch {
-		case note != "" && r.Status.OK():
-			text = fmt.Sprintf("%-9s done in %s%s", step, r.Duration.Round(time.Millisecond), note)
-		case r.Status == pipeline.Cached:
-			text = fmt.Sprintf("%-9s up to date (%s)", step, r.Duration.Round(time.Millisecond))
-		case r.Status.OK():
-			text = fmt.Sprintf("%-9s done in %s%s", step, r.Duration.Round(time.Millisecond), describe(step, r.Outputs))
-		default:
-			text = fmt.Sprintf("%-9s %s: %v", step, r.Status, r.Err)
-		}
-	}
-	if b := d.barsNow(); b != nil {
-		if m == "*" {
-			m = sharedBar
-		}
-		b.event(m, firstLine(text), !e.Started)
-		return
-	}
-	if e.Started {
-		d.printf("%-10s %-9s ...", m, step)
-		return
-	}
-	d.printf("%-10s %s", m, text)
-}
-
-func (d *Deployer) barsNow() *bars {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.bars
-}
-
-func describe(step string, o pipeline.Outputs) string {
-	switch step {
-	case "copy":
-		return fmt.Sprintf(": %s paths, %s", o["sent"], humanBytes(atoi64(o["bytes"])))
-	case "activate":
-		return fmt.Sprintf(": generation %s -> %s", o["genBefore"], o["genAfter"])
-	case "plan":
-		return ": " + o["plan"]
-	}
-	return ""
-}
-
-func atoi64(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
 
 func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 	build := &pipeline.Step{

@@ -15,7 +15,7 @@ import (
 //	VANIXIETS_DRY_RUN         1: plan only, change no host
 //	VANIXIETS_DEPLOY_ACTION   switch (default), boot, test, dry-activate
 //	VANIXIETS_DEPLOY_TIMEOUT  magic rollback window, e.g. 30s (0s: off)
-//	VANIXIETS_DEPLOY_PARALLEL machines at once (default 8)
+//	VANIXIETS_DEPLOY_PARALLEL machines at once (default DefaultParallel)
 //	VANIXIETS_SSH_CONFIG      ssh_config resolving targets (non-lab)
 //	VANIXIETS_KNOWN_HOSTS     known_hosts for non-lab targets
 //	VANIXIETS_VARS_DIR        the flake's vars (default <flake>/vars; "-": no uploads)
