@@ -761,8 +761,8 @@ func (l *Lab) status(ctx context.Context) ([]HostStatus, error) {
 			s.Problem = "never brought up (run lab:up)"
 		case !netnsExists(r.Netns):
 			s.Problem = "network namespace " + r.Netns + " missing (run lab:up)"
-		case !linkExists(r.Veth):
-			s.Problem = "link " + r.Veth + " missing (run lab:up)"
+		case !linkExists(r.Veth) && l.linkProblem(r) != "": // jump.go: none when hidden behind a jump host
+			s.Problem = l.linkProblem(r)
 		case !alive(r.PID, r.StartTime):
 			s.Problem = "sshd not running (run lab:up)"
 		default:
