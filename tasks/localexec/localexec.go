@@ -106,17 +106,21 @@ func (e *ExitError) Error() string {
 
 // Run runs command (a POSIX sh command line) with stdin (may be nil),
 // streaming its output to stdout and stderr (nil discards). Cancelling ctx
-// sends SIGTERM to the command's process group (sudo passes it on to its
-// command); its output is given up 5 s later. A non-zero exit is an *ExitError.
+// sends SIGTERM to the command (sudo passes it on to its command); what it
+// started in the background may keep its output open, which is given up
+// 5 s later. A non-zero exit is an *ExitError.
 func (s *Shell) Run(ctx context.Context, command string, stdin io.Reader, stdout, stderr io.Writer) error {
 	argv := s.Argv(command)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	// Its own process group, so that a cancel reaches what the shell
-	// started too (sudo passes the signal on to its command); the
-	// activation's agent leaves the group on purpose (setsid) and is not
-	// touched.
+	// Its own process group, as a command of an SSH session is in its own
+	// session: a Ctrl-C on the deployer's terminal reaches the deployer,
+	// which cancels, and not the host-side script directly. A cancel then
+	// signals the command alone (sudo passes it on to its own command), as
+	// an SSH session's signal does, never its group: the activation's
+	// agent, started in the background by the script, must outlive the
+	// deployer and decide by itself (magic rollback).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	tail := &tailBuffer{max: 2048}
 	if stdout == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,14 +78,32 @@ func TestEveryRunIsANewProcess(t *testing.T) {
 	assert.Assert(t, strings.TrimSpace(string(a)) != strings.TrimSpace(string(b)), "pid %s twice", a)
 }
 
+// TestRunCancelled: a cancel stops the command; a child it put in the
+// background lives on (the activation's agent must), and the call still
+// returns.
 func TestRunCancelled(t *testing.T) {
 	s := &Shell{}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
-	err := s.Run(ctx, "sleep 30", nil, nil, nil)
+	err := s.Run(ctx, "exec sleep 30", nil, nil, nil)
 	assert.Assert(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
 	assert.Assert(t, time.Since(t0) < 10*time.Second, "the command was not stopped")
+
+	// The background child (stdio closed, as the agent's) outlives it.
+	mark := filepath.Join(t.TempDir(), "alive")
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = s.Run(ctx, "(sleep 0.5; echo yes > "+mark+") </dev/null >/dev/null 2>&1 & exec sleep 30", nil, nil, nil)
+	assert.Assert(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if b, err := os.ReadFile(mark); err == nil && strings.TrimSpace(string(b)) == "yes" {
+			break
+		}
+		assert.Assert(t, time.Now().Before(deadline), "the background child did not survive the cancel")
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func TestArgv(t *testing.T) {
