@@ -60,7 +60,9 @@ type Options struct {
 	// known_hosts, and trust the signing key they hold. A front door plugs
 	// it in (lab.ForDeploy); this package never knows the lab itself.
 	Lab Lab
-	// SSHConfig is an ssh_config resolving targets (ignored with Lab).
+	// SSHConfig is the one ssh_config resolving targets (--ssh-config,
+	// $VANIXIETS_SSH_CONFIG; ignored with Lab). Empty: ~/.ssh/config, then
+	// /etc/ssh/ssh_config, as a plain ssh reads them (loadSSHConfig).
 	SSHConfig string
 	// KnownHosts is used when neither Lab nor SSHConfig says otherwise
 	// (default ~/.ssh/known_hosts).
@@ -504,6 +506,9 @@ func (d *Deployer) target(m *fleet.Machine) (remote.Config, error) {
 		return cfg, fmt.Errorf("%s: %v", m.Name, err)
 	}
 	cfg.ConnectTimeout = d.opt.ConnectTimeout
+	for i := range cfg.Jump {
+		cfg.Jump[i].ConnectTimeout = d.opt.ConnectTimeout // each hop in its own
+	}
 	// The fleet's own record of the host key (the openssh var) decides,
 	// when there is one: for a lab host only when the lab host was given
 	// that key (an identity could decrypt it), for a real machine always.
@@ -520,21 +525,25 @@ func (d *Deployer) target(m *fleet.Machine) (remote.Config, error) {
 	return cfg, nil
 }
 
+// loadSSHConfig reads the ssh_config files targets are resolved through,
+// in OpenSSH's precedence: the lab's own file when deploying to the lab,
+// else the one file named by Options.SSHConfig (as "ssh -F" reads no
+// other), else ~/.ssh/config then /etc/ssh/ssh_config, each when it
+// exists. A laptop owner's Host aliases, ProxyJump through the zerotier
+// controller and IdentityAgent then work for the deploy as for ssh.
 func (d *Deployer) loadSSHConfig() error {
-	path := d.opt.SSHConfig
-	if d.opt.Lab != nil {
-		path = d.opt.Lab.SSHConfigPath()
+	var c *remote.SSHConfig
+	var err error
+	switch {
+	case d.opt.Lab != nil:
+		c, err = remote.LoadSSHConfig(d.opt.Lab.SSHConfigPath())
+	case d.opt.SSHConfig != "":
+		c, err = remote.LoadSSHConfig(d.opt.SSHConfig)
+	default:
+		c, err = remote.UserSSHConfig()
 	}
-	if path == "" {
-		return nil
-	}
-	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("ssh_config %s: %v", path, err)
-	}
-	c, err := remote.ParseSSHConfig(b)
-	if err != nil {
-		return fmt.Errorf("ssh_config %s: %v", path, err)
+		return err
 	}
 	d.mu.Lock()
 	d.sshc = c

@@ -264,13 +264,11 @@ func dialHop(ctx context.Context, cfg Config, via *ssh.Client, label, target str
 		return nil, fmt.Errorf("%s connect: %w", label, err)
 	}
 	// The handshake is bounded by closing the connection: a channel
-	// through a jump host has no deadlines to set.
-	deadline := time.Now().Add(cfg.ConnectTimeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
+	// through a jump host has no deadlines to set. The context's own end
+	// closes it too, and is then reported as the context's (a caller
+	// with a shorter deadline names its own timeout).
 	var timedOut atomic.Bool
-	timer := time.AfterFunc(time.Until(deadline), func() {
+	timer := time.AfterFunc(cfg.ConnectTimeout, func() {
 		timedOut.Store(true)
 		conn.Close()
 	})
