@@ -3,9 +3,11 @@
 # iproute2 (ip netns, veth), openssh-server (each host's sshd, run as a plain
 # process, never as a service), openssh-client (lab:ssh, deployers),
 # util-linux (unshare, nsenter, setpriv), nix-bin (/usr/bin/nix, which each
-# host runs against its private /nix) and sudo (a deployer that is not root
+# host runs against its private /nix), sudo (a deployer that is not root
 # deploying the machine it runs on escalates with sudo -n: the local deploy's
-# end-to-end test runs it inside a lab host). Idempotent: installs only what is missing,
+# end-to-end test runs it inside a lab host) and posh (the strict POSIX shell a
+# darwin-class lab host runs as /bin/sh, and the host scripts' unit tests
+# parse with). Idempotent: installs only what is missing,
 # and blocks every service start during the install with a temporary
 # /usr/sbin/policy-rc.d (exit 101), so no system sshd starts on the machine.
 set -euo pipefail
@@ -24,6 +26,7 @@ declare -A need=(
 	[nix]=nix-bin
 	[nix-store]=nix-bin
 	[sudo]=sudo
+	[posh]=posh
 )
 pkgs=()
 for cmd in "${!need[@]}"; do
@@ -32,7 +35,7 @@ for cmd in "${!need[@]}"; do
 	fi
 done
 if [ ${#pkgs[@]} -eq 0 ]; then
-	echo "install-lab-deps: iproute2, openssh-server, openssh-client, util-linux, nix-bin, sudo already present"
+	echo "install-lab-deps: iproute2, openssh-server, openssh-client, util-linux, nix-bin, sudo, posh already present"
 	exit 0
 fi
 mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)

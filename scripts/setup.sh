@@ -29,7 +29,7 @@ parts="${SETUP_PARTS:-nix nix226 lab terraform google-provider sops bazel-remote
 # service from starting (openssh-server must not start a system sshd). Each
 # part's installer still checks its own packages, so this is only the
 # batching of what they would install one by one.
-apt_packages=(git ca-certificates patch util-linux age)
+apt_packages=(git ca-certificates patch util-linux age posh)
 for part in $parts; do
   case "$part" in
     nix) apt_packages+=(nix-bin) ;;

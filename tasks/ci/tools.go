@@ -49,6 +49,9 @@ var knownTools = map[string]tool{
 	"sops":       {argv: []string{"sops", "--disable-version-check", "--version"}, script: "install-sops.sh"},
 	"actionlint": {argv: []string{"actionlint", "-version"}, script: "install-actionlint.sh"},
 	"just":       {argv: []string{"just", "--version"}, script: "install-just.sh"},
+	// posh: the strict POSIX shell the host scripts are parsed with
+	// (tasks/hostsh) and the lab's darwin-class hosts run as /bin/sh.
+	"posh": {argv: []string{"dpkg-query", "-W", "posh"}, deb: "posh"},
 }
 
 // ToolNames lists the tools a job may name.
