@@ -3,13 +3,17 @@
 //
 // NixOS class: the system profile (/nix/var/nix/profiles/system) is set to
 // the toplevel with nix-env, then <toplevel>/bin/switch-to-configuration
-// runs with the action (switch, boot, test, dry-activate). Darwin class
-// (nix-darwin): profile, then <toplevel>/activate.
+// runs with the action (switch, boot, test, dry-activate). Darwin class, as
+// nix-darwin's darwin-rebuild switch does it: the same system profile, then
+// <toplevel>/activate-user (only a system that still has a real one: older
+// nix-darwin) and <toplevel>/activate as root. Rollback is nix-env
+// --rollback on the profile and the activation of what it then points at
+// (darwin: the profile's systemConfig, as darwin-rebuild --rollback reads).
 //
 // Magic rollback. The activation does not run in the SSH session itself:
-// the session starts a detached agent on the host (setsid nohup sh, stdio
-// closed), which
-//  1. sets the profile and activates;
+// the session starts a detached agent on the host (nohup sh, stdio
+// closed; no setsid, which a Mac lacks), which
+//  1. takes the machine's lock, sets the profile and activates;
 //  2. if activation fails, rolls back at once (profile back to the previous
 //     generation, previous system re-activated);
 //  3. otherwise waits up to Timeout (default 30 s) for a confirmation file
@@ -18,11 +22,13 @@
 //     the new system broke sshd, the network, the deployer's key, or the
 //     deployer was killed — and the agent rolls back by itself.
 //
-// The agent holds the machine's lock (flock on /run/vanixiets/deploy/lock,
-// inherited from the session) until it has confirmed or rolled back, so a
-// second deployment of the same machine waits for the verdict of the first.
+// The agent holds the machine's lock (/run/vanixiets/deploy/lock, a
+// symbolic link naming its pid: no flock on a Mac) until it has confirmed
+// or rolled back, so a second deployment of the same machine waits for the
+// verdict of the first; a lock whose holder died is broken by the next.
 // Every activation, confirmation and rollback is appended to
-// /var/lib/vanixiets/deploy.log on the host.
+// /var/lib/vanixiets/deploy.log on the host. The scripts are POSIX sh with
+// macOS's utilities only (scripts.go, package hostsh).
 package activate
 
 import (
@@ -37,6 +43,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/hostsh"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
 
@@ -319,16 +326,8 @@ func Current(ctx context.Context, c Host) (State, error) {
 	return st, nil
 }
 
-// shScript is the command line running script with args as "$@". The
-// script travels as an argument, not on stdin, so commands it runs cannot
-// swallow the rest of it by reading stdin.
-func shScript(script string, args []string) string {
-	q := []string{"sh", "-c", remote.Quote(script), "vanixiets"}
-	for _, a := range args {
-		q = append(q, remote.Quote(a))
-	}
-	return strings.Join(q, " ")
-}
+// shScript is the command line running script with args as "$@".
+func shScript(script string, args []string) string { return hostsh.Command(script, args...) }
 
 // markers reads the "VANIXIETS-KEY value" lines the scripts print.
 func markers(out string) map[string]string {

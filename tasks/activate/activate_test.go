@@ -1,16 +1,28 @@
 package activate
 
 import (
+	"context"
 	"os/exec"
 	"testing"
 
 	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/hostsh"
 )
 
-func TestScriptsParse(t *testing.T) {
-	for name, s := range map[string]string{"activate": activateScript, "agent": agentScript, "confirm": confirmScript, "rollback": rollbackScript, "status": statusScript} {
-		out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput()
-		assert.NilError(t, err, "%s script: %s", name, out)
+// hostScripts are every script this package runs on a host.
+var hostScripts = map[string]string{"activate": activateScript, "agent": agentScript, "confirm": confirmScript, "rollback": rollbackScript, "status": statusScript, "dry-activate": dryActivateScript}
+
+// TestScriptsArePOSIX: every host script parses in posh and dash (strict
+// POSIX shells) and uses nothing a Mac lacks (hostsh.Lint: no setsid,
+// flock, readlink -f, stat, mv -T, GNU long options, /proc, bashisms).
+// The lab's darwin-class hosts run them (tasks/deploy e2e).
+func TestScriptsArePOSIX(t *testing.T) {
+	for name, s := range hostScripts {
+		script := hostsh.Prelude + s
+		assert.Check(t, hostsh.Syntax(context.Background(), script), "%s script", name)
+		assert.Check(t, is.Len(hostsh.Lint(script), 0), "%s script", name)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/vanixiets/vanixiets/tasks/hostsh"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 )
 
@@ -48,10 +49,16 @@ const (
 	frameSize = 64 << 10
 )
 
-// daemonCommand runs the daemon protocol on the host's own store. As root
+// daemonScript runs the daemon protocol on the host's own store. As root
 // it opens the local store directly (no daemon needs to be running) and
 // trusts the client, so it honours our request to check signatures.
-const daemonCommand = "nix-daemon --stdio"
+// "$@" are extra daemon arguments (Options.Root's --store).
+const daemonScript = `exec nix-daemon --stdio "$@"`
+
+// daemonCommand runs daemonScript as every host script runs (POSIX sh,
+// Nix's directories on PATH: a Mac's sshd gives root a PATH without them),
+// sh exec'ing into the daemon.
+var daemonCommand = hostsh.Command(daemonScript)
 
 // daemonConn is a greeted connection; minor is the negotiated protocol
 // minor version.

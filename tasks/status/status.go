@@ -3,6 +3,8 @@
 package status
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/hostsh"
 )
 
 // States of a row.
@@ -119,9 +122,32 @@ func compare(running, want string) string {
 	return Behind
 }
 
-// activatedCmd prints the mtime (epoch seconds) of the /run/current-system
-// link itself: when the last activation set it (GNU stat, then BSD stat).
-const activatedCmd = `stat -c %Y /run/current-system 2>/dev/null || stat -f %m /run/current-system 2>/dev/null || true`
+// activatedScript writes a tar archive of the /run/current-system link
+// itself: tar records a link's own mtime, when the last activation set it,
+// and does not follow it (GNU tar and a Mac's bsdtar alike; archive/tar
+// reads either's header). stat cannot say it on both: GNU stat -c %Y and
+// BSD stat -f %m share no option (package hostsh). COPYFILE_DISABLE keeps
+// a Mac's tar from adding AppleDouble "._" entries. A host without the
+// link (or tar) writes nothing: no time, not an error.
+const activatedScript = `COPYFILE_DISABLE=1; export COPYFILE_DISABLE
+cd /run 2>/dev/null && tar -cf - current-system 2>/dev/null || :`
+
+var activatedCmd = hostsh.Command(activatedScript)
+
+// linkTime reads the mtime of current-system from activatedCmd's archive
+// (zero when it holds none).
+func linkTime(archive []byte) time.Time {
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return time.Time{}
+		}
+		if h.Name == "current-system" && h.Typeflag == tar.TypeSymlink && h.ModTime.Unix() > 0 {
+			return h.ModTime.UTC()
+		}
+	}
+}
 
 // probe reads one host over one connection, given up at timeout.
 func probe(ctx context.Context, d *deploy.Deployer, m *fleet.Machine, timeout time.Duration) Row {
@@ -160,9 +186,7 @@ func probe(ctx context.Context, d *deploy.Deployer, m *fleet.Machine, timeout ti
 		if err != nil {
 			return fail(err)
 		}
-		if s, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && s > 0 {
-			r.Activated = time.Unix(s, 0).UTC()
-		}
+		r.Activated = linkTime(out)
 	}
 	r.State = "" // set by compare once the flake is evaluated
 	return r

@@ -70,7 +70,7 @@ func (v *Vars) Pending(ctx context.Context, r Remote, machine, root string) (*Pe
 		clear(up.items[i].data) // the digest is all that is compared
 	}
 	var out bytes.Buffer
-	if err := r.Run(ctx, "sh -s", bytes.NewReader(up.readScript()), &out); err != nil {
+	if err := r.Run(ctx, hostSh, bytes.NewReader(up.readScript()), &out); err != nil {
 		return nil, fmt.Errorf("machine %q: read the secrets manifest under %s: %w", machine, root, err)
 	}
 	held, err := parseHeld(out.Bytes())

@@ -90,7 +90,7 @@ type UploadResult struct {
 // host behind r, under root (SecretsRoot when "").
 //
 // Secrets are decrypted here, in memory, with the admin's identities, and
-// the whole upload is one shell script streamed to one `sh -s` on the host:
+// the whole upload is one shell script streamed to one `sh` on the host:
 // one r.Run, so one SSH session. A session is the dearest thing an upload
 // does (sshd forks, the user's login shell starts, then our sh), and a
 // fleet deploy opens two per machine (one per phase), so the host-side
@@ -168,7 +168,7 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 	// The script, secrets included, travels on stdin: never on a command
 	// line (visible in ps) nor in a here-document (a temporary file in some
 	// shells).
-	if err := r.Run(ctx, "sh -s", bytes.NewReader(script), &out); err != nil {
+	if err := r.Run(ctx, hostSh, bytes.NewReader(script), &out); err != nil {
 		return nil, fmt.Errorf("machine %q: install secrets (%s) under %s: %w", machine, phase, root, err)
 	}
 	res, err := up.parse(out.Bytes())
@@ -290,6 +290,13 @@ func uploadDigest(it uploadItem) string {
 	h.Write(it.data)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// hostSh is the command that runs a script streamed on its stdin on the
+// host: a plain `sh` (POSIX: no operand and no -c reads standard input).
+// Not `sh -s`: posh, the strict POSIX shell of the lab's darwin-class
+// hosts, refuses -s; and the script stays POSIX sh with macOS's utilities
+// only (package hostsh; upload_posix_test.go).
+const hostSh = "sh"
 
 // resultPrefix starts every line of the host script's answer, so that
 // whatever else a host prints (a chatty login shell's rc file) is ignored.
