@@ -27,6 +27,9 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		// flake's targetHosts unless it is the lab (VANIXIETS_LAB).
 		os.Setenv("VANIXIETS_FLAKE", f)
 	}
+	if f := flag("ssh-config", ""); f != "" {
+		os.Setenv("VANIXIETS_SSH_CONFIG", f) // the one ssh_config, as ssh -F
+	}
 	opt, err := deploy.FromEnv(wd)
 	if err != nil {
 		return nil, opt, err
@@ -43,6 +46,9 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 			return nil, opt, err
 		}
 		opt.Lab = lab.ForDeploy(l)
+		if call.Given("ssh-config") {
+			return nil, opt, deploy.SSHConfigForLab(flag("ssh-config", ""), opt.Lab)
+		}
 	}
 	opt.DryRun = boolFlag("dry-run")
 	if m := flag("mode", ""); m != "" {

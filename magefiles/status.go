@@ -30,6 +30,9 @@ func (Fleet) Status(ctx context.Context) (err error) {
 	if f := flag("flake", ""); f != "" {
 		os.Setenv("VANIXIETS_FLAKE", f)
 	}
+	if f := flag("ssh-config", ""); f != "" {
+		os.Setenv("VANIXIETS_SSH_CONFIG", f) // the one ssh_config, as ssh -F
+	}
 	opt, err := deploy.FromEnv(wd)
 	if err != nil {
 		return err
@@ -44,6 +47,9 @@ func (Fleet) Status(ctx context.Context) (err error) {
 			return err
 		}
 		opt.Lab = lab.ForDeploy(l)
+		if call.Given("ssh-config") {
+			return deploy.SSHConfigForLab(flag("ssh-config", ""), opt.Lab)
+		}
 	}
 	timeout := status.DefaultTimeout
 	if d, ok := call.Duration("timeout"); ok && d > 0 {

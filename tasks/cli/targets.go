@@ -13,6 +13,10 @@ var (
 	flagYes     = Flag{Name: "yes", Spec: Spec{Kind: Bool}, Env: "VANIXIETS_YES"}
 	flagForce   = Flag{Name: "force", Spec: Spec{Kind: Bool}, Env: "CI_FORCE_RUN"}
 	ciParallel  = Flag{Name: "parallel", Spec: Spec{Kind: Count}, Env: "VANIXIETS_CI_PARALLEL"}
+	// --ssh-config names the one ssh_config resolving targets, as ssh -F
+	// does; without it ~/.ssh/config then /etc/ssh/ssh_config are read
+	// (the lab's own file for the lab). docs/deploy.md, "Reaching machines".
+	flagSSHConfig = Flag{Name: "ssh-config", Spec: Spec{Kind: File}, Env: "VANIXIETS_SSH_CONFIG"}
 )
 
 // DeployModes are the activation actions --mode takes: activation's own
@@ -56,7 +60,6 @@ var (
 	}
 	envDeploy = []EnvVar{
 		{Name: "VANIXIETS_LAB", Spec: Spec{Kind: Bool}},
-		{Name: "VANIXIETS_SSH_CONFIG", Spec: Spec{Kind: File}},
 		{Name: "VANIXIETS_KNOWN_HOSTS", Spec: Spec{Kind: Files}},
 	}
 )
@@ -74,6 +77,7 @@ func flags(fs ...Flag) []Flag { return append(fs, flagVerbose) }
 var deployFlags = []Flag{
 	{Name: "dry-run", Spec: Spec{Kind: Bool}, Env: "VANIXIETS_DRY_RUN"},
 	flagFlake,
+	flagSSHConfig,
 	{Name: "mode", Spec: Spec{Kind: Mode, Modes: DeployModes}, Env: "VANIXIETS_DEPLOY_ACTION"},
 	{Name: "timeout", Spec: Spec{Kind: Duration}, Env: "VANIXIETS_DEPLOY_TIMEOUT"},
 	flagYes,
@@ -90,7 +94,7 @@ var Targets = []Target{
 	{Name: "deploy:machine", Args: "<machine>", Min: 1, Max: 1, Params: 1, Flags: flags(deployFlags...), Env: deployEnv},
 	{Name: "deploy:fleet", Args: "[@tag|machine...]", Max: -1,
 		Flags: flags(append(append([]Flag{}, deployFlags...), Flag{Name: "parallel", Spec: Spec{Kind: Count}, Env: "VANIXIETS_DEPLOY_PARALLEL"})...), Env: deployEnv},
-	{Name: "deploy:rollback", Args: "<machine>", Min: 1, Max: 1, Params: 1, Flags: flags(flagFlake), Env: deployEnv},
+	{Name: "deploy:rollback", Args: "<machine>", Min: 1, Max: 1, Params: 1, Flags: flags(flagFlake, flagSSHConfig), Env: deployEnv},
 
 	{Name: "check:fleet", Flags: flags(flagFlake), Env: env()},
 	{Name: "check:flake", Flags: flags(flagFlake), Env: env()},
@@ -101,7 +105,7 @@ var Targets = []Target{
 		Flag{Name: "systems", Spec: Spec{Kind: List}, Env: "VANIXIETS_FLEET_SYSTEMS"},
 	), Env: env()},
 	{Name: "fleet:show", Args: "<machine>", Min: 1, Max: 1, Params: 1, Flags: flags(flagFlake), Env: env()},
-	{Name: "fleet:status", Args: "[@tag|machine...]", Max: -1, Flags: flags(flagFlake,
+	{Name: "fleet:status", Args: "[@tag|machine...]", Max: -1, Flags: flags(flagFlake, flagSSHConfig,
 		Flag{Name: "json", Spec: Spec{Kind: Bool}, Env: "VANIXIETS_JSON"},
 		Flag{Name: "timeout", Spec: Spec{Kind: Duration}, Env: "VANIXIETS_STATUS_TIMEOUT"},
 		Flag{Name: "lab", Spec: Spec{Kind: Bool}},

@@ -16,7 +16,7 @@ import (
 //	VANIXIETS_DEPLOY_ACTION   switch (default), boot, test, dry-activate
 //	VANIXIETS_DEPLOY_TIMEOUT  magic rollback window, e.g. 30s (0s: off)
 //	VANIXIETS_DEPLOY_PARALLEL machines at once (default DefaultParallel)
-//	VANIXIETS_SSH_CONFIG      ssh_config resolving targets (non-lab)
+//	VANIXIETS_SSH_CONFIG      the one ssh_config resolving targets (non-lab; default ~/.ssh/config, /etc/ssh/ssh_config)
 //	VANIXIETS_KNOWN_HOSTS     known_hosts for non-lab targets
 //	VANIXIETS_VARS_DIR        the flake's vars (default <flake>/vars; "-": no uploads)
 func FromEnv(repo string) (Options, error) {
@@ -80,4 +80,14 @@ func truthy(s string) bool {
 		return true
 	}
 	return false
+}
+
+// SSHConfigForLab refuses an ssh_config named on the command line
+// (--ssh-config) for a deployment that goes to the lab: lab hosts answer
+// only at the addresses the lab's own ssh_config gives, so another file
+// there is a mistake to name, not a setting to drop quietly. (The
+// variable alone, VANIXIETS_SSH_CONFIG, is meant for the real fleet and
+// is left aside for the lab.)
+func SSHConfigForLab(path string, l Lab) error {
+	return fmt.Errorf("--ssh-config %s: this deploy goes to lab %s, whose hosts are reached through the lab's own ssh_config (%s); drop --ssh-config, or deploy to the machines' targetHosts (VANIXIETS_LAB=0)", path, l.Name(), l.SSHConfigPath())
 }
