@@ -93,6 +93,11 @@ func runDeploy(ctx context.Context, selectors []string) error {
 		fmt.Print("\n" + deploy.Table(rows))
 		fmt.Println(deploy.Totals(rows))
 	}
+	if t := deploy.DryRunText(rows); opt.DryRun && t != "" {
+		// Per machine: what would be copied, the closure diff in
+		// packages and versions, the units that would restart.
+		fmt.Print("\n" + t)
+	}
 	if opt.Lab != nil && !opt.DryRun && len(rows) > 0 {
 		fmt.Printf("\nwhere to look: go tool mage lab:status; the host's log: go tool mage lab:ssh <machine> cat /var/lib/vanixiets/activations.log /var/lib/vanixiets/deploy.log; its secrets: /run/secrets/vars\n")
 	}

@@ -1,0 +1,44 @@
+package labtest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// labFlakeParts are what the repository's lab flake reads besides itself:
+// its nix files, keys, vars, sops and user secrets, and the fleet data and
+// terranix shapes it imports from modules/.
+var labFlakeParts = []string{"lab/flake.nix", "lab/nix", "lab/keys", "lab/vars", "lab/sops", "lab/secrets", "modules/_fleet", "modules/terranix"}
+
+// CopyLabFlake copies the repository's lab flake, with everything it
+// reads, into a fresh git repository under t.TempDir() (nix reads a git
+// flake's tracked files; later edits to them need no commit) and returns
+// the copy's lab directory: a test may change its systems (the sw
+// package's swVersion in nix/system.nix), its vars or its terraform state
+// without touching the repository's.
+func CopyLabFlake(tb testing.TB) string {
+	tb.Helper()
+	_, self, _, _ := runtime.Caller(0)
+	repo := filepath.Join(filepath.Dir(self), "..", "..", "..")
+	root := tb.TempDir()
+	for _, p := range labFlakeParts {
+		dst := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if out, err := exec.Command("cp", "-a", filepath.Join(repo, p), dst).CombinedOutput(); err != nil {
+			tb.Fatalf("labtest: copy the lab flake's %s: %v: %s", p, err, out)
+		}
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("labtest: git %v in the lab flake's copy: %v: %s", args, err, out)
+		}
+	}
+	return filepath.Join(root, "lab")
+}
