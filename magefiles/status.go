@@ -11,15 +11,19 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/status"
+	"github.com/vanixiets/vanixiets/tasks/terraform"
 )
 
 // Status prints one row per selected machine (names and @tags as for
 // deploy:fleet; none or "all": every machine): the generation and store
-// path it runs and when it was activated, and whether that is the flake's
+// path it runs and when it was activated, whether that is the flake's
 // current system (up to date, behind, never deployed, unknown when the
-// host does not answer). One SSH connection per host, in parallel, each
-// given up at --timeout (default 10s). Exits non-zero when a host is
-// unreachable. Flags: --flake <path>, --json, --timeout <d>, --lab.
+// host does not answer), whether its secrets are as the vars have them
+// (or which a deploy would send), and for cloud machines whether the
+// terraform state has their server (exists, disabled, missing). One SSH
+// connection per host, in parallel, each given up at --timeout (default
+// 10s). Exits non-zero when a host is unreachable. Flags: --flake <path>,
+// --json, --timeout <d>, --lab.
 func (Fleet) Status(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
 	sel := deploy.Selectors(rest())
@@ -60,7 +64,13 @@ func (Fleet) Status(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	rows, err := status.Run(ctx, d, sel, timeout)
+	// The cloud machines' column reads the flake's terraform state as
+	// tf:output does (decrypted in memory, no terraform, no lock).
+	state, err := terraform.StateReader(terraform.Options{Flake: opt.Flake})
+	if err != nil {
+		return err
+	}
+	rows, err := status.Run(ctx, d, sel, status.Options{Timeout: timeout, State: state})
 	if boolFlag("json") {
 		if rows == nil {
 			rows = []status.Row{}

@@ -42,7 +42,22 @@ type Row struct {
 	Activated  time.Time `json:"activated,omitzero"` // when /run/current-system last changed, when the host says
 	Want       string    `json:"want"`               // the flake's toplevel for it ("" when it failed to evaluate)
 	Cloud      string    `json:"cloud,omitempty"`    // cloud machines: enabled or disabled in the fleet
-	Error      string    `json:"error,omitempty"`    // why the state is unknown
+	// Terraform is a cloud machine's server in the terraform state
+	// (terraform.Presence: exists, disabled, missing, exists (disabled);
+	// NoStateFile; Unknown with TerraformError); "" when not read.
+	Terraform      string `json:"terraform,omitempty"`
+	TerraformError string `json:"terraformError,omitempty"`
+	// Secrets compares the machine's deployable secrets with the host's
+	// (columns.go: SecretsCurrent, SecretsPending, SecretsNone,
+	// SecretsUnknown with SecretsError); "" when the flake has no vars or
+	// the host was not reached. PendingSecrets a deploy would send,
+	// StaleSecrets it would remove; CurrentSecrets are as the vars have them.
+	Secrets        string   `json:"secrets,omitempty"`
+	PendingSecrets []string `json:"pendingSecrets,omitempty"`
+	StaleSecrets   []string `json:"staleSecrets,omitempty"`
+	CurrentSecrets int      `json:"currentSecrets,omitempty"`
+	SecretsError   string   `json:"secretsError,omitempty"`
+	Error          string   `json:"error,omitempty"` // why the state is unknown
 	// Unreachable: the host did not answer (within the timeout); State is Unknown.
 	Unreachable bool `json:"unreachable,omitempty"`
 }
@@ -54,11 +69,13 @@ func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("%d machine(s) unreachable: %s", len(e.Machines), strings.Join(e.Machines, ", "))
 }
 
-// Run reads the selected machines' systems (each host given up at
-// timeout) while it evaluates their toplevels, and compares. d resolves
-// connections as a deployment does (a lab plugs in through its Options).
-// The error is an *UnreachableError when any host did not answer.
-func Run(ctx context.Context, d *deploy.Deployer, selectors []string, timeout time.Duration) ([]Row, error) {
+// Run reads the selected machines' systems and pending secrets (each host
+// given up at o.Timeout) while it evaluates their toplevels, and compares;
+// with o.State, the cloud machines' servers in the terraform state too. d
+// resolves connections as a deployment does (a lab plugs in through its
+// Options). The error is an *UnreachableError when any host did not answer.
+func Run(ctx context.Context, d *deploy.Deployer, selectors []string, o Options) ([]Row, error) {
+	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
@@ -89,6 +106,7 @@ func Run(ctx context.Context, d *deploy.Deployer, selectors []string, timeout ti
 		}()
 	}
 	wg.Wait()
+	readTerraform(o.State, machines, rows)
 	var down []string
 	for i := range rows {
 		r := &rows[i]
@@ -181,6 +199,9 @@ func probe(ctx context.Context, d *deploy.Deployer, m *fleet.Machine, timeout ti
 		return fail(err)
 	}
 	r.Running, r.Generation = st.Toplevel, st.Generation
+	if err := readSecrets(ctx, d, c, m, &r); err != nil {
+		return fail(err)
+	}
 	if r.Running != "" {
 		out, err := c.Output(ctx, activatedCmd, nil)
 		if err != nil {
@@ -197,11 +218,12 @@ func firstLine(s string) string {
 	return s
 }
 
-// Table prints the rows and a summary line.
+// Table prints the rows, a summary line and notes: which secrets are
+// pending where, why a column says unknown.
 func Table(rows []Row) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "MACHINE\tSTATE\tGEN\tACTIVATED\tRUNNING\tCLOUD")
+	fmt.Fprintln(w, "MACHINE\tSTATE\tGEN\tACTIVATED\tRUNNING\tSECRETS\tCLOUD")
 	count := map[string]int{}
 	for _, r := range rows {
 		count[r.State]++
@@ -219,11 +241,7 @@ func Table(rows []Row) string {
 		if r.Error != "" {
 			state += ": " + r.Error
 		}
-		cloud := r.Cloud
-		if cloud == "" {
-			cloud = "-"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Machine, state, gen, act, run, cloud)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Machine, state, gen, act, run, secretsCell(r), cloudCell(r))
 	}
 	w.Flush()
 	down := 0
@@ -243,7 +261,13 @@ func Table(rows []Row) string {
 		}
 		parts = append(parts, p)
 	}
+	if n := countPending(rows); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d with secrets to deploy", n))
+	}
 	fmt.Fprintf(&b, "%d machine(s): %s\n", len(rows), strings.Join(parts, ", "))
+	for _, l := range notes(rows) {
+		fmt.Fprintln(&b, l)
+	}
 	return b.String()
 }
 

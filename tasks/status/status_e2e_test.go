@@ -122,7 +122,7 @@ func TestStatusOnLab(t *testing.T) {
 			if tc.before != nil {
 				tc.before()
 			}
-			rows, err := Run(ctx, newDeployer(), tc.selectors, 2*time.Second)
+			rows, err := Run(ctx, newDeployer(), tc.selectors, Options{Timeout: 2 * time.Second})
 			t.Log("\n" + Table(rows))
 			if tc.unreachable == nil {
 				assert.NilError(t, err)
