@@ -65,6 +65,12 @@ type Options struct {
 	// fleet deployment lists every machine's closure with one path-info):
 	// Copy then starts no nix process of its own to list it.
 	Infos []nix.PathInfo
+	// Root, when set, copies into the store under that directory on the
+	// host instead of its own (nix-daemon --store <Root>: a chroot store
+	// whose paths are /nix/store paths kept under <Root>/nix). An install
+	// fills the disk mounted at /mnt from an installer this way, as
+	// nixos-anywhere does.
+	Root string
 }
 
 // Report says what a copy did (or, for a dry run, would do).
@@ -131,11 +137,21 @@ type session struct {
 	conn *daemonConn
 }
 
+// daemonCmd is the command line of the host's daemon: on its own store,
+// or with root on the store under root (Options.Root), an argument its
+// command line passes on to nix-daemon.
+func daemonCmd(root string) string {
+	if root == "" {
+		return daemonCommand
+	}
+	return daemonCommand + " " + remote.Quote("--store") + " " + remote.Quote(root)
+}
+
 // open starts the host's daemon and greets it. A host whose daemon never
 // answers must not hang the deploy: the context's end closes the session,
 // which ends the greeting's read.
-func open(ctx context.Context, c *remote.Client) (*session, error) {
-	s, err := c.Start(daemonCommand)
+func open(ctx context.Context, c *remote.Client, root string) (*session, error) {
+	s, err := c.Start(daemonCmd(root))
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +237,7 @@ func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots 
 		rep.ClosureBytes += pi.NarSize
 	}
 	rep.Closure = len(infos)
-	se, err := open(ctx, c)
+	se, err := open(ctx, c, opt.Root)
 	if err != nil {
 		return rep, err
 	}

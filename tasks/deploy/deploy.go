@@ -167,9 +167,6 @@ type Summary struct {
 	SecretsSent  int
 	SecretsTotal int
 	HasSecrets   bool
-	// DryRun is what a dry run found the deployment would change
-	// (dryrun.go); nil otherwise.
-	DryRun *DryRun
 }
 
 func (o *Options) defaults() error {
@@ -774,7 +771,7 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 			s.Duration = time.Since(t0)
 		}
 		s.Toplevel = byName["build"].Outputs[m.Name]
-		for _, st := range []string{"build", m.Name + ":vars-pre", m.Name + ":copy", m.Name + ":activate", m.Name + ":vars-post", m.Name + ":confirm", m.Name + ":plan"} {
+		for _, st := range []string{"build", m.Name + ":install", m.Name + ":vars-pre", m.Name + ":copy", m.Name + ":activate", m.Name + ":vars-post", m.Name + ":confirm", m.Name + ":plan"} {
 			r, ok := byName[st]
 			if !ok || r.Status.OK() {
 				continue
@@ -897,6 +894,15 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 		}
 		cp, act, conf := d.copyStep(m), d.activateStep(m), d.confirmStep(m)
 		steps = append(steps, cp, act, conf)
+		preDeps := []string{"evaluate"}
+		if ins := d.installStep(m); ins != nil {
+			// A cloud host without Nix is installed before anything else
+			// reaches it (install.go); the activation learns whether it was.
+			steps = append(steps, ins)
+			cp.Deps = append(cp.Deps, ins.Name)
+			act.Deps = append(act.Deps, ins.Name)
+			preDeps = append(preDeps, ins.Name)
+		}
 		if d.secrets == nil {
 			continue
 		}
@@ -911,7 +917,7 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 		}
 		if before {
 			// Before activation: the activation reads these.
-			pre := d.secretsStep(m, vars.BeforeActivation, []string{"evaluate"})
+			pre := d.secretsStep(m, vars.BeforeActivation, preDeps)
 			act.Deps = append(act.Deps, pre.Name)
 			steps = append(steps, pre)
 		}

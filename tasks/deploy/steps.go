@@ -79,7 +79,7 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, CheckSigs: true, Infos: infos}, top)
 			s := d.stat(m.Name)
 			d.mu.Lock()
-			s.Paths, s.Bytes = rep.Sent, rep.Bytes
+			s.Paths, s.Bytes = s.Paths+rep.Sent, s.Bytes+rep.Bytes // an install may have copied before
 			d.mu.Unlock()
 			if err != nil {
 				return nil, err
@@ -105,9 +105,11 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			if in.Deps[m.Name+":copy"]["sent"] == "0" && (d.opt.Action == "switch" || d.opt.Action == "test") {
+			if in.Deps[m.Name+":copy"]["sent"] == "0" && in.Deps[m.Name+":install"]["installed"] == "" && (d.opt.Action == "switch" || d.opt.Action == "test") {
 				// Nothing was copied, so the host may run this system
-				// already: do not switch it again.
+				// already: do not switch it again. (A host installed just
+				// now booted its system before this deployment's secrets
+				// were there: it activates once more, with them.)
 				if st, err := activate.Current(ctx, c); err == nil && st.Runs(top, d.opt.Action) {
 					d.markUnchanged(m, st.Generation)
 					return pipeline.Outputs{"toplevel": top, "pending": "false", "genBefore": strconv.Itoa(st.Generation), "genAfter": strconv.Itoa(st.Generation)}, nil
@@ -227,11 +229,12 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			infos, err := d.closureInfos(ctx, in.Deps["build"], top)
-			if err != nil {
+			if plan, bare, err := d.planInstall(ctx, in, m, top, c); err != nil {
 				return nil, err
+			} else if bare {
+				return pipeline.Outputs{"plan": plan}, nil
 			}
-			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{DryRun: true, Infos: infos}, top)
+			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{DryRun: true}, top)
 			if err != nil {
 				return nil, err
 			}
@@ -239,14 +242,9 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			dr, err := d.dryRun(ctx, c, m, top, infos, rep, st)
-			if err != nil {
-				return nil, err
-			}
 			s := d.stat(m.Name)
 			d.mu.Lock()
 			s.Missing, s.MissingB, s.GenBefore, s.GenAfter = len(rep.Missing), rep.MissingBytes, st.Generation, st.Generation
-			s.DryRun = dr
 			d.mu.Unlock()
 			var plan string
 			if st.Runs(top, d.opt.Action) {

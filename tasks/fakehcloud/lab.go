@@ -11,7 +11,9 @@ import (
 
 // LabBackend makes every server a lab host: a network namespace with its own
 // sshd at the address the API reports, so that what terraform creates can be
-// installed and deployed to like a real server.
+// installed and deployed to like a real server. The host boots a bare
+// image, as a real server does: sshd and a shell, no Nix
+// (lab.CreateBareHost); the first deployment installs it.
 type LabBackend struct {
 	Lab *lab.Lab
 	// HostKey, when set, gives the sshd host key of a server (the
@@ -25,7 +27,7 @@ func (b *LabBackend) CreateHost(ctx context.Context, name string) (netip.Addr, e
 	if b.HostKey != nil {
 		key = b.HostKey(name)
 	}
-	h, err := b.Lab.CreateHost(ctx, name, key)
+	h, err := b.Lab.CreateBareHost(ctx, name, key)
 	if err != nil {
 		return netip.Addr{}, err
 	}
