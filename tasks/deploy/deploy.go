@@ -167,6 +167,9 @@ type Summary struct {
 	SecretsSent  int
 	SecretsTotal int
 	HasSecrets   bool
+	// DryRun is what a dry run found the deployment would change
+	// (dryrun.go); nil otherwise.
+	DryRun *DryRun
 }
 
 func (o *Options) defaults() error {

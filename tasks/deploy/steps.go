@@ -234,7 +234,11 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			} else if bare {
 				return pipeline.Outputs{"plan": plan}, nil
 			}
-			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{DryRun: true}, top)
+			infos, err := d.closureInfos(ctx, in.Deps["build"], top)
+			if err != nil {
+				return nil, err
+			}
+			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{DryRun: true, Infos: infos}, top)
 			if err != nil {
 				return nil, err
 			}
@@ -242,9 +246,14 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
+			dr, err := d.dryRun(ctx, c, m, top, infos, rep, st)
+			if err != nil {
+				return nil, err
+			}
 			s := d.stat(m.Name)
 			d.mu.Lock()
 			s.Missing, s.MissingB, s.GenBefore, s.GenAfter = len(rep.Missing), rep.MissingBytes, st.Generation, st.Generation
+			s.DryRun = dr
 			d.mu.Unlock()
 			var plan string
 			if st.Runs(top, d.opt.Action) {
