@@ -24,6 +24,6 @@ mkdir -p "$TOOLS/bin"
 say "building actionlint v$ACTIONLINT_VERSION with go install"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && GOBIN="$work" GOFLAGS=-mod=mod "$GO" install "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION") \
+(cd "$work" && GOBIN="$work" GOFLAGS=-mod=mod "$GO" install -ldflags="-s -w" "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION") \
   || { say "go install github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION failed: check GOPROXY reaches a module proxy"; exit 1; }
 mv -f "$work/actionlint" "$bin"

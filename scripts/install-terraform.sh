@@ -38,7 +38,7 @@ elif [ -x /usr/local/bin/terraform ]; then
   say "using /usr/local/bin/terraform"
 else
   say "building terraform v$TERRAFORM_VERSION with go install (takes 2-4 minutes)"
-  GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod "$GO" install "github.com/hashicorp/terraform@v$TERRAFORM_VERSION" \
+  GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod "$GO" install -ldflags="-s -w" "github.com/hashicorp/terraform@v$TERRAFORM_VERSION" \
     || die "go install github.com/hashicorp/terraform@v$TERRAFORM_VERSION failed: check GOPROXY reaches a module proxy"
 fi
 
@@ -58,7 +58,7 @@ if [ ! -x "$PBIN" ]; then
   cp -r "$src" "$work/src"
   chmod -R u+w "$work/src"
   mkdir -p "$PDIR"
-  (cd "$work/src" && CGO_ENABLED=0 "$GO" build -trimpath -o "$work/provider" .) \
+  (cd "$work/src" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags="-s -w" -o "$work/provider" .) \
     || die "building terraform-provider-hcloud failed (see the go output above)"
   mv "$work/provider" "$PBIN"
 fi
