@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vanixiets/vanixiets/tasks/hostsh"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
@@ -16,6 +17,10 @@ import (
 // the store, it builds and substitutes nothing.
 const hostClosureScript = `exec nix --extra-experimental-features nix-command path-info --json -r -- "$@"`
 
+// hostClosureCommand runs hostClosureScript on the host, Nix found
+// through hostsh's PATH (a Mac's root session has none on its own).
+func hostClosureCommand(paths ...string) string { return hostsh.Command(hostClosureScript, paths...) }
+
 // HostClosure lists the closure of paths as the host behind c has it:
 // what a closure diff compares the deployer's new system with (the
 // running system's closure must come from the host, whose store holds it;
@@ -25,11 +30,7 @@ func HostClosure(ctx context.Context, c *remote.Client, paths ...string) ([]nix.
 	if len(paths) == 0 {
 		return nil, nil
 	}
-	q := []string{"sh", "-c", remote.Quote(hostClosureScript), "vanixiets"}
-	for _, p := range paths {
-		q = append(q, remote.Quote(p))
-	}
-	out, err := c.Output(ctx, strings.Join(q, " "), nil)
+	out, err := c.Output(ctx, hostClosureCommand(paths...), nil)
 	if err != nil {
 		return nil, fmt.Errorf("list the closure of %s on %s: %v", strings.Join(paths, " "), c.Config().Name(), err)
 	}
