@@ -75,6 +75,28 @@ func (f *Fleet) MachinesOf(instance, role string) []string {
 	return f.roleMachines(r)
 }
 
+// inRole reports whether machine holds role r, named or through a tag:
+// roleMachines(r) contains machine, without listing the role's machines.
+// The per-machine questions (RolesOf, UsersOf, Admins) ask this, so that
+// asking them of every machine costs the fleet's size once, not squared
+// (Validate asks Admins of every machine: 550 ms for 1,024 machines when
+// each question listed every role's machines).
+func (f *Fleet) inRole(r *Role, machine string) bool {
+	m, ok := f.Machines[machine]
+	if !ok {
+		return false
+	}
+	if _, named := r.Machines[machine]; named {
+		return true
+	}
+	for tag := range r.Tags {
+		if m.HasTag(tag) {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *Fleet) roleMachines(r *Role) []string {
 	set := map[string]struct{}{}
 	for name := range r.Machines {
@@ -107,7 +129,7 @@ func (f *Fleet) RolesOf(machine string) []RoleRef {
 	for _, in := range f.InstanceNames() {
 		inst := f.Instances[in]
 		for _, rn := range sortedKeys(inst.Roles) {
-			if slices.Contains(f.MachinesOf(in, rn), machine) {
+			if r := inst.Roles[rn]; r != nil && f.inRole(r, machine) {
 				out = append(out, RoleRef{Instance: in, Module: inst.Module.Name, Role: rn})
 			}
 		}
@@ -128,6 +150,23 @@ type Assignment struct {
 // settings) with settings.admin, and the machines the role resolves to.
 func (f *Fleet) Assignments() []Assignment {
 	var out []Assignment
+	for _, ur := range f.userRoles() {
+		out = append(out, Assignment{User: ur.user, Instance: ur.instance, Admin: ur.admin, Machines: f.roleMachines(ur.role)})
+	}
+	return out
+}
+
+// userRole is one role of a users instance: whose account, admin or not.
+type userRole struct {
+	user, instance string
+	admin          bool
+	role           *Role
+}
+
+// userRoles lists the roles of the users instances, as Assignments reads
+// them, without resolving their machines.
+func (f *Fleet) userRoles() []userRole {
+	var out []userRole
 	for _, in := range f.InstanceNames() {
 		inst := f.Instances[in]
 		if inst.Module.Name != ModuleUsers {
@@ -143,7 +182,7 @@ func (f *Fleet) Assignments() []Assignment {
 			if user == "" {
 				user = strings.TrimPrefix(in, UserInstancePrefix)
 			}
-			out = append(out, Assignment{User: user, Instance: in, Admin: admin, Machines: f.roleMachines(r)})
+			out = append(out, userRole{user: user, instance: in, admin: admin, role: r})
 		}
 	}
 	return out
@@ -152,9 +191,9 @@ func (f *Fleet) Assignments() []Assignment {
 // UsersOf returns the users with an account on machine, sorted.
 func (f *Fleet) UsersOf(machine string) []string {
 	set := map[string]struct{}{}
-	for _, a := range f.Assignments() {
-		if slices.Contains(a.Machines, machine) {
-			set[a.User] = struct{}{}
+	for _, ur := range f.userRoles() {
+		if f.inRole(ur.role, machine) {
+			set[ur.user] = struct{}{}
 		}
 	}
 	return sortedKeys(set)
@@ -166,9 +205,9 @@ func (f *Fleet) UsersOf(machine string) []string {
 // (Validate reports them).
 func (f *Fleet) Admins(machine string) []*User {
 	set := map[string]struct{}{}
-	for _, a := range f.Assignments() {
-		if a.Admin && slices.Contains(a.Machines, machine) {
-			set[a.User] = struct{}{}
+	for _, ur := range f.userRoles() {
+		if ur.admin && f.inRole(ur.role, machine) {
+			set[ur.user] = struct{}{}
 		}
 	}
 	var out []*User
