@@ -98,6 +98,9 @@ Host loop
 Host secretive
   IdentityAgent ~/Library/Containers/com.maxgoedjen.Secretive.SecretAgent/Data/socket.ssh
 
+Host 1password
+  IdentityAgent "~/Library/Group Containers/2BUA8C4S2C.com.1password/t/agent.sock"
+
 Host onepassword
   IdentityAgent $ONEPASSWORD_SOCK
   IdentityFile %d/.ssh/op.pub
@@ -152,6 +155,9 @@ func TestResolve(t *testing.T) {
 		{"IdentityAgent path", "root@secretive", user, nil, Config{Addr: "secretive", Host: "secretive", User: "root",
 			KnownHosts:  userKH("secretive"),
 			AgentSocket: home + "/Library/Containers/com.maxgoedjen.Secretive.SecretAgent/Data/socket.ssh", ConnectTimeout: 7 * time.Second}},
+		{"IdentityAgent quoted, with blanks (1Password's)", "root@1password", user, nil, Config{Addr: "1password", Host: "1password", User: "root",
+			KnownHosts:  userKH("1password"),
+			AgentSocket: home + "/Library/Group Containers/2BUA8C4S2C.com.1password/t/agent.sock", ConnectTimeout: 7 * time.Second}},
 		{"IdentityAgent $VAR, every IdentityFile", "root@onepassword", user, nil, Config{Addr: "onepassword", Host: "onepassword", User: "root",
 			KnownHosts: userKH("onepassword"), KeyFiles: []string{home + "/.ssh/op.pub", home + "/.ssh/second.pub"},
 			AgentSocket: "/run/1password.sock", ConnectTimeout: 7 * time.Second}},
