@@ -10,6 +10,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/closure"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/hostsh"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
@@ -141,7 +142,7 @@ func storePathOnly(v string) string {
 }
 
 func probe(ctx context.Context, c *remote.Client) (hostState, error) {
-	out, err := c.Output(ctx, "sh -c "+remote.Quote(probeScript), nil)
+	out, err := c.Output(ctx, hostsh.Command(probeScript), nil)
 	if err != nil {
 		return hostState{}, fmt.Errorf("probe %s for Nix: %v", c.Config().Name(), err)
 	}
@@ -162,12 +163,8 @@ const profileScript = `set -eu
 nix-env --store ` + installRoot + ` -p ` + installRoot + `/nix/var/nix/profiles/system --set "$1"`
 
 func runScript(ctx context.Context, c *remote.Client, script string, args ...string) error {
-	cmd := []string{"sh", "-c", remote.Quote(script), "vanixiets"}
-	for _, a := range args {
-		cmd = append(cmd, remote.Quote(a))
-	}
 	var stderr strings.Builder
-	if err := c.Run(ctx, strings.Join(cmd, " "), nil, nil, &stderr); err != nil {
+	if err := c.Run(ctx, hostsh.Command(script, args...), nil, nil, &stderr); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
 			msg = err.Error()

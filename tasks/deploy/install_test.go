@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/hostsh"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 )
 
@@ -85,4 +87,15 @@ func TestInstallStepOnlyForCloudMachines(t *testing.T) {
 	}
 	assert.Assert(t, slices.Contains(names, "cinnabar:install"))
 	assert.Assert(t, !slices.Contains(names, "stibnite:install"))
+}
+
+// TestInstallScriptsArePOSIX: the install's host scripts parse in strict
+// POSIX shells and use nothing hostsh rules out.
+func TestInstallScriptsArePOSIX(t *testing.T) {
+	for name, script := range map[string]string{"probe": probeScript, "mark": markScript, "profile": profileScript} {
+		t.Run(name, func(t *testing.T) {
+			assert.NilError(t, hostsh.Syntax(context.Background(), script))
+			assert.Check(t, len(hostsh.Lint(script)) == 0, "%v", hostsh.Lint(script))
+		})
+	}
 }
