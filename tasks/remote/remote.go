@@ -309,7 +309,7 @@ func hostKeyCallback(cfg Config, target string) (ssh.HostKeyCallback, error) {
 			return nil, fmt.Errorf("known_hosts %s: %v", f, err)
 		}
 	}
-	cb, err := knownhosts.New(cfg.KnownHosts...)
+	cb, err := knownHostsDB(cfg.KnownHosts)
 	if err != nil {
 		return nil, fmt.Errorf("read known_hosts: %w", err)
 	}
@@ -327,7 +327,7 @@ func hostKeyCallback(cfg Config, target string) (ssh.HostKeyCallback, error) {
 // knownAlgos lists the key types known_hosts holds for the target, so the
 // server is asked for one we can verify.
 func knownAlgos(cfg Config) []string {
-	cb, err := knownhosts.New(cfg.KnownHosts...)
+	cb, err := knownHostsDB(cfg.KnownHosts)
 	if err != nil {
 		return nil
 	}
