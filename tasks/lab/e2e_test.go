@@ -141,8 +141,10 @@ func TestUpAllMachines(t *testing.T) {
 	// Real ssh, strict host keys via the lab's own known_hosts.
 	assert.Check(t, is.Contains(sshRun(t, l, "cinnabar", "nix --version"), "nix (Nix)"))
 	assert.Check(t, is.Contains(sshRun(t, l, "galena", "cat /etc/nix/nix.conf"), "substituters =\n"))
-	// The deploy target of the fleet resolves to the lab address.
-	out, err := exec.Command("ssh", append(l.SSHArgs(), "root@rosegold", "ip -4 -o addr show dev eth0")...).CombinedOutput()
+	// The deploy target of the fleet resolves to the lab address. rosegold
+	// is a darwin-class host, whose sessions' PATH has no ip (a Mac has
+	// none): the machine's ip is named by its path.
+	out, err := exec.Command("ssh", append(l.SSHArgs(), "root@rosegold", "/sbin/ip -4 -o addr show dev eth0")...).CombinedOutput()
 	assert.NilError(t, err, string(out))
 	assert.Check(t, is.Contains(string(out), hostByName(t, hosts, "rosegold").Addr.String()+"/30"))
 

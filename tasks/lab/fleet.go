@@ -17,7 +17,7 @@ func MachinesFromFleet(f *fleet.Fleet) []Machine {
 		if t == "" {
 			t = "root@" + m.Name
 		}
-		ms = append(ms, Machine{Name: m.Name, TargetHost: t})
+		ms = append(ms, Machine{Name: m.Name, TargetHost: t, Class: m.MachineClass})
 	}
 	return ms
 }

@@ -105,7 +105,9 @@ func hostPasswd(target string) ([]byte, error) {
 // host on Nix 2.26), and for a 2.26 host $4 the wrapper bound over
 // /usr/bin/nix (every nix-* command is a link to it) and $5 its install
 // directory, bound at /run/vanixiets-nix-2.26 after /run (the wrapper finds
-// its trixie root there, since the machine's /root is hidden next).
+// its trixie root there, since the machine's /root is hidden next). For a
+// darwin-class host (darwin.go) $6 is "darwin" and $7 posh: bound over
+// /bin/sh, and /proc covered, last (mount itself reads /proc).
 const mountScript = `set -e
 d=$1
 mount --bind "$d/$3" /nix
@@ -122,6 +124,10 @@ if [ -n "$4" ]; then
   mount --bind "$4" /usr/bin/nix
 fi
 mount --bind "$d/root" /root
+if [ "${6:-}" = darwin ]; then
+  mount --bind "$7" /bin/sh
+  mount -t tmpfs -o ro,mode=0555,size=4k vx-darwin-no-proc /proc
+fi
 cd /
 exec "$2" -D -e -f /etc/ssh/sshd_config
 `
@@ -212,6 +218,9 @@ func (l *Lab) target(name string) string {
 // a lab host with Nix; imageBare: a cloud image, see bare.go).
 func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.PrivateKey, image string) ([]Host, error) {
 	if err := preflight(ctx, l.cfg.SSHD); err != nil {
+		return nil, err
+	}
+	if err := l.darwinPreflight(names); err != nil {
 		return nil, err
 	}
 	unlock, err := l.lock()
@@ -409,7 +418,7 @@ func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.Pr
 	_, groupErr := os.Stat(filepath.Join(dir, "etc-group")) // hosts made before it existed are rebuilt
 	// A host whose target user changed (or made before etc-passwd) is
 	// rebuilt so that its sshd knows the user.
-	wantPasswd, err := hostPasswd(r.Target)
+	wantPasswd, err := l.hostPasswdOf(r.Name, r.Target)
 	if err != nil {
 		return Host{}, l.errf("host %s: %v", r.Name, err)
 	}
@@ -424,7 +433,10 @@ func (l *Lab) ensureHost(ctx context.Context, r hostRecord, clientKey ed25519.Pr
 	if err := os.MkdirAll(filepath.Join(dir, storeDir(wantNix)), 0o755); err != nil {
 		return Host{}, l.errf("host %s: %v", r.Name, err)
 	}
-	healthy := !nixChanged && groupErr == nil && passwdErr == nil && netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime) &&
+	// A host whose class changed is rebuilt as the other kind.
+	classChanged := r.Class != l.classFor(r.Name)
+	r.Class = l.classFor(r.Name)
+	healthy := !nixChanged && !classChanged && groupErr == nil && passwdErr == nil && netnsExists(r.Netns) && linkExists(r.Veth) && alive(r.PID, r.StartTime) &&
 		l.waitListening(r, 3*time.Second) == nil
 	if healthy && !changed {
 		return l.hostOf(r, publicKey(key)), nil
@@ -472,9 +484,15 @@ func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey, signing
 	if err != nil {
 		return err
 	}
-	passwd, err := hostPasswd(r.Target)
+	passwd, err := l.hostPasswdOf(r.Name, r.Target)
 	if err != nil {
 		return err
+	}
+	if r.Class == ClassDarwin {
+		groups = darwinGroups(groups)
+		if err := writeDarwinFiles(dir, storeDir(recordedNix(r))); err != nil {
+			return err
+		}
 	}
 	files := []struct {
 		p    string
@@ -482,7 +500,7 @@ func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey, signing
 		mode os.FileMode
 	}{
 		{"etc-nix/nix.conf", hostNixConf(signingPub), 0o644},
-		{"etc-ssh/sshd_config", sshdConfig(r.Addr, l.cfg.SSHDConfigExtra), 0o644},
+		{"etc-ssh/sshd_config", sshdConfig(r.Addr, l.sshdExtra(r)), 0o644},
 		{"root/.ssh/authorized_keys", string(auth), 0o600},
 		{"etc-group", string(groups), 0o644},
 		{"etc-passwd", string(passwd), 0o644},
@@ -502,7 +520,7 @@ func (l *Lab) writeHostFiles(r hostRecord, clientKey ed25519.PrivateKey, signing
 func (l *Lab) startSSHD(r hostRecord) (hostRecord, error) {
 	dir := l.hostDir(r.Name)
 	logPath := filepath.Join(dir, "sshd.log")
-	if err := fsutil.WriteFile(filepath.Join(dir, "etc-ssh", "sshd_config"), []byte(sshdConfig(r.Addr, l.cfg.SSHDConfigExtra)), 0o644); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(dir, "etc-ssh", "sshd_config"), []byte(sshdConfig(r.Addr, l.sshdExtra(r))), 0o644); err != nil {
 		return r, l.errf("host %s: %v", r.Name, err)
 	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
@@ -519,6 +537,9 @@ func (l *Lab) startSSHD(r hostRecord) (hostRecord, error) {
 		}
 	}
 	script, args := mountScript, []string{dir, l.cfg.SSHD, storeDir(recordedNix(r)), wrapper, nixDir}
+	if r.Class == ClassDarwin {
+		args = append(args, ClassDarwin, poshPath)
+	}
 	if s, a, bare, err := l.bareMount(r, args); err != nil {
 		return r, err
 	} else if bare {

@@ -58,6 +58,10 @@ const DefaultName = "default"
 type Machine struct {
 	Name       string
 	TargetHost string
+	// Class is the fleet's machineClass: "darwin" makes the host as strict
+	// as a Mac (posh as /bin/sh, a PATH of macOS's utilities, no /proc:
+	// darwin.go); anything else is a Linux host as it is.
+	Class string
 }
 
 // Config says which lab to open. The zero value is the default lab.

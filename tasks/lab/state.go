@@ -46,6 +46,8 @@ type hostRecord struct {
 	// Boot is what a bare-image host runs (BootImage, BootInstaller,
 	// BootInstalled; bare.go), written before the host is restarted into it.
 	Boot string `json:"boot,omitempty"`
+	// Class is "darwin" for a darwin-class host (darwin.go), "" otherwise.
+	Class string `json:"class,omitempty"`
 }
 
 func (l *Lab) labFile() string            { return filepath.Join(l.cfg.Dir, "lab.json") }
