@@ -104,6 +104,7 @@ func TestInstallFromBareImage(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, rows[0].Result, "installed")
 	assert.Check(t, rows[0].Paths >= 4, "the whole closure went to the disk: %d paths", rows[0].Paths)
+	assert.Equal(t, rows[0].GenBefore, 0)
 	assert.Equal(t, rows[0].GenAfter, 1)
 	top := rows[0].Toplevel
 	for _, line := range []string{"no Nix on the host (a bare image): kexec into the installer", "copying the closure to the disk (/mnt",

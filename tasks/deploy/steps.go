@@ -119,6 +119,9 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 			s := d.stat(m.Name)
 			d.mu.Lock()
 			s.GenBefore, s.GenAfter = res.PrevGen, res.NewGen
+			if in.Deps[m.Name+":install"]["installed"] != "" {
+				s.GenBefore = 0 // the install made generation 1; nothing ran before it
+			}
 			d.mu.Unlock()
 			if err != nil {
 				if rb, ok := err.(*activate.RollbackError); ok {
