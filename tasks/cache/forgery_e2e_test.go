@@ -20,6 +20,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
 
@@ -172,8 +173,11 @@ func TestForgedFleetJSONRefused(t *testing.T) {
 	assert.NilError(t, err)
 	key := rec.only(t)
 	genuine := s.genuine(t, key)
-	forged := bytes.ReplaceAll(genuine, []byte(`"script":"`), []byte(`"script":"`+forgedScript))
-	assert.Assert(t, !bytes.Equal(forged, genuine))
+	outs, _, ok := pipeline.DecodeRecord(genuine) // the fleet's evaluation step's record
+	assert.Assert(t, ok)
+	forgedJSON := strings.ReplaceAll(outs["fleet"], `"script":"`, `"script":"`+forgedScript)
+	assert.Assert(t, forgedJSON != outs["fleet"])
+	forged := pipeline.EncodeRecord(pipeline.Outputs{"fleet": forgedJSON}, 0)
 
 	// An entry "ci" once signed under another key, for the replay.
 	replayKey := strings.Repeat("ab", 32)

@@ -13,6 +13,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
 // forgedScript is what a forger puts in front of every generator script.
@@ -39,6 +40,23 @@ func scriptsForged(f *Fleet) bool {
 	return false
 }
 
+// evalKey is the key l's EvalStep has for the flake dir, as a run makes it.
+func evalKey(tb testing.TB, l *Loader, dir string) string {
+	tb.Helper()
+	step, err := l.EvalStep(dir)
+	assert.NilError(tb, err)
+	ff, err := FilesOf(dir)
+	assert.NilError(tb, err)
+	m, err := ff.hash(l.Hasher)
+	assert.NilError(tb, err)
+	return pipeline.StepKey(step, m, nil)
+}
+
+// evalRecord is what a run of EvalStep that evaluated fleetJSON records.
+func evalRecord(fleetJSON []byte) []byte {
+	return pipeline.EncodeRecord(pipeline.Outputs{"fleet": string(fleetJSON)}, 0)
+}
+
 // Load (what vars generate, deploy and terraform act on) takes the fleet
 // from the cache only when this machine evaluated it; an entry copied from
 // the shared cache (written back as shared by cache.Layered) is evaluated
@@ -50,9 +68,7 @@ func TestLoadIgnoresSharedEntries(t *testing.T) {
 	seed := testLoader(t)
 	real, _, err := seed.JSON(ctx, lab)
 	assert.NilError(t, err)
-	src, err := SourceOf(lab, seed.Hasher)
-	assert.NilError(t, err)
-	k := src.Key(keyVersion, Attr, seed.nixIdentity())
+	k := evalKey(t, seed, lab)
 
 	tests := []struct {
 		name     string
@@ -61,17 +77,17 @@ func TestLoadIgnoresSharedEntries(t *testing.T) {
 	}{
 		{
 			name:     "made here",
-			plant:    func(l *cache.Local) error { return l.Put(ctx, k, real) },
+			plant:    func(l *cache.Local) error { return l.Put(ctx, k, evalRecord(real)) },
 			wantEval: false,
 		},
 		{
 			name:     "copied from the shared cache, forged",
-			plant:    func(l *cache.Local) error { return l.PutShared(ctx, k, forge(t, real)) },
+			plant:    func(l *cache.Local) error { return l.PutShared(ctx, k, evalRecord(forge(t, real))) },
 			wantEval: true,
 		},
 		{
 			name:     "copied from the shared cache, genuine",
-			plant:    func(l *cache.Local) error { return l.PutShared(ctx, k, real) },
+			plant:    func(l *cache.Local) error { return l.PutShared(ctx, k, evalRecord(real)) },
 			wantEval: true,
 		},
 	}
@@ -97,7 +113,7 @@ func TestLoadIgnoresSharedEntries(t *testing.T) {
 
 	// The display path still uses a shared hit (signed, in real use).
 	store := cache.NewLocal(t.TempDir())
-	assert.NilError(t, store.PutShared(ctx, k, forge(t, real)))
+	assert.NilError(t, store.PutShared(ctx, k, evalRecord(forge(t, real))))
 	l := &Loader{Nix: seed.Nix, Cache: store, Hasher: digest.NewHasher("")}
 	f, hit, err := l.LoadUnvalidated(ctx, lab)
 	assert.NilError(t, err)
@@ -166,19 +182,17 @@ func BenchmarkLoadMadeHere(b *testing.B) {
 	seed := testLoader(b)
 	real, _, err := seed.JSON(ctx, lab)
 	assert.NilError(b, err)
-	src, err := SourceOf(lab, seed.Hasher)
-	assert.NilError(b, err)
-	k := src.Key(keyVersion, Attr, seed.nixIdentity())
+	k := evalKey(b, seed, lab)
 	cases := []struct {
 		name  string
 		plant func(l *cache.Local) error
 		load  func(l *Loader) error
 	}{
-		{"Load/made-here-hit", func(l *cache.Local) error { return l.Put(ctx, k, real) },
+		{"Load/made-here-hit", func(l *cache.Local) error { return l.Put(ctx, k, evalRecord(real)) },
 			func(l *Loader) error { _, err := l.Load(ctx, lab); return err }},
-		{"Load/shared-entry-reevaluated", func(l *cache.Local) error { return l.PutShared(ctx, k, real) },
+		{"Load/shared-entry-reevaluated", func(l *cache.Local) error { return l.PutShared(ctx, k, evalRecord(real)) },
 			func(l *Loader) error { _, err := l.Load(ctx, lab); return err }},
-		{"LoadUnvalidated/shared-hit", func(l *cache.Local) error { return l.PutShared(ctx, k, real) },
+		{"LoadUnvalidated/shared-hit", func(l *cache.Local) error { return l.PutShared(ctx, k, evalRecord(real)) },
 			func(l *Loader) error { _, _, err := l.LoadUnvalidated(ctx, lab); return err }},
 	}
 	for _, c := range cases {

@@ -2,12 +2,14 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
-	"path/filepath"
 	"time"
 
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
+
+// checkDef names what the flake check step does.
+const checkDef = "vanixiets/flake-check/v1"
 
 // CheckResult is the outcome of a (possibly cached) `nix flake check`.
 type CheckResult struct {
@@ -19,45 +21,54 @@ type CheckResult struct {
 	Key      string        `json:"key"`
 }
 
-// CheckFlake runs `nix flake check` on flakeRef unless a check of the same
-// flake content (see Source) with the same nix already passed. Only passing
-// checks are recorded, so a failing flake is checked (and fails) every time.
-func (l *Loader) CheckFlake(ctx context.Context, flakeRef string) (*CheckResult, error) {
+// CheckStep is `nix flake check` as a step of the engine, keyed like
+// EvalStep on the flake's files (FilesOf) and the nix that checks. It
+// records the check's duration; a failing check records nothing, so it is
+// checked (and fails) every time.
+func (l *Loader) CheckStep(flakeRef string) (*pipeline.Step, error) {
 	ref, err := nix.FlakeRef(flakeRef)
 	if err != nil {
 		return nil, err
 	}
-	key := ""
-	if l.Cache != nil && filepath.IsAbs(ref) {
-		src, err := SourceOf(ref, l.Hasher)
-		if err != nil {
-			return nil, err
-		}
-		key = src.Key("vanixiets/flake-check/v1", l.nixIdentity())
+	step, err := l.flakeStep("flake-check", checkDef, ref)
+	if err != nil {
+		return nil, err
 	}
-	start := time.Now()
-	b, hit, err := cached(ctx, l.Cache, key, func() ([]byte, error) {
+	step.Run = func(ctx context.Context, _ pipeline.Input) (pipeline.Outputs, error) {
 		n, err := l.nix()
 		if err != nil {
 			return nil, err
 		}
+		start := time.Now()
 		if err := n.FlakeCheck(ctx, ref); err != nil {
 			return nil, localPaths(ref, err)
 		}
-		// No Flake in the record: the checkout's absolute path would
-		// follow the hit into another clone. It is set below, from here.
-		return json.Marshal(CheckResult{Duration: time.Since(start), Key: key})
-	})
+		// No flake path in the record: the checkout's absolute path
+		// would follow the hit into another clone.
+		return pipeline.Outputs{"duration": time.Since(start).String()}, nil
+	}
+	return step, nil
+}
+
+// CheckFlake runs CheckStep through the engine: `nix flake check` on
+// flakeRef unless a check of the same flake content with the same nix
+// already passed.
+func (l *Loader) CheckFlake(ctx context.Context, flakeRef string) (*CheckResult, error) {
+	step, err := l.CheckStep(flakeRef)
 	if err != nil {
 		return nil, err
 	}
-	var res CheckResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		res = CheckResult{Flake: ref, Key: key}
+	r, err := l.runOne(ctx, step)
+	if err != nil {
+		return nil, err
 	}
-	res.Flake, res.Cached = ref, hit
-	if !hit {
-		res.Duration = time.Since(start)
+	ref, _ := nix.FlakeRef(flakeRef)
+	res := &CheckResult{Flake: ref, Cached: r.Hit, Duration: r.Duration}
+	if !step.NoCache {
+		res.Key = r.Key
 	}
-	return &res, nil
+	if r.Hit {
+		res.Duration, _ = time.ParseDuration(r.Outputs["duration"])
+	}
+	return res, nil
 }

@@ -2,12 +2,8 @@ package fleet
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +11,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
 // Attr is the flake output the inventory is read from.
@@ -84,21 +81,36 @@ func (l *Loader) LoadUnvalidated(ctx context.Context, flakeRef string) (f *Fleet
 }
 
 // JSON returns the `fleet` output's JSON, from the cache when the flake's
-// content is unchanged. Only successful evaluations are cached.
+// content is unchanged: EvalStep run through the engine, the one
+// get-else-run-put. Only successful evaluations are recorded. ctx carries
+// the caller's trust (cache.OnlyMadeHere) to the store.
 func (l *Loader) JSON(ctx context.Context, flakeRef string) ([]byte, bool, error) {
-	ref, err := nix.FlakeRef(flakeRef)
+	step, err := l.EvalStep(flakeRef)
 	if err != nil {
 		return nil, false, err
 	}
-	key := ""
-	if l.Cache != nil && filepath.IsAbs(ref) {
-		src, err := SourceOf(ref, l.Hasher)
-		if err != nil {
-			return nil, false, err
-		}
-		key = src.Key(keyVersion, Attr, l.nixIdentity())
+	r, err := l.runOne(ctx, step)
+	if err != nil {
+		return nil, false, err
 	}
-	return cached(ctx, l.Cache, key, func() ([]byte, error) {
+	return []byte(r.Outputs["fleet"]), r.Hit, nil
+}
+
+// EvalStep is the fleet's evaluation (`nix eval --json <flake>#fleet`) as a
+// step of the engine: keyed on the flake's files (FilesOf), its place in
+// the repository and the nix that evaluates. A flake reference that is no
+// local directory has no content to key on: the step runs every time.
+func (l *Loader) EvalStep(flakeRef string) (*pipeline.Step, error) {
+	ref, err := nix.FlakeRef(flakeRef)
+	if err != nil {
+		return nil, err
+	}
+	step, err := l.flakeStep("fleet-eval", keyVersion, ref)
+	if err != nil {
+		return nil, err
+	}
+	step.Params["attr"] = Attr
+	step.Run = func(ctx context.Context, _ pipeline.Input) (pipeline.Outputs, error) {
 		n, err := l.nix()
 		if err != nil {
 			return nil, err
@@ -107,28 +119,42 @@ func (l *Loader) JSON(ctx context.Context, flakeRef string) ([]byte, bool, error
 		if err != nil {
 			return nil, explainEval(ref, err)
 		}
-		return b, nil
-	})
+		return pipeline.Outputs{"fleet": string(b)}, nil
+	}
+	return step, nil
 }
 
-// cached is the one place a cached computation happens: get key, else run
-// and put. An empty key or nil store runs without caching. A failing cache
-// never fails the load: it only costs the evaluation. ctx carries the
-// caller's trust (cache.OnlyMadeHere) to the store.
-func cached(ctx context.Context, store cache.Store, key string, run func() ([]byte, error)) ([]byte, bool, error) {
-	if store != nil && key != "" {
-		if b, ok, err := store.Get(ctx, key); err == nil && ok {
-			return b, true, nil
-		}
+// flakeStep is a step keyed on the local flake ref (FilesOf), or, for a
+// flake URL, a step that is never cached. Its Run is the caller's.
+func (l *Loader) flakeStep(name, def, ref string) (*pipeline.Step, error) {
+	step := &pipeline.Step{Name: name, Def: def, Params: map[string]string{}}
+	if !filepath.IsAbs(ref) || l.Cache == nil {
+		step.NoCache = true
+		step.Params["ref"] = ref
+		return step, nil
 	}
-	b, err := run()
+	ff, err := FilesOf(ref)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	if store != nil && key != "" {
-		_ = store.Put(ctx, key, b)
+	step.Root, step.Files, step.Exclude = ff.Root, ff.Files, ff.Exclude
+	step.Params["dir"] = ff.Rel()
+	step.Tools = map[string]string{"nix": l.nixIdentity()}
+	return step, nil
+}
+
+// runOne runs one step through the engine with the loader's cache and
+// hasher, and returns its result or why it failed.
+func (l *Loader) runOne(ctx context.Context, step *pipeline.Step) (pipeline.Result, error) {
+	p := &pipeline.Pipeline{Steps: []*pipeline.Step{step}, Cache: l.Cache, Hasher: l.Hasher}
+	rs, err := p.Run(ctx)
+	if len(rs) == 1 && rs[0].Err != nil {
+		return rs[0], rs[0].Err
 	}
-	return b, false, nil
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	return rs[0], nil
 }
 
 func (l *Loader) nix() (*nix.Nix, error) {
@@ -169,7 +195,7 @@ func localPaths(ref string, err error) error {
 	if err == nil || !filepath.IsAbs(ref) || !errors.As(err, &ce) {
 		return err
 	}
-	root := gitRoot(ref)
+	root := RepoRoot(ref)
 	if root == "" {
 		root = ref
 	}
@@ -187,76 +213,4 @@ func explainEval(ref string, err error) error {
 		return fmt.Errorf("flake %s has no `fleet` output: expose the inventory as outputs.fleet (see docs/fleet.md): %w", ref, err)
 	}
 	return err
-}
-
-// Source is the set of files a local flake's evaluation can read, hashed:
-// every file under the flake's directory, plus modules/_fleet of the git
-// repository holding it (the plain fleet data the lab flake imports from
-// outside its directory). Files outside this set that a flake imports are
-// not seen; such a flake should live at its repository's root, where the
-// set is the whole repository.
-type Source struct {
-	FlakeDir string
-	RepoRoot string // "" when the flake is not in a git repository
-	Manifest digest.Manifest
-}
-
-// SourceOf hashes the flake directory's source set (see Source) with h
-// (nil: digest.Default, whose stat cache is saved afterwards).
-func SourceOf(flakeDir string, h *digest.Hasher) (*Source, error) {
-	dir, err := filepath.Abs(flakeDir)
-	if err != nil {
-		return nil, err
-	}
-	repo := gitRoot(dir)
-	root := dir
-	patterns := []string{"**"}
-	if repo != "" && repo != dir {
-		rel, err := filepath.Rel(repo, dir)
-		if err != nil {
-			return nil, err
-		}
-		root = repo
-		patterns = []string{filepath.ToSlash(rel) + "/**", "modules/_fleet/**"}
-	}
-	save := h == nil
-	if h == nil {
-		h = digest.Default()
-	}
-	m, err := h.Glob(digest.Spec{Root: root, Patterns: patterns, Exclude: []string{"**/result", "**/result-*"}})
-	if err != nil {
-		return nil, fmt.Errorf("hash flake %s: %w", dir, err)
-	}
-	if save {
-		_ = h.Save()
-	}
-	return &Source{FlakeDir: dir, RepoRoot: repo, Manifest: m}, nil
-}
-
-// Key derives a cache key from the source's content and the given parts
-// (what is computed from it, and with which tool).
-func (s *Source) Key(parts ...string) string {
-	h := sha256.New()
-	io.WriteString(h, s.Manifest.Sum())
-	// the flake's place inside the repository changes what ?dir= evaluates
-	rel, _ := filepath.Rel(s.Manifest.Root, s.FlakeDir)
-	fmt.Fprintf(h, "\x00dir=%s", filepath.ToSlash(rel))
-	for _, p := range parts {
-		fmt.Fprintf(h, "\x00%d:%s", len(p), p)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// gitRoot returns the nearest enclosing directory holding .git, or "".
-func gitRoot(dir string) string {
-	for d := dir; ; {
-		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
-			return d
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return ""
-		}
-		d = parent
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
 // needNix skips without nix, except under CI where it fails.
@@ -252,18 +253,24 @@ func TestDefaultFlake(t *testing.T) {
 
 func TestSourceKeyCoversFleetData(t *testing.T) {
 	lab := copyLab(t, nil)
-	h := digest.NewHasher("")
-	s1, err := SourceOf(lab, h)
+	l := &Loader{Nix: needNix(t), Cache: cache.NewLocal(t.TempDir()), Hasher: digest.NewHasher("")}
+	ff, err := FilesOf(lab)
+	assert.NilError(t, err)
+	m, err := ff.hash(l.Hasher)
 	assert.NilError(t, err)
 	var paths []string
-	for _, f := range s1.Manifest.Files {
+	for _, f := range m.Files {
 		paths = append(paths, f.Path)
 	}
 	assert.Assert(t, is.Contains(paths, "lab/flake.nix"))
 	assert.Assert(t, is.Contains(paths, "modules/_fleet/machines.nix"))
+	k1 := evalKey(t, l, lab)
 	replaceIn(t, filepath.Join(lab, "..", "modules", "_fleet", "machines.nix"), `serverType = "cx22";`, `serverType = "cx32";`)
-	s2, err := SourceOf(lab, h)
+	k2 := evalKey(t, l, lab)
+	assert.Assert(t, k1 != k2)
+	check, err := l.CheckStep(lab)
 	assert.NilError(t, err)
-	assert.Assert(t, s1.Key("x") != s2.Key("x"))
-	assert.Assert(t, s2.Key("x") != s2.Key("y"))
+	m, err = ff.hash(l.Hasher)
+	assert.NilError(t, err)
+	assert.Assert(t, pipeline.StepKey(check, m, nil) != k2)
 }

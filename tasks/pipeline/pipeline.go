@@ -20,7 +20,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -125,13 +124,6 @@ type Pipeline struct {
 	OnEvent func(Event)
 	// Force runs every step even on a key hit, and still records results.
 	Force bool
-}
-
-// record is what the cache holds for a step.
-type record struct {
-	Outputs  Outputs `json:"outputs"`
-	Duration int64   `json:"durationNs"`
-	At       string  `json:"at"`
 }
 
 // Validate checks the graph: unique names, known dependencies, no cycle.
@@ -378,22 +370,21 @@ func (p *Pipeline) runStep(ctx context.Context, s *Step, hasher *digest.Hasher, 
 	}
 	useCache := p.Cache != nil && !s.NoCache
 	if useCache && !p.Force {
-		b, ok, err := p.Cache.Get(ctx, r.Key)
+		recorded, ok, err := lookup(ctx, p.Cache, r.Key)
 		if err != nil {
 			r.Status, r.Err = Failed, fmt.Errorf("step %s: cache: %w", s.Name, err)
 			return r
 		}
-		var rec record
-		if ok && json.Unmarshal(b, &rec) == nil {
+		if ok {
 			r.Hit = true
 			if !s.Effect {
-				r.Status, r.Outputs, r.Duration = Cached, rec.Outputs, time.Since(t0)
+				r.Status, r.Outputs, r.Duration = Cached, recorded, time.Since(t0)
 				return r
 			}
 			if s.Verify != nil {
-				fine, err := s.Verify(ctx, in, rec.Outputs)
+				fine, err := s.Verify(ctx, in, recorded)
 				if err == nil && fine {
-					r.Status, r.Outputs, r.Duration = Cached, rec.Outputs, time.Since(t0)
+					r.Status, r.Outputs, r.Duration = Cached, recorded, time.Since(t0)
 					return r
 				}
 			}
@@ -416,8 +407,7 @@ func (p *Pipeline) runStep(ctx context.Context, s *Step, hasher *digest.Hasher, 
 	}
 	r.Status, r.Outputs = Succeeded, outs
 	if useCache {
-		b, _ := json.Marshal(record{Outputs: outs, Duration: int64(r.Duration), At: time.Now().UTC().Format(time.RFC3339)})
-		if err := p.Cache.Put(ctx, r.Key, b); err != nil {
+		if err := p.Cache.Put(ctx, r.Key, EncodeRecord(outs, r.Duration)); err != nil {
 			r.Status, r.Err = Failed, fmt.Errorf("step %s: record result: %w", s.Name, err)
 		}
 	}

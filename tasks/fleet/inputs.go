@@ -1,0 +1,98 @@
+package fleet
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/vanixiets/vanixiets/tasks/digest"
+)
+
+// FlakeFiles is the one answer to "which files make up a local flake's
+// inputs", for every step keyed on a flake's content: the fleet's
+// evaluation, `nix flake check`, the terranix render and the deploy's
+// evaluation and build. One answer means one key for the same content: the
+// lab's #fleet used to be hashed three ways (the flake directory plus
+// modules/_fleet; every tracked file of the repository; every .nix file of
+// it) and so cached under three keys.
+//
+// The set is every file under the flake's directory, and, when that
+// directory is a subdirectory of a git repository, the repository's
+// modules/ tree too: nix reads a flake in a subdirectory from the whole
+// repository, and what such a flake imports from outside its directory are
+// the shared modules (the lab imports ../modules/_fleet and
+// ../../modules/terranix). Counting the whole repository instead would make
+// every edit of the suite's Go code a new key for the lab's fleet. A flake
+// at its repository's root (a real fleet) counts the whole repository.
+// Build result links are never inputs.
+type FlakeFiles struct {
+	Dir     string   // the flake directory, absolute
+	Root    string   // what Files and Exclude are relative to: the repository root, or Dir
+	Files   []string // globs
+	Exclude []string
+}
+
+// FilesOf answers FlakeFiles for the flake directory flakeDir.
+func FilesOf(flakeDir string) (FlakeFiles, error) {
+	dir, err := filepath.Abs(flakeDir)
+	if err != nil {
+		return FlakeFiles{}, err
+	}
+	ff := FlakeFiles{Dir: dir, Root: dir, Files: []string{"**"}, Exclude: []string{"**/result", "**/result-*"}}
+	if repo := RepoRoot(dir); repo != "" && repo != dir {
+		rel, err := filepath.Rel(repo, dir)
+		if err != nil {
+			return FlakeFiles{}, err
+		}
+		ff.Root = repo
+		ff.Files = []string{filepath.ToSlash(rel) + "/**", "modules/**"}
+	}
+	return ff, nil
+}
+
+// Rel is the flake's place inside Root, slash-separated ("." at the root):
+// it changes what nix evaluates (?dir=), so it is part of every key.
+func (f FlakeFiles) Rel() string {
+	rel, err := filepath.Rel(f.Root, f.Dir)
+	if err != nil {
+		return f.Dir
+	}
+	return filepath.ToSlash(rel)
+}
+
+// Spec is the set as a digest specification.
+func (f FlakeFiles) Spec() digest.Spec {
+	return digest.Spec{Root: f.Root, Patterns: f.Files, Exclude: f.Exclude}
+}
+
+// RepoRoot is the repository holding dir: the nearest enclosing directory
+// that holds .git (a directory, or a file for a worktree), or "" outside
+// any. It asks no git process, so it costs a few stats.
+func RepoRoot(dir string) string {
+	for d := dir; ; {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return ""
+		}
+		d = parent
+	}
+}
+
+// hash hashes the set with h (nil: digest.Default, saved afterwards).
+func (f FlakeFiles) hash(h *digest.Hasher) (digest.Manifest, error) {
+	save := h == nil
+	if h == nil {
+		h = digest.Default()
+	}
+	m, err := h.Glob(f.Spec())
+	if err != nil {
+		return digest.Manifest{}, fmt.Errorf("hash flake %s: %w", f.Dir, err)
+	}
+	if save {
+		_ = h.Save()
+	}
+	return m, nil
+}
