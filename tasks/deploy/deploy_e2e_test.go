@@ -66,44 +66,57 @@ func TestDeployUpdateNoChangeRollback(t *testing.T) {
 	assert.Equal(t, e.current("alpha"), v1)
 }
 
-func TestFailingActivationStaysOnOldGeneration(t *testing.T) {
-	e := newEnv(t)
-	rows, err := e.deploy(nil, "alpha")
-	assert.NilError(t, err)
-	v1 := rows[0].Toplevel
+// faultMachines are the machines the fault tests run on: alpha (nixos
+// class) and gamma (darwin class, whose lab host is as strict as a Mac:
+// posh, macOS's utilities only, no /proc; tasks/lab darwin.go).
+var faultMachines = []string{"alpha", "gamma"}
 
-	e.params(`{ version = "2"; mode = "fail"; }`)
-	rows, err = e.deploy(nil, "alpha")
-	var rb *activate.RollbackError
-	assert.Assert(t, errors.As(err, &rb), "want a rollback, got %v", err)
-	assert.Equal(t, rows[0].Result, "rolled back")
-	assert.Assert(t, rows[0].RolledBack)
-	assert.Equal(t, e.current("alpha"), v1)
-	log, _ := os.ReadFile(filepath.Join(e.host("alpha").StateDir, "deploy.log"))
-	assert.Assert(t, is.Contains(string(log), "rollback"))
+func TestFailingActivationStaysOnOldGeneration(t *testing.T) {
+	for _, m := range faultMachines {
+		t.Run(m, func(t *testing.T) {
+			e := newEnv(t)
+			rows, err := e.deploy(nil, m)
+			assert.NilError(t, err)
+			v1 := rows[0].Toplevel
+
+			e.params(`{ version = "2"; mode = "fail"; }`)
+			rows, err = e.deploy(nil, m)
+			var rb *activate.RollbackError
+			assert.Assert(t, errors.As(err, &rb), "want a rollback, got %v", err)
+			assert.Equal(t, rows[0].Result, "rolled back")
+			assert.Assert(t, rows[0].RolledBack)
+			assert.Equal(t, e.current(m), v1)
+			log, _ := os.ReadFile(filepath.Join(e.host(m).StateDir, "deploy.log"))
+			assert.Assert(t, is.Contains(string(log), "rollback"))
+		})
+	}
 }
 
 func TestActivationBreakingSSHRollsBack(t *testing.T) {
-	e := newEnv(t)
-	rows, err := e.deploy(nil, "alpha")
-	assert.NilError(t, err)
-	v1 := rows[0].Toplevel
+	for _, m := range faultMachines {
+		t.Run(m, func(t *testing.T) {
+			e := newEnv(t)
+			rows, err := e.deploy(nil, m)
+			assert.NilError(t, err)
+			v1 := rows[0].Toplevel
 
-	e.params(`{ version = "2"; mode = "break-ssh"; }`)
-	t0 := time.Now()
-	rows, err = e.deploy(nil, "alpha")
-	assert.Assert(t, err != nil, "a deploy that cannot confirm must fail")
-	assert.Assert(t, rows[0].Result != "ok")
-	// The host rolls itself back within the timeout (3 s) plus slack.
-	waitFor(t, 15*time.Second, "host back on v1", func() bool { return e.current("alpha") == v1 })
-	t.Logf("rolled back %s after the deploy started", time.Since(t0).Round(100*time.Millisecond))
-	assert.Equal(t, rows[0].Result, "rolled back", "%v", err)
+			e.params(`{ version = "2"; mode = "break-ssh"; }`)
+			t0 := time.Now()
+			rows, err = e.deploy(nil, m)
+			assert.Assert(t, err != nil, "a deploy that cannot confirm must fail")
+			assert.Assert(t, rows[0].Result != "ok")
+			// The host rolls itself back within the timeout (3 s) plus slack.
+			waitFor(t, 15*time.Second, "host back on v1", func() bool { return e.current(m) == v1 })
+			t.Logf("rolled back %s after the deploy started", time.Since(t0).Round(100*time.Millisecond))
+			assert.Equal(t, rows[0].Result, "rolled back", "%v", err)
 
-	// ssh works again, and the next deploy completes.
-	e.params(`{ version = "3"; }`)
-	rows, err = e.deploy(nil, "alpha")
-	assert.NilError(t, err)
-	assert.Equal(t, e.current("alpha"), rows[0].Toplevel)
+			// ssh works again, and the next deploy completes.
+			e.params(`{ version = "3"; }`)
+			rows, err = e.deploy(nil, m)
+			assert.NilError(t, err)
+			assert.Equal(t, e.current(m), rows[0].Toplevel)
+		})
+	}
 }
 
 func TestChangedHostKeyRefused(t *testing.T) {
@@ -207,30 +220,36 @@ func TestHelperDeploy(t *testing.T) {
 	o.Cache = openCache(filepath.Join(e.dir, "cache"))
 	d, err := New(o)
 	assert.NilError(t, err)
-	_, err = d.Run(context.Background(), []string{"alpha"})
+	machine := os.Getenv("HELPER_MACHINE")
+	if machine == "" {
+		machine = "alpha"
+	}
+	_, err = d.Run(context.Background(), []string{machine})
 	fmt.Println("helper deploy:", err)
 }
 
 func TestSIGKILLDeployer(t *testing.T) {
 	tests := []struct {
-		name, mode string
-		bigMB      int
-		killAt     string // output line that triggers the kill
+		name, machine, mode string
+		bigMB               int
+		killAt              string // output line that triggers the kill
 	}{
-		{"mid-activation", "slow", 0, "alpha      activate  ..."},
-		{"mid-copy", "ok", 200, "alpha      copy      ..."},
+		{"mid-activation", "alpha", "slow", 0, "alpha      activate  ..."},
+		{"mid-copy", "alpha", "ok", 200, "alpha      copy      ..."},
+		// gamma's host is darwin class: the agent detaches without setsid.
+		{"darwin mid-activation", "gamma", "slow", 0, "gamma      activate  ..."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			rows, err := e.deploy(nil, "alpha")
+			rows, err := e.deploy(nil, tc.machine)
 			assert.NilError(t, err)
 			v1 := rows[0].Toplevel
 
 			e.params(fmt.Sprintf(`{ version = "2"; mode = %q; bigMB = %d; }`, tc.mode, tc.bigMB))
 			cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperDeploy$", "-test.v")
 			cmd.Env = append(os.Environ(), "VANIXIETS_DEPLOY_HELPER=1", "HELPER_LAB_NAME="+e.lab.Name(), "HELPER_LAB_DIR="+e.lab.Dir(), "HELPER_LAB_RANGE="+e.lab.Range().String(),
-				"HELPER_FLAKE="+e.flake, "HELPER_DIR="+e.dir)
+				"HELPER_FLAKE="+e.flake, "HELPER_DIR="+e.dir, "HELPER_MACHINE="+tc.machine)
 			out, err := cmd.StdoutPipe()
 			assert.NilError(t, err)
 			assert.NilError(t, cmd.Start())
@@ -251,13 +270,27 @@ func TestSIGKILLDeployer(t *testing.T) {
 
 			// The host ends on a working generation: v1 (rolled back, or never left).
 			time.Sleep(5 * time.Second) // slow activation (3 s) + confirmation window (3 s) - elapsed
-			waitFor(t, 20*time.Second, "host on v1", func() bool { return e.current("alpha") == v1 })
+			waitFor(t, 20*time.Second, "host on v1", func() bool { return e.current(tc.machine) == v1 })
+			if tc.mode == "slow" {
+				// Killed mid-activation, the deployer never confirmed: the
+				// agent outlived it, activated, and rolled back by itself,
+				// then let go of the machine's lock.
+				h := e.host(tc.machine)
+				waitFor(t, 10*time.Second, "the agent's rollback in deploy.log", func() bool {
+					log, _ := os.ReadFile(filepath.Join(h.StateDir, "deploy.log"))
+					return strings.Contains(string(log), "-> "+v1+": no confirmation within 3s")
+				})
+				waitFor(t, 5*time.Second, "the machine's lock released", func() bool {
+					_, err := os.Lstat(filepath.Join(h.RunDir, "vanixiets", "deploy", "lock"))
+					return os.IsNotExist(err)
+				})
+			}
 
 			// The next deploy completes.
 			e.params(`{ version = "3"; }`)
-			rows, err = e.deploy(nil, "alpha")
+			rows, err = e.deploy(nil, tc.machine)
 			assert.NilError(t, err)
-			assert.Equal(t, e.current("alpha"), rows[0].Toplevel)
+			assert.Equal(t, e.current(tc.machine), rows[0].Toplevel)
 		})
 	}
 }

@@ -11,6 +11,8 @@
 #   target   a machine name -> deploy.targetHost override (unreachable hosts)
 #   broken   machine names whose toplevel does not evaluate (a throw)
 #   unbuildable  machine names whose toplevel's builder fails
+# gamma (darwin) has an activate-user, as nix-darwin had before 25.05 (it
+# logs "activate-user <toplevel>" to activations.log before activate's line).
 {
   outputs = { self }:
     let
@@ -37,6 +39,9 @@
         set -eu
         action=$1 top=$2
         case "$action" in dry-activate) echo "would switch to $top"; exit 0 ;; esac
+        case "$action" in activate-user)
+          printf '%s %s %s\n' "$(date -u +%FT%TZ)" activate-user "$top" >> /var/lib/vanixiets/activations.log; exit 0 ;;
+        esac
         mode=$(cat "$top/mode")
         if [ "$mode" = slow ]; then sleep 3; fi
         if [ "$mode" = fail ]; then echo "activation of $top fails on purpose" >&2; exit 1; fi
@@ -60,6 +65,7 @@
         printf '%s' "$activation" > $out/bin/.activate-impl
         printf '#!/bin/sh\nexec /bin/sh %s/bin/.activate-impl "$1" %s\n' "$out" "$out" > $out/bin/switch-to-configuration
         printf '#!/bin/sh\nexec /bin/sh %s/bin/.activate-impl activate %s\n' "$out" "$out" > $out/activate
+        ${if classOf name == "darwin" then "printf '#!/bin/sh\\nexec /bin/sh %s/bin/.activate-impl activate-user %s\\n' \"$out\" \"$out\" > $out/activate-user; chmod 0555 $out/activate-user" else ""}
         chmod 0555 $out/bin/switch-to-configuration $out/activate
       '' { inherit (p) version mode; activation = activation name; };
       machine = name: {
