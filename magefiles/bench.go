@@ -80,7 +80,7 @@ func (Bench) Vars() error { return goBench(false, "5x", "./tasks/vars") }
 // Lab prints lab up and down of the 8 lab hosts, up of the second fleet's 13, and the idle sshd memory (root).
 func (Bench) Lab() error { return goBench(true, "3x", "./tasks/lab") }
 
-// Deploy prints cold and no-change deploys, 8 machines in parallel, the second fleet's 13 with nothing changed, and the 200 MB closure copy against nix copy (root).
+// Deploy prints cold and no-change deploys, the install of a bare cloud host, 8 machines in parallel, the second fleet's 13 with nothing changed, and the 200 MB closure copy against nix copy (root).
 func (Bench) Deploy() error { return goBench(true, "3x", "./tasks/deploy") }
 
 // Tf prints render+plan with nothing changed and apply creating 2 servers against the fake API (root for lab hosts).
