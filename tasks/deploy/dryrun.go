@@ -76,7 +76,7 @@ func (d *Deployer) dryRun(ctx context.Context, c *remote.Client, m *fleet.Machin
 		if present {
 			dr.Units = &u
 		} else {
-			dr.UnitsNote = "not known: the new system is not in the host's store yet and a dry run copies nothing (--mode dry-activate copies it and asks the host)"
+			dr.UnitsNote = "not known: the new system is not in the host's store yet and a dry run copies nothing (a deploy with --mode dry-activate copies it, uploads the secrets and asks the host)"
 		}
 	}
 	return dr, nil
