@@ -43,9 +43,9 @@ func scriptsForged(f *Fleet) bool {
 // evalKey is the key l's EvalStep has for the flake dir, as a run makes it.
 func evalKey(tb testing.TB, l *Loader, dir string) string {
 	tb.Helper()
-	step, err := l.EvalStep(dir)
+	step, err := l.EvalStep(context.Background(), dir)
 	assert.NilError(tb, err)
-	ff, err := FilesOf(dir)
+	ff, err := FilesOf(context.Background(), dir)
 	assert.NilError(tb, err)
 	m, err := ff.hash(l.Hasher)
 	assert.NilError(tb, err)

@@ -25,12 +25,12 @@ type CheckResult struct {
 // EvalStep on the flake's files (FilesOf) and the nix that checks. It
 // records the check's duration; a failing check records nothing, so it is
 // checked (and fails) every time.
-func (l *Loader) CheckStep(flakeRef string) (*pipeline.Step, error) {
+func (l *Loader) CheckStep(ctx context.Context, flakeRef string) (*pipeline.Step, error) {
 	ref, err := nix.FlakeRef(flakeRef)
 	if err != nil {
 		return nil, err
 	}
-	step, err := l.flakeStep("flake-check", checkDef, ref)
+	step, err := l.flakeStep(ctx, "flake-check", checkDef, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (l *Loader) CheckStep(flakeRef string) (*pipeline.Step, error) {
 // flakeRef unless a check of the same flake content with the same nix
 // already passed.
 func (l *Loader) CheckFlake(ctx context.Context, flakeRef string) (*CheckResult, error) {
-	step, err := l.CheckStep(flakeRef)
+	step, err := l.CheckStep(ctx, flakeRef)
 	if err != nil {
 		return nil, err
 	}

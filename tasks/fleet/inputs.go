@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,37 +17,41 @@ import (
 // modules/_fleet; every tracked file of the repository; every .nix file of
 // it) and so cached under three keys.
 //
-// The set is every file under the flake's directory, and, when that
-// directory is a subdirectory of a git repository, the repository's
-// modules/ tree too: nix reads a flake in a subdirectory from the whole
-// repository, and what such a flake imports from outside its directory are
-// the shared modules (the lab imports ../modules/_fleet and
-// ../../modules/terranix). Counting the whole repository instead would make
-// every edit of the suite's Go code a new key for the lab's fleet. A flake
-// at its repository's root (a real fleet) counts the whole repository.
-// Build result links are never inputs.
+// The answer is what nix reads. A flake directory inside a git repository
+// is evaluated as git+file with ?dir=: nix copies the repository's tracked
+// files (in their working-tree content) and nothing else, and a flake in a
+// subdirectory may import any of them (the lab imports ../modules/_fleet
+// and ../../modules/terranix). So the set is every tracked file of the
+// repository: an edit to one changes the key, an untracked file (which nix
+// never sees) does not. Outside git nix reads the directory as a path: every
+// file under it, less build result links.
 type FlakeFiles struct {
 	Dir     string   // the flake directory, absolute
 	Root    string   // what Files and Exclude are relative to: the repository root, or Dir
 	Files   []string // globs
 	Exclude []string
+	// Keep admits the files git tracks (nil outside git): a step's Keep.
+	Keep func(rel string) bool
 }
 
-// FilesOf answers FlakeFiles for the flake directory flakeDir.
-func FilesOf(flakeDir string) (FlakeFiles, error) {
+// FilesOf answers FlakeFiles for the flake directory flakeDir. In a git
+// repository it asks git for the tracked files (once per process while the
+// index is unchanged: tracked).
+func FilesOf(ctx context.Context, flakeDir string) (FlakeFiles, error) {
 	dir, err := filepath.Abs(flakeDir)
 	if err != nil {
 		return FlakeFiles{}, err
 	}
 	ff := FlakeFiles{Dir: dir, Root: dir, Files: []string{"**"}, Exclude: []string{"**/result", "**/result-*"}}
-	if repo := RepoRoot(dir); repo != "" && repo != dir {
-		rel, err := filepath.Rel(repo, dir)
-		if err != nil {
-			return FlakeFiles{}, err
-		}
-		ff.Root = repo
-		ff.Files = []string{filepath.ToSlash(rel) + "/**", "modules/**"}
+	repo := RepoRoot(dir)
+	if repo == "" {
+		return ff, nil
 	}
+	keep, err := tracked(ctx, repo)
+	if err != nil {
+		return FlakeFiles{}, fmt.Errorf("flake %s: %w", dir, err)
+	}
+	ff.Root, ff.Keep = repo, keep
 	return ff, nil
 }
 
@@ -62,7 +67,7 @@ func (f FlakeFiles) Rel() string {
 
 // Spec is the set as a digest specification.
 func (f FlakeFiles) Spec() digest.Spec {
-	return digest.Spec{Root: f.Root, Patterns: f.Files, Exclude: f.Exclude}
+	return digest.Spec{Root: f.Root, Patterns: f.Files, Exclude: f.Exclude, Keep: f.Keep}
 }
 
 // RepoRoot is the repository holding dir: the nearest enclosing directory

@@ -85,7 +85,7 @@ func (l *Loader) LoadUnvalidated(ctx context.Context, flakeRef string) (f *Fleet
 // get-else-run-put. Only successful evaluations are recorded. ctx carries
 // the caller's trust (cache.OnlyMadeHere) to the store.
 func (l *Loader) JSON(ctx context.Context, flakeRef string) ([]byte, bool, error) {
-	step, err := l.EvalStep(flakeRef)
+	step, err := l.EvalStep(ctx, flakeRef)
 	if err != nil {
 		return nil, false, err
 	}
@@ -97,15 +97,15 @@ func (l *Loader) JSON(ctx context.Context, flakeRef string) ([]byte, bool, error
 }
 
 // EvalStep is the fleet's evaluation (`nix eval --json <flake>#fleet`) as a
-// step of the engine: keyed on the flake's files (FilesOf), its place in
-// the repository and the nix that evaluates. A flake reference that is no
+// step of the engine: keyed on the flake's files (FilesOf: what nix reads
+// of it), its place in the repository and the nix that evaluates. A flake reference that is no
 // local directory has no content to key on: the step runs every time.
-func (l *Loader) EvalStep(flakeRef string) (*pipeline.Step, error) {
+func (l *Loader) EvalStep(ctx context.Context, flakeRef string) (*pipeline.Step, error) {
 	ref, err := nix.FlakeRef(flakeRef)
 	if err != nil {
 		return nil, err
 	}
-	step, err := l.flakeStep("fleet-eval", keyVersion, ref)
+	step, err := l.flakeStep(ctx, "fleet-eval", keyVersion, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -126,18 +126,18 @@ func (l *Loader) EvalStep(flakeRef string) (*pipeline.Step, error) {
 
 // flakeStep is a step keyed on the local flake ref (FilesOf), or, for a
 // flake URL, a step that is never cached. Its Run is the caller's.
-func (l *Loader) flakeStep(name, def, ref string) (*pipeline.Step, error) {
+func (l *Loader) flakeStep(ctx context.Context, name, def, ref string) (*pipeline.Step, error) {
 	step := &pipeline.Step{Name: name, Def: def, Params: map[string]string{}}
 	if !filepath.IsAbs(ref) || l.Cache == nil {
 		step.NoCache = true
 		step.Params["ref"] = ref
 		return step, nil
 	}
-	ff, err := FilesOf(ref)
+	ff, err := FilesOf(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	step.Root, step.Files, step.Exclude = ff.Root, ff.Files, ff.Exclude
+	step.Root, step.Files, step.Exclude, step.Keep = ff.Root, ff.Files, ff.Exclude, ff.Keep
 	step.Params["dir"] = ff.Rel()
 	step.Tools = map[string]string{"nix": l.nixIdentity()}
 	return step, nil

@@ -254,7 +254,7 @@ func TestDefaultFlake(t *testing.T) {
 func TestSourceKeyCoversFleetData(t *testing.T) {
 	lab := copyLab(t, nil)
 	l := &Loader{Nix: needNix(t), Cache: cache.NewLocal(t.TempDir()), Hasher: digest.NewHasher("")}
-	ff, err := FilesOf(lab)
+	ff, err := FilesOf(context.Background(), lab)
 	assert.NilError(t, err)
 	m, err := ff.hash(l.Hasher)
 	assert.NilError(t, err)
@@ -268,7 +268,7 @@ func TestSourceKeyCoversFleetData(t *testing.T) {
 	replaceIn(t, filepath.Join(lab, "..", "modules", "_fleet", "machines.nix"), `serverType = "cx22";`, `serverType = "cx32";`)
 	k2 := evalKey(t, l, lab)
 	assert.Assert(t, k1 != k2)
-	check, err := l.CheckStep(lab)
+	check, err := l.CheckStep(context.Background(), lab)
 	assert.NilError(t, err)
 	m, err = ff.hash(l.Hasher)
 	assert.NilError(t, err)

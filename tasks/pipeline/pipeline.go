@@ -54,9 +54,13 @@ type Step struct {
 	Files    []string // input globs
 	Exclude  []string
 	Required bool // every glob in Files must match at least one file
-	Params   map[string]string
-	Tools    map[string]string // tool name -> version string
-	Deps     []string          // names of steps that run first and feed the key
+	// Keep, when set, is the explicit source of the step's files: only
+	// the files it admits count (a flake's tracked files, a CI job's files
+	// git would track). The manifest, and so the key, holds what it kept.
+	Keep   func(rel string) bool
+	Params map[string]string
+	Tools  map[string]string // tool name -> version string
+	Deps   []string          // names of steps that run first and feed the key
 
 	Run func(ctx context.Context, in Input) (Outputs, error)
 
@@ -357,7 +361,7 @@ func (p *Pipeline) runStep(ctx context.Context, s *Step, hasher *digest.Hasher, 
 	var files digest.Manifest
 	if len(s.Files) > 0 {
 		var err error
-		files, err = hasher.Glob(digest.Spec{Root: s.Root, Patterns: s.Files, Exclude: s.Exclude, Required: s.Required})
+		files, err = hasher.Glob(digest.Spec{Root: s.Root, Patterns: s.Files, Exclude: s.Exclude, Required: s.Required, Keep: s.Keep})
 		if err != nil {
 			r.Status, r.Err = Failed, fmt.Errorf("step %s: %w", s.Name, err)
 			return r

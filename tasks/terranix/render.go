@@ -1,7 +1,6 @@
 package terranix
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
@@ -31,7 +28,8 @@ type Rendering struct {
 	// records it; apply refuses a plan whose key differs from the current
 	// rendering's.
 	Key string
-	// Source is the digest of the flake's content the rendering was made
+	// Source is the render step's key: the digest of the flake's content
+	// (fleet.FilesOf), its place and the system the rendering was made
 	// from ("" when the flake is not a local directory: never cached).
 	Source string
 	// Config is the canonical configuration.
@@ -68,12 +66,12 @@ func (r *Rendering) Machine(name string) (Machine, bool) {
 
 // Renderer renders a flake's terraform configuration.
 //
-// Rendering is one step of the engine (tasks/pipeline): its key covers the
-// content of every file nix can read of the flake (for a flake in git: the
-// tracked files of the whole repository, hashed through tasks/digest's stat
-// cache), the system and the flake's place in the repository. On a key hit
-// in the cache (tasks/cache) the recorded rendering is returned and no nix
-// runs.
+// Rendering is one step of the engine (Step): its key covers the content
+// of every file nix can read of the flake (fleet.FilesOf: for a flake in
+// git, the tracked files of the whole repository, hashed through
+// tasks/digest's stat cache), the system and the flake's place in the
+// repository. On a key hit in the cache (tasks/cache) the recorded
+// rendering is returned and no nix runs.
 type Renderer struct {
 	// Nix runs nix; nil: nix.New().
 	Nix *nix.Nix
@@ -96,44 +94,61 @@ type Renderer struct {
 // outputs change meaning.
 const renderDef = "terranix-render-v2"
 
-// Render builds packages.<system>.terraform and evaluates the fleet (or
-// takes both from the cache when the flake's content is unchanged),
-// canonicalizes and validates.
-func (r *Renderer) Render(ctx context.Context) (*Rendering, error) {
+// Step is the render as a step of the engine: building
+// packages.<system>.terraform and evaluating the fleet, keyed on the
+// flake's files (fleet.FilesOf: what nix reads of it), its place in the
+// repository and the system. A flake reference that is no local directory
+// has no content to key on: the step runs every time. Its outputs are a
+// Rendering's (fromOutputs reads them back).
+func (r *Renderer) Step(ctx context.Context) (*pipeline.Step, error) {
 	system := r.System
 	if system == "" {
 		system = "x86_64-linux"
 	}
 	ref := r.Flake
 	step := &pipeline.Step{Name: "terranix-render", Def: renderDef, Params: map[string]string{"system": system}}
-	local := false
 	if st, err := os.Stat(r.Flake); err == nil && st.IsDir() {
-		var err error
 		if ref, err = nix.FlakeRef(r.Flake); err != nil {
 			return nil, err
 		}
-		src, err := r.source(ctx)
+		ff, err := fleet.FilesOf(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
-		step.Params["source"], step.Params["dir"] = src.sum, src.rel
-		local = true
+		step.Root, step.Files, step.Exclude, step.Keep = ff.Root, ff.Files, ff.Exclude, ff.Keep
+		step.Params["dir"] = ff.Rel()
 	} else {
-		// A remote flake reference has no local content to key on.
 		step.NoCache = true
 		step.Params["ref"] = ref
 	}
-	var rendered *Rendering
 	step.Run = func(ctx context.Context, _ pipeline.Input) (pipeline.Outputs, error) {
 		rr, err := r.evaluate(ctx, ref, system)
 		if err != nil {
 			return nil, err
 		}
-		rendered = rr
 		return rr.outputs(), nil
 	}
+	return step, nil
+}
+
+// Render runs Step through the engine (taking the rendering from the cache
+// when the flake's content is unchanged), canonicalizes and validates.
+func (r *Renderer) Render(ctx context.Context) (*Rendering, error) {
+	step, err := r.Step(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rendered *Rendering
+	run := step.Run
+	step.Run = func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
+		outs, err := run(ctx, in)
+		if err == nil {
+			rendered, err = fromOutputs(outs)
+		}
+		return outs, err
+	}
 	p := &pipeline.Pipeline{Steps: []*pipeline.Step{step}, Hasher: r.hasher(), Force: r.NoCache}
-	if local {
+	if !step.NoCache {
 		p.Cache = r.store()
 	}
 	res, err := p.Run(cache.OnlyMadeHere(ctx)) // recipients and servers: never a shared hit
@@ -143,8 +158,12 @@ func (r *Renderer) Render(ctx context.Context) (*Rendering, error) {
 	if err != nil {
 		return nil, err
 	}
+	source := ""
+	if !step.NoCache {
+		source = res[0].Key
+	}
 	if rendered != nil {
-		rendered.Source = step.Params["source"]
+		rendered.Source = source
 		return rendered, nil
 	}
 	rr, err := fromOutputs(res[0].Outputs)
@@ -155,7 +174,7 @@ func (r *Renderer) Render(ctx context.Context) (*Rendering, error) {
 		nr.NoCache = true
 		return nr.Render(ctx)
 	}
-	rr.Source, rr.Cached = step.Params["source"], true
+	rr.Source, rr.Cached = source, true
 	return rr, nil
 }
 
@@ -267,68 +286,6 @@ func RecipientsOf(f *fleet.Fleet, machines []Machine) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-type source struct {
-	sum string // digest of the content nix can read
-	rel string // the flake's directory inside the root
-}
-
-// source hashes what nix reads of the flake in r.Flake. Inside a git
-// checkout nix reads the tracked files of the whole repository (a flake in
-// a subdirectory may import files beside it: the lab imports
-// ../modules/_fleet), in their working-tree content, so the digest covers
-// exactly those. Outside git it covers every file under the directory.
-func (r *Renderer) source(ctx context.Context) (source, error) {
-	dir, err := filepath.Abs(r.Flake)
-	if err != nil {
-		return source{}, err
-	}
-	spec := digest.Spec{Root: dir, Patterns: []string{"**"}}
-	rel := "."
-	if top, err := git(ctx, dir, "rev-parse", "--show-toplevel"); err == nil {
-		root := strings.TrimSpace(string(top))
-		ls, err := git(ctx, root, "ls-files", "-z")
-		if err != nil {
-			return source{}, err
-		}
-		tracked := map[string]bool{}
-		for _, p := range strings.Split(string(ls), "\x00") {
-			if p != "" {
-				tracked[p] = true
-			}
-		}
-		if rel, err = filepath.Rel(root, dir); err != nil {
-			return source{}, err
-		}
-		spec = digest.Spec{Root: root, Patterns: []string{"**"}, Keep: func(p string) bool { return tracked[p] }}
-	}
-	m, err := r.hasher().Glob(spec)
-	if err != nil {
-		return source{}, fmt.Errorf("hash flake %s: %w", r.Flake, err)
-	}
-	return source{sum: m.Sum(), rel: filepath.ToSlash(rel)}, nil
-}
-
-// git runs git in dir with git's own ownership check left on. The suite
-// runs as root, and a repository's configuration can run programs
-// (core.fsmonitor, for one): overriding the check with safe.directory=*
-// would let whoever owns a checkout run code as root. A checkout owned by
-// another user is therefore refused by git, and the error says how to
-// trust that one directory.
-func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if strings.Contains(msg, "dubious ownership") {
-			msg += " (the checkout belongs to another user, and its git configuration could run programs as you: trust exactly this directory with `git config --global --add safe.directory <its top directory>` only if you trust its owner)"
-		}
-		return nil, fmt.Errorf("git %s in %s: %v: %s", strings.Join(args, " "), dir, err, msg)
-	}
-	return out, nil
 }
 
 // WriteWork writes the rendering to dir/config.tf.json (atomically) and

@@ -3,6 +3,7 @@ package terranix
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -240,8 +241,8 @@ func TestRenderKeyFollowsGitTrackedFiles(t *testing.T) {
 	assert.NilError(t, err)
 	assert.NilError(t, os.WriteFile(filepath.Join(flake, "flake.nix"), []byte(strings.Replace(string(b), "import ./toggle.nix", "import ../shared/toggle.nix", 1)), 0o644))
 	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
-		_, err := git(ctx, repo, args...)
-		assert.NilError(t, err)
+		out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput()
+		assert.NilError(t, err, string(out))
 	}
 	r := &Renderer{Flake: flake, CacheDir: filepath.Join(t.TempDir(), "cache")}
 

@@ -1,4 +1,4 @@
-package terranix
+package fleet
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"gotest.tools/v3/assert"
 )
 
-// TestGitKeepsOwnershipCheck reproduces issue 16 part 5: the render ran
-// git with -c safe.directory=*, so a checkout owned by another user whose
+// TestGitKeepsOwnershipCheck reproduces issue 16 part 5: the terranix
+// render ran git with -c safe.directory=*, so a checkout owned by another user whose
 // config sets core.fsmonitor ran that program as root on `git ls-files`.
 // Now git's ownership check stays on: the call fails naming the fix, and
 // the program never runs. A checkout of one's own still works.
@@ -61,8 +61,13 @@ func TestGitKeepsOwnershipCheck(t *testing.T) {
 				return os.Lchown(p, tc.owner, -1)
 			}))
 
-			ls, err := git(context.Background(), repo, "ls-files", "-z")
+			// FilesOf is what keys every flake step (the render, the
+			// fleet's evaluation): it asks git for the tracked files.
+			ff, err := FilesOf(context.Background(), repo)
 			if tc.wantErr == "" {
+				assert.NilError(t, err)
+				assert.Assert(t, ff.Keep("flake.nix"))
+				ls, err := git(context.Background(), repo, "ls-files", "-z")
 				assert.NilError(t, err)
 				assert.Equal(t, string(ls), "flake.nix\x00")
 				return
