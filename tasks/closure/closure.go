@@ -71,6 +71,11 @@ type Options struct {
 	// fills the disk mounted at /mnt from an installer this way, as
 	// nixos-anywhere does.
 	Root string
+	// Stall gives the copy up when its session moves no byte, either way,
+	// for this long (a hung nix-daemon or session): a *StallError naming
+	// the host, and the connection closed (stall.go). 0: only the context
+	// ends a copy.
+	Stall time.Duration
 }
 
 // Report says what a copy did (or, for a dry run, would do).
@@ -135,6 +140,7 @@ func topoSort(infos []nix.PathInfo) ([]nix.PathInfo, error) {
 type session struct {
 	s    *remote.Session
 	conn *daemonConn
+	wd   *watchdog // nil: no stall limit
 }
 
 // daemonCmd is the command line of the host's daemon: on its own store,
@@ -150,12 +156,12 @@ func daemonCmd(root string) string {
 // open starts the host's daemon and greets it. A host whose daemon never
 // answers must not hang the deploy: the context's end closes the session,
 // which ends the greeting's read.
-func open(ctx context.Context, c *remote.Client, root string) (*session, error) {
+func open(ctx context.Context, c *remote.Client, root string, wd *watchdog) (*session, error) {
 	s, err := c.Start(daemonCmd(root))
 	if err != nil {
 		return nil, err
 	}
-	se := &session{s: s, conn: &daemonConn{wireConn: &wireConn{w: bufio.NewWriterSize(s.Stdin, 1<<20), r: bufio.NewReaderSize(s.Stdout, 64<<10)}}}
+	se := &session{s: s, wd: wd, conn: &daemonConn{wireConn: &wireConn{w: bufio.NewWriterSize(wd.writer(s.Stdin), 1<<20), r: bufio.NewReaderSize(wd.reader(s.Stdout), 64<<10)}}}
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	if err := se.conn.greet(); err != nil {
@@ -218,11 +224,11 @@ func (se *session) missing(ctx context.Context, paths []string) ([]string, error
 }
 
 // Copy sends the closure of roots to the host behind c: only what it lacks.
-func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots ...string) (Report, error) {
+func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots ...string) (rep Report, err error) {
 	t0 := time.Now()
-	var rep Report
+	ctx, wd := watch(ctx, opt.Stall, c.Config().Name(), func() { c.Close() })
+	defer func() { err = wd.stop(ctx, err) }()
 	var infos []nix.PathInfo
-	var err error
 	if opt.Infos != nil {
 		infos, err = topoSort(opt.Infos)
 	} else {
@@ -237,7 +243,7 @@ func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots 
 		rep.ClosureBytes += pi.NarSize
 	}
 	rep.Closure = len(infos)
-	se, err := open(ctx, c, opt.Root)
+	se, err := open(ctx, c, opt.Root, wd)
 	if err != nil {
 		return rep, err
 	}
@@ -292,6 +298,7 @@ func (se *session) send(ctx context.Context, infos []nix.PathInfo, total int64, 
 				return
 			}
 			acked.Add(1)
+			se.wd.pathAcked()
 		}
 		acks <- nil
 	}()
@@ -310,6 +317,7 @@ func (se *session) send(ctx context.Context, infos []nix.PathInfo, total int64, 
 		if werr = se.conn.writeAddToStoreNar(pi, sigs, opt.CheckSigs, tap); werr != nil {
 			break
 		}
+		se.wd.pathSent()
 	}
 	if werr == nil {
 		werr = se.conn.w.Flush()

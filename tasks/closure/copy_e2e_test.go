@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -218,4 +220,49 @@ func TestCopyHostThatNeverAnswers(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Copy ignored its context: still waiting for the host's daemon 29 s after the deadline")
 	}
+}
+
+// A host whose daemon hangs mid-copy is given up at the stall limit,
+// naming the host, without a context deadline; nothing half-sent is
+// registered, and the next copy sends everything. The hang is real: the
+// host's nix-daemon greets, answers the query and then waits for the lock
+// of the first path it must add (held here, as a second Nix process on the
+// host would hold it), reading nothing more.
+func TestCopyStallsOnHungDaemon(t *testing.T) {
+	n, paths := testClosure(t)
+	root := t.TempDir()
+	s := sshdtest.Start(t, map[string]string{"hung": daemon(root, "", "")})
+	store := filepath.Join(root, "nix", "store")
+	assert.NilError(t, os.MkdirAll(store, 0o755))
+	lock, err := os.OpenFile(filepath.Join(store, filepath.Base(paths["leaf"])+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	assert.NilError(t, err)
+	assert.NilError(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
+
+	t0 := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Copy(context.Background(), n, dial(t, s, "hung"), Options{Stall: time.Second}, paths["top"])
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var se *StallError
+		assert.Assert(t, errors.As(err, &se), "%v", err)
+		assert.Check(t, is.Equal(se.Stall, time.Second))
+		assert.Check(t, is.Equal(se.Acked, int64(0)))
+		assert.Check(t, se.Sent >= 1, "%+v", se)
+		assert.Check(t, is.Contains(err.Error(), "copy to "+s.Config("hung").Name()+": no progress for 1s"))
+		assert.Check(t, time.Since(t0) < 10*time.Second, "given up after %s", time.Since(t0))
+	case <-time.After(30 * time.Second):
+		t.Fatal("Copy waited 30 s for a hung daemon with a stall limit of 1 s")
+	}
+	assert.Check(t, is.Len(valid(t, n, root, paths), 0), "a path of the stalled copy was registered")
+	// The other Nix process is done. The hung daemon goes on with what it
+	// had read (a whole NAR may be registered now, never a part); the next
+	// copy sends the rest.
+	lock.Close()
+	rep, err := Copy(context.Background(), n, dial(t, s, "hung"), Options{Stall: time.Second}, paths["top"])
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(rep.Sent, len(rep.Missing)))
+	assert.Check(t, is.DeepEqual(valid(t, n, root, paths), []string{"leaf", "mid", "top"}))
 }

@@ -76,7 +76,7 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, CheckSigs: true, Infos: infos}, top)
+			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, CheckSigs: true, Infos: infos, Stall: d.opt.Stall}, top)
 			s := d.stat(m.Name)
 			d.mu.Lock()
 			s.Paths, s.Bytes = s.Paths+rep.Sent, s.Bytes+rep.Bytes // an install may have copied before
