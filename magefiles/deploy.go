@@ -16,7 +16,8 @@ import (
 // the flags tasks/cli has checked: --dry-run, --flake <path> (else
 // $VANIXIETS_FLAKE, else lab/), --lab (deploy a flake that is no lab
 // fleet to the lab), --mode switch|boot|test|dry-activate, --timeout 30s,
-// --parallel n, --yes, --no-provision.
+// --parallel n, --yes, --no-provision, --local (the machine this runs on:
+// no SSH, sudo -n when not root, never the lab), --build-on local|target.
 func deployer() (*deploy.Deployer, deploy.Options, error) {
 	wd, err := os.Getwd()
 	if err != nil {
@@ -35,11 +36,17 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		return nil, opt, err
 	}
 	// The lab is plugged in here, the front door: a fleet that declares
-	// itself a lab deploys to it, any other only with --lab.
+	// itself a lab deploys to it, any other only with --lab. --local is
+	// this machine, never a lab host.
+	opt.Local = boolFlag("local")
+	if opt.Local && boolFlag("lab") {
+		return nil, opt, fmt.Errorf("--local deploys the machine this runs on and --lab deploys to lab hosts: give one of them")
+	}
 	useLab, err := deploy.WantsLab(opt.Flake, boolFlag("lab"))
 	if err != nil {
 		return nil, opt, err
 	}
+	useLab = useLab && !opt.Local
 	if useLab {
 		l, err := lab.Default()
 		if err != nil {
@@ -51,6 +58,10 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		}
 	}
 	opt.DryRun = boolFlag("dry-run")
+	opt.BuildOn = flag("build-on", "")
+	if deploy.IsTerminal(os.Stdin) {
+		opt.Terminal = os.Stdin // sudo may ask there, once, for a local deploy
+	}
 	if m := flag("mode", ""); m != "" {
 		opt.Action = m
 	}

@@ -1,6 +1,9 @@
 package cli
 
-import "github.com/vanixiets/vanixiets/tasks/activate"
+import (
+	"github.com/vanixiets/vanixiets/tasks/activate"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+)
 
 // The one table of the suite's targets: what each takes on the command
 // line and from the environment. A target added to the magefiles is added
@@ -85,7 +88,16 @@ var deployFlags = []Flag{
 	// --lab deploys a flake that does not declare itself a lab fleet to
 	// the lab; its variable, VANIXIETS_LAB (envDeploy), also takes 0.
 	{Name: "lab", Spec: Spec{Kind: Bool}},
+	flagLocal,
+	// --build-on target: every selected machine builds its own system from
+	// the copied derivations (the fleet's deploy.buildOn, overridden).
+	{Name: "build-on", Spec: Spec{Kind: Mode, Modes: fleet.BuildOnValues}, Env: "VANIXIETS_BUILD_ON"},
 }
+
+// flagLocal deploys (or rolls back) the machine the suite runs on: no
+// SSH, sudo -n when not root. No variable: it names this machine, which an
+// environment left set would name by accident.
+var flagLocal = Flag{Name: "local", Spec: Spec{Kind: Bool}}
 
 var deployEnv = env(envIdentity, envVars, envLab, envTf, envDeploy)
 
@@ -94,7 +106,7 @@ var Targets = []Target{
 	{Name: "deploy:machine", Args: "<machine>", Min: 1, Max: 1, Params: 1, Flags: flags(deployFlags...), Env: deployEnv},
 	{Name: "deploy:fleet", Args: "[@tag|machine...]", Max: -1,
 		Flags: flags(append(append([]Flag{}, deployFlags...), Flag{Name: "parallel", Spec: Spec{Kind: Count}, Env: "VANIXIETS_DEPLOY_PARALLEL"})...), Env: deployEnv},
-	{Name: "deploy:rollback", Args: "<machine>", Min: 1, Max: 1, Params: 1, Flags: flags(flagFlake, flagSSHConfig), Env: deployEnv},
+	{Name: "deploy:rollback", Args: "<machine>", Min: 1, Max: 1, Params: 1, Flags: flags(flagFlake, flagLocal, flagSSHConfig), Env: deployEnv},
 
 	{Name: "check:fleet", Flags: flags(flagFlake), Env: env()},
 	{Name: "check:flake", Flags: flags(flagFlake), Env: env()},

@@ -127,6 +127,22 @@ type Options struct {
 	// command. It is a hook so this package does not depend on terraform.
 	// Not called in a dry run.
 	Provision func(ctx context.Context, machine string) error
+	// Local deploys the one selected machine as the machine this runs on
+	// (--local): built and activated here, no SSH and no copy, through
+	// sudo -n when not root (local.go). Without it a machine whose name is
+	// this machine's host name is local too; a lab deploy has none.
+	Local bool
+	// HostName is this machine's host name for that comparison (default
+	// os.Hostname; only the part before the first dot counts).
+	HostName string
+	// Terminal is where sudo may ask for a password, once, before a local
+	// deploy; nil: it may not, and a sudo that would ask is an error
+	// naming the fix.
+	Terminal *os.File
+	// BuildOn overrides every machine's deploy.buildOn: "local" (build
+	// here, copy the closure) or "target" (copy the derivations, the
+	// machine builds its system: buildon.go); "" keeps the fleet's.
+	BuildOn string
 }
 
 // Lab is a test place standing in for the fleet's machines. Production
@@ -227,6 +243,11 @@ func (o *Options) defaults() error {
 	if o.VarsDir == "-" {
 		o.VarsDir = ""
 	}
+	switch o.BuildOn {
+	case "", fleet.BuildLocal, fleet.BuildTarget:
+	default:
+		return fmt.Errorf("deploy: build on %q: want %s (the deployer) or %s (the machine itself)", o.BuildOn, fleet.BuildLocal, fleet.BuildTarget)
+	}
 	return nil
 }
 
@@ -280,6 +301,8 @@ type Deployer struct {
 	disp      display           // while a deployment runs (progress.go)
 	left      *machineSteps     // steps not ended yet, per machine (parallel.go)
 	fleetWide *fleetWide
+	local     localState // the machine this runs on (local.go)
+	platforms platformsOnce
 }
 
 // New checks options and returns a Deployer.
@@ -355,10 +378,12 @@ func nixString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`).Replace(s) + `"`
 }
 
-// toplevelDrv is a machine's toplevel: its derivation and output path.
+// toplevelDrv is a machine's toplevel: its derivation, output path and
+// the platform the derivation is built for (what a builder must be).
 type toplevelDrv struct {
-	Drv string `json:"drv"`
-	Out string `json:"out"`
+	Drv    string `json:"drv"`
+	Out    string `json:"out"`
+	System string `json:"system"`
 }
 
 // derivations evaluates every machine's toplevel derivation and output
@@ -395,8 +420,8 @@ func (d *Deployer) derivations(ctx context.Context, machines []*fleet.Machine) (
 		for i, n := range names {
 			sel[i] = nixString(n) + " = null;"
 		}
-		apply := fmt.Sprintf("cs: builtins.mapAttrs (n: c: { drv = %s.drvPath; out = %s.outPath; }) (builtins.intersectAttrs { %s } cs)",
-			top, top, strings.Join(sel, " "))
+		apply := fmt.Sprintf("cs: builtins.mapAttrs (n: c: { drv = %s.drvPath; out = %s.outPath; system = %s.system; }) (builtins.intersectAttrs { %s } cs)",
+			top, top, top, strings.Join(sel, " "))
 		var m map[string]toplevelDrv
 		err := d.opt.Nix.EvalApply(ctx, nix.Installable(d.flake, attr), apply, &m)
 		if err != nil && len(names) > 1 && ctx.Err() == nil {
@@ -650,6 +675,9 @@ func (d *Deployer) labHostKey() func(string) (ed25519.PrivateKey, error) {
 // a lab deployment, brings the selected machines' lab hosts up (with their
 // generated host keys).
 func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Fleet, []string, error) {
+	if err := d.checkLocal(selectors); err != nil {
+		return nil, nil, err
+	}
 	f, err := d.Fleet(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -723,10 +751,11 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 	if err := d.loadSSHConfig(); err != nil {
 		return nil, err
 	}
-	if !d.opt.DryRun {
+	if !d.opt.DryRun && d.sendsPaths(f, names) {
 		// The lab holds the key its hosts trust from creation on; a real
 		// fleet's key lives in Dir, and its machines list the public half
-		// in nix.settings.trusted-public-keys.
+		// in nix.settings.trusted-public-keys. (A deploy of this machine
+		// alone sends nothing and needs no key.)
 		var sec string
 		if d.opt.Lab != nil {
 			sec, err = d.opt.Lab.SigningKey(ctx)
@@ -755,6 +784,11 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 		}
 		defer unlock()
 		machines = append(machines, m)
+	}
+	// Before any step and any progress bar: sudo asks here, once, or says
+	// why it cannot (local.go).
+	if err := d.readyLocal(ctx, machines); err != nil {
+		return nil, err
 	}
 	t0 := time.Now()
 	steps := d.steps(machines)
@@ -846,7 +880,11 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 		Effect: true, // a cache hit is only good while the outputs are still in the store
 		Verify: func(ctx context.Context, in pipeline.Input, rec pipeline.Outputs) (bool, error) {
 			for _, m := range machines {
-				if _, err := os.Lstat(rec[m.Name]); err != nil || rec[m.Name] == "" {
+				p := rec[m.Name]
+				if drv := rec[onTargetKey+m.Name]; drv != "" {
+					p = drv // built on the machine: its derivation is what is kept here
+				}
+				if _, err := os.Lstat(p); err != nil || p == "" {
 					return false, nil
 				}
 			}
@@ -858,9 +896,13 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 			// report, and the rest of the fleet deploys. Only when no
 			// machine is left does the step itself fail.
 			want, failed := d.derivations(ctx, machines)
+			// What builds here must be of a platform this Nix can build
+			// (buildon.go); a machine that builds its own system is
+			// instantiated only, its derivation copied later.
+			d.checkPlatforms(ctx, machines, want, failed)
 			var drvs []string
 			for _, m := range machines {
-				if failed[m.Name] == nil {
+				if failed[m.Name] == nil && !d.buildsOnTarget(m) {
 					drvs = append(drvs, want[m.Name].Drv)
 				}
 			}
@@ -872,6 +914,10 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 			var errs []error
 			for _, m := range machines {
 				err := failed[m.Name]
+				if err == nil && d.buildsOnTarget(m) {
+					out[m.Name], out[onTargetKey+m.Name] = want[m.Name].Out, want[m.Name].Drv
+					continue
+				}
 				if err == nil {
 					if _, serr := os.Lstat(want[m.Name].Out); serr == nil {
 						out[m.Name] = want[m.Name].Out
@@ -896,16 +942,19 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 		names = append(names, m.Name)
 	}
 	build.Params["machines"] = strings.Join(names, ",")
+	if on := d.targetBuilt(machines); len(on) > 0 {
+		build.Params["buildOnTarget"] = strings.Join(on, ",")
+	}
 	steps := []*pipeline.Step{d.evalStep(), build}
 	for _, m := range machines {
 		if d.opt.DryRun {
-			steps = append(steps, d.planStep(m))
+			steps = append(steps, d.planFor(m))
 			continue
 		}
-		cp, act, conf := d.copyStep(m), d.activateStep(m), d.confirmStep(m)
+		cp, act, conf := d.placeStep(m), d.activateStep(m), d.confirmStep(m)
 		steps = append(steps, cp, act, conf)
 		preDeps := []string{"evaluate"}
-		if ins := d.installStep(m); ins != nil {
+		if ins := d.installStep(m); ins != nil && !d.isLocal(m) { // the machine this runs on has Nix
 			// A cloud host without Nix is installed before anything else
 			// reaches it (install.go); the activation learns whether it was.
 			steps = append(steps, ins)

@@ -33,7 +33,9 @@ func (fw *fleetWide) toplevels(build pipeline.Outputs) []string {
 	fw.topsOnce.Do(func() {
 		seen := map[string]bool{}
 		for k, t := range build {
-			if strings.HasPrefix(k, buildFailureKey) {
+			// Failures, and machines that build their own system (their
+			// toplevel is not in this store: buildon.go), have nothing here.
+			if strings.HasPrefix(k, buildFailureKey) || strings.HasPrefix(k, onTargetKey) || build[onTargetKey+k] != "" {
 				continue
 			}
 			if t != "" && !seen[t] {

@@ -15,18 +15,8 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
-	"github.com/vanixiets/vanixiets/tasks/remote"
 	"github.com/vanixiets/vanixiets/tasks/vars"
 )
-
-// sshRemote adapts the deployment's SSH connection to vars.Remote: the
-// upload's shell script travels on the session's stdin, over the same
-// connection that copies the closure and activates.
-type sshRemote struct{ c *remote.Client }
-
-func (r sshRemote) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error {
-	return r.c.Run(ctx, cmd, stdin, stdout, nil)
-}
 
 // labIdentities returns the identity files the flake's fleet declares as
 // a lab's (fleet.Lab, resolved against the flake directory); nil when the
@@ -229,12 +219,14 @@ func (d *Deployer) secretsStep(m *fleet.Machine, phase vars.Phase, deps []string
 	return &pipeline.Step{
 		Name: name, Def: "deploy-vars-v1", Deps: deps, NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			c, err := d.conn(ctx, m)
+			// Over the deployment's connection, or into this machine's
+			// (sudo) shell when it is the one deployed (local.go).
+			h, err := d.host(ctx, m)
 			if err != nil {
 				return nil, err
 			}
 			d.identityNote()
-			res, err := d.secrets.vars(m.Name).Upload(ctx, sshRemote{c}, m.Name, phase, d.opt.SecretsRoot)
+			res, err := d.secrets.vars(m.Name).Upload(ctx, hostRemote{h}, m.Name, phase, d.opt.SecretsRoot)
 			if err != nil {
 				return nil, err
 			}

@@ -98,10 +98,10 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
 		Name: m.Name + ":activate", Def: "deploy-activate-v2", Deps: []string{"build", m.Name + ":copy"},
-		Params:  map[string]string{"machine": m.Name, "target": d.targetParam(m), "action": d.opt.Action, "class": m.MachineClass},
+		Params:  map[string]string{"machine": m.Name, "target": d.targetName(m), "action": d.opt.Action, "class": m.MachineClass},
 		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			top, c, err := d.hostFor(ctx, in, m)
+			top, c, err := d.activationHost(ctx, in, m)
 			if err != nil {
 				return nil, err
 			}
@@ -146,10 +146,6 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
 			act := in.Deps[m.Name+":activate"]
-			cfg, err := d.target(m)
-			if err != nil {
-				return nil, err
-			}
 			res := activate.Result{Token: act["token"], Pending: act["pending"] == "true"}
 			s := d.stat(m.Name)
 			if s.Result == "unchanged" {
@@ -158,8 +154,9 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 			if !res.Pending {
 				// Nothing waits for a confirmation (the host already ran
 				// this system, or magic rollback is off): the health
-				// checks run over the deployment's connection.
-				c, err := d.conn(ctx, m)
+				// checks run over the deployment's connection (or this
+				// machine's shell).
+				c, err := d.host(ctx, m)
 				if err != nil {
 					return nil, err
 				}
@@ -169,15 +166,13 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 				return pipeline.Outputs{"checks": strconv.Itoa(len(m.Deploy.HealthChecks))}, nil
 			}
 			// Pending: a NEW connection, as magic rollback requires —
-			// reaching the host again is the first check.
-			c2, err := remote.Dial(ctx, cfg)
+			// reaching the host again is the first check. (This
+			// machine: a new process, local.go.)
+			c2, done, err := d.fresh(ctx, m)
 			if err != nil {
-				if !res.Pending {
-					return nil, err
-				}
-				return nil, d.awaitRollback(ctx, m, cfg, res, err)
+				return nil, d.awaitRollback(ctx, m, res, err)
 			}
-			defer c2.Close()
+			defer done()
 			if err := activate.Confirm(ctx, c2, res, m.Deploy.HealthChecks, d.opt.Timeout); err != nil {
 				if rb, ok := err.(*activate.RollbackError); ok {
 					d.mu.Lock()
@@ -196,7 +191,7 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 // without our confirmation it rolls back by itself within the timeout, after
 // which the old system should let us in again; we keep trying until then
 // plus some slack, and report the host's own verdict.
-func (d *Deployer) awaitRollback(ctx context.Context, m *fleet.Machine, cfg remote.Config, res activate.Result, first error) error {
+func (d *Deployer) awaitRollback(ctx context.Context, m *fleet.Machine, res activate.Result, first error) error {
 	d.printf("%-10s %-9s cannot reach the host again (%v); waiting for it to roll back", m.Name, "confirm", first)
 	deadline := time.Now().Add(d.opt.Timeout + 20*time.Second)
 	for time.Now().Before(deadline) {
@@ -205,11 +200,11 @@ func (d *Deployer) awaitRollback(ctx context.Context, m *fleet.Machine, cfg remo
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
-		c, err := remote.Dial(ctx, cfg)
+		c, done, err := d.fresh(ctx, m)
 		if err != nil {
 			continue
 		}
-		defer c.Close()
+		defer done()
 		err = activate.Abort(ctx, c, res, fmt.Sprintf("the deployer could not reach the host after activation: %v", first), d.opt.Timeout)
 		var rb *activate.RollbackError
 		if errors.As(err, &rb) {
@@ -323,6 +318,9 @@ func firstLine(s string) string {
 // Rollback switches machine back one generation.
 func (d *Deployer) Rollback(ctx context.Context, machine string) (activate.State, activate.State, error) {
 	defer d.closeAll()
+	if err := d.checkLocal([]string{machine}); err != nil {
+		return activate.State{}, activate.State{}, err
+	}
 	f, err := d.Fleet(ctx)
 	if err != nil {
 		return activate.State{}, activate.State{}, err
@@ -339,7 +337,10 @@ func (d *Deployer) Rollback(ctx context.Context, machine string) (activate.State
 		return activate.State{}, activate.State{}, err
 	}
 	defer unlock()
-	c, err := d.conn(ctx, m)
+	if err := d.readyLocal(ctx, []*fleet.Machine{m}); err != nil {
+		return activate.State{}, activate.State{}, err
+	}
+	c, err := d.host(ctx, m)
 	if err != nil {
 		return activate.State{}, activate.State{}, err
 	}

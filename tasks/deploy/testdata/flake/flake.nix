@@ -13,10 +13,13 @@
 #   unbuildable  machine names whose toplevel's builder fails
 # gamma (darwin) has an activate-user, as nix-darwin had before 25.05 (it
 # logs "activate-user <toplevel>" to activations.log before activate's line).
+#   buildOn  a machine name -> deploy.buildOn ("local" | "target")
+#   platform a machine name -> the platform its toplevel derivation is built
+#            for (default x86_64-linux; "aarch64-darwin" stands for a Mac)
 {
   outputs = { self }:
     let
-      p = { version = "1"; mode = "ok"; bigMB = 0; health = [ "test -e /run/current-system" ]; targets = { }; broken = [ ]; unbuildable = [ ]; } // import ./params.nix;
+      p = { version = "1"; mode = "ok"; bigMB = 0; health = [ "test -e /run/current-system" ]; targets = { }; broken = [ ]; unbuildable = [ ]; buildOn = { }; platform = { }; } // import ./params.nix;
       names = [ "alpha" "beta" "gamma" ];
       classOf = n: if n == "gamma" then "darwin" else "nixos";
       mkDrv = name: script: env: derivation ({
@@ -67,13 +70,15 @@
         printf '#!/bin/sh\nexec /bin/sh %s/bin/.activate-impl activate %s\n' "$out" "$out" > $out/activate
         ${if classOf name == "darwin" then "printf '#!/bin/sh\\nexec /bin/sh %s/bin/.activate-impl activate-user %s\\n' \"$out\" \"$out\" > $out/activate-user; chmod 0555 $out/activate-user" else ""}
         chmod 0555 $out/bin/switch-to-configuration $out/activate
-      '' { inherit (p) version mode; activation = activation name; };
+      '' ({ inherit (p) version mode; activation = activation name; }
+        // (if p.platform ? ${name} then { system = p.platform.${name}; } else { }));
       machine = name: {
         machineClass = classOf name;
         system = if classOf name == "darwin" then "aarch64-darwin" else "x86_64-linux";
         tags = [ "test" ] ++ (if name == "alpha" then [ "first" ] else [ ]);
         description = "deploy test machine ${name}";
-        deploy = { targetHost = p.targets.${name} or "root@${name}"; healthChecks = p.health; };
+        deploy = { targetHost = p.targets.${name} or "root@${name}"; healthChecks = p.health; }
+          // (if p.buildOn ? ${name} then { buildOn = p.buildOn.${name}; } else { });
         cloud = null;
         generators = { };
       };
