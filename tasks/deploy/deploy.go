@@ -695,7 +695,7 @@ func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Flee
 		return nil, nil, err
 	}
 	if d.opt.Lab != nil {
-		d.printf("lab %s: bringing up %s", d.opt.Lab.Name(), strings.Join(names, ", "))
+		d.printf("lab %s: bringing up %s", d.opt.Lab.Name(), listed(names))
 		if err := d.opt.Lab.Up(ctx, f, names, d.labHostKey()); err != nil {
 			return nil, nil, err
 		}

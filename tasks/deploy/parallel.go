@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
@@ -34,14 +35,16 @@ func inFlight(steps []*pipeline.Step, machines int) (stepSlots int) {
 
 // machineSteps counts, per machine, the steps that have not ended, so
 // that the event of a machine's last step is known as such: its
-// connection is closed then, not at the end of the whole deployment.
+// connection is closed then, not at the end of the whole deployment, and
+// its time in the table is its own, from its first step's start.
 type machineSteps struct {
-	mu   sync.Mutex
-	left map[string]int
+	mu    sync.Mutex
+	left  map[string]int
+	begin map[string]time.Time
 }
 
 func newMachineSteps(steps []*pipeline.Step) *machineSteps {
-	ms := &machineSteps{left: map[string]int{}}
+	ms := &machineSteps{left: map[string]int{}, begin: map[string]time.Time{}}
 	for _, s := range steps {
 		if m, _, ok := strings.Cut(s.Name, ":"); ok {
 			ms.left[m]++
@@ -50,15 +53,34 @@ func newMachineSteps(steps []*pipeline.Step) *machineSteps {
 	return ms
 }
 
-// ended counts one ended step of m and says whether it was m's last.
-func (ms *machineSteps) ended(m string) bool {
+// started notes that one of m's steps started (the first starts m's clock).
+func (ms *machineSteps) started(m string) {
 	if ms == nil {
-		return false
+		return
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if _, ok := ms.begin[m]; !ok {
+		ms.begin[m] = time.Now()
+	}
+}
+
+// ended counts one ended step of m and says whether it was m's last, and
+// then how long m took from its first step's start (0 when none started).
+func (ms *machineSteps) ended(m string) (last bool, took time.Duration) {
+	if ms == nil {
+		return false, 0
 	}
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	ms.left[m]--
-	return ms.left[m] == 0
+	if ms.left[m] != 0 {
+		return false, 0
+	}
+	if t0, ok := ms.begin[m]; ok {
+		took = time.Since(t0)
+	}
+	return true, took
 }
 
 // closeConn closes machine m's deployment connection once its steps have

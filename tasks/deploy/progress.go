@@ -115,8 +115,17 @@ func (d *Deployer) event(e pipeline.Event) {
 		}
 	}
 	last := false
-	if ok && !e.Started {
-		last = d.left.ended(m)
+	switch {
+	case ok && e.Started:
+		d.left.started(m)
+	case ok:
+		var took time.Duration
+		if last, took = d.left.ended(m); last && took > 0 {
+			s := d.stat(m)
+			d.mu.Lock()
+			s.Duration = took
+			d.mu.Unlock()
+		}
 	}
 	if disp := d.display(); disp != nil {
 		disp.step(m, kind, e, text, last)
@@ -124,6 +133,15 @@ func (d *Deployer) event(e pipeline.Event) {
 	if last {
 		d.closeConn(m)
 	}
+}
+
+// listed names machines in a line: each up to AggregateAbove, else how
+// many ("64 machines" says more than a line of 64 names).
+func listed(names []string) string {
+	if len(names) > AggregateAbove {
+		return fmt.Sprintf("%d machines", len(names))
+	}
+	return strings.Join(names, ", ")
 }
 
 // display returns the running deployment's display (nil between runs).

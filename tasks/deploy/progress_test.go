@@ -53,7 +53,10 @@ func replay(disp display, steps []*pipeline.Step, failing map[string]bool) {
 		if !res.Status.OK() {
 			text = fmt.Sprintf("%-9s %s: %v", kind, res.Status, res.Err)
 		}
-		last := ok && left.ended(m)
+		last := false
+		if ok {
+			last, _ = left.ended(m)
+		}
 		disp.step(m, kind, pipeline.Event{Step: s.Name, Result: res}, text, last)
 	}
 	disp.stop()
@@ -210,12 +213,29 @@ func TestInFlight(t *testing.T) {
 
 func TestMachineSteps(t *testing.T) {
 	ms := newMachineSteps(fleetSteps(2))
-	assert.Check(t, !ms.ended("m00"))
-	assert.Check(t, !ms.ended("m00"))
-	assert.Check(t, !ms.ended("m01"))
-	assert.Check(t, ms.ended("m00"), "the third of m00's steps is its last")
+	ended := func(m string) bool { last, _ := ms.ended(m); return last }
+	ms.started("m00")
+	time.Sleep(5 * time.Millisecond)
+	ms.started("m00") // the first start counts
+	assert.Check(t, !ended("m00"))
+	assert.Check(t, !ended("m00"))
+	assert.Check(t, !ended("m01"))
+	last, took := ms.ended("m00")
+	assert.Check(t, last, "the third of m00's steps is its last")
+	assert.Check(t, took >= 5*time.Millisecond, "%s", took)
+	ms.ended("m01")
+	last, took = ms.ended("m01") // m01 never started (skipped): no time of its own
+	assert.Check(t, last && took == 0)
 	var none *machineSteps
-	assert.Check(t, !none.ended("m00"))
+	last, _ = none.ended("m00")
+	assert.Check(t, !last)
+	none.started("m00")
+}
+
+func TestListed(t *testing.T) {
+	assert.Equal(t, listed([]string{"a", "b"}), "a, b")
+	many := make([]string, AggregateAbove+1)
+	assert.Equal(t, listed(many), fmt.Sprintf("%d machines", AggregateAbove+1))
 }
 
 func TestTotals(t *testing.T) {
