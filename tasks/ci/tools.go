@@ -52,6 +52,9 @@ var knownTools = map[string]tool{
 	// posh: the strict POSIX shell the host scripts are parsed with
 	// (tasks/hostsh) and the lab's darwin-class hosts run as /bin/sh.
 	"posh": {argv: []string{"dpkg-query", "-W", "posh"}, deb: "posh"},
+	// sudo: a local deploy by a user who is not root escalates with it
+	// (tasks/localexec); the e2e tests run it inside a lab host.
+	"sudo": {argv: []string{"sudo", "--version"}, deb: "sudo"},
 }
 
 // ToolNames lists the tools a job may name.
