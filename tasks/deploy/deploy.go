@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -98,10 +97,14 @@ type Options struct {
 	// Nix is the nix driver (default nix.New()).
 	Nix *nix.Nix
 	// Files are the globs (relative to FilesRoot) whose content keys the
-	// evaluate and build steps. Default: every *.nix, flake.lock and the
-	// flake directory's own files, under the git work tree holding the flake.
+	// evaluate and build steps. Default: the flake's files as nix reads
+	// them (fleet.FilesOf: for a flake in git, every tracked file of the
+	// repository), the set every other step keyed on the flake uses.
 	Files     []string
 	FilesRoot string
+	// the default Files' exclusions and filter (fleet.FlakeFiles)
+	filesExclude []string
+	filesKeep    func(rel string) bool
 	// VarsDir is the flake's vars directory (default <flake>/vars when the
 	// flake is a local directory that has one; "-" turns uploads off).
 	// Machines with deployable secrets get an upload step before and
@@ -232,8 +235,13 @@ func (o *Options) defaults() error {
 		return errors.New("deploy: no flake given")
 	}
 	if len(o.Files) == 0 {
-		root, files := defaultFiles(o.Flake)
-		o.FilesRoot, o.Files = root, files
+		if st, err := os.Stat(o.Flake); err == nil && st.IsDir() { // a remote flake reference: not keyed on local files
+			ff, err := fleet.FilesOf(context.Background(), o.Flake)
+			if err != nil {
+				return fmt.Errorf("deploy: %w", err)
+			}
+			o.FilesRoot, o.Files, o.filesExclude, o.filesKeep = ff.Root, ff.Files, ff.Exclude, ff.Keep
+		}
 	}
 	if o.VarsDir == "" {
 		if st, err := os.Stat(filepath.Join(o.Flake, "vars")); err == nil && st.IsDir() {
@@ -249,35 +257,6 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("deploy: build on %q: want %s (the deployer) or %s (the machine itself)", o.BuildOn, fleet.BuildLocal, fleet.BuildTarget)
 	}
 	return nil
-}
-
-// defaultFiles keys evaluation on every .nix file and flake.lock of the
-// git work tree holding the flake (a lab flake imports ../modules), plus
-// every file of the flake directory itself.
-func defaultFiles(flake string) (string, []string) {
-	dir, err := filepath.Abs(flake)
-	if err != nil {
-		return flake, []string{"**"}
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return "", nil // a remote flake reference: not keyed on local files
-	}
-	out, err := exec.Command("git", "-C", dir, "rev-parse", "--show-toplevel").Output()
-	if err != nil {
-		return dir, []string{"**"}
-	}
-	root := strings.TrimSpace(string(out))
-	rel, err := filepath.Rel(root, dir)
-	if err != nil {
-		return dir, []string{"**"}
-	}
-	files := []string{"**/*.nix", "**/flake.lock"}
-	if rel == "." {
-		files = append(files, "*")
-	} else {
-		files = append(files, filepath.ToSlash(rel)+"/**")
-	}
-	return root, files
 }
 
 // Deployer runs deployments with one set of options.
@@ -353,7 +332,7 @@ func (d *Deployer) Fleet(ctx context.Context) (*fleet.Fleet, error) {
 func (d *Deployer) evalStep() *pipeline.Step {
 	return &pipeline.Step{
 		Name: "evaluate", Def: "deploy-eval-v1",
-		Root: d.opt.FilesRoot, Files: d.opt.Files,
+		Root: d.opt.FilesRoot, Files: d.opt.Files, Exclude: d.opt.filesExclude, Keep: d.opt.filesKeep,
 		Params: map[string]string{"flake": d.flake},
 		Tools:  map[string]string{"nix": d.opt.Nix.Identity()},
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
@@ -874,7 +853,7 @@ func (e *FailedError) Error() string {
 func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 	build := &pipeline.Step{
 		Name: "build", Def: "deploy-build-v3", Deps: []string{"evaluate"},
-		Root: d.opt.FilesRoot, Files: d.opt.Files,
+		Root: d.opt.FilesRoot, Files: d.opt.Files, Exclude: d.opt.filesExclude, Keep: d.opt.filesKeep,
 		Params: map[string]string{"flake": d.flake},
 		Tools:  map[string]string{"nix": d.opt.Nix.Identity()},
 		Effect: true, // a cache hit is only good while the outputs are still in the store
