@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
+	"github.com/vanixiets/vanixiets/tasks/nix"
 )
 
 // Bare-image hosts: what a cloud API creates.
@@ -265,6 +266,21 @@ func (l *Lab) bareMount(r hostRecord, args []string) (script string, out []strin
 	case BootInstaller:
 		if err := l.writeInstaller(filepath.Join(dir, "installer")); err != nil {
 			return "", nil, false, l.errf("host %s: installer: %v", r.Name, err)
+		}
+		if recordedNix(r) == nix.Version226 {
+			// The installer's 2.26 fills the disk's store through
+			// --store /mnt, never as its /nix, so the wrapper does not
+			// mark it as it marks a store it makes: the lab does, for
+			// the installed host's 2.26 (this directory is 2.26's alone).
+			mark := filepath.Join(dir, storeDir(nix.Version226), nix.Nix226StoreMark)
+			if _, err := os.Stat(mark); errors.Is(err, fs.ErrNotExist) {
+				if err := os.MkdirAll(filepath.Dir(mark), 0o755); err != nil {
+					return "", nil, false, l.errf("host %s: %v", r.Name, err)
+				}
+				if err := fsutil.WriteFile(mark, []byte(nix.Version226+"\n"), 0o644); err != nil {
+					return "", nil, false, l.errf("host %s: %v", r.Name, err)
+				}
+			}
 		}
 	default:
 		return "", nil, false, l.errf("host %s: unknown boot %q in %s", r.Name, r.Boot, l.hostFile(r.Name))
