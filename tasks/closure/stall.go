@@ -28,8 +28,8 @@ type StallError struct {
 }
 
 func (e *StallError) Error() string {
-	return fmt.Sprintf("copy to %s: no progress for %s (the host's nix-daemon neither took nor sent a byte; %d paths sent, %d confirmed): the host hangs; look at it (ssh %s), and deploy it again",
-		e.Target, e.Stall, e.Sent, e.Acked, e.Target)
+	return fmt.Sprintf("copy to %s: no progress for %s (the host's nix-daemon neither took nor sent a byte; %d paths sent, %d confirmed): the host hangs; look at it, then deploy it again",
+		e.Target, e.Stall, e.Sent, e.Acked)
 }
 
 // watchdog ends a copy whose session moved no byte for its limit: it

@@ -53,7 +53,7 @@ func TestWatchdog(t *testing.T) {
 			assert.Equal(t, errors.As(err, &se), tc.stalled, "%v", err)
 			assert.Equal(t, closed.Load(), tc.stalled)
 			if tc.stalled {
-				assert.Check(t, is.Error(err, "copy to root@web-07: no progress for 80ms (the host's nix-daemon neither took nor sent a byte; 1 paths sent, 0 confirmed): the host hangs; look at it (ssh root@web-07), and deploy it again"))
+				assert.Check(t, is.Error(err, "copy to root@web-07: no progress for 80ms (the host's nix-daemon neither took nor sent a byte; 1 paths sent, 0 confirmed): the host hangs; look at it, then deploy it again"))
 			}
 		})
 	}

@@ -1,0 +1,262 @@
+//go:build e2e
+
+package deploy_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/cache"
+	"github.com/vanixiets/vanixiets/tasks/deploy"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
+	"github.com/vanixiets/vanixiets/tasks/status"
+)
+
+// The fleet at scale: the generated 64-machine fleet (testdata/fleets/forest,
+// tools/fleetgen) on a 64-host lab. These benchmarks are bench:deploy's,
+// not the e2e job's (TestForest64 is the one e2e test on such a lab).
+
+// forestFlake is the generated fleet's flake.
+func forestFlake(tb testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "fleets", "forest")
+}
+
+// forest is one 64-host lab of the generated fleet, with its own cache and
+// deploy directory.
+type forest struct {
+	tb    testing.TB
+	lab   *lab.Lab
+	opt   deploy.Options
+	names []string // the fleet's machines, sorted
+}
+
+func newForest(tb testing.TB) *forest {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root (lab hosts)")
+	}
+	flake := forestFlake(tb)
+	f, err := fleet.NewLoader().Load(context.Background(), flake)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(f.Machines) != 64 {
+		tb.Fatalf("the generated fleet has %d machines, want 64", len(f.Machines))
+	}
+	dir := tb.TempDir()
+	l := labtest.Open(tb, lab.Config{Machines: lab.MachinesFromFleet(f)})
+	return &forest{tb: tb, lab: l, names: f.MachineNames(), opt: deploy.Options{
+		Flake: flake, Lab: lab.ForDeploy(l), Cache: cache.NewLocal(filepath.Join(dir, "cache")), Dir: filepath.Join(dir, "deploy"),
+		Timeout: 5 * time.Second, ConnectTimeout: 5 * time.Second, VarsDir: "-",
+	}}
+}
+
+func (f *forest) deployer(mod func(*deploy.Options)) *deploy.Deployer {
+	o := f.opt
+	if mod != nil {
+		mod(&o)
+	}
+	d, err := deploy.New(o)
+	if err != nil {
+		f.tb.Fatal(err)
+	}
+	return d
+}
+
+// spread picks n of the fleet's machines, evenly over the sorted names, so
+// that every size holds both classes and several roles once it can.
+func (f *forest) spread(n int) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		out = append(out, f.names[i*len(f.names)/n])
+	}
+	return out
+}
+
+// fresh deletes the machines' hosts and brings them up again, empty (not
+// timed: the figures are the deploy's).
+func (f *forest) fresh(names []string) {
+	for _, n := range names {
+		if err := f.lab.DeleteHost(context.Background(), n); err != nil {
+			f.tb.Fatal(err)
+		}
+	}
+	if err := f.deployer(nil).UpLab(context.Background(), names); err != nil {
+		f.tb.Fatal(err)
+	}
+}
+
+// deployerCPU is the CPU time of this process and of the children it has
+// waited for (the local nix processes a deployment runs). The lab hosts'
+// side (sshd, what it runs) is not among them while their sshd lives.
+func deployerCPU() time.Duration {
+	var self, kids syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+}
+
+// resetPeakRSS starts a new peak resident size for this process (Linux:
+// writing 5 to /proc/self/clear_refs resets VmHWM).
+func resetPeakRSS(tb testing.TB) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// peakRSSKB is this process's peak resident size since resetPeakRSS.
+func peakRSSKB(tb testing.TB) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	tb.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+// slope is the least-squares slope of ys over xs: the cost of one more.
+func slope(xs, ys []float64) float64 {
+	var sx, sy, sxx, sxy float64
+	n := float64(len(xs))
+	for i := range xs {
+		sx += xs[i]
+		sy += ys[i]
+		sxx += xs[i] * xs[i]
+		sxy += xs[i] * ys[i]
+	}
+	return (n*sxy - sx*sy) / (n*sxx - sx*sx)
+}
+
+// BenchmarkFleetScale: the deployer's own CPU (this process and its nix
+// children; the lab hosts' side excluded) for a deploy of 1, 8, 32 and 64
+// machines of the generated fleet to fresh hosts (4 paths copied and one
+// activation each), the growth rate (cpu-ms/extra-machine: the
+// least-squares slope over the four sizes; target at most 15 ms) and the
+// marginal cost of each step up (linear or better: the later steps cost
+// no more per machine than the first), and the deployer's peak resident
+// size during the 64 (target at most 200 MB).
+func BenchmarkFleetScale(b *testing.B) {
+	f := newForest(b)
+	sizes := []int{1, 8, 32, 64}
+	cpu := make([]time.Duration, len(sizes))
+	wall := make([]time.Duration, len(sizes))
+	var rss float64
+	// Evaluate and build once, outside the figures (a fleet's evaluation
+	// is cached across deploys: what grows with the fleet is the rest).
+	f.fresh(f.names)
+	if _, err := f.deployer(nil).Run(context.Background(), f.spread(1)); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j, n := range sizes {
+			names := f.spread(n)
+			b.StopTimer()
+			f.fresh(names)
+			d := f.deployer(nil)
+			if n == 64 {
+				runtime.GC()
+				resetPeakRSS(b)
+			}
+			b.StartTimer()
+			t0, c0 := time.Now(), deployerCPU()
+			rows, err := d.Run(context.Background(), names)
+			if err != nil {
+				b.Fatalf("%d machines: %v\n%s", n, err, deploy.Table(rows))
+			}
+			cpu[j] += deployerCPU() - c0
+			wall[j] += time.Since(t0)
+			if n == 64 {
+				rss = max(rss, peakRSSKB(b))
+			}
+			for _, r := range rows {
+				if r.Paths == 0 {
+					b.Fatalf("%s copied nothing to its fresh host:\n%s", r.Machine, deploy.Table(rows))
+				}
+			}
+		}
+	}
+	xs := make([]float64, len(sizes))
+	ys := make([]float64, len(sizes))
+	for j, n := range sizes {
+		xs[j] = float64(n)
+		ys[j] = float64(cpu[j].Milliseconds()) / float64(b.N)
+		b.ReportMetric(ys[j], "cpu-ms/"+strconv.Itoa(n))
+		b.ReportMetric(float64(wall[j].Milliseconds())/float64(b.N), "wall-ms/"+strconv.Itoa(n))
+	}
+	b.ReportMetric(slope(xs, ys), "cpu-ms/extra-machine")
+	for j := 1; j < len(sizes); j++ {
+		b.ReportMetric((ys[j]-ys[j-1])/(xs[j]-xs[j-1]), "cpu-ms/extra-"+strconv.Itoa(sizes[j-1])+"-"+strconv.Itoa(sizes[j]))
+	}
+	b.ReportMetric(rss/1024, "peak-RSS-MB/64")
+}
+
+// BenchmarkRedeploy64NoChange: a deploy of all 64 machines with nothing
+// changed (target at most 5 s), after one that put everything in place:
+// 0 paths, no activation, the deployer's CPU for it.
+func BenchmarkRedeploy64NoChange(b *testing.B) {
+	f := newForest(b)
+	if rows, err := f.deployer(nil).Run(context.Background(), nil); err != nil {
+		b.Fatalf("%v\n%s", err, deploy.Table(rows))
+	}
+	b.ResetTimer()
+	var cpu time.Duration
+	for i := 0; i < b.N; i++ {
+		c0 := deployerCPU()
+		rows, err := f.deployer(nil).Run(context.Background(), nil)
+		if err != nil {
+			b.Fatalf("%v\n%s", err, deploy.Table(rows))
+		}
+		cpu += deployerCPU() - c0
+		for _, r := range rows {
+			if r.Paths != 0 || r.Result != "unchanged" {
+				b.Fatalf("%s: %d paths, %s on a redeploy with nothing changed", r.Machine, r.Paths, r.Result)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/redeploy64")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "deployer-cpu-ms")
+}
+
+// BenchmarkStatus64: fleet:status (tasks/status.Run) over the 64 deployed
+// machines (target at most 2 s): one connection per host, the flake's
+// toplevels evaluated meanwhile.
+func BenchmarkStatus64(b *testing.B) {
+	f := newForest(b)
+	if rows, err := f.deployer(nil).Run(context.Background(), nil); err != nil {
+		b.Fatalf("%v\n%s", err, deploy.Table(rows))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rows, err := status.Run(context.Background(), f.deployer(nil), nil, status.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.State != status.UpToDate {
+				b.Fatalf("%s: %s (%s)", r.Machine, r.State, r.Error)
+			}
+		}
+		if len(rows) != 64 {
+			b.Fatalf("%d rows, want 64", len(rows))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/status64")
+}
