@@ -251,6 +251,9 @@ func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Mach
 	}
 	var err error
 	if st.Kexec {
+		if !st.Nix {
+			return 0, fmt.Errorf("%s runs an installer (/etc/is_kexec) without nix-daemon: boot an installer that has Nix", m.Name)
+		}
 		say("the host runs the installer already: resuming the install")
 	} else {
 		say("no Nix on the host (a bare image): kexec into the installer")
