@@ -50,7 +50,23 @@ func (Bench) Ci() (err error) {
 // goBench runs the Go benchmarks of pkgs (with the e2e tag when the
 // benchmarks need root and the lab) and prints their figures.
 func goBench(e2e bool, benchtime string, pkgs ...string) error {
-	args := []string{"test", "-run", "^$", "-bench", ".", "-benchtime", benchtime, "-count", "1"}
+	return goBenchMatch(e2e, benchtime, ".", scaleBenchmarks, pkgs...)
+}
+
+// scaleBenchmarks are the fleet-at-scale benchmarks (64-host labs of
+// testdata/fleets/forest): run once each by scaleBench, since a second run
+// of one would bring up its 64 hosts again to measure the same thing.
+const scaleBenchmarks = "^BenchmarkScale"
+
+// scaleBench runs pkg's fleet-at-scale benchmarks, once each.
+func scaleBench(pkg string) error { return goBenchMatch(true, "1x", scaleBenchmarks, "", pkg) }
+
+// goBenchMatch runs the benchmarks matching bench and not skip.
+func goBenchMatch(e2e bool, benchtime, bench, skip string, pkgs ...string) error {
+	args := []string{"test", "-run", "^$", "-bench", bench, "-benchtime", benchtime, "-count", "1", "-timeout", "60m"}
+	if skip != "" {
+		args = append(args, "-skip", skip)
+	}
 	if e2e {
 		args = append(args, "-tags", "e2e")
 	}
@@ -77,11 +93,21 @@ func (Bench) Overlays() error { return goBench(false, "5x", "./tasks/overlays") 
 // Vars prints vars:generate for the lab fleet from nothing and with nothing changed.
 func (Bench) Vars() error { return goBench(false, "5x", "./tasks/vars") }
 
-// Lab prints lab up and down of the 8 lab hosts, up of the second fleet's 13, and the idle sshd memory (root).
-func (Bench) Lab() error { return goBench(true, "3x", "./tasks/lab") }
+// Lab prints lab up and down of the 8 lab hosts, up of the second fleet's 13, the idle sshd memory, and up, kept up and down of the generated fleet's 64 (root).
+func (Bench) Lab() error {
+	if err := goBench(true, "3x", "./tasks/lab"); err != nil {
+		return err
+	}
+	return scaleBench("./tasks/lab")
+}
 
-// Deploy prints cold and no-change deploys, the install of a bare cloud host, 8 machines in parallel, the second fleet's 13 with nothing changed, and the 200 MB closure copy against nix copy (root).
-func (Bench) Deploy() error { return goBench(true, "3x", "./tasks/deploy") }
+// Deploy prints cold and no-change deploys, the install of a bare cloud host, 8 machines in parallel, the second fleet's 13 with nothing changed, the 200 MB closure copy against nix copy, and the fleet at scale (the generated 64): the deployer's CPU per machine at 1, 8, 32 and 64 and its growth, its peak RSS at 64, a no-change redeploy of 64, fleet:status over 64 (root).
+func (Bench) Deploy() error {
+	if err := goBench(true, "3x", "./tasks/deploy"); err != nil {
+		return err
+	}
+	return scaleBench("./tasks/deploy")
+}
 
 // Tf prints render+plan with nothing changed and apply creating 2 servers against the fake API (root for lab hosts).
 func (Bench) Tf() error { return goBench(true, "3x", "./tasks/terraform") }

@@ -23,11 +23,11 @@ func forestMachines(tb testing.TB) []lab.Machine {
 	return lab.MachinesFromFleet(f)
 }
 
-// BenchmarkUp64 brings up the 64 hosts of the generated fleet from nothing
+// BenchmarkScaleUp64 brings up the 64 hosts of the generated fleet from nothing
 // (target: at most 15 s on 2 cores), then, untimed in the main figure,
 // times a second Up that finds every host healthy (ms/up64-kept) and the
 // Down (ms/down64).
-func BenchmarkUp64(b *testing.B) {
+func BenchmarkScaleUp64(b *testing.B) {
 	ms := forestMachines(b)
 	if len(ms) != 64 {
 		b.Fatalf("the generated fleet has %d machines, want 64", len(ms))
