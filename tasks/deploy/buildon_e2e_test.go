@@ -137,20 +137,25 @@ func TestPlatformThisDeployerCannotBuild(t *testing.T) {
 	}
 	assert.Equal(t, e.current("gamma"), "", "gamma was not touched")
 
+	// The same platform for alpha, a nixos-class host (a darwin-class host
+	// on Nix 2.26 cannot run its nix-daemon: no /proc).
+	alpha := e.current("alpha")
+	e.params(fmt.Sprintf(`{ version = %q; platform = { alpha = "aarch64-darwin"; }; }`, uniqueVersion(t)))
 	// On the machine: the check is its Nix's, which cannot build it either.
-	_, err = e.deploy(func(o *Options) { o.BuildOn = "target" }, "gamma")
+	_, err = e.deploy(func(o *Options) { o.BuildOn = "target" }, "alpha")
 	assert.ErrorContains(t, err, "building ")
-	assert.ErrorContains(t, err, "aarch64-darwin")
-	assert.Equal(t, e.current("gamma"), "")
+	assert.ErrorContains(t, err, "a 'aarch64-darwin'")
+	assert.Equal(t, e.current("alpha"), alpha)
 
 	// A deployer whose Nix runs aarch64-darwin natively (extra-platforms)
 	// passes the check and builds it (the lab's builder is /bin/sh).
 	n, err := nix.New()
 	assert.NilError(t, err)
 	n.Config += "\nextra-platforms = aarch64-darwin"
-	rows, err = e.deploy(func(o *Options) { o.Nix = n }, "gamma")
+	rows, err = e.deploy(func(o *Options) { o.Nix = n }, "alpha")
 	assert.NilError(t, err)
-	assert.Equal(t, e.current("gamma"), rows[0].Toplevel)
+	assert.Equal(t, e.current("alpha"), rows[0].Toplevel)
+	assert.Assert(t, rows[0].Toplevel != alpha)
 }
 
 // testBuffer is a concurrency-safe buffer for a deploy's progress lines.
