@@ -3,7 +3,6 @@ package ci
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,8 +205,8 @@ func TestMarkerDirty(t *testing.T) {
 			b, ok, err := store.Get(context.Background(), outs[0].Key)
 			assert.NilError(t, err)
 			assert.Assert(t, ok)
-			var m Marker
-			assert.NilError(t, json.Unmarshal(b, &m))
+			m, ok := MarkerOf(b)
+			assert.Assert(t, ok)
 			want := head
 			if tc.dirty {
 				want += "+dirty"
@@ -257,7 +256,7 @@ func TestCheckoutOwnedByAnotherUser(t *testing.T) {
 	b, ok, err := w.store.Get(context.Background(), outs[0].Key)
 	assert.NilError(t, err)
 	assert.Assert(t, ok)
-	var m Marker
-	assert.NilError(t, json.Unmarshal(b, &m))
+	m, ok := MarkerOf(b)
+	assert.Assert(t, ok)
 	assert.Equal(t, m.Commit, head)
 }

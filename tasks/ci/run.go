@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -125,142 +126,147 @@ type Planned struct {
 // ShortKey is the key as printed: job-result-<job>-<first 12 hex>.
 func (p Planned) ShortKey() string { return fmt.Sprintf("job-result-%s-%s", p.Job.Name, p.Key[:12]) }
 
-// Plan computes every selected job's key and looks it up.
+// Plan computes every selected job's key and looks it up: the engine's
+// own plan (pipeline.Pipeline.Plan) over the jobs as steps (jobSteps), so
+// a job's key, its files and the get of its marker are the engine's.
 func Plan(ctx context.Context, o Options) ([]Planned, error) {
+	_, planned, err := plan(ctx, &o, nil)
+	return planned, err
+}
+
+// plan builds the jobs' pipeline (run gives each job's Run; nil: planning
+// only) and plans it.
+func plan(ctx context.Context, o *Options, run func(i int) func(context.Context, pipeline.Input) (pipeline.Outputs, error)) (*pipeline.Pipeline, []Planned, error) {
 	runner := Runner()
-	keep, err := gitKeep(ctx, o)
+	keep, err := gitKeep(ctx, *o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	o.keep = keep
-	out := make([]Planned, len(o.Jobs))
+	selected := map[string]bool{}
+	for _, j := range o.Jobs {
+		selected[j.Name] = true
+	}
+	for _, j := range o.Jobs {
+		for _, n := range j.Needs {
+			if !selected[n] {
+				return nil, nil, fmt.Errorf("job %s needs %s, which is not selected", j.Name, n)
+			}
+		}
+	}
+	tools := make([]map[string]string, len(o.Jobs))
 	errs := make([]error, len(o.Jobs))
 	var wg sync.WaitGroup
 	for i, j := range o.Jobs {
 		wg.Add(1)
-		go func(i int, j Job) {
+		go func() {
 			defer wg.Done()
-			out[i], errs[i] = plan1(ctx, o, j, runner)
-		}(i, j)
+			tools[i], errs[i] = toolsOf(ctx, *o, j)
+		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// Keys of needed jobs feed their dependents', so a dependent is never
-	// a hit on top of a dependency that changed.
-	byName := map[string]*Planned{}
-	for i := range out {
-		byName[out[i].Job.Name] = &out[i]
+	steps := make([]*pipeline.Step, len(o.Jobs))
+	for i, j := range o.Jobs {
+		steps[i] = stepFor(j, o.Root, tools[i], runner)
+		steps[i].Keep = o.keep
+		if run != nil {
+			steps[i].Run = run(i)
+		}
 	}
-	for i := range out {
-		p := &out[i]
-		if len(p.Job.Needs) == 0 {
+	pl := &pipeline.Pipeline{Steps: steps, Cache: o.Cache, Hasher: o.Hasher, Force: o.Force}
+	ps, err := pl.Plan(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]Planned, len(o.Jobs))
+	for i, j := range o.Jobs {
+		if ps[i].Err != nil {
+			errs[i] = fmt.Errorf("job %s: %w", j.Name, ps[i].Err)
 			continue
 		}
-		if err := finishKey(ctx, o, p, byName); err != nil {
-			return nil, err
+		p := Planned{Job: j, Key: ps[i].Key, Files: ps[i].Files, Tools: tools[i], Runner: runner, Hit: ps[i].Hit, Origin: ps[i].Origin}
+		for _, n := range j.Needs {
+			if p.Needs == nil {
+				p.Needs = map[string]string{}
+			}
+			p.Needs[n] = ps[slices.IndexFunc(o.Jobs, func(x Job) bool { return x.Name == n })].Key
 		}
+		p.Previous = lastSeen(o.Root, j.Name)
+		switch {
+		case o.Force:
+			p.Reason = "forced"
+		case p.Hit:
+			m := markerOf(ps[i].Outputs)
+			where := "local"
+			if p.Origin != cache.OriginLocal {
+				where = "remote " + p.Origin
+			}
+			p.Reason = fmt.Sprintf("validated at %s on %s (%s)", m.Commit, m.Host, where)
+		default:
+			p.Reason = whyRun(p.Previous, &p)
+		}
+		out[i] = p
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
 	}
 	o.Versions.Save()
-	o.Hasher.Save()
-	return out, nil
+	return pl, out, nil
 }
 
+// notRun is a planned job's Run: Plan runs nothing.
+func notRun(context.Context, pipeline.Input) (pipeline.Outputs, error) {
+	return nil, errors.New("ci: a planned job is not run")
+}
+
+// stepFor is a job as a step of the engine. Its outputs are its marker, a
+// report (KeyOnly: a dependent's key takes the job's key alone), and a
+// marker counts only when it names the key it was recorded under (Verify).
 func stepFor(j Job, root string, tools map[string]string, runner string) *pipeline.Step {
 	params := map[string]string{"definition": j.Definition(), "runner": runner}
-	return &pipeline.Step{Name: j.Name, Def: Def, Root: root, Files: j.Inputs, Exclude: j.Exclude, Required: true, Params: params, Tools: tools}
+	return &pipeline.Step{Name: j.Name, Def: Def, Root: root, Files: j.Inputs, Optional: j.Optional, Exclude: j.Exclude, Required: true,
+		Params: params, Tools: tools, Deps: j.Needs, KeyOnly: true, Run: notRun,
+		Verify: func(_ context.Context, in pipeline.Input, rec pipeline.Outputs) (bool, error) {
+			return markerOf(rec).Key == in.Key, nil
+		}}
 }
 
-func plan1(ctx context.Context, o Options, j Job, runner string) (Planned, error) {
+func toolsOf(ctx context.Context, o Options, j Job) (map[string]string, error) {
 	tools := map[string]string{}
 	for _, t := range j.Tools {
 		v, err := o.Versions.Of(ctx, t)
 		if err != nil {
-			return Planned{}, fmt.Errorf("job %s: %w", j.Name, err)
+			return nil, fmt.Errorf("job %s: %w", j.Name, err)
 		}
 		tools[t] = v
 	}
-	files, err := o.Hasher.Glob(digest.Spec{Root: o.Root, Patterns: j.Inputs, Exclude: j.Exclude, Required: true, Keep: o.keep})
-	if err != nil {
-		return Planned{}, fmt.Errorf("job %s: %w", j.Name, err)
-	}
-	if len(j.Optional) > 0 {
-		more, err := o.Hasher.Glob(digest.Spec{Root: o.Root, Patterns: j.Optional, Exclude: j.Exclude, Keep: o.keep})
-		if err != nil {
-			return Planned{}, fmt.Errorf("job %s: %w", j.Name, err)
-		}
-		files = union(files, more)
-	}
-	p := Planned{Job: j, Files: files, Tools: tools, Runner: runner}
-	if len(j.Needs) == 0 {
-		p.Key = pipeline.StepKey(stepFor(j, o.Root, tools, runner), files, nil)
-		return p, lookup(ctx, o, &p)
-	}
-	return p, nil
+	return tools, nil
 }
 
-// union is the manifest of the files of both, each once, in path order.
-func union(a, b digest.Manifest) digest.Manifest {
-	seen := make(map[string]bool, len(a.Files))
-	out := digest.Manifest{Root: a.Root, Files: append([]digest.File{}, a.Files...)}
-	for _, f := range a.Files {
-		seen[f.Path] = true
-	}
-	for _, f := range b.Files {
-		if !seen[f.Path] {
-			out.Files = append(out.Files, f)
-		}
-	}
-	sort.Slice(out.Files, func(i, j int) bool { return out.Files[i].Path < out.Files[j].Path })
-	return out
+// outputs is the marker as the job's step records it.
+func (m Marker) outputs() pipeline.Outputs {
+	in, _ := json.Marshal(m.Inputs)
+	return pipeline.Outputs{"job": m.Job, "key": m.Key, "commit": m.Commit, "time": m.Time, "duration": m.Duration, "host": m.Host, "inputs": string(in)}
 }
 
-func finishKey(ctx context.Context, o Options, p *Planned, by map[string]*Planned) error {
-	if p.Key != "" {
-		return nil
-	}
-	deps := map[string]pipeline.Result{}
-	for _, n := range p.Job.Needs {
-		d := by[n]
-		if d == nil {
-			return fmt.Errorf("job %s needs %s, which is not selected", p.Job.Name, n)
-		}
-		if err := finishKey(ctx, o, d, by); err != nil {
-			return err
-		}
-		deps[n] = pipeline.Result{Key: d.Key}
-		if p.Needs == nil {
-			p.Needs = map[string]string{}
-		}
-		p.Needs[n] = d.Key
-	}
-	p.Key = pipeline.StepKey(stepFor(p.Job, o.Root, p.Tools, p.Runner), p.Files, deps)
-	return lookup(ctx, o, p)
+// markerOf reads a marker back from a job step's recorded outputs.
+func markerOf(o pipeline.Outputs) Marker {
+	m := Marker{Job: o["job"], Key: o["key"], Commit: o["commit"], Time: o["time"], Duration: o["duration"], Host: o["host"]}
+	_ = json.Unmarshal([]byte(o["inputs"]), &m.Inputs)
+	return m
 }
 
-func lookup(ctx context.Context, o Options, p *Planned) error {
-	p.Previous = lastSeen(o.Root, p.Job.Name)
-	if o.Force {
-		p.Reason = "forced"
-		return nil
+// MarkerOf reads the marker a job's success recorded (the cache's bytes
+// under its key); ok is false for bytes that are no step record.
+func MarkerOf(b []byte) (Marker, bool) {
+	o, _, ok := pipeline.DecodeRecord(b)
+	if !ok {
+		return Marker{}, false
 	}
-	b, origin, ok, err := cache.GetOrigin(ctx, o.Cache, p.Key)
-	if err != nil {
-		return fmt.Errorf("job %s: %w", p.Job.Name, err)
-	}
-	var m Marker
-	if ok && json.Unmarshal(b, &m) == nil && m.Key == p.Key {
-		p.Hit, p.Origin = true, origin
-		where := "local"
-		if origin != cache.OriginLocal {
-			where = "remote " + origin
-		}
-		p.Reason = fmt.Sprintf("validated at %s on %s (%s)", m.Commit, m.Host, where)
-		return nil
-	}
-	p.Reason = whyRun(p.Previous, p)
-	return nil
+	return markerOf(o), true
 }
 
 func inputsOf(m digest.Manifest) map[string]string {
@@ -447,45 +453,31 @@ func (o Outcome) Line() string {
 }
 
 // Run plans the jobs, skips hits, runs misses (in dependency order, in
-// parallel up to the limit) and records a marker for each success.
+// parallel up to the limit) and records a marker for each success: the
+// engine's Run over the planned jobs, whose get-else-run-put records the
+// marker as the job step's outputs.
 func Run(ctx context.Context, o Options) ([]Outcome, error) {
-	planned, err := Plan(ctx, o)
-	if err != nil {
-		return nil, err
-	}
 	if o.Parallel <= 0 {
 		o.Parallel = 2
 	}
 	if o.LogDir == "" {
 		o.LogDir = filepath.Join(o.Root, ".work", "ci-logs")
 	}
-	if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
-		return nil, err
-	}
-	outcomes := make([]Outcome, len(planned))
-	byName := map[string]int{}
-	for i, p := range planned {
-		outcomes[i] = Outcome{Planned: p}
-		byName[p.Job.Name] = i
-		if p.Hit {
-			fmt.Fprintln(o.Out, outcomes[i].Line())
-		}
+	var outcomes []Outcome
+	// Jobs run side by side: their lines go to Out one at a time (outMu,
+	// which the streamed output's prefixWriter holds too).
+	say := func(line string) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		fmt.Fprintln(o.Out, line)
 	}
 	commit := gitCommit(o.Root)
 	host, _ := os.Hostname()
 	var exclusive sync.RWMutex
-	var steps []*pipeline.Step
-	for i := range planned {
-		i := i
-		p := planned[i]
-		var deps []string
-		for _, n := range p.Job.Needs {
-			deps = append(deps, n)
-		}
-		steps = append(steps, &pipeline.Step{Name: p.Job.Name, Deps: deps, NoCache: true, Run: func(ctx context.Context, _ pipeline.Input) (pipeline.Outputs, error) {
-			if p.Hit {
-				return nil, nil
-			}
+	run := func(i int) func(context.Context, pipeline.Input) (pipeline.Outputs, error) {
+		return func(ctx context.Context, _ pipeline.Input) (pipeline.Outputs, error) {
+			oc := &outcomes[i]
+			p := oc.Planned
 			if p.Job.Exclusive {
 				exclusive.Lock()
 				defer exclusive.Unlock()
@@ -493,8 +485,7 @@ func Run(ctx context.Context, o Options) ([]Outcome, error) {
 				exclusive.RLock()
 				defer exclusive.RUnlock()
 			}
-			oc := &outcomes[i]
-			fmt.Fprintln(o.Out, oc.Line())
+			say(oc.Line())
 			oc.Ran = true
 			oc.Log = filepath.Join(o.LogDir, p.Job.Name+".log")
 			t0 := time.Now()
@@ -510,20 +501,35 @@ func Run(ctx context.Context, o Options) ([]Outcome, error) {
 			}
 			m := Marker{Job: p.Job.Name, Key: p.Key, Commit: c, Time: time.Now().UTC().Format(time.RFC3339),
 				Duration: oc.Duration.Round(time.Millisecond).String(), Host: host, Inputs: inputsOf(p.Files)}
-			b, _ := json.Marshal(m)
-			if err := o.Cache.Put(ctx, p.Key, b); err != nil {
-				oc.Err = fmt.Errorf("record success marker: %w", err)
-				return nil, oc.Err
-			}
-			return nil, nil
-		}})
+			return m.outputs(), nil
+		}
 	}
-	pl := &pipeline.Pipeline{Steps: steps, Parallel: o.Parallel, Grace: 15 * time.Second}
+	pl, planned, err := plan(ctx, &o, run)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
+		return nil, err
+	}
+	outcomes = make([]Outcome, len(planned))
+	byName := map[string]int{}
+	for i, p := range planned {
+		outcomes[i] = Outcome{Planned: p}
+		byName[p.Job.Name] = i
+		if p.Hit {
+			say(outcomes[i].Line())
+		}
+	}
+	pl.Parallel, pl.Grace = o.Parallel, 15*time.Second
 	rs, runErr := pl.Run(ctx)
 	for _, r := range rs {
 		oc := &outcomes[byName[r.Name]]
 		if !r.Status.OK() && oc.Err == nil {
 			oc.Err = r.Err
+		}
+		if r.Status == pipeline.Cached && !oc.Hit { // recorded by another run since the plan
+			oc.Hit, oc.Reason = true, "validated by another run while this one planned"
+			say(oc.Line())
 		}
 	}
 	for _, oc := range outcomes {

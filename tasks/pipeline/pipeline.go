@@ -57,16 +57,28 @@ type Step struct {
 	// Keep, when set, is the explicit source of the step's files: only
 	// the files it admits count (a flake's tracked files, a CI job's files
 	// git would track). The manifest, and so the key, holds what it kept.
-	Keep   func(rel string) bool
-	Params map[string]string
-	Tools  map[string]string // tool name -> version string
-	Deps   []string          // names of steps that run first and feed the key
+	Keep func(rel string) bool
+	// Optional globs are hashed with Files but may match nothing (a CI
+	// job's optional inputs).
+	Optional []string
+	Params   map[string]string
+	Tools    map[string]string // tool name -> version string
+	Deps     []string          // names of steps that run first and feed the key
+	// KeyOnly says the step's outputs are a report (who validated a CI
+	// job, when, from what), not a result: its dependents' keys take its
+	// key alone, and their Input gets no outputs of it. So a dependent's
+	// key is known before the step has run, and stays the same whoever
+	// recorded the step.
+	KeyOnly bool
 
 	Run func(ctx context.Context, in Input) (Outputs, error)
 
 	// Effect marks a step that changes the world: on a key hit it still
 	// runs unless Verify confirms the world already matches.
 	Effect bool
+	// Verify, when set, must confirm a record before a hit is taken, for
+	// any step: an Effect's world still matches it, a CI job's marker
+	// names its own key. An Effect without Verify always runs.
 	Verify func(ctx context.Context, in Input, recorded Outputs) (bool, error)
 	// NoCache runs the step every time and records nothing.
 	NoCache bool
@@ -128,6 +140,10 @@ type Pipeline struct {
 	OnEvent func(Event)
 	// Force runs every step even on a key hit, and still records results.
 	Force bool
+
+	// planned holds the manifests the last Plan hashed, by step: a Run
+	// after a Plan keys from them instead of hashing the files again.
+	planned map[string]digest.Manifest
 }
 
 // Validate checks the graph: unique names, known dependencies, no cycle.
@@ -235,7 +251,7 @@ func (p *Pipeline) Run(ctx context.Context) ([]Result, error) {
 		mu.Lock()
 		deps := map[string]Result{}
 		for _, d := range s.Deps {
-			deps[d] = results[d]
+			deps[d] = feed(byName[d], results[d])
 		}
 		mu.Unlock()
 		go func() {
@@ -358,14 +374,14 @@ func (p *Pipeline) runStep(ctx context.Context, s *Step, hasher *digest.Hasher, 
 		r.Status, r.Err = Cancelled, err
 		return r
 	}
-	var files digest.Manifest
-	if len(s.Files) > 0 {
-		var err error
-		files, err = hasher.Glob(digest.Spec{Root: s.Root, Patterns: s.Files, Exclude: s.Exclude, Required: s.Required, Keep: s.Keep})
-		if err != nil {
-			r.Status, r.Err = Failed, fmt.Errorf("step %s: %w", s.Name, err)
-			return r
-		}
+	files, planned := p.planned[s.Name]
+	var err error
+	if !planned {
+		files, err = s.manifest(hasher)
+	}
+	if err != nil {
+		r.Status, r.Err = Failed, fmt.Errorf("step %s: %w", s.Name, err)
+		return r
 	}
 	r.Key = StepKey(s, files, deps)
 	in := Input{Key: r.Key, Files: files, Deps: map[string]Outputs{}}
@@ -374,24 +390,15 @@ func (p *Pipeline) runStep(ctx context.Context, s *Step, hasher *digest.Hasher, 
 	}
 	useCache := p.Cache != nil && !s.NoCache
 	if useCache && !p.Force {
-		recorded, ok, err := lookup(ctx, p.Cache, r.Key)
+		recorded, _, hit, err := get(ctx, p.Cache, s, in)
 		if err != nil {
 			r.Status, r.Err = Failed, fmt.Errorf("step %s: cache: %w", s.Name, err)
 			return r
 		}
-		if ok {
-			r.Hit = true
-			if !s.Effect {
-				r.Status, r.Outputs, r.Duration = Cached, recorded, time.Since(t0)
-				return r
-			}
-			if s.Verify != nil {
-				fine, err := s.Verify(ctx, in, recorded)
-				if err == nil && fine {
-					r.Status, r.Outputs, r.Duration = Cached, recorded, time.Since(t0)
-					return r
-				}
-			}
+		r.Hit = hit != miss
+		if hit == good {
+			r.Status, r.Outputs, r.Duration = Cached, recorded, time.Since(t0)
+			return r
 		}
 	}
 	if p.OnEvent != nil {

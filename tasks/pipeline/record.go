@@ -37,14 +37,38 @@ func DecodeRecord(b []byte) (outs Outputs, d time.Duration, ok bool) {
 	return rec.Outputs, time.Duration(rec.Duration), true
 }
 
-// lookup is the get of the engine's one get-else-run-put: the outputs a
-// step recorded under key, if the store holds a record there. ctx carries
-// the caller's trust (cache.OnlyMadeHere) to the store.
-func lookup(ctx context.Context, store cache.Store, key string) (Outputs, bool, error) {
-	b, ok, err := store.Get(ctx, key)
+// hitKind is what the cache says of a step's key.
+type hitKind int
+
+const (
+	miss     hitKind = iota // no record
+	unproven                // a record, but the step is an Effect its Verify did not confirm
+	good                    // a record the step may be skipped on
+)
+
+// get is the get of the engine's one get-else-run-put (Run and Plan both
+// ask it): the outputs recorded under in.Key and where they came from
+// (cache.OriginLocal or the remote's address). A record is good when the
+// step's Verify confirms it, or, for a step with no Verify, when the step
+// is no Effect (an Effect without Verify always runs). ctx carries the
+// caller's trust (cache.OnlyMadeHere) to the store.
+func get(ctx context.Context, store cache.Store, s *Step, in Input) (Outputs, string, hitKind, error) {
+	b, origin, ok, err := cache.GetOrigin(ctx, store, in.Key)
 	if err != nil || !ok {
-		return nil, false, err
+		return nil, "", miss, err
 	}
 	outs, _, ok := DecodeRecord(b)
-	return outs, ok, nil
+	if !ok {
+		return nil, "", miss, nil
+	}
+	if s.Verify != nil {
+		if fine, err := s.Verify(ctx, in, outs); err == nil && fine {
+			return outs, origin, good, nil
+		}
+		return outs, origin, unproven, nil
+	}
+	if !s.Effect {
+		return outs, origin, good, nil
+	}
+	return outs, origin, unproven, nil
 }
