@@ -22,6 +22,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
+	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
@@ -267,7 +268,8 @@ func TestGCPFaultsMidApplyConverge(t *testing.T) {
 
 // TestGCPInstancesAreLabHosts: with the lab behind both fakes, every cloud
 // machine terraform creates is a lab host whose sshd answers at the
-// address terraform reports, and turning scheelite off removes its host.
+// address terraform reports, booting a bare image (no Nix, an empty
+// /nix), and turning scheelite off removes its host.
 func TestGCPInstancesAreLabHosts(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("lab hosts need root")
@@ -285,6 +287,15 @@ func TestGCPInstancesAreLabHosts(t *testing.T) {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(a.String(), "22"), 5*time.Second)
 		assert.NilError(t, err, "%s: sshd answers", m)
 		c.Close()
+		// Booting its cloud's bare image: no Nix until a deploy installs it.
+		out, err := l.Exec(context.Background(), m, "sh", "-c", "command -v nix-daemon || command -v nix || ls -A /nix")
+		assert.NilError(t, err, "%s: %s", m, out)
+		assert.Equal(t, string(out), "", "%s has Nix", m)
+	}
+	hs, err := l.Hosts()
+	assert.NilError(t, err)
+	for _, h := range hs {
+		assert.Equal(t, h.Boot, lab.BootImage, h.Name)
 	}
 	on := []string{"cinnabar", "electrum", "galena"}
 	_, err = e.planApplyRendering(t, cloudRendering(t, e.id, labCloudConfig(t, on...), on...))
