@@ -34,7 +34,7 @@ for part in $parts; do
   case "$part" in
     nix) apt_packages+=(nix-bin) ;;
     nix226) apt_packages+=(mmdebstrap) ;;
-    lab) apt_packages+=(iproute2 openssh-server openssh-client) ;;
+    lab) apt_packages+=(iproute2 openssh-server openssh-client sudo) ;;
     bazel) apt_packages+=(bazel-bootstrap bazel-skylib) ;;
     just) command -v npm >/dev/null || apt_packages+=(nodejs npm) ;;
   esac
