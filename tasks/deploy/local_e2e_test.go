@@ -168,7 +168,8 @@ func (le *localEnv) state() (current string, gen int, log string) {
 
 // TestLocalDeployAsRoot: the host deploys itself with --local (and
 // without it, when the host name is the machine's), confirms from a fresh
-// process after its health checks, and stays on its generation when an
+// process after its health checks, rolls itself back a generation
+// (deploy:rollback --local), and stays on its generation when an
 // activation fails or a health check does (magic rollback, the abort from
 // the confirming process).
 func TestLocalDeployAsRoot(t *testing.T) {
@@ -204,14 +205,27 @@ func TestLocalDeployAsRoot(t *testing.T) {
 	assert.NilError(t, err, out)
 	assert.Check(t, is.Contains(out, "unchanged"))
 
+	// deploy:rollback --local: back one generation, here.
+	out, err = le.run("", nil, "deploy:rollback", "alpha", "--local", "--flake", le.flake)
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "alpha: generation 2 -> 1"))
+	cur, gen, _ := le.state()
+	assert.Equal(t, cur, v1)
+	assert.Equal(t, gen, 1)
+	out, err = deploy("--local") // v2 again
+	assert.NilError(t, err, out)
+	cur, genV2, _ := le.state()
+	assert.Equal(t, cur, v2)
+	assert.Assert(t, genV2 > 1, "generation %d (a new one, or Nix's latest when it holds v2 already)", genV2)
+
 	// A failing activation rolls back: the host stays on v2.
 	le.params(fmt.Sprintf(`{ version = "%s-3"; mode = "fail"; }`, v))
 	out, err = deploy("--local")
 	assert.Assert(t, err != nil, out)
 	assert.Check(t, is.Contains(out, "rolled back"))
-	cur, gen, _ := le.state()
+	cur, gen, _ = le.state()
 	assert.Equal(t, cur, v2)
-	assert.Equal(t, gen, 2)
+	assert.Equal(t, gen, genV2)
 
 	// A failing health check, run by the confirming process, aborts the
 	// pending activation: the agent rolls back at once.
@@ -222,7 +236,7 @@ func TestLocalDeployAsRoot(t *testing.T) {
 	assert.Check(t, is.Contains(out, "rolled back"))
 	cur, gen, _ = le.state()
 	assert.Equal(t, cur, v2)
-	assert.Equal(t, gen, 2)
+	assert.Equal(t, gen, genV2)
 
 	// No --local: the host's name is the machine's, so it is this machine.
 	le.params(fmt.Sprintf(`{ version = "%s-5"; }`, v))
@@ -231,7 +245,7 @@ func TestLocalDeployAsRoot(t *testing.T) {
 	assert.NilError(t, err, out)
 	v5, gen, _ := le.state()
 	assert.Assert(t, strings.Contains(v5, "-nixos-system-alpha-test") && v5 != v2, v5)
-	assert.Assert(t, gen > 2, "generation %d", gen)
+	assert.Assert(t, gen > genV2, "generation %d", gen)
 
 	// --local deploys one machine, the one it runs on.
 	out, err = le.run("", nil, "deploy:fleet", "alpha", "beta", "--flake", le.flake, "--local")
