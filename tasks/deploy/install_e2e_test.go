@@ -154,7 +154,9 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(installChildEnv); v != "" {
 		os.Exit(installChild(v))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeCompiledSuite() // local_e2e_test.go
+	os.Exit(code)
 }
 
 // installChild is the deployer TestInstallKilledResumes kills: the suite's

@@ -54,6 +54,7 @@ func compiledSuite(t *testing.T) string {
 		}
 		os.Chmod(dir, 0o755)
 		out := filepath.Join(dir, "vanixiets")
+		suiteBin.path = out // removed by removeCompiledSuite, even when the compile fails
 		if err := os.MkdirAll(filepath.Join(root, ".work"), 0o755); err != nil {
 			suiteBin.err = err
 			return
@@ -64,10 +65,17 @@ func compiledSuite(t *testing.T) string {
 			suiteBin.err = fmt.Errorf("go tool mage -compile: %v: %s", err, b)
 			return
 		}
-		suiteBin.path = out
 	})
 	assert.NilError(t, suiteBin.err)
 	return suiteBin.path
+}
+
+// removeCompiledSuite removes the compiled suite once every test is done
+// (TestMain).
+func removeCompiledSuite() {
+	if suiteBin.path != "" {
+		os.RemoveAll(filepath.Dir(suiteBin.path))
+	}
 }
 
 // localEnv is a lab host that deploys itself, with the flake and the
