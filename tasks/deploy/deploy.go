@@ -102,9 +102,9 @@ type Options struct {
 	// repository), the set every other step keyed on the flake uses.
 	Files     []string
 	FilesRoot string
-	// the default Files' exclusions and filter (fleet.FlakeFiles)
+	// the default Files' exclusions and candidate paths (fleet.FlakeFiles)
 	filesExclude []string
-	filesKeep    func(rel string) bool
+	filesPaths   []string
 	// VarsDir is the flake's vars directory (default <flake>/vars when the
 	// flake is a local directory that has one; "-" turns uploads off).
 	// Machines with deployable secrets get an upload step before and
@@ -240,7 +240,7 @@ func (o *Options) defaults() error {
 			if err != nil {
 				return fmt.Errorf("deploy: %w", err)
 			}
-			o.FilesRoot, o.Files, o.filesExclude, o.filesKeep = ff.Root, ff.Files, ff.Exclude, ff.Keep
+			o.FilesRoot, o.Files, o.filesExclude, o.filesPaths = ff.Root, ff.Files, ff.Exclude, ff.Paths
 		}
 	}
 	if o.VarsDir == "" {
@@ -332,7 +332,7 @@ func (d *Deployer) Fleet(ctx context.Context) (*fleet.Fleet, error) {
 func (d *Deployer) evalStep() *pipeline.Step {
 	return &pipeline.Step{
 		Name: "evaluate", Def: "deploy-eval-v1",
-		Root: d.opt.FilesRoot, Files: d.opt.Files, Exclude: d.opt.filesExclude, Keep: d.opt.filesKeep,
+		Root: d.opt.FilesRoot, Files: d.opt.Files, Exclude: d.opt.filesExclude, Paths: d.opt.filesPaths,
 		Params: map[string]string{"flake": d.flake},
 		Tools:  map[string]string{"nix": d.opt.Nix.Identity()},
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
@@ -853,7 +853,7 @@ func (e *FailedError) Error() string {
 func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 	build := &pipeline.Step{
 		Name: "build", Def: "deploy-build-v3", Deps: []string{"evaluate"},
-		Root: d.opt.FilesRoot, Files: d.opt.Files, Exclude: d.opt.filesExclude, Keep: d.opt.filesKeep,
+		Root: d.opt.FilesRoot, Files: d.opt.Files, Exclude: d.opt.filesExclude, Paths: d.opt.filesPaths,
 		Params: map[string]string{"flake": d.flake},
 		Tools:  map[string]string{"nix": d.opt.Nix.Identity()},
 		Effect: true, // a cache hit is only good while the outputs are still in the store

@@ -78,6 +78,12 @@ type Spec struct {
 	// the files git tracks or would track, so ignored build output on one
 	// machine does not change a key that a fresh clone computes).
 	Keep func(rel string) bool
+	// Paths, when set, are the candidates instead of a walk of Root: each
+	// (slash-separated, relative to Root) is still matched against
+	// Patterns, Exclude and Keep, and one that does not exist or is no
+	// file is skipped, as a walk would not have met it. For a set known in
+	// advance (a flake's tracked files) it saves reading every directory.
+	Paths []string
 }
 
 // ErrNoMatch is wrapped by the error for a required pattern matching nothing.
@@ -112,13 +118,17 @@ func (h *Hasher) Glob(spec Spec) (Manifest, error) {
 		excl = append(excl, c)
 	}
 	w := &globWalk{h: h, root: root, pats: pats, excl: excl, keep: spec.Keep, hits: make([]atomic.Int64, len(pats))}
-	seen := map[string]bool{}
-	for _, start := range walkRoots(pats) {
-		if seen[start] {
-			continue
+	if spec.Paths != nil {
+		w.list(spec.Paths)
+	} else {
+		seen := map[string]bool{}
+		for _, start := range walkRoots(pats) {
+			if seen[start] {
+				continue
+			}
+			seen[start] = true
+			w.start(start)
 		}
-		seen[start] = true
-		w.start(start)
 	}
 	w.wg.Wait()
 	if w.err != nil {
@@ -183,6 +193,37 @@ func (w *globWalk) start(rel string) {
 		defer w.wg.Done()
 		w.file(rel, nil)
 	}()
+}
+
+// list hashes the given candidates (Spec.Paths) in parallel chunks.
+func (w *globWalk) list(paths []string) {
+	const chunk = 64
+	for i := 0; i < len(paths); i += chunk {
+		part := paths[i:min(i+chunk, len(paths))]
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			walkSem <- struct{}{}
+			defer func() { <-walkSem }()
+			bp := bufPool.Get().(*[]byte)
+			defer bufPool.Put(bp)
+			for _, rel := range part {
+				abs := filepath.Join(w.root, filepath.FromSlash(rel))
+				st, err := os.Lstat(abs)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // gone since the list was made
+				}
+				if err != nil {
+					w.fail(fmt.Errorf("read input %s: %w", abs, err))
+					return
+				}
+				if st.IsDir() || st.Mode()&(fs.ModeSocket|fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
+					continue // a directory (a submodule), or not content
+				}
+				w.file(rel, *bp)
+			}
+		}()
+	}
 }
 
 func (w *globWalk) dir(rel string) {

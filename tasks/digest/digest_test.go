@@ -189,3 +189,40 @@ func FuzzPatternMatch(f *testing.F) {
 		_ = p.mayContain(name)
 	})
 }
+
+// Spec.Paths replaces the walk with a list of candidates and changes
+// nothing else: each is matched as a walked file would be, so the manifest
+// is the walk's restricted to the list; a listed path that is gone or is a
+// directory is skipped.
+func TestGlobPaths(t *testing.T) {
+	dir := tree(t)
+	listed := []string{"go.mod", "tasks/a.go", "tasks/sub/notes.txt", "gone.go", "tasks/sub", "lab/flake.nix"}
+	inList := map[string]bool{}
+	for _, p := range listed {
+		inList[p] = true
+	}
+	tests := []struct {
+		name     string
+		patterns []string
+		exclude  []string
+		want     []string
+	}{
+		{"everything listed", []string{"**"}, nil, []string{"go.mod", "lab/flake.nix", "tasks/a.go", "tasks/sub/notes.txt"}},
+		{"patterns still match", []string{"tasks/**"}, nil, []string{"tasks/a.go", "tasks/sub/notes.txt"}},
+		{"exclude still applies", []string{"**"}, []string{"**/*.txt", "lab/**"}, []string{"go.mod", "tasks/a.go"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewHasher("")
+			got, err := h.Glob(Spec{Root: dir.Path(), Patterns: tc.patterns, Exclude: tc.exclude, Paths: listed})
+			assert.NilError(t, err)
+			assert.DeepEqual(t, pathsOf(got), tc.want)
+			walked, err := h.Glob(Spec{Root: dir.Path(), Patterns: tc.patterns, Exclude: tc.exclude, Keep: func(p string) bool { return inList[p] }})
+			assert.NilError(t, err)
+			assert.Equal(t, got.Sum(), walked.Sum(), "the list gives the walk's manifest")
+		})
+	}
+	// Required still says which pattern matched nothing in the list.
+	_, err := NewHasher("").Glob(Spec{Root: dir.Path(), Patterns: []string{"tasks/sub/*.go"}, Required: true, Paths: listed})
+	assert.Assert(t, errors.Is(err, ErrNoMatch), "got %v", err)
+}

@@ -7,48 +7,50 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 )
 
-// tracked is the set of files git tracks in repo (paths relative to it),
-// as a filter. `git ls-files` is asked once per process for a given state
+// tracked is the files git tracks in repo (paths relative to it, sorted). `git ls-files` is asked once per process for a given state
 // of the repository's index (its size, mtime and inode): the tracked set
 // changes only when the index does, and a fleet deploy keys several steps
 // on the same flake. A worktree (whose .git is a file) is asked every time.
-func tracked(ctx context.Context, repo string) (func(string) bool, error) {
+func tracked(ctx context.Context, repo string) ([]string, error) {
 	id, memo := indexID(repo)
 	if memo {
 		trackedMu.Lock()
 		e, ok := trackedMemo[repo]
 		trackedMu.Unlock()
 		if ok && e.id == id {
-			return e.keep, nil
+			return e.paths, nil
 		}
 	}
 	ls, err := git(ctx, repo, "ls-files", "-z")
 	if err != nil {
 		return nil, err
 	}
-	set := map[string]bool{}
+	var paths []string
 	for _, p := range strings.Split(string(ls), "\x00") {
 		if p != "" {
-			set[p] = true
+			paths = append(paths, p)
 		}
 	}
-	keep := func(p string) bool { return set[p] }
+	sort.Strings(paths)
+	paths = slices.Compact(paths) // a file in conflict is listed once per stage
 	if memo {
 		trackedMu.Lock()
-		trackedMemo[repo] = trackedEntry{id: id, keep: keep}
+		trackedMemo[repo] = trackedEntry{id: id, paths: paths}
 		trackedMu.Unlock()
 	}
-	return keep, nil
+	return paths, nil
 }
 
 type trackedEntry struct {
-	id   string
-	keep func(string) bool
+	id    string
+	paths []string // shared: never modified
 }
 
 var (

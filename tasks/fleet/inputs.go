@@ -30,8 +30,9 @@ type FlakeFiles struct {
 	Root    string   // what Files and Exclude are relative to: the repository root, or Dir
 	Files   []string // globs
 	Exclude []string
-	// Keep admits the files git tracks (nil outside git): a step's Keep.
-	Keep func(rel string) bool
+	// Paths are the files git tracks, sorted (nil outside git): a step's
+	// Paths, hashed without walking the repository's directories.
+	Paths []string
 }
 
 // FilesOf answers FlakeFiles for the flake directory flakeDir. In a git
@@ -47,11 +48,11 @@ func FilesOf(ctx context.Context, flakeDir string) (FlakeFiles, error) {
 	if repo == "" {
 		return ff, nil
 	}
-	keep, err := tracked(ctx, repo)
+	paths, err := tracked(ctx, repo)
 	if err != nil {
 		return FlakeFiles{}, fmt.Errorf("flake %s: %w", dir, err)
 	}
-	ff.Root, ff.Keep = repo, keep
+	ff.Root, ff.Paths = repo, paths
 	return ff, nil
 }
 
@@ -67,7 +68,7 @@ func (f FlakeFiles) Rel() string {
 
 // Spec is the set as a digest specification.
 func (f FlakeFiles) Spec() digest.Spec {
-	return digest.Spec{Root: f.Root, Patterns: f.Files, Exclude: f.Exclude, Keep: f.Keep}
+	return digest.Spec{Root: f.Root, Patterns: f.Files, Exclude: f.Exclude, Paths: f.Paths}
 }
 
 // RepoRoot is the repository holding dir: the nearest enclosing directory

@@ -137,7 +137,7 @@ func (l *Loader) flakeStep(ctx context.Context, name, def, ref string) (*pipelin
 	if err != nil {
 		return nil, err
 	}
-	step.Root, step.Files, step.Exclude, step.Keep = ff.Root, ff.Files, ff.Exclude, ff.Keep
+	step.Root, step.Files, step.Exclude, step.Paths = ff.Root, ff.Files, ff.Exclude, ff.Paths
 	step.Params["dir"] = ff.Rel()
 	step.Tools = map[string]string{"nix": l.nixIdentity()}
 	return step, nil

@@ -58,6 +58,10 @@ type Step struct {
 	// the files it admits count (a flake's tracked files, a CI job's files
 	// git would track). The manifest, and so the key, holds what it kept.
 	Keep func(rel string) bool
+	// Paths, when set, are the candidate files (relative to Root) instead
+	// of a walk: the explicit file source for a set known in advance (a
+	// flake's tracked files), which Files and Exclude still filter.
+	Paths []string
 	// Optional globs are hashed with Files but may match nothing (a CI
 	// job's optional inputs).
 	Optional []string

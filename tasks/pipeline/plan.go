@@ -158,7 +158,7 @@ func (s *Step) manifest(h *digest.Hasher) (digest.Manifest, error) {
 	var m digest.Manifest
 	if len(s.Files) > 0 {
 		var err error
-		m, err = h.Glob(digest.Spec{Root: s.Root, Patterns: s.Files, Exclude: s.Exclude, Required: s.Required, Keep: s.Keep})
+		m, err = h.Glob(digest.Spec{Root: s.Root, Patterns: s.Files, Exclude: s.Exclude, Required: s.Required, Keep: s.Keep, Paths: s.Paths})
 		if err != nil {
 			return m, err
 		}
@@ -166,7 +166,7 @@ func (s *Step) manifest(h *digest.Hasher) (digest.Manifest, error) {
 	if len(s.Optional) == 0 {
 		return m, nil
 	}
-	more, err := h.Glob(digest.Spec{Root: s.Root, Patterns: s.Optional, Exclude: s.Exclude, Keep: s.Keep})
+	more, err := h.Glob(digest.Spec{Root: s.Root, Patterns: s.Optional, Exclude: s.Exclude, Keep: s.Keep, Paths: s.Paths})
 	if err != nil {
 		return m, err
 	}

@@ -44,7 +44,7 @@ func TestStepsShareTheFlakesFiles(t *testing.T) {
 
 	h := digest.NewHasher("")
 	manifest := func(s *pipeline.Step) digest.Manifest {
-		m, err := h.Glob(digest.Spec{Root: s.Root, Patterns: s.Files, Exclude: s.Exclude, Keep: s.Keep})
+		m, err := h.Glob(digest.Spec{Root: s.Root, Patterns: s.Files, Exclude: s.Exclude, Paths: s.Paths})
 		assert.NilError(t, err)
 		return m
 	}

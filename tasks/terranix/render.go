@@ -115,7 +115,7 @@ func (r *Renderer) Step(ctx context.Context) (*pipeline.Step, error) {
 		if err != nil {
 			return nil, err
 		}
-		step.Root, step.Files, step.Exclude, step.Keep = ff.Root, ff.Files, ff.Exclude, ff.Keep
+		step.Root, step.Files, step.Exclude, step.Paths = ff.Root, ff.Files, ff.Exclude, ff.Paths
 		step.Params["dir"] = ff.Rel()
 	} else {
 		step.NoCache = true
