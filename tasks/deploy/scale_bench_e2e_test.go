@@ -5,6 +5,7 @@ package deploy_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -40,12 +41,52 @@ type forest struct {
 	names []string // the fleet's machines, sorted
 }
 
+// forestRepo copies the generated fleet, and the files it imports, into a
+// git repository of its own: the flake's input is every tracked file of
+// its repository (fleet.FilesOf), so in this shared checkout an edit to
+// any file would turn a benchmark's "nothing changed" into an evaluation.
+func forestRepo(tb testing.TB) string {
+	tb.Helper()
+	src := filepath.Join(forestFlake(tb), "..", "..", "..")
+	repo := tb.TempDir()
+	for _, f := range []string{"testdata/fleets/forest/flake.nix", "testdata/fleets/grove/keys/ops.agekey",
+		"modules/_fleet/shape.nix", "modules/_fleet/lib.nix", "lab/nix/system.nix"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(repo, f)), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, f), b, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	flake := filepath.Join(repo, "testdata", "fleets", "forest")
+	link, err := os.Readlink(filepath.Join(forestFlake(tb), "keys", "ops.agekey"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(flake, "keys"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Symlink(link, filepath.Join(flake, "keys", "ops.agekey")); err != nil {
+		tb.Fatal(err)
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+			tb.Fatalf("git %v: %v: %s", args, err, out)
+		}
+	}
+	return flake
+}
+
 func newForest(tb testing.TB) *forest {
 	tb.Helper()
 	if os.Geteuid() != 0 {
 		tb.Skip("needs root (lab hosts)")
 	}
-	flake := forestFlake(tb)
+	flake := forestRepo(tb)
 	f, err := fleet.NewLoader().Load(context.Background(), flake)
 	if err != nil {
 		tb.Fatal(err)
@@ -105,6 +146,53 @@ func deployerCPU() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
 	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
 	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+}
+
+// machineCPU is the machine's busy CPU time so far, all cores and every
+// process (/proc/stat: user, nice, system, irq, softirq): the lab hosts'
+// side, which a real fleet's hosts would run on their own CPUs, is
+// machineCPU's growth less deployerCPU's.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	var sum int64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		if i < len(f) {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			sum += v
+		}
+	}
+	return time.Duration(sum) * 10 * time.Millisecond // USER_HZ = 100
+}
+
+// hostsCPU is the CPU the lab hosts' side has used so far: for each host's
+// sshd, its own time and that of its ended descendants (each connection's
+// sshd, reaped when the connection ends, brings its sessions' and their
+// commands' time with it). Unlike machineCPU it counts nothing else that
+// runs on this shared machine. Call it when the deploy's connections are
+// closed.
+func (f *forest) hostsCPU() time.Duration {
+	st, err := f.lab.Status(context.Background())
+	if err != nil {
+		f.tb.Fatal(err)
+	}
+	var sum int64
+	for _, h := range st {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(h.PID) + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fs := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime (fields 14-17)
+			v, _ := strconv.ParseInt(fs[i], 10, 64)
+			sum += v
+		}
+	}
+	return time.Duration(sum) * 10 * time.Millisecond // USER_HZ = 100
 }
 
 // resetPeakRSS starts a new peak resident size for this process (Linux:
@@ -232,14 +320,19 @@ func BenchmarkScaleRedeploy64NoChange(b *testing.B) {
 		b.Fatalf("%v\n%s", err, deploy.Table(rows))
 	}
 	b.ResetTimer()
-	var cpu time.Duration
+	var cpu, all, hosts time.Duration
 	for i := 0; i < b.N; i++ {
-		c0 := deployerCPU()
+		c0, m0, h0 := deployerCPU(), machineCPU(), f.hostsCPU()
 		rows, err := f.deployer(nil).Run(context.Background(), nil)
 		if err != nil {
 			b.Fatalf("%v\n%s", err, deploy.Table(rows))
 		}
 		cpu += deployerCPU() - c0
+		all += machineCPU() - m0
+		b.StopTimer()
+		time.Sleep(200 * time.Millisecond) // the hosts' sshd reap their ended connections
+		hosts += f.hostsCPU() - h0
+		b.StartTimer()
 		for _, r := range rows {
 			if r.Paths != 0 || r.Result != "unchanged" {
 				b.Fatalf("%s: %d paths, %s on a redeploy with nothing changed", r.Machine, r.Paths, r.Result)
@@ -248,6 +341,12 @@ func BenchmarkScaleRedeploy64NoChange(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/redeploy64")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "deployer-cpu-ms")
+	// Everything the machine did meanwhile: the hosts' sshd, sessions and
+	// nix-daemons (and whatever else runs on this shared machine).
+	b.ReportMetric(float64(all.Milliseconds())/float64(b.N), "machine-cpu-ms")
+	// The hosts' side alone: on a real fleet it runs on the hosts' CPUs.
+	b.ReportMetric(float64(hosts.Milliseconds())/float64(b.N), "hosts-cpu-ms")
+	b.ReportMetric(float64(runtime.NumCPU()), "cores")
 }
 
 // BenchmarkScaleStatus64: fleet:status (tasks/status.Run) over the 64 deployed
@@ -259,7 +358,9 @@ func BenchmarkScaleStatus64(b *testing.B) {
 		b.Fatalf("%v\n%s", err, deploy.Table(rows))
 	}
 	b.ResetTimer()
+	var cpu, all time.Duration
 	for i := 0; i < b.N; i++ {
+		c0, m0 := deployerCPU(), machineCPU()
 		rows, err := status.Run(context.Background(), f.deployer(nil), nil, status.Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -272,6 +373,10 @@ func BenchmarkScaleStatus64(b *testing.B) {
 		if len(rows) != 64 {
 			b.Fatalf("%d rows, want 64", len(rows))
 		}
+		cpu += deployerCPU() - c0
+		all += machineCPU() - m0
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/status64")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "deployer-cpu-ms")
+	b.ReportMetric(float64(all.Milliseconds())/float64(b.N), "machine-cpu-ms")
 }
