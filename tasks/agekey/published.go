@@ -2,11 +2,11 @@ package agekey
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -15,6 +15,8 @@ import (
 
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/vanixiets/vanixiets/tasks/gitrepo"
 )
 
 // PlaceholderPrefix starts an ageKeys entry that stands for a key nobody has
@@ -71,22 +73,19 @@ const maxScanned = 1 << 20
 // scanned once per repository and process: every encryption of a run asks,
 // and the answer cannot change while the run lasts.
 //
-// git runs with the checkout's own ownership rules (no safe.directory
-// override): a checkout owned by another user is refused by git, and the
-// error says so.
+// The root and the tracked files are gitrepo's (the answer nix's flake
+// inputs share). git runs with the checkout's own ownership rules (no
+// safe.directory override): a checkout owned by another user is refused by
+// git, and the error says so.
 func PublishedIn(dir string) (*Published, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.Command("git", "-C", abs, "rev-parse", "--show-toplevel").CombinedOutput()
-	if err != nil {
-		if bytes.Contains(out, []byte("not a git repository")) {
-			return &Published{byKey: map[string]string{}}, nil
-		}
-		return nil, fmt.Errorf("find the git repository of %s (to refuse keys committed to it): %v: %s", abs, err, strings.TrimSpace(string(out)))
+	root := gitrepo.Root(abs)
+	if root == "" {
+		return &Published{byKey: map[string]string{}}, nil
 	}
-	root := strings.TrimSpace(string(out))
 	publishedMu.Lock()
 	defer publishedMu.Unlock()
 	if p, ok := publishedCache[root]; ok {
@@ -101,18 +100,12 @@ func PublishedIn(dir string) (*Published, error) {
 }
 
 func scanRepository(root string) (*Published, error) {
-	cmd := exec.Command("git", "-C", root, "ls-files", "-z")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	ls, err := cmd.Output()
+	ls, err := gitrepo.Tracked(context.Background(), root)
 	if err != nil {
-		return nil, fmt.Errorf("list the tracked files of %s: %v: %s", root, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("list the tracked files of %s (to refuse keys committed to it): %w", root, err)
 	}
 	p := &Published{Root: root, byKey: map[string]string{}}
-	for _, rel := range strings.Split(string(ls), "\x00") {
-		if rel == "" {
-			continue
-		}
+	for _, rel := range ls {
 		path := filepath.Join(root, filepath.FromSlash(rel))
 		st, err := os.Lstat(path)
 		if err != nil || !st.Mode().IsRegular() || st.Size() > maxScanned {

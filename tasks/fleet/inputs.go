@@ -3,10 +3,10 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/vanixiets/vanixiets/tasks/digest"
+	"github.com/vanixiets/vanixiets/tasks/gitrepo"
 )
 
 // FlakeFiles is the one answer to "which files make up a local flake's
@@ -36,19 +36,19 @@ type FlakeFiles struct {
 }
 
 // FilesOf answers FlakeFiles for the flake directory flakeDir. In a git
-// repository it asks git for the tracked files (once per process while the
-// index is unchanged: tracked).
+// repository it asks git for the tracked files (gitrepo.Tracked: once per
+// process while the index is unchanged).
 func FilesOf(ctx context.Context, flakeDir string) (FlakeFiles, error) {
 	dir, err := filepath.Abs(flakeDir)
 	if err != nil {
 		return FlakeFiles{}, err
 	}
 	ff := FlakeFiles{Dir: dir, Root: dir, Files: []string{"**"}, Exclude: []string{"**/result", "**/result-*"}}
-	repo := RepoRoot(dir)
+	repo := gitrepo.Root(dir)
 	if repo == "" {
 		return ff, nil
 	}
-	paths, err := tracked(ctx, repo)
+	paths, err := gitrepo.Tracked(ctx, repo)
 	if err != nil {
 		return FlakeFiles{}, fmt.Errorf("flake %s: %w", dir, err)
 	}
@@ -69,22 +69,6 @@ func (f FlakeFiles) Rel() string {
 // Spec is the set as a digest specification.
 func (f FlakeFiles) Spec() digest.Spec {
 	return digest.Spec{Root: f.Root, Patterns: f.Files, Exclude: f.Exclude, Paths: f.Paths}
-}
-
-// RepoRoot is the repository holding dir: the nearest enclosing directory
-// that holds .git (a directory, or a file for a worktree), or "" outside
-// any. It asks no git process, so it costs a few stats.
-func RepoRoot(dir string) string {
-	for d := dir; ; {
-		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
-			return d
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return ""
-		}
-		d = parent
-	}
 }
 
 // hash hashes the set with h (nil: digest.Default, saved afterwards).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
+	"github.com/vanixiets/vanixiets/tasks/gitrepo"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
@@ -195,7 +196,7 @@ func localPaths(ref string, err error) error {
 	if err == nil || !filepath.IsAbs(ref) || !errors.As(err, &ce) {
 		return err
 	}
-	root := RepoRoot(ref)
+	root := gitrepo.Root(ref)
 	if root == "" {
 		root = ref
 	}

@@ -1,4 +1,9 @@
-package fleet
+// Package gitrepo answers the two questions the suite asks of the git
+// repository holding a directory, in one place: where its root is (Root)
+// and which files it tracks (Tracked), which is what nix reads of a flake
+// in it and where a committed private key would be published. git runs
+// with its own ownership check left on (Git).
+package gitrepo
 
 import (
 	"bytes"
@@ -14,11 +19,12 @@ import (
 	"syscall"
 )
 
-// tracked is the files git tracks in repo (paths relative to it, sorted). `git ls-files` is asked once per process for a given state
+// Tracked is the files git tracks in repo (paths relative to it, sorted:
+// the list is shared, callers must not modify it). `git ls-files` is asked once per process for a given state
 // of the repository's index (its size, mtime and inode): the tracked set
 // changes only when the index does, and a fleet deploy keys several steps
 // on the same flake. A worktree (whose .git is a file) is asked every time.
-func tracked(ctx context.Context, repo string) ([]string, error) {
+func Tracked(ctx context.Context, repo string) ([]string, error) {
 	id, memo := indexID(repo)
 	if memo {
 		trackedMu.Lock()
@@ -28,7 +34,7 @@ func tracked(ctx context.Context, repo string) ([]string, error) {
 			return e.paths, nil
 		}
 	}
-	ls, err := git(ctx, repo, "ls-files", "-z")
+	ls, err := Git(ctx, repo, "ls-files", "-z")
 	if err != nil {
 		return nil, err
 	}
@@ -72,13 +78,13 @@ func indexID(repo string) (string, bool) {
 	return fmt.Sprintf("%d:%d:%d", st.Size(), st.ModTime().UnixNano(), ino), true
 }
 
-// git runs git in dir with git's own ownership check left on. The suite
+// Git runs git in dir with git's own ownership check left on. The suite
 // runs as root, and a repository's configuration can run programs
 // (core.fsmonitor, for one): overriding the check with safe.directory=*
 // would let whoever owns a checkout run code as root. A checkout owned by
 // another user is therefore refused by git, and the error says how to
 // trust that one directory.
-func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
+func Git(ctx context.Context, dir string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -91,4 +97,20 @@ func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
 		return nil, fmt.Errorf("git %s in %s: %v: %s", strings.Join(args, " "), dir, err, msg)
 	}
 	return out, nil
+}
+
+// Root is the repository holding dir: the nearest enclosing directory
+// that holds .git (a directory, or a file for a worktree), or "" outside
+// any. It asks no git process, so it costs a few stats.
+func Root(dir string) string {
+	for d := dir; ; {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return ""
+		}
+		d = parent
+	}
 }

@@ -1,4 +1,4 @@
-package fleet
+package gitrepo
 
 import (
 	"context"
@@ -61,13 +61,13 @@ func TestGitKeepsOwnershipCheck(t *testing.T) {
 				return os.Lchown(p, tc.owner, -1)
 			}))
 
-			// FilesOf is what keys every flake step (the render, the
-			// fleet's evaluation): it asks git for the tracked files.
-			ff, err := FilesOf(context.Background(), repo)
+			// Tracked is what keys every flake step (the render, the
+			// fleet's evaluation) and what agekey scans.
+			paths, err := Tracked(context.Background(), repo)
 			if tc.wantErr == "" {
 				assert.NilError(t, err)
-				assert.DeepEqual(t, ff.Paths, []string{"flake.nix"})
-				ls, err := git(context.Background(), repo, "ls-files", "-z")
+				assert.DeepEqual(t, paths, []string{"flake.nix"})
+				ls, err := Git(context.Background(), repo, "ls-files", "-z")
 				assert.NilError(t, err)
 				assert.Equal(t, string(ls), "flake.nix\x00")
 				return
