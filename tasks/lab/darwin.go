@@ -30,7 +30,9 @@ import (
 //     where the Nix installer puts it on a Mac (whose sshd gives root a
 //     PATH without it), so the scripts must find it themselves
 //     (hostsh.Prelude);
-//   - /proc is an empty, read-only file system;
+//   - /proc is an empty, read-only file system (on a host of Nix 2.8;
+//     Nix 2.26, a Linux build, reads /proc/self/exe to start, so a 2.26
+//     darwin-class host keeps /proc);
 //   - /etc/group has admin (gid 80 on a Mac) besides wheel (gid 0), the
 //     groups a darwin secret may name.
 //

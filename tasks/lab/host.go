@@ -107,7 +107,8 @@ func hostPasswd(target string) ([]byte, error) {
 // directory, bound at /run/vanixiets-nix-2.26 after /run (the wrapper finds
 // its trixie root there, since the machine's /root is hidden next). For a
 // darwin-class host (darwin.go) $6 is "darwin" and $7 posh: bound over
-// /bin/sh, and /proc covered, last (mount itself reads /proc).
+// /bin/sh, and /proc covered, last (mount itself reads /proc), except on a
+// 2.26 host, whose Nix cannot start without /proc/self/exe.
 const mountScript = `set -e
 d=$1
 mount --bind "$d/$3" /nix
@@ -126,7 +127,11 @@ fi
 mount --bind "$d/root" /root
 if [ "${6:-}" = darwin ]; then
   mount --bind "$7" /bin/sh
-  mount -t tmpfs -o ro,mode=0555,size=4k vx-darwin-no-proc /proc
+  # Nix 2.26 (a Linux build) finds itself through /proc/self/exe, where
+  # a Mac's Nix asks the kernel another way: a 2.26 host keeps /proc, and
+  # the scripts' independence of it is proven on the 2.8 hosts (and by
+  # hostsh.Lint) alone.
+  [ -n "$4" ] || mount -t tmpfs -o ro,mode=0555,size=4k vx-darwin-no-proc /proc
 fi
 cd /
 exec "$2" -D -e -f /etc/ssh/sshd_config
