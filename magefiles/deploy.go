@@ -71,6 +71,12 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 			opt.Timeout = -1 // 0s turns magic rollback off
 		}
 	}
+	if d, ok := call.Duration("stall"); ok {
+		opt.Stall = d
+		if d == 0 {
+			opt.Stall = -1 // 0s: no stall limit
+		}
+	}
 	if n, ok := call.Count("parallel"); ok {
 		opt.Parallel = n
 	}

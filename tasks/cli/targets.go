@@ -83,6 +83,9 @@ var deployFlags = []Flag{
 	flagSSHConfig,
 	{Name: "mode", Spec: Spec{Kind: Mode, Modes: DeployModes}, Env: "VANIXIETS_DEPLOY_ACTION"},
 	{Name: "timeout", Spec: Spec{Kind: Duration}, Env: "VANIXIETS_DEPLOY_TIMEOUT"},
+	// --stall: a copy moving no byte for this long gives its host up
+	// (deploy.Options.Stall; 0s: no limit).
+	{Name: "stall", Spec: Spec{Kind: Duration}, Env: "VANIXIETS_DEPLOY_STALL"},
 	flagYes,
 	{Name: "no-provision", Spec: Spec{Kind: Bool}, Env: "VANIXIETS_NO_PROVISION"},
 	// --lab deploys a flake that does not declare itself a lab fleet to

@@ -75,7 +75,8 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// Stall gives a machine's closure copy up when its host neither takes
 	// nor sends a byte for this long (default closure.DefaultStall, a
-	// minute): a hung host fails alone, named, and the others go on.
+	// minute; negative: no limit): a hung host fails alone, named, and the
+	// others go on.
 	Stall time.Duration
 	// DryRun evaluates and builds, then prints the plan and what would be
 	// copied; no host is changed.
@@ -205,7 +206,7 @@ func (o *Options) defaults() error {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
 	}
-	if o.Stall <= 0 {
+	if o.Stall == 0 {
 		o.Stall = closure.DefaultStall
 	}
 	if o.Parallel <= 0 {

@@ -418,7 +418,11 @@ func newFleetLines(w io.Writer, steps []*pipeline.Step, parallel int, heartbeat 
 	f := &fleetLines{w: w, t: newTally(steps), quit: make(chan struct{}), gone: make(chan struct{})}
 	f.quarter = 1
 	f.next = f.quarterAt(1)
-	f.printf("%-10s deploying %d machines, %d at once", "*", f.t.machines, parallel)
+	verb := "deploying"
+	if f.t.total["plan"] > 0 {
+		verb = "planning" // a dry run
+	}
+	f.printf("%-10s %s %d machines, %d at once", "*", verb, f.t.machines, parallel)
 	go func() {
 		defer close(f.gone)
 		tick := time.NewTicker(heartbeat / 4)

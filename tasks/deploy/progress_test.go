@@ -163,6 +163,18 @@ func TestFleetLines(t *testing.T) {
 
 // TestFleetLinesHeartbeat: a long quiet stretch prints the aggregate line
 // with what is running.
+// TestFleetLinesDryRun: a dry run's fleet is planned, not deployed.
+func TestFleetLinesDryRun(t *testing.T) {
+	var out syncBuffer
+	steps := []*pipeline.Step{{Name: "evaluate"}, {Name: "build"}}
+	for i := 0; i < 20; i++ {
+		steps = append(steps, &pipeline.Step{Name: fmt.Sprintf("m%02d:plan", i)})
+	}
+	replay(newFleetLines(&out, steps, 8, time.Hour), steps, nil)
+	assert.Check(t, is.Contains(out.String(), "*          planning 20 machines, 8 at once"))
+	assert.Check(t, is.Contains(out.String(), "*          20/20 machines done (20 ok, 0 failed)"))
+}
+
 func TestFleetLinesHeartbeat(t *testing.T) {
 	var out syncBuffer
 	steps := fleetSteps(20)
