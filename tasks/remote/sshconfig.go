@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	sshconfig "github.com/kevinburke/ssh_config"
 )
@@ -35,6 +36,9 @@ import (
 // (and the parser: both must agree on where ~/.ssh is), not $HOME.
 type SSHConfig struct {
 	files []configFile
+
+	mu  sync.Mutex
+	idx []*hostIndex // per file, made on first use (sshconfig_index.go)
 }
 
 type configFile struct {
@@ -157,8 +161,8 @@ func (s *SSHConfig) get(host, key string) (string, string) {
 	if s == nil {
 		return "", ""
 	}
-	for _, f := range s.files {
-		if v, err := f.c.Get(host, key); err == nil && v != "" {
+	for i, f := range s.files {
+		if v, err := s.fileFor(i, host).Get(host, key); err == nil && v != "" {
 			return v, f.name
 		}
 	}
@@ -171,8 +175,8 @@ func (s *SSHConfig) getAll(host, key string) []string {
 		return nil
 	}
 	var out []string
-	for _, f := range s.files {
-		v, _ := f.c.GetAll(host, key)
+	for i := range s.files {
+		v, _ := s.fileFor(i, host).GetAll(host, key)
 		out = append(out, v...)
 	}
 	return out
