@@ -47,6 +47,8 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/dag"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/remote"
+
+	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
 // Options tune Copy.
@@ -195,7 +197,7 @@ func (se *session) fail(what string, err error) error {
 	}
 	target := se.s.Target()
 	if msg != "" {
-		return fmt.Errorf("copy to %s: %s: %s", target, what, lastLines(msg, 3))
+		return fmt.Errorf("copy to %s: %s: %s", target, what, tail.LastLines(msg, 3))
 	}
 	return fmt.Errorf("copy to %s: %s: %v", target, what, err)
 }
@@ -419,12 +421,4 @@ func EnsureKey(ctx context.Context, dir, name string) (secretFile, public string
 	}
 	b, err := os.ReadFile(pub)
 	return sec, strings.TrimSpace(string(b)), err
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
 }

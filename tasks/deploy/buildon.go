@@ -16,6 +16,8 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/remote"
+
+	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
 // Building where the platform is.
@@ -174,7 +176,7 @@ func realise(ctx context.Context, c *remote.Client, drv, top string) error {
 		if msg == "" {
 			msg = err.Error()
 		}
-		return fmt.Errorf("building %s on %s failed: %s", drv, c.Name(), lastLines(nix.StripANSI(msg), 3))
+		return fmt.Errorf("building %s on %s failed: %s", drv, c.Name(), tail.LastLines(nix.StripANSI(msg), 3))
 	}
 	for _, l := range strings.Fields(stdout.String()) {
 		if l == top {
@@ -277,12 +279,4 @@ func (d *Deployer) targetPlanStep(m *fleet.Machine) *pipeline.Step {
 				len(rep.Missing), rep.Closure, humanBytes(rep.MissingBytes), top, d.opt.Action, orNone(st.Toplevel)), "missing": "[]"}, nil
 		},
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
 }

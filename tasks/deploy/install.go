@@ -13,6 +13,8 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/hostsh"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/remote"
+
+	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
 // Install from a bare image.
@@ -169,17 +171,9 @@ func runScript(ctx context.Context, c *remote.Client, script string, args ...str
 		if msg == "" {
 			msg = err.Error()
 		}
-		return fmt.Errorf("%s", lastLine(msg))
+		return fmt.Errorf("%s", tail.LastLine(msg))
 	}
 	return nil
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 // installer is the deployment's Installer: the lab's, when the lab

@@ -32,9 +32,10 @@ import (
 	"os/exec"
 	"os/user"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
 // Sh is the shell every command line runs in; sudoers rules name it.
@@ -122,14 +123,14 @@ func (s *Shell) Run(ctx context.Context, command string, stdin io.Reader, stdout
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
-	tail := &tailBuffer{max: 2048}
+	errTail := &tail.Buffer{Max: 2048}
 	if stdout == nil {
 		stdout = io.Discard
 	}
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, io.MultiWriter(stderr, tail)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, io.MultiWriter(stderr, errTail)
 	err := cmd.Run()
 	if err == nil {
 		return nil
@@ -139,7 +140,7 @@ func (s *Shell) Run(ctx context.Context, command string, stdin io.Reader, stdout
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return &ExitError{Target: s.Name(), Command: command, Code: ee.ExitCode(), Stderr: lastLine(tail.String())}
+		return &ExitError{Target: s.Name(), Command: command, Code: ee.ExitCode(), Stderr: tail.LastLine(errTail.String())}
 	}
 	return fmt.Errorf("%s: run %s: %w", s.Name(), argv[0], err)
 }
@@ -239,35 +240,4 @@ func short(s string) string {
 		return s[:77] + "..."
 	}
 	return s
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndex(s, "\n"); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
 }

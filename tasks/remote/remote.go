@@ -34,6 +34,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
 // Config says how to reach one machine.
@@ -448,7 +450,7 @@ func (c *Client) Run(ctx context.Context, command string, stdin io.Reader, stdou
 		return c.connErr(err)
 	}
 	defer s.Close()
-	tail := &tailBuffer{max: 2048}
+	errTail := &tail.Buffer{Max: 2048}
 	if stdout == nil {
 		stdout = io.Discard
 	}
@@ -457,7 +459,7 @@ func (c *Client) Run(ctx context.Context, command string, stdin io.Reader, stdou
 	}
 	s.Stdin = stdin
 	s.Stdout = stdout
-	s.Stderr = io.MultiWriter(stderr, tail)
+	s.Stderr = io.MultiWriter(stderr, errTail)
 	if err := s.Start(command); err != nil {
 		return c.connErr(err)
 	}
@@ -476,7 +478,7 @@ func (c *Client) Run(ctx context.Context, command string, stdin io.Reader, stdou
 		s.Close()
 		return c.connErr(io.EOF)
 	}
-	return c.exitErr(command, err, tail.String())
+	return c.exitErr(command, err, errTail.String())
 }
 
 func (c *Client) exitErr(command string, err error, stderr string) error {
@@ -523,7 +525,7 @@ type Session struct {
 	cmd    string
 	Stdin  io.WriteCloser
 	Stdout io.Reader
-	stderr *tailBuffer
+	stderr *tail.Buffer
 }
 
 // Start starts command with piped stdin and stdout; stderr is kept (its
@@ -543,13 +545,13 @@ func (c *Client) Start(command string) (*Session, error) {
 		s.Close()
 		return nil, c.connErr(err)
 	}
-	tail := &tailBuffer{max: 4096}
-	s.Stderr = tail
+	errTail := &tail.Buffer{Max: 4096}
+	s.Stderr = errTail
 	if err := s.Start(command); err != nil {
 		s.Close()
 		return nil, c.connErr(err)
 	}
-	return &Session{s: s, c: c, cmd: command, Stdin: in, Stdout: out, stderr: tail}, nil
+	return &Session{s: s, c: c, cmd: command, Stdin: in, Stdout: out, stderr: errTail}, nil
 }
 
 // Target names the machine the session runs on.
@@ -567,29 +569,6 @@ func (s *Session) Wait() error {
 
 // Close ends the session at once.
 func (s *Session) Close() error { return s.s.Close() }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
-}
 
 func lastLine(s string) string {
 	s = strings.TrimSpace(s)
