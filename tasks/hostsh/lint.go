@@ -185,15 +185,7 @@ func (l *lexer) run() {
 		case c == '"':
 			l.dquote()
 		case c == '`':
-			j := strings.IndexByte(l.s[l.i+1:], '`')
-			end := len(l.s)
-			if j >= 0 {
-				end = l.i + 1 + j + 1
-			}
-			l.sub(l.s[l.i+1 : max(l.i+1, end-1)])
-			l.add(l.s[l.i:end], true)
-			l.line += strings.Count(l.s[l.i:end], "\n")
-			l.i = end
+			l.backquote()
 		case c == '$':
 			l.dollar(false)
 		default:
@@ -273,15 +265,7 @@ func (l *lexer) dquote() {
 		case c == '$':
 			l.dollar(true)
 		case c == '`':
-			j := strings.IndexByte(l.s[l.i+1:], '`')
-			end := len(l.s)
-			if j >= 0 {
-				end = l.i + 1 + j + 1
-			}
-			l.sub(l.s[l.i+1 : max(l.i+1, end-1)])
-			l.add(l.s[l.i:end], true)
-			l.line += strings.Count(l.s[l.i:end], "\n")
-			l.i = end
+			l.backquote()
 		default:
 			if c == '\n' {
 				l.line++
@@ -290,6 +274,21 @@ func (l *lexer) dquote() {
 			l.i++
 		}
 	}
+}
+
+// backquote reads a `...` command substitution (outside or inside double
+// quotes alike) into the word; its inside is linted as a script. An
+// unclosed one runs to the end of the text, as sh would read it.
+func (l *lexer) backquote() {
+	j := strings.IndexByte(l.s[l.i+1:], '`')
+	end := len(l.s)
+	if j >= 0 {
+		end = l.i + 1 + j + 1
+	}
+	l.sub(l.s[l.i+1 : max(l.i+1, end-1)])
+	l.add(l.s[l.i:end], true)
+	l.line += strings.Count(l.s[l.i:end], "\n")
+	l.i = end
 }
 
 // paramRE matches the parameter expansions POSIX sh lacks: ${!x},

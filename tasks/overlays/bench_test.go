@@ -64,20 +64,7 @@ func BenchmarkCheck50(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/check")
 	})
-	b.Run("warm", func(b *testing.B) {
-		store := cache.NewLocal(b.TempDir())
-		h := digest.NewHasher("")
-		if _, _, err := CachedCheck(context.Background(), opt, store, h); err != nil {
-			b.Fatal(err)
-		}
-		for b.Loop() {
-			rep, _, err := CachedCheck(context.Background(), opt, store, h)
-			if err != nil || !rep.Cached {
-				b.Fatalf("warm check: %v cached=%v", err, rep.Cached)
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/check")
-	})
+	b.Run("warm", func(b *testing.B) { benchWarm(b, opt) })
 }
 
 // TestCachedCheck: the second run of an unchanged tree is a hit with the
@@ -185,18 +172,23 @@ func BenchmarkCheckReal200(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/check")
 	})
-	b.Run("warm", func(b *testing.B) {
-		store := cache.NewLocal(b.TempDir())
-		h := digest.NewHasher("")
-		if _, _, err := CachedCheck(context.Background(), opt, store, h); err != nil {
-			b.Fatal(err)
+	b.Run("warm", func(b *testing.B) { benchWarm(b, opt) })
+}
+
+// benchWarm measures a check whose key is already cached: the cost of
+// hashing the tree and looking the key up, which is what an unchanged
+// overlay tree costs every run.
+func benchWarm(b *testing.B, opt Options) {
+	store := cache.NewLocal(b.TempDir())
+	h := digest.NewHasher("")
+	if _, _, err := CachedCheck(context.Background(), opt, store, h); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		rep, _, err := CachedCheck(context.Background(), opt, store, h)
+		if err != nil || !rep.Cached {
+			b.Fatalf("warm check: %v cached=%v", err, rep.Cached)
 		}
-		for b.Loop() {
-			rep, _, err := CachedCheck(context.Background(), opt, store, h)
-			if err != nil || !rep.Cached {
-				b.Fatalf("warm check: %v cached=%v", err, rep.Cached)
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/check")
-	})
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/check")
 }
