@@ -13,6 +13,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
 // Bare-image hosts: what a cloud API creates.
@@ -165,7 +166,7 @@ func (l *Lab) Reboot(ctx context.Context, name string) error {
 	}
 	out, err := l.exec(ctx, name, "sh", "-c", bootActivation)
 	if err != nil {
-		return l.errf("host %s: boot: %v: %s", name, err, strings.TrimSpace(lastLines(string(out), 10)))
+		return l.errf("host %s: boot: %v: %s", name, err, tail.LastLines(string(out), 10))
 	}
 	return nil
 }
@@ -178,19 +179,11 @@ if [ -x "$P/activate" ]; then exec "$P/activate"; fi
 exec "$P/bin/switch-to-configuration" switch`
 
 func (l *Lab) reboot(ctx context.Context, name, boot string) error {
-	if err := preflight(ctx, l.cfg.SSHD); err != nil {
-		return err
-	}
-	unlock, err := l.lock()
+	r, ok, unlock, err := l.lockedHost(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	var r hostRecord
-	ok, err := readJSON(l.hostFile(name), &r)
-	if err != nil {
-		return l.errf("%v", err)
-	}
 	if !ok || r.Index < 0 {
 		return l.errf("no host %s (it was never created)", name)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
 // ErrRangeOverlap is wrapped by errors for a lab range that overlaps a route
@@ -584,7 +585,7 @@ func (l *Lab) waitListening(r hostRecord, timeout time.Duration) error {
 		if !alive(r.PID, r.StartTime) {
 			time.Sleep(20 * time.Millisecond) // let the log be flushed
 			b, _ := os.ReadFile(logPath)
-			return l.errf("host %s: sshd exited at start; its log (%s):\n%s", r.Name, logPath, strings.TrimSpace(lastLines(string(b), 15)))
+			return l.errf("host %s: sshd exited at start; its log (%s): %s", r.Name, logPath, tail.LastLines(string(b), 15))
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
@@ -593,7 +594,7 @@ func (l *Lab) waitListening(r hostRecord, timeout time.Duration) error {
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(logPath)
-			return l.errf("host %s: sshd not listening on %s after %s (%v); its log (%s):\n%s", r.Name, addr, timeout, err, logPath, strings.TrimSpace(lastLines(string(b), 15)))
+			return l.errf("host %s: sshd not listening on %s after %s (%v); its log (%s): %s", r.Name, addr, timeout, err, logPath, tail.LastLines(string(b), 15))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -619,20 +620,32 @@ func (l *Lab) stopProcs(ctx context.Context, r hostRecord) {
 	}
 }
 
-func (l *Lab) deleteHost(ctx context.Context, name string) error {
+// lockedHost opens a change to host name as every such change starts:
+// the machine can run the lab (preflight), the lab's lock is held, and the
+// host's record is read (found false: there is none). When err is nil the
+// caller holds the lock and must call unlock.
+func (l *Lab) lockedHost(ctx context.Context, name string) (r hostRecord, found bool, unlock func(), err error) {
 	if err := preflight(ctx, l.cfg.SSHD); err != nil {
-		return err
+		return r, false, nil, err
 	}
-	unlock, err := l.lock()
+	unlock, err = l.lock()
+	if err != nil {
+		return r, false, nil, err
+	}
+	found, err = readJSON(l.hostFile(name), &r)
+	if err != nil {
+		unlock()
+		return r, false, nil, l.errf("%v", err)
+	}
+	return r, found, unlock, nil
+}
+
+func (l *Lab) deleteHost(ctx context.Context, name string) error {
+	r, ok, unlock, err := l.lockedHost(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	var r hostRecord
-	ok, err := readJSON(l.hostFile(name), &r)
-	if err != nil {
-		return l.errf("%v", err)
-	}
 	if !ok {
 		if _, err := os.Stat(l.hostDir(name)); err != nil {
 			return nil

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
 // run runs a command and returns a one-line error carrying its output.
@@ -26,17 +28,9 @@ func output(ctx context.Context, argv ...string) ([]byte, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if err != nil {
-		return out.Bytes(), fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(lastLines(out.String(), 3)))
+		return out.Bytes(), fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, tail.LastLines(out.String(), 3))
 	}
 	return out.Bytes(), nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // route is one entry of "ip -j route show table all".
