@@ -19,44 +19,16 @@ import (
 // --parallel n, --yes, --no-provision, --local (the machine this runs on:
 // no SSH, sudo -n when not root, never the lab), --build-on local|target.
 func deployer() (*deploy.Deployer, deploy.Options, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return nil, deploy.Options{}, err
+	// --local is this machine, never a lab host.
+	local := boolFlag("local")
+	if local && boolFlag("lab") {
+		return nil, deploy.Options{}, fmt.Errorf("--local deploys the machine this runs on and --lab deploys to lab hosts: give one of them")
 	}
-	if f := flag("flake", ""); f != "" {
-		// Same meaning as the variable: FromEnv then deploys to the
-		// flake's targetHosts unless it is the lab (VANIXIETS_LAB).
-		os.Setenv("VANIXIETS_FLAKE", f)
-	}
-	if f := flag("ssh-config", ""); f != "" {
-		os.Setenv("VANIXIETS_SSH_CONFIG", f) // the one ssh_config, as ssh -F
-	}
-	opt, err := deploy.FromEnv(wd)
+	opt, err := deployOptions(local)
 	if err != nil {
 		return nil, opt, err
 	}
-	// The lab is plugged in here, the front door: a fleet that declares
-	// itself a lab deploys to it, any other only with --lab. --local is
-	// this machine, never a lab host.
-	opt.Local = boolFlag("local")
-	if opt.Local && boolFlag("lab") {
-		return nil, opt, fmt.Errorf("--local deploys the machine this runs on and --lab deploys to lab hosts: give one of them")
-	}
-	useLab, err := deploy.WantsLab(opt.Flake, boolFlag("lab"))
-	if err != nil {
-		return nil, opt, err
-	}
-	useLab = useLab && !opt.Local
-	if useLab {
-		l, err := lab.Default()
-		if err != nil {
-			return nil, opt, err
-		}
-		opt.Lab = lab.ForDeploy(l)
-		if call.Given("ssh-config") {
-			return nil, opt, deploy.SSHConfigForLab(flag("ssh-config", ""), opt.Lab)
-		}
-	}
+	opt.Local = local
 	opt.DryRun = boolFlag("dry-run")
 	opt.BuildOn = flag("build-on", "")
 	if deploy.IsTerminal(os.Stdin) {
@@ -66,16 +38,10 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		opt.Action = m
 	}
 	if d, ok := call.Duration("timeout"); ok {
-		opt.Timeout = d
-		if d == 0 {
-			opt.Timeout = -1 // 0s turns magic rollback off
-		}
+		opt.Timeout = deploy.OffAtZero(d) // 0s turns magic rollback off
 	}
 	if d, ok := call.Duration("stall"); ok {
-		opt.Stall = d
-		if d == 0 {
-			opt.Stall = -1 // 0s: no stall limit
-		}
+		opt.Stall = deploy.OffAtZero(d) // 0s: no stall limit
 	}
 	if n, ok := call.Count("parallel"); ok {
 		opt.Parallel = n
@@ -84,7 +50,7 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 		// A Hetzner machine that does not exist yet is created first
 		// (plan shown; asks unless --yes): provision -> install -> deploy.
 		yes := boolFlag("yes")
-		flake := os.Getenv("VANIXIETS_FLAKE")
+		flake := opt.Flake
 		opt.Provision = func(ctx context.Context, machine string) error {
 			_, err := provision.Ensure(ctx, provision.Options{Flake: flake, Yes: yes, Out: os.Stdout, In: os.Stdin, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()}, machine)
 			return err
@@ -95,6 +61,41 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 	opt.Bars = deploy.IsTerminal(os.Stdout)
 	d, err := deploy.New(opt)
 	return d, opt, err
+}
+
+// deployOptions are what deploy:* and fleet:status share: the environment
+// (deploy.FromEnv), --flake and --ssh-config over it (passed as options,
+// not through the environment), and the lab plugged in, here at the front
+// door, when the fleet declares itself one or --lab says so; never for
+// local (the machine this runs on).
+func deployOptions(local bool) (deploy.Options, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return deploy.Options{}, err
+	}
+	opt, err := deploy.FromEnv(wd)
+	if err != nil {
+		return opt, err
+	}
+	if f := flag("flake", ""); f != "" {
+		opt.Flake = f
+	}
+	if f := flag("ssh-config", ""); f != "" {
+		opt.SSHConfig = f // the one ssh_config, as ssh -F
+	}
+	useLab, err := deploy.WantsLab(opt.Flake, boolFlag("lab"))
+	if err != nil || !useLab || local {
+		return opt, err
+	}
+	l, err := lab.Default()
+	if err != nil {
+		return opt, err
+	}
+	opt.Lab = lab.ForDeploy(l)
+	if call.Given("ssh-config") {
+		return opt, deploy.SSHConfigForLab(flag("ssh-config", ""), opt.Lab)
+	}
+	return opt, nil
 }
 
 func runDeploy(ctx context.Context, selectors []string) error {

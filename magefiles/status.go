@@ -6,10 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/vanixiets/vanixiets/tasks/deploy"
-	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/status"
 	"github.com/vanixiets/vanixiets/tasks/terraform"
 )
@@ -27,33 +25,9 @@ import (
 func (Fleet) Status(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
 	sel := deploy.Selectors(rest())
-	wd, err := os.Getwd()
+	opt, err := deployOptions(false)
 	if err != nil {
 		return err
-	}
-	if f := flag("flake", ""); f != "" {
-		os.Setenv("VANIXIETS_FLAKE", f)
-	}
-	if f := flag("ssh-config", ""); f != "" {
-		os.Setenv("VANIXIETS_SSH_CONFIG", f) // the one ssh_config, as ssh -F
-	}
-	opt, err := deploy.FromEnv(wd)
-	if err != nil {
-		return err
-	}
-	useLab, err := deploy.WantsLab(opt.Flake, boolFlag("lab"))
-	if err != nil {
-		return err
-	}
-	if useLab {
-		l, err := lab.Default()
-		if err != nil {
-			return err
-		}
-		opt.Lab = lab.ForDeploy(l)
-		if call.Given("ssh-config") {
-			return deploy.SSHConfigForLab(flag("ssh-config", ""), opt.Lab)
-		}
 	}
 	timeout := status.DefaultTimeout
 	if d, ok := call.Duration("timeout"); ok && d > 0 {

@@ -260,3 +260,16 @@ func TestBadFleetStopsBeforeAnyHost(t *testing.T) {
 		})
 	}
 }
+
+func TestOffAtZero(t *testing.T) {
+	for _, tc := range []struct {
+		in, want time.Duration
+	}{
+		{0, -1},
+		{time.Second, time.Second},
+		{30 * time.Second, 30 * time.Second},
+		{-1, -1},
+	} {
+		assert.Equal(t, OffAtZero(tc.in), tc.want, "%s", tc.in)
+	}
+}

@@ -32,10 +32,7 @@ func FromEnv(repo string) (Options, error) {
 		if err != nil {
 			return o, fmt.Errorf("VANIXIETS_DEPLOY_TIMEOUT=%q: want a duration such as 30s", v)
 		}
-		o.Timeout = d
-		if d == 0 {
-			o.Timeout = -1
-		}
+		o.Timeout = OffAtZero(d)
 	}
 	if v := os.Getenv("VANIXIETS_DEPLOY_PARALLEL"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -72,6 +69,17 @@ func WantsLab(flake string, flagLab bool) (bool, error) {
 	default:
 		return false, fmt.Errorf("VANIXIETS_LAB=%q: want 1 (deploy to lab hosts) or 0 (to the machines' targetHosts)", v)
 	}
+}
+
+// OffAtZero turns a duration read from a flag or variable, where 0s
+// turns a timer off, into the Options value, where off is negative: an
+// Option's zero value means its default (Timeout 30 s, Stall a minute),
+// so a 0s passed through as it is would quietly mean the default instead.
+func OffAtZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func truthy(s string) bool {
