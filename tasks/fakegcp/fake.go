@@ -341,7 +341,7 @@ func (f *Fake) fault(method, path, collection string) *apiError {
 // the API: 501 naming it, so that a configuration using more of Compute
 // Engine fails with that name rather than with a puzzling 404.
 func unimplemented(r *http.Request) *apiError {
-	return errf(501, "notImplemented", "fakegcp does not implement %s %s: it serves the part of the Compute Engine API that google_compute_instance needs (instances insert/get/list/delete, disks get, zone operations, images, zones, machine types, accelerator types); extend tasks/fakegcp to use more", r.Method, r.URL.Path)
+	return errf(501, "notImplemented", "fakegcp does not implement %s %s: it serves the part of the Compute Engine API that google_compute_instance needs (instances insert/get/list/delete and getSerialPortOutput, disks get, zone operations, images, zones, machine types, accelerator types); extend tasks/fakegcp to use more", r.Method, r.URL.Path)
 }
 
 func (f *Fake) route(r *http.Request, rt route) (any, int, *apiError) {
@@ -365,6 +365,8 @@ func (f *Fake) route(r *http.Request, rt route) (any, int, *apiError) {
 		return f.getInstance(rt)
 	case rt.kind == "instance" && r.Method == http.MethodDelete:
 		return f.deleteInstance(rt)
+	case rt.kind == "serialPort" && get:
+		return f.getSerialPort(r, rt)
 	case rt.kind == "disk" && get:
 		return f.getDisk(rt)
 	case rt.kind == "operation" && get:

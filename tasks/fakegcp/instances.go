@@ -9,6 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 )
 
 // instance is a stored instance: the fields the fake answers with, in
@@ -460,6 +464,67 @@ func (f *Fake) getInstance(rt route) (any, int, *apiError) {
 		return nil, 0, notFound(fmt.Sprintf("projects/%s/zones/%s/instances/%s", rt.project, rt.zone, rt.name))
 	}
 	return in.json(), 200, nil
+}
+
+// Console lines around the host keys, as cloud-init's keys-to-console
+// writes them on a real image's first boot.
+const (
+	HostKeysBegin = "-----BEGIN SSH HOST KEY KEYS-----"
+	HostKeysEnd   = "-----END SSH HOST KEY KEYS-----"
+)
+
+// getSerialPort is instances.getSerialPortOutput: what the instance wrote
+// to a serial port since it booted, from byte start on ("next" is where to
+// go on). A real image's sshd generates its host key at first boot, so no
+// one knows it beforehand; its console ends with that key between
+// HostKeysBegin and HostKeysEnd, and reading it here, from the API the
+// deployer authenticated to, is how the first connection to a fresh
+// instance can be checked instead of trusted on first use. The fake's
+// console reports the key its machine's sshd really presents when the
+// backend can say (fakehcloud.HostKeys: the lab); memory machines have no
+// sshd and their console has the boot lines alone.
+func (f *Fake) getSerialPort(r *http.Request, rt route) (any, int, *apiError) {
+	port, start := int64(1), int64(0)
+	for _, q := range []struct {
+		name string
+		v    *int64
+		ok   func(int64) bool
+	}{{"port", &port, func(n int64) bool { return n >= 1 && n <= 4 }}, {"start", &start, func(n int64) bool { return n >= 0 }}} {
+		s := r.URL.Query().Get(q.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || !q.ok(n) {
+			return nil, 0, invalid(q.name, s, "Must be an integer (port 1 to 4, start 0 or more).")
+		}
+		*q.v = n
+	}
+	f.mu.Lock()
+	in, ok := f.st.Instances[rt.zone+"/"+rt.name]
+	var name, status, self string
+	if ok && in.Project == rt.project {
+		name, status, self = in.Name, in.Status, in.selfLink()
+	}
+	f.mu.Unlock()
+	if name == "" {
+		return nil, 0, notFound(fmt.Sprintf("projects/%s/zones/%s/instances/%s", rt.project, rt.zone, rt.name))
+	}
+	var b strings.Builder
+	if port == 1 && status == "RUNNING" {
+		fmt.Fprintf(&b, "%s login: \n", name)
+		if hk, ok := f.cfg.Backend.(fakehcloud.HostKeys); ok {
+			k, err := hk.SSHHostKey(r.Context(), name)
+			if err != nil {
+				return nil, 0, errf(500, "backendError", "instance %s: host key: %v", name, err)
+			}
+			fmt.Fprintf(&b, "%s\n%s root@%s\n%s\n", HostKeysBegin, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))), name, HostKeysEnd)
+		}
+	}
+	out := b.String()
+	start = min(start, int64(len(out)))
+	return map[string]any{"kind": "compute#serialPortOutput", "contents": out[start:], "start": strconv.FormatInt(start, 10),
+		"next": strconv.Itoa(len(out)), "selfLink": self + "/serialPort"}, 200, nil
 }
 
 func (f *Fake) listInstances(rt route) (any, int, *apiError) {

@@ -8,7 +8,7 @@ import (
 // route is a request path taken apart: which kind of resource it names and
 // the names in it.
 type route struct {
-	kind    string // zone, machineType, acceleratorType, image, imageFamily, instances, instance, disk, operation, operationWait
+	kind    string // zone, machineType, acceleratorType, image, imageFamily, instances, instance, serialPort, disk, operation, operationWait
 	project string
 	zone    string
 	name    string
@@ -17,7 +17,7 @@ type route struct {
 // collection is how Calls groups requests ("instances", "operations").
 func (rt route) collection() string {
 	switch rt.kind {
-	case "instance", "instances":
+	case "instance", "instances", "serialPort":
 		return "instances"
 	case "operation", "operationWait":
 		return "operations"
@@ -84,6 +84,9 @@ func parsePath(p string) (route, *apiError) {
 	case len(segs) == 1 && segs[0] == "instances":
 		rt.kind = "instances"
 		return rt, nil
+	case len(segs) == 3 && segs[0] == "instances" && segs[2] == "serialPort":
+		rt.kind, rt.name = "serialPort", segs[1]
+		return rt, check("instance", rt.name)
 	case len(segs) == 3 && segs[0] == "operations" && segs[2] == "wait":
 		rt.kind, rt.name = "operationWait", segs[1]
 		return rt, nil

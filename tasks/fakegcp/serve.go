@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 )
@@ -79,4 +81,13 @@ func (l *lazyLab) DeleteHost(ctx context.Context, name string) error {
 		return err
 	}
 	return be.DeleteHost(ctx, name)
+}
+
+// SSHHostKey implements fakehcloud.HostKeys.
+func (l *lazyLab) SSHHostKey(ctx context.Context, name string) (ssh.PublicKey, error) {
+	be, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return be.SSHHostKey(ctx, name)
 }

@@ -47,6 +47,17 @@ type Backend interface {
 	DeleteHost(ctx context.Context, name string) error
 }
 
+// HostKeys is what a Backend whose machines run sshd can also do: say the
+// host key a machine's sshd presents, as a real server's console says it
+// at first boot (cloud-init's keys-to-console, read back through Compute
+// Engine's getSerialPortOutput). A deployer that reads it there learns a
+// fresh server's key from the provider it authenticated to, not from the
+// server it is about to trust. The lab's backend has it; memory machines
+// run no sshd and have none.
+type HostKeys interface {
+	SSHHostKey(ctx context.Context, name string) (ssh.PublicKey, error)
+}
+
 // Fault makes the n-th request matching Method and Path (a prefix of the URL
 // path, e.g. "/servers") fail with Status and Hetzner's error body. Nth
 // counts from 1; 0 means every matching request.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
@@ -37,6 +39,20 @@ func (b *LabBackend) CreateHost(ctx context.Context, name string) (netip.Addr, e
 // DeleteHost implements Backend.
 func (b *LabBackend) DeleteHost(ctx context.Context, name string) error {
 	return b.Lab.DeleteHost(ctx, name)
+}
+
+// SSHHostKey implements HostKeys: the key the lab host's sshd presents.
+func (b *LabBackend) SSHHostKey(ctx context.Context, name string) (ssh.PublicKey, error) {
+	hs, err := b.Lab.Hosts()
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hs {
+		if h.Name == name && h.HostKey != nil {
+			return h.HostKey, nil
+		}
+	}
+	return nil, fmt.Errorf("lab %s has no host %s with a host key", b.Lab.Name(), name)
 }
 
 // NamedBackend is the backend a fake cloud's command line names: "memory"
