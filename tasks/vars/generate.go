@@ -9,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/cache"
 )
 
 // GenerateOptions selects what Generate does.
@@ -50,26 +52,18 @@ type unitState struct {
 // brought up to date first; a unit that is regenerated regenerates its
 // dependents (on any machine) in the same run. A run where nothing changed
 // writes nothing.
+//
+// Each unit is a pipeline.Step of NewGeneration, run by Pipeline.Run with
+// no record: the committed stamps decide (Generation says why).
 func (v *Vars) Generate(ctx context.Context, opts GenerateOptions) (*Report, error) {
-	p, err := v.Plan()
+	g, err := v.NewGeneration(opts)
 	if err != nil {
 		return nil, err
 	}
-	initial, err := p.selectUnits(opts.Machines, opts.Generators)
-	if err != nil {
-		return nil, err
-	}
-	set := p.closure(initial)
-	st := v.store()
-	if err := st.recoverAll(); err != nil {
+	if err := v.store().recoverAll(); err != nil {
 		return nil, fmt.Errorf("recover interrupted write under %s: %w", v.Dir, err)
 	}
-	prompter := v.Prompter
-	run := runner{tmpBase: v.TmpDir, extraPath: v.ExtraPath}
-	if run.tmpBase == "" {
-		run.tmpBase = TmpBase()
-	}
-	swept, err := SweepStale(run.tmpBase)
+	swept, err := SweepStale(g.run.tmpBase)
 	for _, d := range swept {
 		v.logf("removed %s, the work directory of a generator run that was killed", d)
 	}
@@ -78,78 +72,11 @@ func (v *Vars) Generate(ctx context.Context, opts GenerateOptions) (*Report, err
 	}
 	v.creating = true
 	defer func() { v.creating = false }()
-	rep := &Report{}
-	states := map[*Unit]*unitState{}
-	hostKey := func(m string) ([]byte, error) {
-		hk := p.hostKey[m]
-		if hk == nil {
-			return v.diskHostKey(p)(m)
-		}
-		s, ok := states[hk]
-		if !ok {
-			return v.diskHostKey(p)(m)
-		}
-		name, err := hostKeyFile(hk)
-		if err != nil {
-			return nil, err
-		}
-		return s.values[name], nil
+	results, err := g.Pipeline(nil).Run(cache.OnlyMadeHere(ctx))
+	if results == nil && err != nil {
+		return g.rep, err
 	}
-	for _, u := range p.Units {
-		if !set[u] {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return rep, fmt.Errorf("interrupted before %s: %w", u, err)
-		}
-		var deps []depState
-		depRegenerated := false
-		for _, d := range u.Deps {
-			ds := states[d]
-			deps = append(deps, depState{ID: d.ID, Stamp: ds.stamp, Values: ds.values})
-			depRegenerated = depRegenerated || ds.regenerated
-		}
-		key, err := unitKey(u, deps)
-		if err != nil {
-			return rep, err
-		}
-		stamp, err := st.readStamp(u)
-		if err != nil {
-			return rep, err
-		}
-		need := stamp == nil || stampKey(stamp) != key || depRegenerated ||
-			(opts.Regenerate && initial[u]) || !st.complete(u)
-		if !need {
-			vals, err := st.values(u)
-			if err != nil {
-				return rep, err
-			}
-			states[u] = &unitState{stamp: stamp, values: vals}
-			rep.UpToDate++
-			if u.HasSecrets() {
-				if want, err := v.expectedRecipients(u, hostKey); err == nil {
-					for _, f := range u.Files {
-						if !f.Secret {
-							continue
-						}
-						if !v.recipientsCurrent(u, f.Name, forFile(f, want)) {
-							rep.StaleRecipients = append(rep.StaleRecipients, u.ID+"/"+f.Name)
-						}
-					}
-				}
-			}
-			continue
-		}
-		s, dur, err := v.generateUnit(ctx, p, u, key, states, prompter, run, hostKey)
-		rep.ScriptTime += dur
-		if err != nil {
-			return rep, err
-		}
-		states[u] = s
-		rep.Generated = append(rep.Generated, u.ID)
-		v.logf("generated %s", u.ID)
-	}
-	return rep, nil
+	return g.rep, g.firstError(results)
 }
 
 func (v *Vars) generateUnit(ctx context.Context, p *Plan, u *Unit, key string, states map[*Unit]*unitState, prompter Prompter, run runner, hostKey func(string) ([]byte, error)) (*unitState, time.Duration, error) {
