@@ -140,7 +140,7 @@ func (d *Deployer) onTarget(ctx context.Context, in pipeline.Input, m *fleet.Mac
 	if err != nil {
 		return "", "", nil, err
 	}
-	drv = in.Deps["build"][onTargetKey+m.Name]
+	drv = in.Deps[stepBuild][onTargetKey+m.Name]
 	if drv == "" {
 		return "", "", nil, fmt.Errorf("%s: the build step recorded no derivation to build on the machine", m.Name)
 	}
@@ -192,7 +192,7 @@ func realise(ctx context.Context, c *remote.Client, drv, top string) error {
 // has the toplevel already gets nothing.
 func (d *Deployer) buildOnTargetStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":copy", Def: "deploy-build-on-target-v1", Deps: []string{"build"},
+		Name: stepOf(m.Name, phaseCopy), Def: "deploy-build-on-target-v1", Deps: []string{stepBuild},
 		Params:  map[string]string{"machine": m.Name, "target": d.targetParam(m), "buildOn": fleet.BuildTarget},
 		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
@@ -206,7 +206,7 @@ func (d *Deployer) buildOnTargetStep(m *fleet.Machine) *pipeline.Step {
 			}
 			if have {
 				d.mu.Lock()
-				d.notes[m.Name+":copy"] = ": the machine has its system already (built there)"
+				d.notes[stepOf(m.Name, phaseCopy)] = ": the machine has its system already (built there)"
 				d.mu.Unlock()
 				return pipeline.Outputs{"toplevel": top, "sent": "0", "bytes": "0", "closure": "0"}, nil
 			}
@@ -227,7 +227,7 @@ func (d *Deployer) buildOnTargetStep(m *fleet.Machine) *pipeline.Step {
 				return nil, err
 			}
 			d.mu.Lock()
-			d.notes[m.Name+":copy"] = fmt.Sprintf(": %d of %d derivation paths sent (%s), built on the machine in %s", rep.Sent, rep.Closure, humanBytes(rep.Bytes), time.Since(t0).Round(time.Millisecond))
+			d.notes[stepOf(m.Name, phaseCopy)] = fmt.Sprintf(": %d of %d derivation paths sent (%s), built on the machine in %s", rep.Sent, rep.Closure, humanBytes(rep.Bytes), time.Since(t0).Round(time.Millisecond))
 			d.mu.Unlock()
 			// "sent" counts the toplevel built there too: the machine
 			// cannot be running a system it has just built.
@@ -240,7 +240,7 @@ func (d *Deployer) buildOnTargetStep(m *fleet.Machine) *pipeline.Step {
 // targetPlanStep (dry run) says what a build on the machine would do.
 func (d *Deployer) targetPlanStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":plan", Def: "deploy-plan-on-target-v1", Deps: []string{"build"}, NoCache: true,
+		Name: stepOf(m.Name, phasePlan), Def: "deploy-plan-on-target-v1", Deps: []string{stepBuild}, NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
 			top, drv, c, err := d.onTarget(ctx, in, m)
 			if err != nil {

@@ -193,7 +193,7 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 		return nil
 	}
 	return &pipeline.Step{
-		Name: m.Name + ":install", Def: "deploy-install-v1", Deps: []string{"build"},
+		Name: stepOf(m.Name, phaseInstall), Def: "deploy-install-v1", Deps: []string{stepBuild},
 		Params:  map[string]string{"machine": m.Name, "target": d.targetParam(m)},
 		NoCache: true, // asks the host every time: one probe
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
@@ -206,7 +206,7 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 				return nil, err
 			}
 			if st.Nix && !st.Kexec {
-				d.note(m.Name+":install", ": the host has Nix, nothing to install")
+				d.note(stepOf(m.Name, phaseInstall), ": the host has Nix, nothing to install")
 				return pipeline.Outputs{"installed": ""}, nil
 			}
 			sent, err := d.install(ctx, in, m, top, c, st)
@@ -217,7 +217,7 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 			d.mu.Lock()
 			s.Result = "installed"
 			d.mu.Unlock()
-			d.note(m.Name+":install", fmt.Sprintf(": installed %s (%d paths to the disk)", top, sent))
+			d.note(stepOf(m.Name, phaseInstall), fmt.Sprintf(": installed %s (%d paths to the disk)", top, sent))
 			return pipeline.Outputs{"installed": top, "sent": strconv.Itoa(sent)}, nil
 		},
 	}
@@ -241,7 +241,7 @@ func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Mach
 			c.Config().Name(), m.Name)
 	}
 	say := func(format string, a ...any) {
-		d.printf("%-10s %-9s "+format, append([]any{m.Name, "install"}, a...)...)
+		d.printf("%-10s %-9s "+format, append([]any{m.Name, phaseInstall}, a...)...)
 	}
 	var err error
 	if st.Kexec {
@@ -270,7 +270,7 @@ func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Mach
 	}
 	sent := 0
 	if st.Copied != top {
-		infos, err := d.closureInfos(ctx, in.Deps["build"], top)
+		infos, err := d.closureInfos(ctx, in.Deps[stepBuild], top)
 		if err != nil {
 			return 0, err
 		}
@@ -363,7 +363,7 @@ func (d *Deployer) planInstall(ctx context.Context, in pipeline.Input, m *fleet.
 	if err != nil || (st.Nix && !st.Kexec) {
 		return "", false, err
 	}
-	infos, err := d.closureInfos(ctx, in.Deps["build"], top)
+	infos, err := d.closureInfos(ctx, in.Deps[stepBuild], top)
 	if err != nil {
 		return "", false, err
 	}

@@ -178,7 +178,7 @@ func (d *Deployer) targetName(m *fleet.Machine) string {
 // activates from, so there is nothing to send.
 func (d *Deployer) localStoreStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":copy", Def: "deploy-copy-local-v1", Deps: []string{"build"},
+		Name: stepOf(m.Name, phaseCopy), Def: "deploy-copy-local-v1", Deps: []string{stepBuild},
 		Params:  map[string]string{"machine": m.Name, "target": d.targetName(m)},
 		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
@@ -190,7 +190,7 @@ func (d *Deployer) localStoreStep(m *fleet.Machine) *pipeline.Step {
 				return nil, fmt.Errorf("%s: the toplevel %s is not in this machine's store: %v", m.Name, top, err)
 			}
 			d.mu.Lock()
-			d.notes[m.Name+":copy"] = ": nothing to copy, the store is this machine's"
+			d.notes[stepOf(m.Name, phaseCopy)] = ": nothing to copy, the store is this machine's"
 			d.mu.Unlock()
 			return pipeline.Outputs{"toplevel": top, "sent": "0", "bytes": "0", "closure": "0"}, nil
 		},
@@ -201,7 +201,7 @@ func (d *Deployer) localStoreStep(m *fleet.Machine) *pipeline.Step {
 // machine, nothing to copy.
 func (d *Deployer) localPlanStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":plan", Def: "deploy-plan-local-v1", Deps: []string{"build"}, NoCache: true,
+		Name: stepOf(m.Name, phasePlan), Def: "deploy-plan-local-v1", Deps: []string{stepBuild}, NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
 			top, h, err := d.activationHost(ctx, in, m)
 			if err != nil {

@@ -162,11 +162,11 @@ func (d *Deployer) printf(format string, a ...any) {
 
 func describe(step string, o pipeline.Outputs) string {
 	switch step {
-	case "copy":
+	case phaseCopy:
 		return fmt.Sprintf(": %s paths, %s", o["sent"], humanBytes(atoi64(o["bytes"])))
-	case "activate":
+	case phaseActivate:
 		return fmt.Sprintf(": generation %s -> %s", o["genBefore"], o["genAfter"])
-	case "plan":
+	case phasePlan:
 		return ": " + o["plan"]
 	}
 	return ""
@@ -419,7 +419,7 @@ func newFleetLines(w io.Writer, steps []*pipeline.Step, parallel int, heartbeat 
 	f.quarter = 1
 	f.next = f.quarterAt(1)
 	verb := "deploying"
-	if f.t.total["plan"] > 0 {
+	if f.t.total[phasePlan] > 0 {
 		verb = "planning" // a dry run
 	}
 	f.printf("%-10s %s %d machines, %d at once", "*", verb, f.t.machines, parallel)

@@ -212,9 +212,9 @@ func (s *secrets) phases(m string) (before, after bool, err error) {
 // It runs every time (the host's manifest makes a current secret cost
 // nothing but the manifest read).
 func (d *Deployer) secretsStep(m *fleet.Machine, phase vars.Phase, deps []string) *pipeline.Step {
-	name := m.Name + ":vars-pre"
+	name := stepOf(m.Name, phaseVarsPre)
 	if phase == vars.AfterActivation {
-		name = m.Name + ":vars-post"
+		name = stepOf(m.Name, phaseVarsPost)
 	}
 	return &pipeline.Step{
 		Name: name, Def: "deploy-vars-v1", Deps: deps, NoCache: true,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vanixiets/vanixiets/tasks/activate"
@@ -17,10 +16,10 @@ import (
 )
 
 func (d *Deployer) toplevel(in pipeline.Input, m *fleet.Machine) (string, error) {
-	if e := in.Deps["build"][buildFailureKey+m.Name]; e != "" {
+	if e := in.Deps[stepBuild][buildFailureKey+m.Name]; e != "" {
 		return "", fmt.Errorf("%s: %s", m.Name, e)
 	}
-	t := in.Deps["build"][m.Name]
+	t := in.Deps[stepBuild][m.Name]
 	if t == "" {
 		return "", fmt.Errorf("%s: the build produced no toplevel", m.Name)
 	}
@@ -64,7 +63,7 @@ func (d *Deployer) targetParam(m *fleet.Machine) string {
 // second session to the host when the answer is "some".
 func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":copy", Def: "deploy-copy-v2", Deps: []string{"build"},
+		Name: stepOf(m.Name, phaseCopy), Def: "deploy-copy-v2", Deps: []string{stepBuild},
 		Params:  map[string]string{"machine": m.Name, "target": d.targetParam(m)},
 		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
@@ -72,7 +71,7 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			infos, err := d.closureInfos(ctx, in.Deps["build"], top)
+			infos, err := d.closureInfos(ctx, in.Deps[stepBuild], top)
 			if err != nil {
 				return nil, err
 			}
@@ -97,7 +96,7 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 // once.
 func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":activate", Def: "deploy-activate-v2", Deps: []string{"build", m.Name + ":copy"},
+		Name: stepOf(m.Name, phaseActivate), Def: "deploy-activate-v2", Deps: []string{stepBuild, stepOf(m.Name, phaseCopy)},
 		Params:  map[string]string{"machine": m.Name, "target": d.targetName(m), "action": d.opt.Action, "class": m.MachineClass},
 		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
@@ -105,7 +104,7 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			if in.Deps[m.Name+":copy"]["sent"] == "0" && in.Deps[m.Name+":install"]["installed"] == "" && (d.opt.Action == "switch" || d.opt.Action == "test") {
+			if in.Deps[stepOf(m.Name, phaseCopy)]["sent"] == "0" && in.Deps[stepOf(m.Name, phaseInstall)]["installed"] == "" && (d.opt.Action == "switch" || d.opt.Action == "test") {
 				// Nothing was copied, so the host may run this system
 				// already: do not switch it again. (A host installed just
 				// now booted its system before this deployment's secrets
@@ -119,7 +118,7 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 			s := d.stat(m.Name)
 			d.mu.Lock()
 			s.GenBefore, s.GenAfter = res.PrevGen, res.NewGen
-			if in.Deps[m.Name+":install"]["installed"] != "" {
+			if in.Deps[stepOf(m.Name, phaseInstall)]["installed"] != "" {
 				s.GenBefore = 0 // the install made generation 1; nothing ran before it
 			}
 			d.mu.Unlock()
@@ -142,10 +141,10 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 // checks and confirms (or aborts) a pending activation.
 func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":confirm", Def: "deploy-confirm-v1", Deps: []string{m.Name + ":activate"},
+		Name: stepOf(m.Name, phaseConfirm), Def: "deploy-confirm-v1", Deps: []string{stepOf(m.Name, phaseActivate)},
 		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			act := in.Deps[m.Name+":activate"]
+			act := in.Deps[stepOf(m.Name, phaseActivate)]
 			res := activate.Result{Token: act["token"], Pending: act["pending"] == "true"}
 			s := d.stat(m.Name)
 			if s.Result == "unchanged" {
@@ -192,7 +191,7 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 // which the old system should let us in again; we keep trying until then
 // plus some slack, and report the host's own verdict.
 func (d *Deployer) awaitRollback(ctx context.Context, m *fleet.Machine, res activate.Result, first error) error {
-	d.printf("%-10s %-9s cannot reach the host again (%v); waiting for it to roll back", m.Name, "confirm", first)
+	d.printf("%-10s %-9s cannot reach the host again (%v); waiting for it to roll back", m.Name, phaseConfirm, first)
 	deadline := time.Now().Add(d.opt.Timeout + 20*time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -221,7 +220,7 @@ func (d *Deployer) awaitRollback(ctx context.Context, m *fleet.Machine, res acti
 // planStep (dry run) reports what a deployment would do; it changes nothing.
 func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
-		Name: m.Name + ":plan", Def: "deploy-plan-v1", Deps: []string{"build"}, NoCache: true,
+		Name: stepOf(m.Name, phasePlan), Def: "deploy-plan-v1", Deps: []string{stepBuild}, NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
 			top, c, err := d.hostFor(ctx, in, m)
 			if err != nil {
@@ -232,7 +231,7 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			} else if bare {
 				return pipeline.Outputs{"plan": plan}, nil
 			}
-			infos, err := d.closureInfos(ctx, in.Deps["build"], top)
+			infos, err := d.closureInfos(ctx, in.Deps[stepBuild], top)
 			if err != nil {
 				return nil, err
 			}
@@ -264,55 +263,6 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			return pipeline.Outputs{"plan": plan, "missing": string(missing)}, nil
 		},
 	}
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "nothing"
-	}
-	return s
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-// Table renders the summary table.
-func Table(rows []Summary) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-12s %-12s %-20s %-8s %-9s %s\n", "MACHINE", "GENERATION", "COPIED", "SECRETS", "TIME", "RESULT")
-	for _, r := range rows {
-		gen := fmt.Sprintf("%d -> %d", r.GenBefore, r.GenAfter)
-		copied := fmt.Sprintf("%d paths, %s", r.Paths, humanBytes(r.Bytes))
-		if r.Result == "planned" {
-			copied = fmt.Sprintf("would %d, %s", r.Missing, humanBytes(r.MissingB))
-		}
-		res := r.Result
-		if r.Err != nil {
-			res += ": " + firstLine(r.Err.Error())
-		}
-		sec := "-"
-		if r.HasSecrets && r.Result != "planned" {
-			sec = fmt.Sprintf("%d/%d", r.SecretsSent, r.SecretsTotal)
-		}
-		fmt.Fprintf(&b, "%-12s %-12s %-20s %-8s %-9s %s\n", r.Machine, gen, copied, sec, r.Duration.Round(10*time.Millisecond), res)
-	}
-	return b.String()
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // Rollback switches machine back one generation.

@@ -1,0 +1,170 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/activate"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
+)
+
+// Summary is one machine's row in the final table.
+type Summary struct {
+	Machine    string
+	GenBefore  int
+	GenAfter   int
+	Toplevel   string
+	Paths      int
+	Bytes      int64
+	Missing    int // dry run: paths that would be copied
+	MissingB   int64
+	Duration   time.Duration
+	Result     string // ok, unchanged, rolled back, failed, planned
+	Err        error
+	RolledBack bool
+	// SecretsSent of SecretsTotal deployable secrets were sent (the rest
+	// were current on the host); both 0 for a machine without vars.
+	SecretsSent  int
+	SecretsTotal int
+	HasSecrets   bool
+	// DryRun is what a dry run found the deployment would change
+	// (dryrun.go); nil otherwise.
+	DryRun *DryRun
+}
+
+func (d *Deployer) stat(m string) *Summary {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.stats[m]
+	if s == nil {
+		s = &Summary{Machine: m}
+		d.stats[m] = s
+	}
+	return s
+}
+
+// FailedError lists the machines that failed or rolled back.
+type FailedError struct {
+	Lines []string
+	Errs  []error
+}
+
+// Unwrap exposes each machine's error (errors.As finds a RollbackError).
+func (e *FailedError) Unwrap() []error { return e.Errs }
+
+func (e *FailedError) Error() string {
+	if len(e.Lines) == 1 {
+		return "deploy failed: " + e.Lines[0]
+	}
+	return fmt.Sprintf("deploy failed on %d machines:\n  %s", len(e.Lines), strings.Join(e.Lines, "\n  "))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Table renders the summary table.
+func Table(rows []Summary) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-12s %-12s %-20s %-8s %-9s %s\n", "MACHINE", "GENERATION", "COPIED", "SECRETS", "TIME", "RESULT")
+	for _, r := range rows {
+		gen := fmt.Sprintf("%d -> %d", r.GenBefore, r.GenAfter)
+		copied := fmt.Sprintf("%d paths, %s", r.Paths, humanBytes(r.Bytes))
+		if r.Result == "planned" {
+			copied = fmt.Sprintf("would %d, %s", r.Missing, humanBytes(r.MissingB))
+		}
+		res := r.Result
+		if r.Err != nil {
+			res += ": " + firstLine(r.Err.Error())
+		}
+		sec := "-"
+		if r.HasSecrets && r.Result != "planned" {
+			sec = fmt.Sprintf("%d/%d", r.SecretsSent, r.SecretsTotal)
+		}
+		fmt.Fprintf(&b, "%-12s %-12s %-20s %-8s %-9s %s\n", r.Machine, gen, copied, sec, r.Duration.Round(10*time.Millisecond), res)
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// summarize makes the deployment's rows, in name order, from the steps'
+// results: a machine's first failed step (in the order they run) is its
+// error; failed are the machines refused before any step ran (locked by
+// another deployer); took is the run's time, for a machine whose steps
+// did not time themselves. The error lists every failed machine.
+func (d *Deployer) summarize(machines []*fleet.Machine, results []pipeline.Result, failed []Summary, took time.Duration) ([]Summary, error) {
+	byName := map[string]pipeline.Result{}
+	for _, r := range results {
+		byName[r.Name] = r
+	}
+	var out []Summary
+	for _, m := range machines {
+		s := *d.stat(m.Name)
+		if s.Duration == 0 {
+			s.Duration = took
+		}
+		s.Toplevel = byName[stepBuild].Outputs[m.Name]
+		for _, st := range stepsInOrder(m.Name) {
+			r, ok := byName[st]
+			if !ok || r.Status.OK() {
+				continue
+			}
+			if s.Err == nil {
+				s.Err = r.Err
+				if s.Err == nil {
+					s.Err = fmt.Errorf("%s %s", st, r.Status)
+				}
+			}
+		}
+		var rb *activate.RollbackError
+		switch {
+		case errors.As(s.Err, &rb):
+			s.Result, s.RolledBack = "rolled back", true
+		case s.Err != nil:
+			s.Result = "failed"
+		case d.opt.DryRun:
+			s.Result = "planned"
+		case s.Result == "":
+			s.Result = "ok"
+		}
+		out = append(out, s)
+	}
+	out = append(out, failed...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Machine < out[j].Machine })
+	var fe FailedError
+	for _, s := range out {
+		if s.Err != nil {
+			fe.Lines = append(fe.Lines, fmt.Sprintf("%s: %v", s.Machine, s.Err))
+			fe.Errs = append(fe.Errs, s.Err)
+		}
+	}
+	if len(fe.Lines) > 0 {
+		return out, &fe
+	}
+	return out, nil
+}
