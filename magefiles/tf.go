@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/provision"
 	"github.com/vanixiets/vanixiets/tasks/terraform"
@@ -72,7 +73,7 @@ func (Tf) Plan(ctx context.Context) (err error) {
 		return err
 	}
 	defer s.Close()
-	p, err := s.Workspace.Plan(ctx, s.Rendering)
+	p, _, err := s.Workspace.RunPlan(ctx, s.Rendering, cache.Open())
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func (Tf) Apply(ctx context.Context) (err error) {
 		return err
 	}
 	defer s.Close()
-	p, err := s.Workspace.Apply(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout))
+	p, err := s.Workspace.RunApply(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout), cache.Open())
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func (Tf) Provision(ctx context.Context, machine string) (err error) {
 	if _, err := loadFleet(ctx); err != nil {
 		return err
 	}
-	res, err := provision.Ensure(ctx, provision.Options{Flake: flag("flake", ""), Yes: tfYes(), Out: os.Stderr, In: os.Stdin, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()}, machine)
+	res, err := provision.Ensure(ctx, provision.Options{Flake: flag("flake", ""), Yes: tfYes(), Out: os.Stderr, In: os.Stdin, ServeAPI: fakeCloud(), ServeGCP: fakeGCP(), Cache: cache.Open()}, machine)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/terraform"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
@@ -66,6 +67,10 @@ type Options struct {
 	// SSHTimeout bounds the wait for a new server's ssh (default 5 min: a
 	// real cloud server boots in about a minute).
 	SSHTimeout time.Duration
+	// Cache records the creation step (terraform.Workspace.ProvisionStep)
+	// for the next run; nil records nothing. Either way the step runs
+	// through a pipeline.Pipeline and its Verify reads the state.
+	Cache cache.Store
 }
 
 // Result is what Ensure did.
@@ -156,7 +161,7 @@ func Ensure(ctx context.Context, o Options, machine string) (Result, error) {
 		line, _ := bufio.NewReader(o.in()).ReadString('\n')
 		return strings.TrimSpace(line) == "yes"
 	}
-	a, p, err := s.Workspace.Provision(ctx, r, machine, confirm)
+	a, p, err := s.Workspace.RunProvision(ctx, r, machine, confirm, o.Cache)
 	res := Result{Cloud: true, Addr: a}
 	if p != nil {
 		res.Plan, res.Changes = p.Summary(), p.Changes
