@@ -77,8 +77,8 @@ func deployOptions(local bool) (deploy.Options, error) {
 	if err != nil {
 		return opt, err
 	}
-	if f := flag("flake", ""); f != "" {
-		opt.Flake = f
+	if opt.Flake, err = flakeArg(); err != nil {
+		return opt, err
 	}
 	if f := flag("ssh-config", ""); f != "" {
 		opt.SSHConfig = f // the one ssh_config, as ssh -F

@@ -9,15 +9,18 @@ import (
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
-// flakeArg is the flake every fleet target reads: --flake, else
-// $VANIXIETS_FLAKE, else the repository's lab flake.
+// flakeArg is the flake every target reads: --flake, else
+// $VANIXIETS_FLAKE (tasks/cli reads both), else the repository's lab flake
+// (paths.Flake decides).
 func flakeArg() (string, error) {
-	if f := flag("flake", ""); f != "" {
-		return f, nil
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
 	}
-	return fleet.DefaultFlake()
+	return paths.Flake(flag("flake", ""), wd)
 }
 
 // Fleet loads, validates and prints the inventory of the flake (--flake,

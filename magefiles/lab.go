@@ -12,6 +12,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
 // Up brings up the lab: one host per machine of the flake (--flake,
@@ -58,7 +59,7 @@ func fleetLab(ctx context.Context) (*lab.Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := deploy.LabHostKeys(f, ref, os.Stdout)
+	keys, err := deploy.HostKeysFromVars(f, ref, os.Getenv(paths.VarsDirEnv), os.Stdout)
 	if err != nil {
 		return nil, err
 	}

@@ -3,9 +3,9 @@
 package main
 
 import (
-	"errors"
 	"os"
-	"path/filepath"
+
+	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
 // repoRoot is the directory holding go.mod, found from the working
@@ -15,14 +15,5 @@ func repoRoot() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		p := filepath.Dir(d)
-		if p == d {
-			return "", errors.New("not inside the vanixiets repository (no go.mod above the working directory): run the targets from the checkout (cd <checkout> && go tool mage <target>), or from anywhere with <checkout>/scripts/mage <target>")
-		}
-		d = p
-	}
+	return paths.Checkout(d)
 }

@@ -225,13 +225,10 @@ func (o *Options) defaults() error {
 			o.FilesRoot, o.Files, o.filesExclude, o.filesPaths = ff.Root, ff.Files, ff.Exclude, ff.Paths
 		}
 	}
-	if o.VarsDir == "" {
-		if st, err := os.Stat(filepath.Join(o.Flake, "vars")); err == nil && st.IsDir() {
-			o.VarsDir = filepath.Join(o.Flake, "vars")
-		}
-	}
-	if o.VarsDir == "-" {
-		o.VarsDir = ""
+	given := o.VarsDir != ""
+	o.VarsDir = paths.VarsDir(o.Flake, o.VarsDir)
+	if st, err := os.Stat(o.VarsDir); !given && (err != nil || !st.IsDir()) {
+		o.VarsDir = "" // the default, and the flake has none: no vars
 	}
 	switch o.BuildOn {
 	case "", fleet.BuildLocal, fleet.BuildTarget:

@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
 // FromEnv builds Options for the Mage targets from the environment:
 //
-//	VANIXIETS_FLAKE           fleet flake (default <repo>/lab: the lab fleet)
+//	VANIXIETS_FLAKE           fleet flake (default the lab fleet: paths.Flake)
 //	VANIXIETS_LAB             see WantsLab (the front door plugs the lab in)
 //	VANIXIETS_DRY_RUN         1: plan only, change no host
 //	VANIXIETS_DEPLOY_ACTION   switch (default), boot, test, dry-activate
@@ -21,9 +23,9 @@ import (
 //	VANIXIETS_VARS_DIR        the flake's vars (default <flake>/vars; "-": no uploads)
 func FromEnv(repo string) (Options, error) {
 	var o Options
-	o.Flake = os.Getenv("VANIXIETS_FLAKE")
-	if o.Flake == "" {
-		o.Flake = filepath.Join(repo, "lab")
+	var err error
+	if o.Flake, err = paths.Flake(os.Getenv(paths.FlakeEnv), repo); err != nil {
+		return o, err
 	}
 	o.DryRun = truthy(os.Getenv("VANIXIETS_DRY_RUN"))
 	o.Action = os.Getenv("VANIXIETS_DEPLOY_ACTION")
@@ -42,7 +44,7 @@ func FromEnv(repo string) (Options, error) {
 		o.Parallel = n
 	}
 	o.SSHConfig = os.Getenv("VANIXIETS_SSH_CONFIG")
-	o.VarsDir = os.Getenv("VANIXIETS_VARS_DIR")
+	o.VarsDir = os.Getenv(paths.VarsDirEnv)
 	if v := os.Getenv("VANIXIETS_KNOWN_HOSTS"); v != "" {
 		o.KnownHosts = filepath.SplitList(v)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/vars"
 )
@@ -257,17 +258,22 @@ func (d *Deployer) identityNote() {
 	})
 }
 
-// LabHostKeys returns a lab.Config.HostKey hook giving each machine of f
-// its generated host key from the flake's vars (<flake>/vars, or
-// $VANIXIETS_VARS_DIR), decrypted with the identity a deployment would use
-// (the lab's test identities for the repository's lab flake when none is
-// set; the note saying so goes to out). nil when the flake has no vars.
+// LabHostKeys is HostKeysFromVars with the vars directory $VANIXIETS_VARS_DIR
+// names, for the front doors that call it (tools/fleetlab, provision's
+// end-to-end test); library code calls HostKeysFromVars.
 func LabHostKeys(f *fleet.Fleet, flake string, out io.Writer) (func(string) (ed25519.PrivateKey, error), error) {
-	dir := os.Getenv("VANIXIETS_VARS_DIR")
+	return HostKeysFromVars(f, flake, os.Getenv(paths.VarsDirEnv), out)
+}
+
+// HostKeysFromVars returns a lab.Config.HostKey hook giving each machine of
+// f its generated host key from the flake's vars (paths.VarsDir of flake
+// and varsDir, the setting a front door read), decrypted with the identity
+// a deployment would use (the lab's test identities for the repository's
+// lab flake when none is set; the note saying so goes to out). nil when
+// the flake has no vars.
+func HostKeysFromVars(f *fleet.Fleet, flake, varsDir string, out io.Writer) (func(string) (ed25519.PrivateKey, error), error) {
+	dir := paths.VarsDir(flake, varsDir)
 	if dir == "" {
-		dir = filepath.Join(flake, "vars")
-	}
-	if dir == "-" {
 		return nil, nil
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {

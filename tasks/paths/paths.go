@@ -4,6 +4,8 @@
 package paths
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 )
@@ -42,4 +44,68 @@ func Tools() string {
 		return d
 	}
 	return filepath.Join(Home(), "tools")
+}
+
+// The facts below say where a fleet's state lives. Library code takes
+// them as arguments; the front doors (magefiles, tools/, rules) read the
+// variables named here and pass what they read as setting.
+
+// FlakeEnv names the variable choosing the flake every target works on
+// (--flake says the same on a command line).
+const FlakeEnv = "VANIXIETS_FLAKE"
+
+// VarsDirEnv names the variable choosing a flake's vars directory.
+const VarsDirEnv = "VANIXIETS_VARS_DIR"
+
+// Checkout is the suite's repository root: the nearest directory at or
+// above dir holding go.mod (mage runs targets in the magefiles' parent,
+// tools and tests anywhere below it).
+func Checkout(dir string) (string, error) {
+	for d := dir; ; {
+		if isFile(filepath.Join(d, "go.mod")) {
+			return d, nil
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			return "", errors.New("not inside the vanixiets repository (no go.mod above " + dir + "): run the targets from the checkout (cd <checkout> && go tool mage <target>), or from anywhere with <checkout>/scripts/mage <target>")
+		}
+		d = p
+	}
+}
+
+// Flake is the flake in use: setting (--flake or $VANIXIETS_FLAKE, as a
+// front door read it) when given, else the lab flake, lab/ of the checkout
+// holding dir.
+func Flake(setting, dir string) (string, error) {
+	if setting != "" {
+		return setting, nil
+	}
+	root, err := Checkout(dir)
+	if err == nil && !isFile(filepath.Join(root, "lab", "flake.nix")) {
+		err = errors.New(root + " has no lab/flake.nix")
+	}
+	if err != nil {
+		return "", fmt.Errorf("no flake given, and no lab flake to default to (%v): set %s (or --flake) to a flake directory", err, FlakeEnv)
+	}
+	return filepath.Join(root, "lab"), nil
+}
+
+// VarsDir is the vars directory of flake: setting ($VANIXIETS_VARS_DIR,
+// as a front door read it) when given, else <flake>/vars; "" for the
+// setting "-", which turns vars off. It does not say whether the
+// directory exists: a deployment without one has no vars, vars:generate
+// makes it.
+func VarsDir(flake, setting string) string {
+	switch setting {
+	case "-":
+		return ""
+	case "":
+		return filepath.Join(flake, "vars")
+	}
+	return setting
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
