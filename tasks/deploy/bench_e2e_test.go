@@ -86,22 +86,22 @@ func BenchmarkDeployFleet8(b *testing.B) {
 		}
 		d, _ = New(o)
 		t0 := time.Now()
-		c0, s0 := cpuBusy(), deployerCPU()
+		c0, s0 := MachineCPU(), DeployerCPU()
 		if _, err := d.Run(context.Background(), []string{"cinnabar"}); err != nil {
 			b.Fatal(err)
 		}
 		one += time.Since(t0)
-		cpuOne += cpuBusy() - c0
-		selfOne += deployerCPU() - s0
+		cpuOne += MachineCPU() - c0
+		selfOne += DeployerCPU() - s0
 		d, _ = New(o)
 		t0 = time.Now()
-		c0, s0 = cpuBusy(), deployerCPU()
+		c0, s0 = MachineCPU(), DeployerCPU()
 		if _, err := d.Run(context.Background(), nil); err != nil {
 			b.Fatal(err)
 		}
 		all += time.Since(t0)
-		cpu += cpuBusy() - c0
-		selfAll += deployerCPU() - s0
+		cpu += MachineCPU() - c0
+		selfAll += DeployerCPU() - s0
 	}
 	// On a small machine the eight deployments are CPU-bound: the lab's
 	// hosts (their sshd, nix-daemon, nix-env, activation scripts) run on the
@@ -177,10 +177,11 @@ func BenchmarkCopy200MB(b *testing.B) {
 	b.ReportMetric(mbps(ours)/mbps(theirs)*100, "%-of-nix-copy")
 }
 
-// deployerCPU is the CPU time of this process and of its children that
-// have ended (the local nix processes a deployment runs; the lab hosts'
-// sshd and what they run are not among them).
-func deployerCPU() time.Duration {
+// DeployerCPU is the CPU time of this process and of the children it has
+// waited for (the local nix processes a deployment runs). The lab hosts'
+// side (sshd, what it runs) is not among them while their sshd lives.
+// Exported for the scale benchmarks in package deploy_test.
+func DeployerCPU() time.Duration {
 	var self, kids syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
 	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
@@ -188,9 +189,11 @@ func deployerCPU() time.Duration {
 	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
 }
 
-// cpuBusy is the machine's busy CPU time so far, all cores (/proc/stat:
-// user, nice, system, irq, softirq).
-func cpuBusy() time.Duration {
+// MachineCPU is the machine's busy CPU time so far, all cores and every
+// process (/proc/stat: user, nice, system, irq, softirq): the lab hosts'
+// side, which a real fleet's hosts would run on their own CPUs, is
+// MachineCPU's growth less DeployerCPU's.
+func MachineCPU() time.Duration {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0

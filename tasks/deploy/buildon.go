@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/closure"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/hostsh"
@@ -246,14 +245,11 @@ func (d *Deployer) targetPlanStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			st, err := activate.Current(ctx, c)
+			st, err := d.dryRunState(ctx, c, m)
 			if err != nil {
 				return nil, err
 			}
 			s := d.stat(m.Name)
-			d.mu.Lock()
-			s.GenBefore, s.GenAfter = st.Generation, st.Generation
-			d.mu.Unlock()
 			if st.Runs(top, d.opt.Action) {
 				return pipeline.Outputs{"plan": "already runs " + top, "missing": "[]"}, nil
 			}

@@ -207,14 +207,10 @@ func (d *Deployer) localPlanStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			st, err := activate.Current(ctx, h)
+			st, err := d.dryRunState(ctx, h, m)
 			if err != nil {
 				return nil, err
 			}
-			s := d.stat(m.Name)
-			d.mu.Lock()
-			s.GenBefore, s.GenAfter = st.Generation, st.Generation
-			d.mu.Unlock()
 			plan := "already runs " + top
 			if !st.Runs(top, d.opt.Action) {
 				plan = fmt.Sprintf("would %s this machine to %s (now %s); nothing to copy", d.opt.Action, top, orNone(st.Toplevel))

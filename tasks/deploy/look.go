@@ -16,18 +16,9 @@ import (
 // ssh_config, as a deployment resolves them. Unlike Run it brings no lab
 // host up and provisions nothing: a host that is down stays down.
 func (d *Deployer) Look(ctx context.Context, selectors []string) (*fleet.Fleet, []string, error) {
-	f, err := d.Fleet(ctx)
+	f, names, err := d.selected(ctx, selectors)
 	if err != nil {
 		return nil, nil, err
-	}
-	names, err := Select(f, selectors)
-	if err != nil {
-		return nil, nil, err
-	}
-	if d.opt.VarsDir != "" && d.secrets == nil {
-		if d.secrets, err = newSecrets(f, d.opt.VarsDir, d.identities); err != nil {
-			return nil, nil, err
-		}
 	}
 	if d.opt.Lab != nil {
 		if _, err := os.Stat(d.opt.Lab.SSHConfigPath()); errors.Is(err, fs.ErrNotExist) {

@@ -34,13 +34,9 @@ func (d *Deployer) Fleet(ctx context.Context) (*fleet.Fleet, error) {
 	return f, nil
 }
 
-// prepare evaluates the fleet, resolves selectors, opens the vars and, for
-// a lab deployment, brings the selected machines' lab hosts up (with their
-// generated host keys).
-func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Fleet, []string, error) {
-	if err := d.checkLocal(selectors); err != nil {
-		return nil, nil, err
-	}
+// selected evaluates the fleet (Fleet), resolves selectors and opens the
+// vars: what a deployment (prepare) and a look (Look) both start with.
+func (d *Deployer) selected(ctx context.Context, selectors []string) (*fleet.Fleet, []string, error) {
 	f, err := d.Fleet(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -53,6 +49,20 @@ func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Flee
 		if d.secrets, err = newSecrets(f, d.opt.VarsDir, d.identities); err != nil {
 			return nil, nil, err
 		}
+	}
+	return f, names, nil
+}
+
+// prepare evaluates the fleet, resolves selectors, opens the vars and, for
+// a lab deployment, brings the selected machines' lab hosts up (with their
+// generated host keys).
+func (d *Deployer) prepare(ctx context.Context, selectors []string) (*fleet.Fleet, []string, error) {
+	if err := d.checkLocal(selectors); err != nil {
+		return nil, nil, err
+	}
+	f, names, err := d.selected(ctx, selectors)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := d.provision(ctx, f, names); err != nil {
 		return nil, nil, err

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -137,41 +136,10 @@ func (f *forest) fresh(names []string) {
 	}
 }
 
-// deployerCPU is the CPU time of this process and of the children it has
-// waited for (the local nix processes a deployment runs). The lab hosts'
-// side (sshd, what it runs) is not among them while their sshd lives.
-func deployerCPU() time.Duration {
-	var self, kids syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
-	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
-	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
-	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
-}
-
-// machineCPU is the machine's busy CPU time so far, all cores and every
-// process (/proc/stat: user, nice, system, irq, softirq): the lab hosts'
-// side, which a real fleet's hosts would run on their own CPUs, is
-// machineCPU's growth less deployerCPU's.
-func machineCPU() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
-	var sum int64
-	for _, i := range []int{1, 2, 3, 6, 7} {
-		if i < len(f) {
-			v, _ := strconv.ParseInt(f[i], 10, 64)
-			sum += v
-		}
-	}
-	return time.Duration(sum) * 10 * time.Millisecond // USER_HZ = 100
-}
-
 // hostsCPU is the CPU the lab hosts' side has used so far: for each host's
 // sshd, its own time and that of its ended descendants (each connection's
 // sshd, reaped when the connection ends, brings its sessions' and their
-// commands' time with it). Unlike machineCPU it counts nothing else that
+// commands' time with it). Unlike deploy.MachineCPU it counts nothing else that
 // runs on this shared machine. Call it when the deploy's connections are
 // closed.
 func (f *forest) hostsCPU() time.Duration {
@@ -264,12 +232,12 @@ func BenchmarkScaleFleetCPU(b *testing.B) {
 				resetPeakRSS(b)
 			}
 			b.StartTimer()
-			t0, c0 := time.Now(), deployerCPU()
+			t0, c0 := time.Now(), deploy.DeployerCPU()
 			rows, err := d.Run(context.Background(), names)
 			if err != nil {
 				b.Fatalf("%d machines: %v\n%s", n, err, deploy.Table(rows))
 			}
-			cpu[j] += deployerCPU() - c0
+			cpu[j] += deploy.DeployerCPU() - c0
 			wall[j] += time.Since(t0)
 			if n == 64 {
 				rss = max(rss, peakRSSKB(b))
@@ -322,13 +290,13 @@ func BenchmarkScaleRedeploy64NoChange(b *testing.B) {
 	b.ResetTimer()
 	var cpu, all, hosts time.Duration
 	for i := 0; i < b.N; i++ {
-		c0, m0, h0 := deployerCPU(), machineCPU(), f.hostsCPU()
+		c0, m0, h0 := deploy.DeployerCPU(), deploy.MachineCPU(), f.hostsCPU()
 		rows, err := f.deployer(nil).Run(context.Background(), nil)
 		if err != nil {
 			b.Fatalf("%v\n%s", err, deploy.Table(rows))
 		}
-		cpu += deployerCPU() - c0
-		all += machineCPU() - m0
+		cpu += deploy.DeployerCPU() - c0
+		all += deploy.MachineCPU() - m0
 		b.StopTimer()
 		time.Sleep(200 * time.Millisecond) // the hosts' sshd reap their ended connections
 		hosts += f.hostsCPU() - h0
@@ -360,7 +328,7 @@ func BenchmarkScaleStatus64(b *testing.B) {
 	b.ResetTimer()
 	var cpu, all time.Duration
 	for i := 0; i < b.N; i++ {
-		c0, m0 := deployerCPU(), machineCPU()
+		c0, m0 := deploy.DeployerCPU(), deploy.MachineCPU()
 		rows, err := status.Run(context.Background(), f.deployer(nil), nil, status.Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -373,8 +341,8 @@ func BenchmarkScaleStatus64(b *testing.B) {
 		if len(rows) != 64 {
 			b.Fatalf("%d rows, want 64", len(rows))
 		}
-		cpu += deployerCPU() - c0
-		all += machineCPU() - m0
+		cpu += deploy.DeployerCPU() - c0
+		all += deploy.MachineCPU() - m0
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/status64")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "deployer-cpu-ms")
