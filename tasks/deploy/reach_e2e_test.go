@@ -18,6 +18,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/remote"
+	"github.com/vanixiets/vanixiets/tasks/remote/sshdtest/agent"
 )
 
 // Reaching laptops the way their owners do (docs/deploy.md, "Reaching
@@ -25,27 +26,6 @@ import (
 // zerotier controller) in the lab; the deployer finds the way in a
 // ~/.ssh/config with a Host pattern, an Include and ProxyJump, and the
 // only key is in a real ssh-agent.
-
-// reachAgent runs a real ssh-agent holding keys (ssh-add), stopped at the
-// test's end.
-func reachAgent(t *testing.T, keys ...string) string {
-	t.Helper()
-	if _, err := exec.LookPath("ssh-agent"); err != nil {
-		t.Skip("needs ssh-agent (openssh-client)")
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
-	assert.NilError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, 5*time.Second, "ssh-agent's socket", func() bool { _, err := os.Stat(sock); return err == nil })
-	for _, k := range keys {
-		add := exec.Command("ssh-add", k)
-		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-		out, err := add.CombinedOutput()
-		assert.NilError(t, err, "ssh-add: %s", out)
-	}
-	return sock
-}
 
 // reachLab brings alpha and gamma up, hides gamma behind alpha and checks
 // that the machine cannot reach gamma by itself.
@@ -89,7 +69,7 @@ func TestDeployThroughJumpHost(t *testing.T) {
 	b, err := os.ReadFile(e.lab.ClientKeyPath())
 	assert.NilError(t, err)
 	assert.NilError(t, os.WriteFile(key, b, 0o600))
-	sock := reachAgent(t, key)
+	sock := agent.Start(t, key)
 	assert.NilError(t, os.Remove(key)) // the agent holds the only copy
 	files := map[string]string{
 		"config": "Include config.d/*.conf\n\nHost *\n  UserKnownHostsFile ~/.ssh/known_hosts\n",
@@ -209,7 +189,7 @@ func TestDeployThroughJumpHostBadInput(t *testing.T) {
 	t.Run("agent with no usable key", func(t *testing.T) {
 		stranger := filepath.Join(t.TempDir(), "stranger")
 		writeTestKey(t, stranger)
-		sock := reachAgent(t, stranger)
+		sock := agent.Start(t, stranger)
 		t.Setenv("SSH_AUTH_SOCK", sock)
 		// The lab's key is in no file the deployer reads: only the agent's.
 		noKey := write("no-key", fmt.Sprintf("Host zt-controller\n  HostName %s\n  User root\nHost gamma\n  HostName %s\n  ProxyJump zt-controller\nHost *\n  UserKnownHostsFile %s\n  IdentityFile %s\n",
