@@ -73,7 +73,7 @@ func deployOptions(local bool) (deploy.Options, error) {
 	if err != nil {
 		return deploy.Options{}, err
 	}
-	opt, err := deploy.FromEnv(wd)
+	opt, err := deploy.FromEnv(wd, os.Getenv)
 	if err != nil {
 		return opt, err
 	}
@@ -83,7 +83,7 @@ func deployOptions(local bool) (deploy.Options, error) {
 	if f := flag("ssh-config", ""); f != "" {
 		opt.SSHConfig = f // the one ssh_config, as ssh -F
 	}
-	useLab, err := deploy.WantsLab(opt.Flake, boolFlag("lab"))
+	useLab, err := deploy.WantsLab(opt.Flake, boolFlag("lab"), call.Env("VANIXIETS_LAB"))
 	if err != nil || !useLab || local {
 		return opt, err
 	}

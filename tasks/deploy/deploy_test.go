@@ -89,14 +89,14 @@ func TestFromEnv(t *testing.T) {
 	t.Setenv("VANIXIETS_FLAKE", "/somewhere")
 	t.Setenv("VANIXIETS_DRY_RUN", "1")
 	t.Setenv("VANIXIETS_DEPLOY_TIMEOUT", "0s")
-	o, err := FromEnv("/repo")
+	o, err := FromEnv("/repo", os.Getenv)
 	assert.NilError(t, err)
 	assert.Equal(t, o.Flake, "/somewhere")
 	assert.Assert(t, o.Lab == nil)
 	assert.Assert(t, o.DryRun)
 	assert.Equal(t, o.Timeout, time.Duration(-1))
 	t.Setenv("VANIXIETS_DEPLOY_PARALLEL", "zero")
-	_, err = FromEnv("/repo")
+	_, err = FromEnv("/repo", os.Getenv)
 	assert.ErrorContains(t, err, "VANIXIETS_DEPLOY_PARALLEL")
 }
 
@@ -210,7 +210,7 @@ func TestWantsLab(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("VANIXIETS_LAB", tc.env)
-			got, err := WantsLab(tc.flake, tc.flag)
+			got, err := WantsLab(tc.flake, tc.flag, os.Getenv("VANIXIETS_LAB"))
 			if tc.err != "" {
 				assert.ErrorContains(t, err, tc.err)
 				return

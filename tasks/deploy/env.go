@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -10,7 +9,9 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
-// FromEnv builds Options for the Mage targets from the environment:
+// FromEnv builds Options for the Mage targets from the environment, as
+// getenv reads it (os.Getenv at a front door; FromEnv reads no
+// variable itself):
 //
 //	VANIXIETS_FLAKE           fleet flake (default the lab fleet: paths.Flake)
 //	VANIXIETS_LAB             see WantsLab (the front door plugs the lab in)
@@ -21,31 +22,31 @@ import (
 //	VANIXIETS_SSH_CONFIG      the one ssh_config resolving targets (non-lab; default ~/.ssh/config, /etc/ssh/ssh_config)
 //	VANIXIETS_KNOWN_HOSTS     known_hosts for non-lab targets
 //	VANIXIETS_VARS_DIR        the flake's vars (default <flake>/vars; "-": no uploads)
-func FromEnv(repo string) (Options, error) {
+func FromEnv(repo string, getenv func(string) string) (Options, error) {
 	var o Options
 	var err error
-	if o.Flake, err = paths.Flake(os.Getenv(paths.FlakeEnv), repo); err != nil {
+	if o.Flake, err = paths.Flake(getenv(paths.FlakeEnv), repo); err != nil {
 		return o, err
 	}
-	o.DryRun = truthy(os.Getenv("VANIXIETS_DRY_RUN"))
-	o.Action = os.Getenv("VANIXIETS_DEPLOY_ACTION")
-	if v := os.Getenv("VANIXIETS_DEPLOY_TIMEOUT"); v != "" {
+	o.DryRun = truthy(getenv("VANIXIETS_DRY_RUN"))
+	o.Action = getenv("VANIXIETS_DEPLOY_ACTION")
+	if v := getenv("VANIXIETS_DEPLOY_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return o, fmt.Errorf("VANIXIETS_DEPLOY_TIMEOUT=%q: want a duration such as 30s", v)
 		}
 		o.Timeout = OffAtZero(d)
 	}
-	if v := os.Getenv("VANIXIETS_DEPLOY_PARALLEL"); v != "" {
+	if v := getenv("VANIXIETS_DEPLOY_PARALLEL"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			return o, fmt.Errorf("VANIXIETS_DEPLOY_PARALLEL=%q: want a positive number", v)
 		}
 		o.Parallel = n
 	}
-	o.SSHConfig = os.Getenv("VANIXIETS_SSH_CONFIG")
-	o.VarsDir = os.Getenv(paths.VarsDirEnv)
-	if v := os.Getenv("VANIXIETS_KNOWN_HOSTS"); v != "" {
+	o.SSHConfig = getenv("VANIXIETS_SSH_CONFIG")
+	o.VarsDir = getenv(paths.VarsDirEnv)
+	if v := getenv("VANIXIETS_KNOWN_HOSTS"); v != "" {
 		o.KnownHosts = filepath.SplitList(v)
 	}
 	return o, nil
@@ -56,12 +57,13 @@ func FromEnv(repo string) (Options, error) {
 // fleet that declares itself a lab (fleet.lab, see IsRepoLab) deploys to
 // the lab. Deploying any other flake to the lab is an explicit choice,
 // --lab or VANIXIETS_LAB=1; VANIXIETS_LAB=0 sends a lab fleet to its
-// targetHosts. Nothing looks at the flake's directory name.
-func WantsLab(flake string, flagLab bool) (bool, error) {
+// targetHosts; setting is that variable's value, as the front door read
+// it. Nothing looks at the flake's directory name.
+func WantsLab(flake string, flagLab bool, setting string) (bool, error) {
 	if flagLab {
 		return true, nil
 	}
-	switch v := os.Getenv("VANIXIETS_LAB"); v {
+	switch v := setting; v {
 	case "1", "true", "yes":
 		return true, nil
 	case "0", "false", "no":
