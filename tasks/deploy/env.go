@@ -13,7 +13,7 @@ import (
 // getenv reads it (os.Getenv at a front door; FromEnv reads no
 // variable itself):
 //
-//	VANIXIETS_FLAKE           fleet flake (default the lab fleet: paths.Flake)
+//	VANIXIETS_FLAKE           fleet flake (default the checkout's lab fleet: paths.Flake)
 //	VANIXIETS_LAB             see WantsLab (the front door plugs the lab in)
 //	VANIXIETS_DRY_RUN         1: plan only, change no host
 //	VANIXIETS_DEPLOY_ACTION   switch (default), boot, test, dry-activate
@@ -24,9 +24,12 @@ import (
 //	VANIXIETS_VARS_DIR        the flake's vars (default <flake>/vars; "-": no uploads)
 func FromEnv(repo string, getenv func(string) string) (Options, error) {
 	var o Options
-	var err error
-	if o.Flake, err = paths.Flake(getenv(paths.FlakeEnv), repo); err != nil {
-		return o, err
+	o.Flake = getenv(paths.FlakeEnv)
+	if o.Flake == "" {
+		// The lab fleet of the checkout, when there is one; else none
+		// yet: a front door given --flake (the compiled suite, run
+		// anywhere) sets it after.
+		o.Flake, _ = paths.Flake("", repo)
 	}
 	o.DryRun = truthy(getenv("VANIXIETS_DRY_RUN"))
 	o.Action = getenv("VANIXIETS_DEPLOY_ACTION")
