@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -62,20 +61,6 @@ func (e *FailedError) Error() string {
 		return "deploy failed: " + e.Lines[0]
 	}
 	return fmt.Sprintf("deploy failed on %d machines:\n  %s", len(e.Lines), strings.Join(e.Lines, "\n  "))
-}
-
-// dryRunState asks h what it runs, for m's dry-run plan, and records that
-// generation as m's before and after: a dry run changes nothing.
-func (d *Deployer) dryRunState(ctx context.Context, h activate.Host, m *fleet.Machine) (activate.State, error) {
-	st, err := activate.Current(ctx, h)
-	if err != nil {
-		return st, err
-	}
-	s := d.stat(m.Name)
-	d.mu.Lock()
-	s.GenBefore, s.GenAfter = st.Generation, st.Generation
-	d.mu.Unlock()
-	return st, nil
 }
 
 func orNone(s string) string {
