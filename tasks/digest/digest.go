@@ -24,11 +24,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // File is one hashed input.
@@ -51,9 +54,18 @@ type Manifest struct {
 // Sum is the digest of the whole manifest: path, mode and content digest of
 // every file, in path order, as a hex SHA-256.
 func (m Manifest) Sum() string {
+	// Each line is path NUL mode-in-octal NUL hex-digest newline, built by
+	// hand: fmt's reflection was a tenth of a warm flake key.
 	h := sha256.New()
+	var line []byte
 	for _, f := range m.Files {
-		fmt.Fprintf(h, "%s\x00%o\x00%x\n", f.Path, uint32(f.Mode), f.Sum)
+		line = append(line[:0], f.Path...)
+		line = append(line, 0)
+		line = strconv.AppendUint(line, uint64(uint32(f.Mode)), 8)
+		line = append(line, 0)
+		line = hex.AppendEncode(line, f.Sum[:])
+		line = append(line, '\n')
+		h.Write(line)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -118,7 +130,18 @@ func (h *Hasher) Glob(spec Spec) (Manifest, error) {
 		excl = append(excl, c)
 	}
 	w := &globWalk{h: h, root: root, pats: pats, excl: excl, keep: spec.Keep, hits: make([]atomic.Int64, len(pats))}
-	if spec.Paths != nil {
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		fd = -1 // nothing to hash: every start and candidate is missing
+	} else if err != nil {
+		return Manifest{}, fmt.Errorf("read inputs under %s: %w", root, err)
+	} else {
+		defer unix.Close(fd)
+	}
+	w.rootfd = fd
+	if spec.Paths != nil && fd < 0 {
+		// no root, so no candidate exists
+	} else if spec.Paths != nil {
 		w.list(spec.Paths)
 	} else {
 		seen := map[string]bool{}
@@ -141,7 +164,7 @@ func (h *Hasher) Glob(spec Spec) (Manifest, error) {
 			}
 		}
 	}
-	sort.Slice(w.files, func(i, j int) bool { return w.files[i].Path < w.files[j].Path })
+	slices.SortFunc(w.files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return Manifest{Root: root, Files: w.files}, nil
 }
 
@@ -151,6 +174,7 @@ func (h *Hasher) Glob(spec Spec) (Manifest, error) {
 type globWalk struct {
 	h          *Hasher
 	root       string
+	rootfd     int // root, open: files are statted and opened relative to it
 	pats, excl []pattern
 	keep       func(string) bool
 	hits       []atomic.Int64
@@ -195,6 +219,41 @@ func (w *globWalk) start(rel string) {
 	}()
 }
 
+// at says where rel is: its absolute path (the stat cache's key and what
+// errors name) and the directory descriptor and name the system calls take.
+// Walked and git-listed paths are already clean, so the absolute path is a
+// concatenation and the calls resolve rel from the root's descriptor;
+// anything else is joined by filepath.Join and resolved from there, as
+// before descriptors.
+func (w *globWalk) at(rel string) (abs string, dirfd int, name string) {
+	if clean(rel) {
+		name = filepath.FromSlash(rel)
+		return w.root + string(filepath.Separator) + name, w.rootfd, name
+	}
+	abs = filepath.Join(w.root, filepath.FromSlash(rel))
+	return abs, unix.AT_FDCWD, abs
+}
+
+// clean reports whether rel is a relative slash path with no empty, "." or
+// ".." segment, which filepath.Join would leave as it is.
+func clean(rel string) bool {
+	if rel == "" || rel[0] == '/' || rel[len(rel)-1] == '/' {
+		return false
+	}
+	start := 0
+	for i := 0; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != '/' {
+			continue
+		}
+		switch rel[start:i] {
+		case "", ".", "..":
+			return false
+		}
+		start = i + 1
+	}
+	return true
+}
+
 // list hashes the given candidates (Spec.Paths) in parallel chunks.
 func (w *globWalk) list(paths []string) {
 	const chunk = 64
@@ -208,19 +267,21 @@ func (w *globWalk) list(paths []string) {
 			bp := bufPool.Get().(*[]byte)
 			defer bufPool.Put(bp)
 			for _, rel := range part {
-				abs := filepath.Join(w.root, filepath.FromSlash(rel))
-				st, err := os.Lstat(abs)
-				if errors.Is(err, fs.ErrNotExist) {
-					continue // gone since the list was made
+				if !w.match(rel) {
+					continue
+				}
+				// One lstat per candidate: it both sorts out what is no
+				// file and is the stat the cache compares.
+				abs, dirfd, name := w.at(rel)
+				st, err := statAt(dirfd, name, abs)
+				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) || err == errNotContent {
+					continue // gone since the list was made, a directory (a submodule), or not content
 				}
 				if err != nil {
 					w.fail(fmt.Errorf("read input %s: %w", abs, err))
 					return
 				}
-				if st.IsDir() || st.Mode()&(fs.ModeSocket|fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
-					continue // a directory (a submodule), or not content
-				}
-				w.file(rel, *bp)
+				w.hash(rel, abs, dirfd, name, st, *bp)
 			}
 		}()
 	}
@@ -271,15 +332,16 @@ func (w *globWalk) dir(rel string) {
 	}()
 }
 
-// file matches one path and hashes it when it is an input.
-func (w *globWalk) file(rel string, buf []byte) {
+// match reports whether rel is an input (not excluded, kept, matched by a
+// pattern), counting a hit for each pattern that matches it.
+func (w *globWalk) match(rel string) bool {
 	for _, e := range w.excl {
 		if e.match(rel) {
-			return
+			return false
 		}
 	}
 	if w.keep != nil && !w.keep(rel) {
-		return
+		return false
 	}
 	matched := false
 	for i, p := range w.pats {
@@ -288,7 +350,18 @@ func (w *globWalk) file(rel string, buf []byte) {
 			matched = true
 		}
 	}
-	if !matched {
+	return matched
+}
+
+// file matches one path met by the walk and hashes it when it is an input.
+func (w *globWalk) file(rel string, buf []byte) {
+	if !w.match(rel) {
+		return
+	}
+	abs, dirfd, name := w.at(rel)
+	st, err := statAt(dirfd, name, abs)
+	if err != nil {
+		w.fail(fmt.Errorf("read input %s: %w", abs, err))
 		return
 	}
 	if buf == nil {
@@ -296,7 +369,12 @@ func (w *globWalk) file(rel string, buf []byte) {
 		defer bufPool.Put(bp)
 		buf = *bp
 	}
-	f, err := w.h.hashFile(w.root, rel, buf)
+	w.hash(rel, abs, dirfd, name, st, buf)
+}
+
+// hash hashes one statted input into the manifest.
+func (w *globWalk) hash(rel, abs string, dirfd int, name string, st statInfo, buf []byte) {
+	f, err := w.h.hashFile(rel, abs, dirfd, name, st, buf)
 	if err != nil {
 		w.fail(err)
 		return
@@ -330,13 +408,10 @@ func walkRoots(pats []pattern) []string {
 	return kept
 }
 
-// hashFile hashes one file, or takes its digest from the stat cache.
-func (h *Hasher) hashFile(root, rel string, buf []byte) (File, error) {
-	abs := filepath.Join(root, filepath.FromSlash(rel))
-	st, err := statOf(abs)
-	if err != nil {
-		return File{}, fmt.Errorf("read input %s: %w", abs, err)
-	}
+// hashFile hashes one file, rel in the manifest, abs its absolute path and
+// name under the directory open as dirfd, whose lstat is st, or takes its
+// digest from the stat cache.
+func (h *Hasher) hashFile(rel, abs string, dirfd int, name string, st statInfo, buf []byte) (File, error) {
 	f := File{Path: rel, Mode: st.mode, Size: st.size}
 	if sum, ok := h.lookup(abs, st); ok {
 		f.Sum = sum
@@ -350,7 +425,7 @@ func (h *Hasher) hashFile(root, rel string, buf []byte) (File, error) {
 		}
 		io.WriteString(sh, target)
 	} else {
-		if err := hashContent(sh, abs, st.size, buf); err != nil {
+		if err := hashContent(sh, dirfd, name, st.size, buf); err != nil {
 			return File{}, fmt.Errorf("read input %s: %w", abs, err)
 		}
 	}
@@ -364,16 +439,16 @@ func (h *Hasher) hashFile(root, rel string, buf []byte) (File, error) {
 // is most of the cost for many small files. It stops at the size lstat
 // reported; a file growing meanwhile changes its ctime, so the next run
 // rehashes it.
-func hashContent(w io.Writer, p string, size int64, buf []byte) error {
-	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+func hashContent(w io.Writer, dirfd int, name string, size int64, buf []byte) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}
-	defer syscall.Close(fd)
+	defer unix.Close(fd)
 	var done int64
 	for done < size || size == 0 {
-		n, err := syscall.Read(fd, buf)
-		if err == syscall.EINTR {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {

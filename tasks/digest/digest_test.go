@@ -3,8 +3,10 @@ package digest
 import (
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +162,50 @@ func TestStatCachePersistsAndSkipsReads(t *testing.T) {
 	assert.Equal(t, m1.Sum(), m2.Sum())
 }
 
+// The cache file round-trips: every path, stat and digest comes back, so
+// a fresh process hits on every unchanged file.
+func TestStatCacheRoundTrip(t *testing.T) {
+	m := map[string]*entry{
+		"/r/a.go":          {st: statInfo{size: 1, mtime: 2, ctime: 3, ino: 4, dev: 5, mode: 0o644}, sum: [32]byte{1}},
+		"/r/dir/b.nix":     {st: statInfo{size: 10, mtime: 20, ctime: 30, ino: 40, dev: 50, mode: iofs.ModeSymlink | 0o777}, sum: [32]byte{2}},
+		"/r/a path/ü.json": {st: statInfo{size: 0, mode: 0o600}, sum: [32]byte{3}},
+	}
+	got := decode(encode(m))
+	assert.Equal(t, len(got), len(m))
+	for k, e := range m {
+		assert.Assert(t, got[k] != nil, k)
+		assert.Equal(t, got[k].st, e.st, k)
+		assert.Equal(t, got[k].sum, e.sum, k)
+	}
+}
+
+// clean decides when a relative path may be resolved from the root's
+// descriptor as it is: anything filepath.Join would change is not.
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		rel  string
+		want bool
+	}{
+		{"go.mod", true},
+		{"tasks/a.go", true},
+		{".github/ci.yml", true},
+		{"", false},
+		{"/etc/passwd", false},
+		{"tasks/", false},
+		{"tasks//a.go", false},
+		{"./go.mod", false},
+		{"tasks/./a.go", false},
+		{"../x", false},
+		{"tasks/../go.mod", false},
+		{"..", false},
+	} {
+		assert.Equal(t, clean(tc.rel), tc.want, tc.rel)
+		if tc.want {
+			assert.Equal(t, filepath.Join("/r", tc.rel), "/r/"+tc.rel)
+		}
+	}
+}
+
 func TestCorruptStatCacheStartsEmpty(t *testing.T) {
 	for i, b := range [][]byte{nil, []byte("garbage"), []byte(magic + "\xff\xff")} {
 		f := filepath.Join(t.TempDir(), fmt.Sprint(i))
@@ -173,7 +219,13 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encode(map[string]*entry{"/a": {sum: [32]byte{1}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m := decode(b)
-		_ = encode(m)
+		again := decode(encode(m))
+		assert.Equal(t, len(again), len(m))
+		for k, e := range m {
+			assert.Assert(t, again[k] != nil, "path %q lost in a round trip", k)
+			assert.Equal(t, again[k].st, e.st)
+			assert.Equal(t, again[k].sum, e.sum)
+		}
 	})
 }
 
@@ -185,7 +237,9 @@ func FuzzPatternMatch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_ = p.match(name)
+		// match's shortcuts ("**", "**/<base>") answer as the general
+		// segment matcher does.
+		assert.Equal(t, p.match(name), matchSegs(p.segs, strings.Split(name, "/")), "pattern %q, path %q", pat, name)
 		_ = p.mayContain(name)
 	})
 }

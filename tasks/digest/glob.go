@@ -12,6 +12,10 @@ import (
 type pattern struct {
 	raw  string
 	segs []string
+	// base is set for "**/<segment>" whose segment is no "**": it matches
+	// a path by its last segment alone, so match skips splitting the path
+	// (the flake's exclusions, tested against every tracked file).
+	base string
 }
 
 func compile(p string) (pattern, error) {
@@ -28,7 +32,11 @@ func compile(p string) (pattern, error) {
 			return pattern{}, fmt.Errorf("glob %q: bad segment %q: %v", p, s, err)
 		}
 	}
-	return pattern{raw: p, segs: segs}, nil
+	c := pattern{raw: p, segs: segs}
+	if len(segs) == 2 && segs[0] == "**" && segs[1] != "**" {
+		c.base = segs[1]
+	}
+	return c, nil
 }
 
 // prefix is the literal directory the pattern starts in: walking can begin
@@ -48,6 +56,10 @@ func (p pattern) prefix() string {
 func (p pattern) match(rel string) bool {
 	if len(p.segs) == 1 && p.segs[0] == "**" {
 		return true
+	}
+	if p.base != "" {
+		ok, _ := path.Match(p.base, rel[strings.LastIndexByte(rel, '/')+1:])
+		return ok
 	}
 	return matchSegs(p.segs, strings.Split(rel, "/"))
 }

@@ -9,8 +9,9 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 	"github.com/vanixiets/vanixiets/tasks/paths"
@@ -26,31 +27,37 @@ type statInfo struct {
 	mode  fs.FileMode
 }
 
-// statOf lstats p with one raw system call: on a warm run this is the only
-// per-file work, so it avoids os.Lstat's allocations.
-func statOf(p string) (statInfo, error) {
-	var s syscall.Stat_t
+// errNotContent is statAt's answer for a directory, socket, pipe or device:
+// never an input.
+var errNotContent = errors.New("not a regular file or symlink")
+
+// statAt lstats rel under the directory open as dirfd with one raw system
+// call (fstatat, AT_SYMLINK_NOFOLLOW): on a warm run this is the only
+// per-file work, so it avoids os.Lstat's allocations, and resolving the path
+// from the root's descriptor skips walking the root's own components again
+// for every file. abs names the file in errors.
+func statAt(dirfd int, rel, abs string) (statInfo, error) {
+	var s unix.Stat_t
 	for {
-		err := syscall.Lstat(p, &s)
-		if err == syscall.EINTR {
+		err := unix.Fstatat(dirfd, rel, &s, unix.AT_SYMLINK_NOFOLLOW)
+		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return statInfo{}, &fs.PathError{Op: "lstat", Path: p, Err: err}
+			return statInfo{}, &fs.PathError{Op: "lstat", Path: abs, Err: err}
 		}
 		break
 	}
 	var mode fs.FileMode
-	switch s.Mode & syscall.S_IFMT {
-	case syscall.S_IFREG:
-	case syscall.S_IFLNK:
+	switch s.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFLNK:
 		mode = fs.ModeSymlink
 	default:
-		return statInfo{}, errors.New("not a regular file or symlink")
+		return statInfo{}, errNotContent
 	}
 	mode |= fs.FileMode(s.Mode & 0o777)
-	mtime, ctime := statTimes(&s)
-	return statInfo{size: s.Size, mtime: mtime, ctime: ctime, ino: s.Ino, dev: uint64(s.Dev), mode: mode}, nil
+	return statInfo{size: s.Size, mtime: s.Mtim.Nano(), ctime: s.Ctim.Nano(), ino: uint64(s.Ino), dev: uint64(s.Dev), mode: mode}, nil
 }
 
 type entry struct {
@@ -187,6 +194,11 @@ func decode(b []byte) map[string]*entry {
 		return m
 	}
 	b = b[len(magic):]
+	// One string holds every path and one slice every entry (a record is
+	// at least 88 bytes), so loading costs two allocations, not two per
+	// file: a fresh process loads the cache before every warm key.
+	all := string(b)
+	slab := make([]entry, 0, len(b)/88)
 	get := func() (uint64, bool) {
 		if len(b) < 8 {
 			return 0, false
@@ -200,7 +212,8 @@ func decode(b []byte) map[string]*entry {
 		if !ok || uint64(len(b)) < n {
 			return map[string]*entry{}
 		}
-		k := string(b[:n])
+		at := len(all) - len(b)
+		k := all[at : at+int(n)]
 		b = b[n:]
 		var v [6]uint64
 		for i := range v {
@@ -211,7 +224,8 @@ func decode(b []byte) map[string]*entry {
 		if len(b) < 32 {
 			return map[string]*entry{}
 		}
-		e := new(entry)
+		slab = append(slab, entry{})
+		e := &slab[len(slab)-1]
 		e.st = statInfo{size: int64(v[0]), mtime: int64(v[1]), ctime: int64(v[2]), ino: v[3], dev: v[4], mode: fs.FileMode(v[5])}
 		copy(e.sum[:], b[:32])
 		b = b[32:]
