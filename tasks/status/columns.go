@@ -34,6 +34,10 @@ type Options struct {
 	// column (terraform.StateReader); nil leaves the column at whether the
 	// fleet enables them.
 	State *terraform.Workspace
+	// Toplevels, when set, evaluates the machines' toplevels through the
+	// engine's cache (Toplevels.Step): an unchanged flake costs a key, not
+	// a nix evaluation. Nil evaluates every time.
+	Toplevels *Toplevels
 }
 
 // clientRemote runs the secrets comparison's one session on the probe's

@@ -96,7 +96,7 @@ func Run(ctx context.Context, d *deploy.Deployer, selectors []string, o Options)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		want, failed = d.Toplevels(ctx, machines)
+		want, failed = o.Toplevels.toplevels(ctx, machines, d.Toplevels)
 	}()
 	for i, m := range machines {
 		wg.Add(1)
