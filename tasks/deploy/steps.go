@@ -145,11 +145,10 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 		NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
 			act := in.Deps[stepOf(m.Name, phaseActivate)]
+			// The activation's outputs say whether anything waits for a
+			// confirmation ("pending": false when the host already ran
+			// this system, or magic rollback is off).
 			res := activate.Result{Token: act["token"], Pending: act["pending"] == "true"}
-			s := d.stat(m.Name)
-			if s.Result == "unchanged" {
-				res.Pending = false // a verified hit: nothing waits for us
-			}
 			if !res.Pending {
 				// Nothing waits for a confirmation (the host already ran
 				// this system, or magic rollback is off): the health
@@ -174,6 +173,7 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 			defer done()
 			if err := activate.Confirm(ctx, c2, res, m.Deploy.HealthChecks, d.opt.Timeout); err != nil {
 				if rb, ok := err.(*activate.RollbackError); ok {
+					s := d.stat(m.Name)
 					d.mu.Lock()
 					s.GenAfter = s.GenBefore
 					d.mu.Unlock()
