@@ -10,10 +10,11 @@
 // key and the digest of its outputs. Anything that can change the result
 // changes the key; nothing else does.
 //
-// Steps that change the world (terraform apply, activation) set Effect: a
-// cache hit alone never skips them. Their recorded key only tells Verify what
-// the world should look like; Verify checks it and says whether there is
-// nothing to do.
+// Steps whose result lives in the world (the deploy's build, terraform's
+// plan, apply and provision, each vars generator) set Effect: a cache hit
+// alone never skips them. Their record only tells Verify what the world
+// should look like; Verify checks it and says whether there is nothing to
+// do. (Activation and the closure copy are NoCache: they ask the host.)
 package pipeline
 
 import (

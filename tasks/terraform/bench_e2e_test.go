@@ -12,7 +12,6 @@ import (
 
 	"gotest.tools/v3/assert"
 
-	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
@@ -58,47 +57,6 @@ func BenchmarkRenderPlanNoChange(b *testing.B) {
 		assert.Assert(b, !p.HasChanges(), p.Summary())
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/render+plan")
-}
-
-// BenchmarkRenderRunPlanNoChange is BenchmarkRenderPlanNoChange through
-// the front door's path, PlanStep in a Pipeline: with no store every
-// iteration plans (the engine's cost over Workspace.Plan); with a store,
-// the first plans and the others take the record while the saved plan is
-// pending (Verify reads plan.json and the state file).
-func BenchmarkRenderRunPlanNoChange(b *testing.B) {
-	if _, err := nix.New(); err != nil {
-		b.Skip(err)
-	}
-	for _, tc := range []struct {
-		name  string
-		store bool
-	}{{"no-record", false}, {"record", true}} {
-		b.Run(tc.name, func(b *testing.B) {
-			e := newEnv(b, fakehcloud.Config{})
-			e.w.Vault.Recipients = withOwn(nil, e.w.Vault.Identities)
-			ctx := context.Background()
-			rd := &terranix.Renderer{Flake: copyFlake(b), CacheDir: filepath.Join(b.TempDir(), "cache")}
-			r, err := rd.Render(ctx)
-			assert.NilError(b, err)
-			_, err = e.w.Plan(ctx, r)
-			assert.NilError(b, err, e.log.String())
-			_, err = e.w.Apply(ctx, r, Yes)
-			assert.NilError(b, err, e.log.String())
-			var store cache.Store
-			if tc.store {
-				store = cache.NewLocal(filepath.Join(b.TempDir(), "store"))
-			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				r, err := rd.Render(ctx)
-				assert.NilError(b, err)
-				p, _, err := e.w.RunPlan(ctx, r, store)
-				assert.NilError(b, err, e.log.String())
-				assert.Assert(b, !p.HasChanges(), p.Summary())
-			}
-			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/render+plan")
-		})
-	}
 }
 
 // applyTwo plans and applies two new servers and returns how long it took.

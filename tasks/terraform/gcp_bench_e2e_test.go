@@ -6,11 +6,13 @@ import (
 	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"gotest.tools/v3/assert"
 
+	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 )
@@ -37,6 +39,41 @@ func BenchmarkPlanNoChangeBothClouds(b *testing.B) {
 		assert.Assert(b, !p.HasChanges(), p.Summary())
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/plan")
+}
+
+// BenchmarkRunPlanNoChangeBothClouds is BenchmarkPlanNoChangeBothClouds
+// through tf:plan's path, PlanStep in a Pipeline: with no store every
+// iteration plans (the engine's cost over Workspace.Plan); with a store
+// the first plans and the others take the record while the saved plan is
+// pending (Verify reads plan.json and the state file).
+func BenchmarkRunPlanNoChangeBothClouds(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		store bool
+	}{{"no-record", false}, {"record", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := newEnv(b, fakehcloud.Config{})
+			ctx := context.Background()
+			r := cloudRendering(b, e.id, labCloudConfig(b, allCloud...), allCloud...)
+			_, err := e.planApplyRendering(b, r)
+			assert.NilError(b, err, e.log.String())
+			var store cache.Store
+			if tc.store {
+				store = cache.NewLocal(filepath.Join(b.TempDir(), "store"))
+			}
+			p, _, err := e.w.RunPlan(ctx, r, store) // warm, as BenchmarkPlanNoChangeBothClouds
+			assert.NilError(b, err, e.log.String())
+			assert.Assert(b, !p.HasChanges(), p.Summary())
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p, hit, err := e.w.RunPlan(ctx, r, store)
+				assert.NilError(b, err, e.log.String())
+				assert.Assert(b, !p.HasChanges(), p.Summary())
+				assert.Equal(b, hit, tc.store)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/plan")
+		})
+	}
 }
 
 // BenchmarkApplyFourCloudMachinesLab: plan + apply creating the four cloud
