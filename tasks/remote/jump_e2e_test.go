@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,38 +15,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
-)
 
-// startAgent runs a real ssh-agent (Debian's openssh-client) on a socket
-// in the test's directory, holding keys (added with the real ssh-add), and
-// stops it when the test ends.
-func startAgent(t *testing.T, keys ...string) string {
-	t.Helper()
-	if _, err := exec.LookPath("ssh-agent"); err != nil {
-		t.Skip("needs ssh-agent (openssh-client)")
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
-	assert.NilError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for !exists(sock) {
-		if time.Now().After(deadline) {
-			t.Fatal("ssh-agent did not make its socket")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	for _, k := range keys {
-		add := exec.Command("ssh-add", k)
-		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-		out, err := add.CombinedOutput()
-		assert.NilError(t, err, "ssh-add %s: %s", k, out)
-	}
-	return sock
-}
+	"github.com/vanixiets/vanixiets/tasks/remote/sshdtest/agent"
+)
 
 // silentListener accepts TCP connections and never speaks: a host that
 // does not answer.
@@ -106,7 +76,7 @@ Host target
 func TestDialThroughJumpWithAgent(t *testing.T) {
 	jump := startSSHD(t, "LogLevel DEBUG1")
 	target := startSSHD(t)
-	sock := startAgent(t, jump.clientKey, target.clientKey)
+	sock := agent.Start(t, jump.clientKey, target.clientKey)
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	// The key files go: only the agent has the keys now.
 	assert.NilError(t, os.Remove(jump.clientKey))
@@ -132,7 +102,7 @@ func TestDialThroughJumpWithAgent(t *testing.T) {
 func TestJumpHostKeyStrict(t *testing.T) {
 	jump := startSSHD(t)
 	target := startSSHD(t)
-	sock := startAgent(t, jump.clientKey, target.clientKey)
+	sock := agent.Start(t, jump.clientKey, target.clientKey)
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	other := filepath.Join(t.TempDir(), "other")
 	_, otherPub := writeKey(t, other)
@@ -161,7 +131,7 @@ func TestJumpBadInput(t *testing.T) {
 	_, strangerPub := writeKey(t, stranger)
 
 	t.Run("jump host does not answer", func(t *testing.T) {
-		t.Setenv("SSH_AUTH_SOCK", startAgent(t, jump.clientKey, target.clientKey))
+		t.Setenv("SSH_AUTH_SOCK", agent.Start(t, jump.clientKey, target.clientKey))
 		cfg := jumpConfig(t, silent, target, "Host *\n  UserKnownHostsFile "+jump.knownHosts+" "+target.knownHosts)
 		rc, err := Resolve("root@target", cfg, nil)
 		assert.NilError(t, err)
@@ -174,7 +144,7 @@ func TestJumpBadInput(t *testing.T) {
 		assert.Assert(t, time.Since(t0) < 10*time.Second)
 	})
 	t.Run("second hop of a chain does not answer", func(t *testing.T) {
-		t.Setenv("SSH_AUTH_SOCK", startAgent(t, jump.clientKey, target.clientKey))
+		t.Setenv("SSH_AUTH_SOCK", agent.Start(t, jump.clientKey, target.clientKey))
 		p := filepath.Join(t.TempDir(), "config")
 		assert.NilError(t, os.WriteFile(p, []byte(fmt.Sprintf(`Host target
   HostName 127.0.0.1
@@ -201,7 +171,7 @@ Host *
 		assert.ErrorContains(t, err, fmt.Sprintf("jump host 2 of 2, root@silent (127.0.0.1:%d), handshake did not finish within 700ms", silent))
 	})
 	t.Run("agent with no usable key", func(t *testing.T) {
-		sock := startAgent(t, stranger)
+		sock := agent.Start(t, stranger)
 		t.Setenv("SSH_AUTH_SOCK", sock)
 		cfg := jumpConfig(t, jump.port, target, "Host *\n  UserKnownHostsFile "+jump.knownHosts+" "+target.knownHosts)
 		rc, err := Resolve("root@target", cfg, nil)
@@ -215,7 +185,7 @@ Host *
 		assert.ErrorContains(t, err, "ssh-add <private key file>")
 	})
 	t.Run("agent without keys", func(t *testing.T) {
-		sock := startAgent(t)
+		sock := agent.Start(t)
 		t.Setenv("SSH_AUTH_SOCK", sock)
 		rc := target.config()
 		rc.NoAgent, rc.KeyFiles = false, nil
@@ -226,7 +196,7 @@ Host *
 		assert.ErrorContains(t, err, "ssh-add")
 	})
 	t.Run("IdentitiesOnly leaves no agent key", func(t *testing.T) {
-		sock := startAgent(t, target.clientKey)
+		sock := agent.Start(t, target.clientKey)
 		t.Setenv("SSH_AUTH_SOCK", sock)
 		rc := target.config()
 		rc.NoAgent, rc.IdentitiesOnly = false, true
@@ -246,7 +216,7 @@ func TestAgentBeforeKeyFiles(t *testing.T) {
 	target := startSSHD(t)
 	stranger := filepath.Join(t.TempDir(), "stranger")
 	_, strangerPub := writeKey(t, stranger)
-	sock := startAgent(t, stranger, target.clientKey)
+	sock := agent.Start(t, stranger, target.clientKey)
 	t.Setenv("SSH_AUTH_SOCK", "")
 
 	pub := filepath.Join(t.TempDir(), "target.pub")

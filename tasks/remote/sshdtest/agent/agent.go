@@ -7,6 +7,7 @@
 package agent
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,12 +33,18 @@ func Start(t testing.TB, keys ...string) string {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
+	// Wait until the agent accepts a connection, not merely until the
+	// socket file exists: ssh-agent binds (making the file) before it
+	// listens, and a client in between is refused (a loaded machine's
+	// ssh-add saw "Connection refused" there).
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ssh-agent made no socket %s within 5s", sock)
+			t.Fatalf("ssh-agent did not accept connections on %s within 5s: %v", sock, err)
 		}
 	}
 	for _, k := range keys {
