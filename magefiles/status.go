@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
+	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/status"
 	"github.com/vanixiets/vanixiets/tasks/terraform"
 )
@@ -34,6 +36,17 @@ func (Fleet) Status(ctx context.Context) (err error) {
 		timeout = d
 	}
 	opt.ConnectTimeout = timeout
+	// The deploy's store and nix, shared with the toplevels' cached
+	// evaluation (status.Toplevels): an unchanged flake is not evaluated
+	// again.
+	if opt.Cache == nil {
+		opt.Cache = cache.Open()
+	}
+	if opt.Nix == nil {
+		if opt.Nix, err = nix.New(); err != nil {
+			return err
+		}
+	}
 	d, err := deploy.New(opt)
 	if err != nil {
 		return err
@@ -44,7 +57,8 @@ func (Fleet) Status(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	rows, err := status.Run(ctx, d, sel, status.Options{Timeout: timeout, State: state})
+	rows, err := status.Run(ctx, d, sel, status.Options{Timeout: timeout, State: state,
+		Toplevels: &status.Toplevels{Flake: opt.Flake, Cache: opt.Cache, Nix: opt.Nix}})
 	if boolFlag("json") {
 		if rows == nil {
 			rows = []status.Row{}

@@ -75,7 +75,13 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, CheckSigs: true, Infos: infos, Stall: d.opt.Stall}, top)
+			// A host that runs top now holds its whole closure (the
+			// current system is a garbage collector root): the copy then
+			// opens no nix-daemon session, and the activation takes this
+			// answer instead of asking the host again.
+			st, cerr := activate.Current(ctx, c)
+			running := cerr == nil && st.Toplevel == top
+			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, CheckSigs: true, Infos: infos, Stall: d.opt.Stall, Present: running}, top)
 			s := d.stat(m.Name)
 			d.mu.Lock()
 			s.Paths, s.Bytes = s.Paths+rep.Sent, s.Bytes+rep.Bytes // an install may have copied before
@@ -83,8 +89,12 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			return pipeline.Outputs{"toplevel": top, "sent": strconv.Itoa(rep.Sent), "bytes": strconv.FormatInt(rep.Bytes, 10),
-				"closure": strconv.Itoa(rep.Closure)}, nil
+			outs := pipeline.Outputs{"toplevel": top, "sent": strconv.Itoa(rep.Sent), "bytes": strconv.FormatInt(rep.Bytes, 10),
+				"closure": strconv.Itoa(rep.Closure)}
+			if cerr == nil && st.Runs(top, d.opt.Action) {
+				outs["runsGen"] = strconv.Itoa(st.Generation) // the generation that runs top, for the activation
+			}
+			return outs, nil
 		},
 	}
 }
@@ -108,7 +118,16 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 				// Nothing was copied, so the host may run this system
 				// already: do not switch it again. (A host installed just
 				// now booted its system before this deployment's secrets
-				// were there: it activates once more, with them.)
+				// were there: it activates once more, with them.) The
+				// copy asked already when it found top running.
+				if g := in.Deps[stepOf(m.Name, phaseCopy)]["runsGen"]; g != "" {
+					gen, err := strconv.Atoi(g)
+					if err != nil {
+						return nil, fmt.Errorf("copy step's runsGen %q: %w", g, err)
+					}
+					d.markUnchanged(m, gen)
+					return pipeline.Outputs{"toplevel": top, "pending": "false", "genBefore": g, "genAfter": g}, nil
+				}
 				if st, err := activate.Current(ctx, c); err == nil && st.Runs(top, d.opt.Action) {
 					d.markUnchanged(m, st.Generation)
 					return pipeline.Outputs{"toplevel": top, "pending": "false", "genBefore": strconv.Itoa(st.Generation), "genAfter": strconv.Itoa(st.Generation)}, nil
