@@ -73,7 +73,10 @@ func (Tf) Plan(ctx context.Context) (err error) {
 		return err
 	}
 	defer s.Close()
-	p, _, err := s.Workspace.RunPlan(ctx, s.Rendering, cache.Open())
+	// No store: like `terraform plan`, tf:plan asks the cloud every time,
+	// so drift made outside this repository (a server deleted in the
+	// console) shows. The plan step still runs through the engine.
+	p, _, err := s.Workspace.RunPlan(ctx, s.Rendering, nil)
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,10 @@ const (
 // render key) and the state is still the one it was made from. A plan
 // that was applied, dropped, made from another rendering or overtaken by a
 // state change is made again. What a hit does not do is ask the cloud
-// again: a second tf:plan over the same rendering and state shows the
-// saved plan, as tf:apply would apply it (the apply itself refreshes).
+// again (nor does applying a saved plan: terraform applies it as it was
+// made), so tf:plan runs this step with no store and refreshes every
+// time, as `terraform plan` does; a store is for callers that want the
+// pending plan's summary.
 func (w *Workspace) PlanStep(r *terranix.Rendering) (*pipeline.Step, error) {
 	if err := w.defaults(); err != nil {
 		return nil, err
