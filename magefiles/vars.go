@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
@@ -26,16 +26,31 @@ func openVars(ctx context.Context) (*vars.Vars, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := os.Getenv("VANIXIETS_VARS_DIR")
-	if dir == "" {
-		if st, err := os.Stat(ref); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("flake %s is not a local directory: set VANIXIETS_VARS_DIR to its vars directory", ref)
-		}
-		dir = filepath.Join(ref, "vars")
+	dir, err := varsDir(ref)
+	if err != nil {
+		return nil, err
 	}
 	v := vars.New(f, dir)
 	v.Log = os.Stderr
 	return v, nil
+}
+
+// varsDir is the flake's vars directory as paths.VarsDir decides it for
+// every command, refusing what a vars command cannot work on: "-" (a
+// deploy's "no uploads") and a flake that is no local directory with no
+// directory named.
+func varsDir(ref string) (string, error) {
+	setting := os.Getenv(paths.VarsDirEnv)
+	if setting == "" {
+		if st, err := os.Stat(ref); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("flake %s is not a local directory: set %s to its vars directory", ref, paths.VarsDirEnv)
+		}
+	}
+	dir := paths.VarsDir(ref, setting)
+	if dir == "" {
+		return "", fmt.Errorf("%s=- turns secrets off for a deploy; vars commands need the directory: unset it, or set it to the vars directory", paths.VarsDirEnv)
+	}
+	return dir, nil
 }
 
 // splitList splits a comma/space separated list.
@@ -184,13 +199,13 @@ func checkLayout(specFile string) error {
 	if err != nil {
 		return err
 	}
-	dir := os.Getenv("VANIXIETS_VARS_DIR")
-	if dir == "" {
-		ref, err := flakeArg()
-		if err != nil {
-			return err
-		}
-		dir = filepath.Join(ref, "vars")
+	ref, err := flakeArg()
+	if err != nil {
+		return err
+	}
+	dir, err := varsDir(ref)
+	if err != nil {
+		return err
 	}
 	ids, _ := vars.LoadIdentities() // optional: without a key the structure is checked
 	probs, err := vars.CheckLayout(dir, spec, ids)
