@@ -240,17 +240,6 @@ func TestCheckFlake(t *testing.T) {
 	assert.Assert(t, nix.Invocations() > before)
 }
 
-func TestDefaultFlake(t *testing.T) {
-	t.Setenv(EnvFlake, "")
-	got, err := DefaultFlake()
-	assert.NilError(t, err)
-	assert.Equal(t, got, repoLab(t))
-	t.Setenv(EnvFlake, "/elsewhere")
-	got, err = DefaultFlake()
-	assert.NilError(t, err)
-	assert.Equal(t, got, "/elsewhere")
-}
-
 func TestSourceKeyCoversFleetData(t *testing.T) {
 	lab := copyLab(t, nil)
 	l := &Loader{Nix: needNix(t), Cache: cache.NewLocal(t.TempDir()), Hasher: digest.NewHasher("")}

@@ -2,11 +2,8 @@ package fleet
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 )
@@ -79,35 +76,4 @@ func (f *Fleet) ShowJSON(name string) ([]byte, error) {
 		return nil, err
 	}
 	return json.MarshalIndent(r, "", "  ")
-}
-
-// EnvFlake is the environment variable naming the flake every target reads.
-const EnvFlake = "VANIXIETS_FLAKE"
-
-// DefaultFlake returns the flake the targets use: $VANIXIETS_FLAKE, else the
-// lab flake lab/ of the repository holding the working directory (found by
-// walking up to a directory with lab/flake.nix and go.mod).
-func DefaultFlake() (string, error) {
-	if f := os.Getenv(EnvFlake); f != "" {
-		return f, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; ; {
-		if isFile(filepath.Join(d, "lab", "flake.nix")) && isFile(filepath.Join(d, "go.mod")) {
-			return filepath.Join(d, "lab"), nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", errors.New("no flake given and no lab/flake.nix above " + wd + ": set " + EnvFlake + " (or --flake) to a flake directory")
-		}
-		d = parent
-	}
-}
-
-func isFile(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
 func main() {
@@ -54,7 +55,11 @@ func run(ctx context.Context, args []string) (int, error) {
 		}
 		// The lab knows no fleet of its own: the flake's machines, each
 		// at its targetHost and with its host key from the vars.
-		ref, err := fleet.DefaultFlake()
+		wd, err := os.Getwd()
+		if err != nil {
+			return 1, err
+		}
+		ref, err := paths.Flake(os.Getenv(paths.FlakeEnv), wd)
 		if err != nil {
 			return 1, err
 		}
