@@ -20,7 +20,7 @@
       gen = f: names: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
       config = {
         terraform.required_providers = { hcloud.source = "hetznercloud/hcloud"; google.source = "hashicorp/google"; };
-        provider = { hcloud = { }; google = { project = "p"; region = "us-central1"; }; };
+        provider = { hcloud = { }; google = { project = "vanixiets-lab"; region = "us-central1"; }; };
         resource = {
           hcloud_ssh_key.admin = { name = "admin"; public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAn+FX6WyhzfXL9qWj3nH+VWE53dy8meOVpQa3wLhCFY test"; };
           hcloud_server = gen hserver hetzner;
