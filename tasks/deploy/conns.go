@@ -18,27 +18,19 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
 
-// target resolves a machine's SSH configuration.
+// target resolves a machine's SSH configuration: sshTarget's, checked
+// against the machine's host key from the vars when the vars have one.
 func (d *Deployer) target(m *fleet.Machine) (remote.Config, error) {
-	t := m.Deploy.TargetHost
-	if t == "" {
-		t = "root@" + m.Name
-	}
-	d.mu.Lock()
-	sshc := d.sshc
-	d.mu.Unlock()
-	cfg, err := remote.Resolve(t, sshc, d.opt.KnownHosts)
+	t, cfg, err := d.sshTarget(m)
 	if err != nil {
-		return cfg, fmt.Errorf("%s: %v", m.Name, err)
-	}
-	cfg.ConnectTimeout = d.opt.ConnectTimeout
-	for i := range cfg.Jump {
-		cfg.Jump[i].ConnectTimeout = d.opt.ConnectTimeout // each hop in its own
+		return cfg, err
 	}
 	// The fleet's own record of the host key (the openssh var) decides,
-	// when there is one: for a lab host only when the lab host was given
-	// that key (an identity could decrypt it), for a real machine always.
-	if d.secrets != nil && !d.opt.NoVarsKnownHosts && (d.opt.Lab == nil || d.secrets.isKeyed(m.Name)) {
+	// when there is one: for a real machine always; for a lab host when
+	// the lab gave it that key (an identity could decrypt it) and for a
+	// cloud machine's (which the lab gives no key: it presents its
+	// image's, then the one its install wrote, as a real server does).
+	if d.secrets != nil && !d.opt.NoVarsKnownHosts && (d.opt.Lab == nil || d.secrets.isKeyed(m.Name) || (m.Cloud != nil && !d.secrets.isUnusable(m.Name))) {
 		_, host, _, _ := remote.ParseTarget(t)
 		p, err := d.secrets.knownHostsFile(filepath.Join(d.opt.Dir, "known_hosts.vars"), m.Name, cfg.HostKeyAlias, cfg.Addr, host)
 		if err != nil {
@@ -49,6 +41,28 @@ func (d *Deployer) target(m *fleet.Machine) (remote.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// sshTarget resolves a machine's target through the ssh_config files, as
+// ssh would: the address, user, jumps and the known_hosts files ssh itself
+// would check the host's key against. target adds the vars' key.
+func (d *Deployer) sshTarget(m *fleet.Machine) (string, remote.Config, error) {
+	t := m.Deploy.TargetHost
+	if t == "" {
+		t = "root@" + m.Name
+	}
+	d.mu.Lock()
+	sshc := d.sshc
+	d.mu.Unlock()
+	cfg, err := remote.Resolve(t, sshc, d.opt.KnownHosts)
+	if err != nil {
+		return t, cfg, fmt.Errorf("%s: %v", m.Name, err)
+	}
+	cfg.ConnectTimeout = d.opt.ConnectTimeout
+	for i := range cfg.Jump {
+		cfg.Jump[i].ConnectTimeout = d.opt.ConnectTimeout // each hop in its own
+	}
+	return t, cfg, nil
 }
 
 // loadSSHConfig reads the ssh_config files targets are resolved through,

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -197,7 +198,12 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 		Params:  map[string]string{"machine": m.Name, "target": d.targetParam(m)},
 		NoCache: true, // asks the host every time: one probe
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			top, c, err := d.hostFor(ctx, in, m)
+			top, err := d.toplevel(in, m)
+			if err != nil {
+				return nil, err
+			}
+			c, imageKey, err := d.installConn(ctx, m)
+			boot := imageKey != nil
 			if err != nil {
 				return nil, err
 			}
@@ -206,8 +212,16 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 				return nil, err
 			}
 			if st.Nix && !st.Kexec {
+				if boot {
+					c.Close()
+					return nil, refuseChanged(m, c)
+				}
 				d.note(stepOf(m.Name, phaseInstall), ": the host has Nix, nothing to install")
 				return pipeline.Outputs{"installed": ""}, nil
+			}
+			if boot {
+				defer c.Close() // the install redials; this one is its own
+				d.printf("%-10s %-9s the host presents its image's key (%s), which ssh's known_hosts vouch for: trusted for the install only", m.Name, phaseInstall, keyName(imageKey))
 			}
 			sent, err := d.install(ctx, in, m, top, c, st)
 			if err != nil {
@@ -254,7 +268,8 @@ func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Mach
 		if err := inst.Kexec(ctx, m.Name); err != nil {
 			return 0, fmt.Errorf("kexec %s into the installer: %w", m.Name, err)
 		}
-		if c, err = d.redial(ctx, m, "kexec"); err != nil {
+		// The installer keeps the image's key: reached as the image was.
+		if c, err = d.redial(ctx, m, "kexec", d.bootstrapTarget); err != nil {
 			return 0, err
 		}
 		if st, err = probe(ctx, c); err != nil {
@@ -302,11 +317,17 @@ func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Mach
 			return sent, fmt.Errorf("install %s: mark the profile set: %v", m.Name, err)
 		}
 	}
+	say("writing the machine's host key from the vars to the disk (%s/etc/ssh)", installRoot)
+	if err := d.writeHostKey(ctx, m, c); err != nil {
+		return sent, err
+	}
 	say("rebooting into the installed system")
 	if err := inst.Reboot(ctx, m.Name); err != nil {
 		return sent, fmt.Errorf("reboot %s into the installed system: %w", m.Name, err)
 	}
-	if c, err = d.redial(ctx, m, "reboot"); err != nil {
+	// The installed system presents the key just written: reached
+	// against the vars' key, strictly, as every deployment after it.
+	if c, err = d.redial(ctx, m, "reboot", d.target); err != nil {
 		return sent, err
 	}
 	if st, err = probe(ctx, c); err != nil {
@@ -319,9 +340,10 @@ func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Mach
 }
 
 // redial replaces m's connection after its host restarted (the old one
-// died with it), retrying while the host comes back.
-func (d *Deployer) redial(ctx context.Context, m *fleet.Machine, after string) (*remote.Client, error) {
-	cfg, err := d.target(m)
+// died with it), retrying while the host comes back; target says how the
+// host's key is checked.
+func (d *Deployer) redial(ctx context.Context, m *fleet.Machine, after string, target func(*fleet.Machine) (remote.Config, error)) (*remote.Client, error) {
+	cfg, err := target(m)
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +357,10 @@ func (d *Deployer) redial(ctx context.Context, m *fleet.Machine, after string) (
 	deadline := time.Now().Add(rebootWait)
 	for {
 		c, err := remote.Dial(ctx, cfg)
+		var hk *remote.HostKeyError
+		if errors.As(err, &hk) {
+			return nil, fmt.Errorf("%s after the %s: %w", m.Name, after, err) // a wrong key is no slow boot
+		}
 		if err == nil {
 			e := &connEntry{}
 			e.once.Do(func() { e.c = c })
@@ -355,11 +381,14 @@ func (d *Deployer) redial(ctx context.Context, m *fleet.Machine, after string) (
 
 // planInstall is a dry run's look at a cloud host: whether a deployment
 // would install it, and the plan line saying so.
-func (d *Deployer) planInstall(ctx context.Context, in pipeline.Input, m *fleet.Machine, top string, c *remote.Client) (string, bool, error) {
+func (d *Deployer) planInstall(ctx context.Context, in pipeline.Input, m *fleet.Machine, top string, c *remote.Client, boot bool) (string, bool, error) {
 	if m.Cloud == nil {
 		return "", false, nil
 	}
 	st, err := probe(ctx, c)
+	if err == nil && boot && st.Nix && !st.Kexec {
+		err = refuseChanged(m, c)
+	}
 	if err != nil || (st.Nix && !st.Kexec) {
 		return "", false, err
 	}

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
@@ -39,29 +39,35 @@ func useLabIdentities(t testing.TB) {
 	t.Setenv("SOPS_AGE_KEY_FILE", "")
 }
 
-// bareHost makes machine's host anew from a bare image, with the host key
-// the fleet's vars give it (as the fake clouds create servers).
+// bareHost makes machine's host anew from a bare image, as the fake
+// clouds create servers: its sshd presents the image's own host key, not
+// the machine's key from the vars.
 func (e *testEnv) bareHost(machine string) lab.Host {
 	e.t.Helper()
 	ctx := context.Background()
 	assert.NilError(e.t, e.lab.DeleteHost(ctx, machine))
-	d, err := New(e.options(func(o *Options) { o.Flake = labFlake(e.t); o.Out = nil }))
-	assert.NilError(e.t, err)
-	f, err := d.Fleet(ctx)
-	assert.NilError(e.t, err)
-	keys, err := LabHostKeys(f, labFlake(e.t), nil)
-	assert.NilError(e.t, err)
-	var key ed25519.PrivateKey
-	if keys != nil {
-		key, err = keys(machine)
-		assert.NilError(e.t, err)
-	}
-	h, err := e.lab.CreateBareHost(ctx, machine, key)
+	h, err := e.lab.CreateBareHost(ctx, machine, nil)
 	assert.NilError(e.t, err)
 	assert.Equal(e.t, h.Boot, lab.BootImage)
+	assert.Check(e.t, authorized(h.HostKey) != e.varsHostKey(machine), "the image's key is its own")
 	_, err = e.lab.Exec(ctx, machine, "sh", "-c", "command -v nix-daemon")
 	assert.Assert(e.t, err != nil, "a bare image has no nix-daemon")
 	return h
+}
+
+// varsHostKey is machine's public host key in the lab flake's vars.
+func (e *testEnv) varsHostKey(machine string) string {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(labFlake(e.t), "vars", "per-machine", machine, "openssh", "ssh.id_ed25519.pub", "value"))
+	assert.NilError(e.t, err)
+	return strings.TrimSpace(string(b))
+}
+
+func authorized(k ssh.PublicKey) string {
+	if k == nil {
+		return ""
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
 }
 
 // onHost runs a shell command inside machine's lab host.
@@ -80,6 +86,10 @@ func (e *testEnv) assertInstalled(machine, top string) {
 	assert.Equal(e.t, e.current(machine), top)
 	assert.Equal(e.t, e.onHost(machine, "test ! -e /etc/is_kexec && nix-store --check-validity "+top+" && readlink /nix/var/nix/profiles/system"), "system-1-link")
 	assert.Equal(e.t, e.onHost(machine, "readlink -f /nix/var/nix/profiles/system"), top)
+	// It presents the machine's key from the vars, the one the install
+	// wrote to its disk: the image's key is gone with the image.
+	assert.Equal(e.t, authorized(e.host(machine).HostKey), e.varsHostKey(machine))
+	assert.Equal(e.t, e.onHost(machine, "stat -c %a /etc/ssh/ssh_host_ed25519_key"), "600")
 }
 
 // TestInstallFromBareImage: a cloud host without Nix is installed by the
@@ -107,8 +117,9 @@ func TestInstallFromBareImage(t *testing.T) {
 	assert.Equal(t, rows[0].GenBefore, 0)
 	assert.Equal(t, rows[0].GenAfter, 1)
 	top := rows[0].Toplevel
-	for _, line := range []string{"no Nix on the host (a bare image): kexec into the installer", "copying the closure to the disk (/mnt",
-		"setting the disk's system profile", "rebooting into the installed system"} {
+	for _, line := range []string{"the host presents its image's key", "which ssh's known_hosts vouch for: trusted for the install only",
+		"no Nix on the host (a bare image): kexec into the installer", "copying the closure to the disk (/mnt",
+		"setting the disk's system profile", "writing the machine's host key from the vars to the disk (/mnt/etc/ssh)", "rebooting into the installed system"} {
 		assert.Check(t, is.Contains(out.String(), line))
 	}
 	e.assertInstalled("cinnabar", top)
@@ -127,6 +138,20 @@ func TestInstallFromBareImage(t *testing.T) {
 	assert.Equal(t, rows[0].Paths, 0)
 	assert.Check(t, is.Contains(out.String(), "the host has Nix, nothing to install"))
 	e.assertInstalled("cinnabar", top)
+
+	// A cloud machine that presents a key other than its vars key yet
+	// runs Nix (re-keyed by hand here, and rebooted) is a changed
+	// machine, not a fresh image: the bootstrap trust does not reach it,
+	// whatever known_hosts says, and nothing on it changes.
+	e.onHost("cinnabar", "rm -f /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key")
+	assert.NilError(t, e.lab.Reboot(context.Background(), "cinnabar"))
+	assert.Check(t, authorized(e.host("cinnabar").HostKey) != e.varsHostKey("cinnabar"))
+	gens := e.onHost("cinnabar", "ls /nix/var/nix/profiles")
+	for _, dry := range []bool{true, false} {
+		_, err = e.deploy(func(o *Options) { withLab(o); o.DryRun = dry }, "cinnabar")
+		assert.ErrorContains(t, err, "cinnabar does not present its host key from the vars, yet it runs Nix and is no installer")
+	}
+	assert.Equal(t, e.onHost("cinnabar", "ls /nix/var/nix/profiles"), gens)
 
 	// Without an Installer (a real machine: no kexec here) the deploy
 	// stops before changing the host, saying how to install it.

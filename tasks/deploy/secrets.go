@@ -79,6 +79,10 @@ type secrets struct {
 	per   map[string]*vars.Vars
 	kh    map[string]string // machine -> "ssh-ed25519 AAAA..." from the vars
 	keyed map[string]bool   // lab hosts created with their vars host key
+	// unusable: machines whose vars host key no identity could decrypt
+	// (the lab host keeps a key of its own, which the lab's known_hosts
+	// vouches for).
+	unusable map[string]bool
 }
 
 func newSecrets(f *fleet.Fleet, dir string, ids func() ([]age.Identity, error)) (*secrets, error) {
@@ -87,7 +91,7 @@ func newSecrets(f *fleet.Fleet, dir string, ids func() ([]age.Identity, error)) 
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	s := &secrets{f: f, dir: dir, ids: ids, per: map[string]*vars.Vars{}, kh: map[string]string{}, keyed: map[string]bool{}}
+	s := &secrets{f: f, dir: dir, ids: ids, per: map[string]*vars.Vars{}, kh: map[string]string{}, keyed: map[string]bool{}, unusable: map[string]bool{}}
 	v := s.vars("")
 	if _, err := v.Plan(); err != nil {
 		return nil, fmt.Errorf("vars %s: %w", dir, err)
@@ -131,6 +135,9 @@ func (s *secrets) hostKey(m string, warn func(string, ...any)) (ed25519.PrivateK
 	b, ok, err := s.vars(m).HostPrivateKey(m)
 	if err != nil {
 		warn("%-10s %-9s vars host key not usable (%v); the lab host keeps its own key, checked against the lab's known_hosts", m, "lab", err)
+		s.mu.Lock()
+		s.unusable[m] = true
+		s.mu.Unlock()
 		return nil, nil
 	}
 	if !ok {
@@ -160,6 +167,12 @@ func (s *secrets) isKeyed(m string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.keyed[m]
+}
+
+func (s *secrets) isUnusable(m string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unusable[m]
 }
 
 // knownHostsFile writes a known_hosts file holding machine m's host key

@@ -241,11 +241,19 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
 		Name: stepOf(m.Name, phasePlan), Def: "deploy-plan-v1", Deps: []string{stepBuild}, NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			top, c, err := d.hostFor(ctx, in, m)
+			top, err := d.toplevel(in, m)
 			if err != nil {
 				return nil, err
 			}
-			if plan, bare, err := d.planInstall(ctx, in, m, top, c); err != nil {
+			c, imageKey, err := d.installConn(ctx, m)
+			boot := imageKey != nil
+			if err != nil {
+				return nil, err
+			}
+			if boot {
+				defer c.Close() // the deployment's own connection never is one
+			}
+			if plan, bare, err := d.planInstall(ctx, in, m, top, c, boot); err != nil {
 				return nil, err
 			} else if bare {
 				return pipeline.Outputs{"plan": plan}, nil

@@ -2,7 +2,6 @@ package fakehcloud
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"net/netip"
 
@@ -14,22 +13,16 @@ import (
 // LabBackend makes every server a lab host: a network namespace with its own
 // sshd at the address the API reports, so that what terraform creates can be
 // installed and deployed to like a real server. The host boots a bare
-// image, as a real server does: sshd and a shell, no Nix
-// (lab.CreateBareHost); the first deployment installs it.
+// image, as a real server does: sshd with a host key of the image's own
+// (not the machine's from vars), a shell, no Nix (lab.CreateBareHost);
+// the first deployment installs it and gives it the machine's key.
 type LabBackend struct {
 	Lab *lab.Lab
-	// HostKey, when set, gives the sshd host key of a server (the
-	// machine's host key from vars); nil keeps or generates one.
-	HostKey func(name string) ed25519.PrivateKey
 }
 
 // CreateHost implements Backend.
 func (b *LabBackend) CreateHost(ctx context.Context, name string) (netip.Addr, error) {
-	var key ed25519.PrivateKey
-	if b.HostKey != nil {
-		key = b.HostKey(name)
-	}
-	h, err := b.Lab.CreateBareHost(ctx, name, key)
+	h, err := b.Lab.CreateBareHost(ctx, name, nil)
 	if err != nil {
 		return netip.Addr{}, err
 	}

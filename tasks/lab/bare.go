@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -39,12 +40,21 @@ import (
 //	           trust the fleet key, and the host's disk mounted at /mnt
 //	           (/mnt/nix is the store the installed system will boot with,
 //	           /mnt/var/lib/vanixiets and /mnt/etc/ssh the disk's state and
-//	           host keys). It keeps the host key, as the kexec installer
-//	           does, and its address.
+//	           host keys, the latter empty until the install writes the
+//	           machine's key there). It keeps the image's host key, as the
+//	           kexec installer does, and its address.
 //	installed  the reboot stand-in (Reboot): the host restarts as an
 //	           ordinary lab host on its disk (its store at /nix, a fresh
-//	           /run) and runs the activation of the system its profile
-//	           names, as a NixOS stage 2 does at boot.
+//	           /run, the host key the install wrote to /mnt/etc/ssh, or a
+//	           new one when it wrote none) and runs the activation of the
+//	           system its profile names, as a NixOS stage 2 does at boot.
+//
+// Host keys are a real image's too: the image's sshd presents a key of
+// its own, made at its first boot, never the machine's key from vars (the
+// lab's HostKey hook passes bare hosts by). Only the installed system
+// presents the machine's key, so a deployer that trusts the vars' key
+// alone cannot reach a fresh image and must learn the image's key another
+// way (tasks/deploy/bootstrap.go), exactly as against a real cloud.
 //
 // What the stand-ins do not do, and only a real machine proves: kexec
 // itself, partitioning and file systems (disko), the bootloader. The
@@ -96,7 +106,7 @@ installer)
   mount --bind "$d/$3" /mnt/nix
   mount --bind "$d/state" /mnt/var/lib/vanixiets
   mount --bind "$d/sops-nix" /mnt/var/lib/sops-nix
-  mount --bind "$d/etc-ssh" /mnt/etc/ssh
+  mount --bind "$d/disk-etc-ssh" /mnt/etc/ssh
   run=$i/run state=$i/state sops=$i/sops-nix
   ;;
 *) echo "lab host: unknown boot $boot" >&2; exit 2 ;;
@@ -190,6 +200,7 @@ func (l *Lab) reboot(ctx context.Context, name, boot string) error {
 	if r.Image != imageBare {
 		return l.errf("host %s was not created from a bare image (CreateBareHost): it has no installer to boot", name)
 	}
+	prev := r.Boot
 	r.Boot = boot
 	if err := writeJSON(l.hostFile(name), r); err != nil {
 		return l.errf("record host %s: %v", name, err)
@@ -201,12 +212,25 @@ func (l *Lab) reboot(ctx context.Context, name, boot string) error {
 	if err := os.RemoveAll(filepath.Join(dir, "installer")); err != nil {
 		return l.errf("host %s: %v", name, err)
 	}
-	if boot == BootInstalled {
+	switch boot {
+	case BootInstaller:
+		// The disk the installer formats: its /etc/ssh starts empty
+		// (the image's keys stay with the image, and the installer
+		// carries them in memory).
+		if err := os.MkdirAll(filepath.Join(dir, diskSSHDir), 0o755); err != nil {
+			return l.errf("host %s: %v", name, err)
+		}
+	case BootInstalled:
 		if err := emptyDir(filepath.Join(dir, "run")); err != nil {
 			return l.errf("host %s: %v", name, err)
 		}
 		if err := os.MkdirAll(filepath.Join(dir, "run", "sshd"), 0o755); err != nil {
 			return l.errf("host %s: %v", name, err)
+		}
+		if prev != BootInstalled { // the first boot from the disk
+			if err := l.bootHostKey(name); err != nil {
+				return err
+			}
 		}
 	}
 	if !netnsExists(r.Netns) || !linkExists(r.Veth) {
@@ -220,6 +244,37 @@ func (l *Lab) reboot(ctx context.Context, name, boot string) error {
 	}
 	if _, err := l.startSSHD(r); err != nil {
 		return err
+	}
+	if boot == BootInstalled {
+		// The host answers with its disk's key now: the lab's
+		// known_hosts says so (the installer kept the image's).
+		return l.writeSSHFiles()
+	}
+	return nil
+}
+
+// diskSSHDir is, in a host's directory, the /etc/ssh of the disk an
+// install writes (the installer's /mnt/etc/ssh): where the deployer puts
+// the machine's host key for the installed system to present.
+const diskSSHDir = "disk-etc-ssh"
+
+// bootHostKey makes the key on the installed disk the one the host's sshd
+// presents from its first boot from that disk on (later boots keep what
+// /etc/ssh holds then): the key the install wrote to /mnt/etc/ssh
+// or, when it wrote none, a new one, as a NixOS sshd makes at its first
+// start. The image's key is gone with the image either way.
+func (l *Lab) bootHostKey(name string) error {
+	key, ok, err := readKey(filepath.Join(l.hostDir(name), diskSSHDir, "ssh_host_ed25519_key"))
+	if err != nil {
+		return l.errf("host %s: the installed disk's host key: %v", name, err)
+	}
+	if !ok {
+		if _, key, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return l.errf("host %s: %v", name, err)
+		}
+	}
+	if _, _, err := ensureKey(l.hostKeyPath(name), key, "root@"+name); err != nil {
+		return l.errf("host %s: host key: %v", name, err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
@@ -66,6 +67,13 @@ func TestBareHostBoots(t *testing.T) {
 	assert.Check(t, is.Equal(sshRun(t, l, "srv1", "cat /etc/ssh/ssh_host_ed25519_key.pub"), key))
 	assert.Check(t, !strings.Contains(sshRun(t, l, "srv1", "cat /etc/nix/nix.conf"), "trusted-public-keys"),
 		"a stock installer trusts no fleet key")
+	// The disk's /etc/ssh starts empty; the install writes the machine's
+	// key there (here a new one: ssh-keygen's).
+	assert.Check(t, is.Equal(sshRun(t, l, "srv1", "ls -A /mnt/etc/ssh"), ""))
+	sshRun(t, l, "srv1", "ssh-keygen -q -t ed25519 -N '' -C root@srv1 -f /mnt/etc/ssh/ssh_host_ed25519_key")
+	diskKey := sshRun(t, l, "srv1", "cat /mnt/etc/ssh/ssh_host_ed25519_key.pub")
+	assert.Check(t, diskKey != key)
+	assert.Check(t, is.Equal(sshRun(t, l, "srv1", "cat /etc/ssh/ssh_host_ed25519_key.pub"), key), "the installer still presents the image's key")
 	hs, err := l.Hosts()
 	assert.NilError(t, err)
 	assert.Equal(t, hs[0].Boot, lab.BootInstaller)
@@ -100,10 +108,15 @@ p=$(nix-store --store /mnt --add "$s/sys"); nix-env --store /mnt -p /mnt/nix/var
 	assert.Check(t, is.Equal(sshRun(t, l, "srv1", "cat /run/booted"), "booted\n"))
 	assert.Check(t, is.Equal(sshRun(t, l, "srv1", "nix-store --check-validity "+p+" && readlink -f /nix/var/nix/profiles/system"), p+"\n"))
 	assert.Check(t, is.Contains(sshRun(t, l, "srv1", "cat /etc/nix/nix.conf"), "trusted-public-keys"))
-	assert.Check(t, is.Equal(sshRun(t, l, "srv1", "cat /etc/ssh/ssh_host_ed25519_key.pub"), key))
+	// It presents the disk's key now (sshRun checks it strictly against
+	// the lab's known_hosts, which followed), and keeps it at a reboot.
+	assert.Check(t, is.Equal(sshRun(t, l, "srv1", "cat /etc/ssh/ssh_host_ed25519_key.pub"), diskKey))
 	hs, err = l.Hosts()
 	assert.NilError(t, err)
 	assert.Equal(t, hs[0].Boot, lab.BootInstalled)
+	assert.Equal(t, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hs[0].HostKey)))+" root@srv1", strings.TrimSpace(diskKey))
+	assert.NilError(t, l.Reboot(ctx, "srv1"))
+	assert.Check(t, is.Equal(sshRun(t, l, "srv1", "cat /etc/ssh/ssh_host_ed25519_key.pub"), diskKey))
 
 	assert.NilError(t, l.Down(ctx))
 	assertRestored(t, before, l)

@@ -313,7 +313,11 @@ func (l *Lab) up(ctx context.Context, names []string, keys map[string]ed25519.Pr
 	want := map[string]ed25519.PrivateKey{}
 	for _, r := range plan {
 		k := keys[r.Name]
-		if k == nil && l.cfg.HostKey != nil {
+		// A host a cloud created keeps the key it has: its image's own
+		// (a real image makes one at first boot, which no one chose) or,
+		// once installed, the one the install wrote to its disk. The
+		// hook (the vars' key) is for hosts the lab stands up itself.
+		if k == nil && l.cfg.HostKey != nil && r.Image != imageBare {
 			var err error
 			if k, err = l.cfg.HostKey(r.Name); err != nil {
 				l.rollback(ctx, created, fresh)

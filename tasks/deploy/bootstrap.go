@@ -1,0 +1,155 @@
+// The first connection to a fresh cloud server, and the host key its
+// install leaves it with.
+
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/hostsh"
+	"github.com/vanixiets/vanixiets/tasks/remote"
+)
+
+// Bootstrap trust.
+//
+// A deployment checks a machine's SSH host key against the key its vars
+// hold (the openssh generator's), and nothing else. A server its provider
+// has just made cannot pass that check: it runs the provider's image,
+// whose sshd made a key of its own at first boot, which no record of the
+// fleet's holds. nixos-anywhere connects to it with
+// StrictHostKeyChecking=no; clan machines install asks, or trusts on
+// first use when told to. Here no key is accepted that nobody vouched
+// for, and the one that is accepted is accepted for one thing only:
+//
+//   - The image's key must be in the known_hosts files ssh itself would
+//     check the target against (its ssh_config's UserKnownHostsFile,
+//     ~/.ssh/known_hosts, Options.KnownHosts). Someone put it there after
+//     reading it where the provider shows it (the console; in the lab, the
+//     lab's record of the hosts it made, which stands in for it). A key
+//     found nowhere is refused with its fingerprint and what to do.
+//   - It reaches only the install. A host that presents a key other than
+//     its vars key and runs Nix outside an installer is not a fresh image
+//     but a changed machine, and the deployment stops there, as ssh does
+//     at "REMOTE HOST IDENTIFICATION HAS CHANGED".
+//
+// The install then writes the machine's key from the vars to the disk
+// (/mnt/etc/ssh, what nixos-anywhere's --extra-files is used for), and the
+// installed system is reached, after its reboot, against the vars' key
+// again: from then on the image's key is trusted for nothing.
+
+// installConn is the connection a cloud machine's install (or a dry run's
+// look at it) uses: the deployment's own when the host presents the key
+// its vars hold, else a bootstrap connection when the host presents
+// another key that ssh's own known_hosts vouch for; imageKey is that key
+// (nil for the deployment's own connection). Any other machine, and any
+// other error, is conn's.
+func (d *Deployer) installConn(ctx context.Context, m *fleet.Machine) (c *remote.Client, imageKey ssh.PublicKey, err error) {
+	c, err = d.conn(ctx, m)
+	var hk *remote.HostKeyError
+	if err == nil || m.Cloud == nil || !errors.As(err, &hk) || len(hk.Want) == 0 {
+		return c, nil, err
+	}
+	cfg, err := d.bootstrapTarget(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	bc, berr := remote.Dial(ctx, cfg)
+	if berr != nil {
+		var bk *remote.HostKeyError
+		if errors.As(berr, &bk) {
+			return nil, nil, fmt.Errorf("%s presents host key %s, which is not its key from the vars (%s) and which %s does not hold either: if it is the server its provider has just made, read the key its image made on the provider's console, add it to that known_hosts (or ~/.ssh/known_hosts) and deploy again; if it is not, someone may be intercepting the connection",
+				m.Name, keyName(hk.Got), keyName(hk.Want[0].Key), filesOrNone(cfg.KnownHosts))
+		}
+		return nil, nil, fmt.Errorf("%s: %v, and the bootstrap connection (ssh's own known_hosts) failed: %w", m.Name, hk, berr)
+	}
+	return bc, hk.Got, nil
+}
+
+// bootstrapTarget is m's SSH configuration with the known_hosts ssh
+// itself uses in place of the vars' key.
+func (d *Deployer) bootstrapTarget(m *fleet.Machine) (remote.Config, error) {
+	_, cfg, err := d.sshTarget(m)
+	return cfg, err
+}
+
+// refuseChanged is the error for a host that answered a bootstrap
+// connection but is no fresh image (st.Nix outside an installer).
+func refuseChanged(m *fleet.Machine, c *remote.Client) error {
+	return fmt.Errorf("%s does not present its host key from the vars, yet it runs Nix and is no installer: it is not a fresh image to install but a changed machine (reinstalled by hand? its vars regenerated?); nothing was changed on it. If the change is yours, put the key it presents into the vars (vars:generate %s --generator openssh --regenerate re-keys it) or deploy after checking it with ssh %s",
+		m.Name, m.Name, c.Config().Name())
+}
+
+func keyName(k ssh.PublicKey) string {
+	if k == nil {
+		return "none"
+	}
+	return k.Type() + " " + ssh.FingerprintSHA256(k)
+}
+
+func filesOrNone(files []string) string {
+	if len(files) == 0 {
+		return "no known_hosts file"
+	}
+	return strings.Join(files, ", ")
+}
+
+// hostKeyScript writes the installed system's host key to the disk,
+// atomically, each file readable only as sshd needs: the private key on
+// stdin, the public key line as $1.
+const hostKeyScript = `set -eu
+umask 077
+d=` + installRoot + `/etc/ssh
+mkdir -p "$d"
+cat > "$d/.ssh_host_ed25519_key.new"
+printf '%s\n' "$1" > "$d/.ssh_host_ed25519_key.pub.new"
+chmod 600 "$d/.ssh_host_ed25519_key.new"
+chmod 644 "$d/.ssh_host_ed25519_key.pub.new"
+sync "$d/.ssh_host_ed25519_key.new" 2>/dev/null || sync
+mv -f "$d/.ssh_host_ed25519_key.new" "$d/ssh_host_ed25519_key"
+mv -f "$d/.ssh_host_ed25519_key.pub.new" "$d/ssh_host_ed25519_key.pub"`
+
+// writeHostKey puts m's host key from the vars on the disk the installer
+// fills, so that the installed system presents it from its first boot.
+// It goes through the SSH session's stdin and nowhere else on the
+// deployer. Without a key in the vars (or one no identity decrypts) the
+// installed system makes its own, which the next deployment cannot
+// check: that is said, and the install goes on.
+func (d *Deployer) writeHostKey(ctx context.Context, m *fleet.Machine, c *remote.Client) error {
+	var key ed25519.PrivateKey
+	if d.secrets != nil {
+		var err error
+		if key, err = d.secrets.hostKey(m.Name, d.printf); err != nil {
+			return err
+		}
+	}
+	if key == nil {
+		d.printf("%-10s %-9s no usable host key in the vars: the installed system makes its own at first boot, and only ssh's known_hosts can vouch for it (vars:generate %s --generator openssh)", m.Name, phaseInstall, m.Name)
+		return nil
+	}
+	defer clear(key)
+	blk, err := ssh.MarshalPrivateKey(key, "root@"+m.Name)
+	if err != nil {
+		return err
+	}
+	priv := pem.EncodeToMemory(blk)
+	defer clear(priv)
+	pub, err := ssh.NewPublicKey(key.Public())
+	if err != nil {
+		return err
+	}
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + " root@" + m.Name
+	var stderr strings.Builder
+	if err := c.Run(ctx, hostsh.Command(hostKeyScript, line), bytes.NewReader(priv), nil, &stderr); err != nil {
+		return fmt.Errorf("install %s: write its host key to %s/etc/ssh: %v: %s", m.Name, installRoot, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
