@@ -49,10 +49,10 @@ import (
 // installConn is the connection a cloud machine's install (or a dry run's
 // look at it) uses: the deployment's own when the host presents the key
 // its vars hold, else a bootstrap connection when the host presents
-// another key that ssh's own known_hosts vouch for; imageKey is that key
-// (nil for the deployment's own connection). Any other machine, and any
-// other error, is conn's.
-func (d *Deployer) installConn(ctx context.Context, m *fleet.Machine) (c *remote.Client, imageKey ssh.PublicKey, err error) {
+// another key that ssh's own known_hosts vouch for; boot then says which
+// key it presents and which the vars hold (nil for the deployment's own
+// connection). Any other machine, and any other error, is conn's.
+func (d *Deployer) installConn(ctx context.Context, m *fleet.Machine) (c *remote.Client, boot *remote.HostKeyError, err error) {
 	c, err = d.conn(ctx, m)
 	var hk *remote.HostKeyError
 	if err == nil || m.Cloud == nil || !errors.As(err, &hk) || len(hk.Want) == 0 {
@@ -71,7 +71,7 @@ func (d *Deployer) installConn(ctx context.Context, m *fleet.Machine) (c *remote
 		}
 		return nil, nil, fmt.Errorf("%s: %v, and the bootstrap connection (ssh's own known_hosts) failed: %w", m.Name, hk, berr)
 	}
-	return bc, hk.Got, nil
+	return bc, hk, nil
 }
 
 // bootstrapTarget is m's SSH configuration with the known_hosts ssh
@@ -82,10 +82,12 @@ func (d *Deployer) bootstrapTarget(m *fleet.Machine) (remote.Config, error) {
 }
 
 // refuseChanged is the error for a host that answered a bootstrap
-// connection but is no fresh image (st.Nix outside an installer).
-func refuseChanged(m *fleet.Machine, c *remote.Client) error {
-	return fmt.Errorf("%s does not present its host key from the vars, yet it runs Nix and is no installer: it is not a fresh image to install but a changed machine (reinstalled by hand? its vars regenerated?); nothing was changed on it. If the change is yours, put the key it presents into the vars (vars:generate %s --generator openssh --regenerate re-keys it) or deploy after checking it with ssh %s",
-		m.Name, m.Name, c.Config().Name())
+// connection but is no fresh image (st.Nix outside an installer). It
+// names both keys, in ssh's words, so the one who reads it can compare
+// them with the console and the vars.
+func refuseChanged(m *fleet.Machine, c *remote.Client, boot *remote.HostKeyError) error {
+	return fmt.Errorf("host key of %s CHANGED: it presents %s, not its key from the vars (%s), yet it runs Nix and is no installer: it is not a fresh image to install but a changed machine (reinstalled by hand? its vars regenerated?); nothing was changed on it. If the change is yours, put the key it presents into the vars (vars:generate %s --generator openssh --regenerate re-keys it) or deploy after checking it with ssh %s",
+		m.Name, keyName(boot.Got), keyName(boot.Want[0].Key), m.Name, c.Config().Name())
 }
 
 func keyName(k ssh.PublicKey) string {

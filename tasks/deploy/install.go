@@ -202,8 +202,7 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			c, imageKey, err := d.installConn(ctx, m)
-			boot := imageKey != nil
+			c, boot, err := d.installConn(ctx, m)
 			if err != nil {
 				return nil, err
 			}
@@ -212,16 +211,16 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 				return nil, err
 			}
 			if st.Nix && !st.Kexec {
-				if boot {
+				if boot != nil {
 					c.Close()
-					return nil, refuseChanged(m, c)
+					return nil, refuseChanged(m, c, boot)
 				}
 				d.note(stepOf(m.Name, phaseInstall), ": the host has Nix, nothing to install")
 				return pipeline.Outputs{"installed": ""}, nil
 			}
-			if boot {
+			if boot != nil {
 				defer c.Close() // the install redials; this one is its own
-				d.printf("%-10s %-9s the host presents its image's key (%s), which ssh's known_hosts vouch for: trusted for the install only", m.Name, phaseInstall, keyName(imageKey))
+				d.printf("%-10s %-9s the host presents its image's key (%s), which ssh's known_hosts vouch for: trusted for the install only", m.Name, phaseInstall, keyName(boot.Got))
 			}
 			sent, err := d.install(ctx, in, m, top, c, st)
 			if err != nil {
@@ -381,13 +380,13 @@ func (d *Deployer) redial(ctx context.Context, m *fleet.Machine, after string, t
 
 // planInstall is a dry run's look at a cloud host: whether a deployment
 // would install it, and the plan line saying so.
-func (d *Deployer) planInstall(ctx context.Context, in pipeline.Input, m *fleet.Machine, top string, c *remote.Client, boot bool) (string, bool, error) {
+func (d *Deployer) planInstall(ctx context.Context, in pipeline.Input, m *fleet.Machine, top string, c *remote.Client, boot *remote.HostKeyError) (string, bool, error) {
 	if m.Cloud == nil {
 		return "", false, nil
 	}
 	st, err := probe(ctx, c)
-	if err == nil && boot && st.Nix && !st.Kexec {
-		err = refuseChanged(m, c)
+	if err == nil && boot != nil && st.Nix && !st.Kexec {
+		err = refuseChanged(m, c, boot)
 	}
 	if err != nil || (st.Nix && !st.Kexec) {
 		return "", false, err

@@ -149,7 +149,9 @@ func TestInstallFromBareImage(t *testing.T) {
 	gens := e.onHost("cinnabar", "ls /nix/var/nix/profiles")
 	for _, dry := range []bool{true, false} {
 		_, err = e.deploy(func(o *Options) { withLab(o); o.DryRun = dry }, "cinnabar")
-		assert.ErrorContains(t, err, "cinnabar does not present its host key from the vars, yet it runs Nix and is no installer")
+		assert.ErrorContains(t, err, "host key of cinnabar CHANGED")
+		assert.ErrorContains(t, err, ssh.FingerprintSHA256(e.host("cinnabar").HostKey))
+		assert.ErrorContains(t, err, "yet it runs Nix and is no installer")
 	}
 	assert.Equal(t, e.onHost("cinnabar", "ls /nix/var/nix/profiles"), gens)
 

@@ -245,12 +245,11 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			c, imageKey, err := d.installConn(ctx, m)
-			boot := imageKey != nil
+			c, boot, err := d.installConn(ctx, m)
 			if err != nil {
 				return nil, err
 			}
-			if boot {
+			if boot != nil {
 				defer c.Close() // the deployment's own connection never is one
 			}
 			if plan, bare, err := d.planInstall(ctx, in, m, top, c, boot); err != nil {
