@@ -46,6 +46,9 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 	if n, ok := call.Count("parallel"); ok {
 		opt.Parallel = n
 	}
+	// A Compute Engine machine's first connection is checked against its
+	// console (bootstrap trust: tasks/deploy/bootstrap.go).
+	opt.ConsoleHostKeys = provision.ConsoleHostKeys(provision.Options{Flake: opt.Flake, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()})
 	if !boolFlag("no-provision") {
 		// A Hetzner machine that does not exist yet is created first
 		// (plan shown; asks unless --yes): provision -> install -> deploy.

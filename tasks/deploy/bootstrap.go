@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -30,53 +31,111 @@ import (
 // first use when told to. Here no key is accepted that nobody vouched
 // for, and the one that is accepted is accepted for one thing only:
 //
-//   - The image's key must be in the known_hosts files ssh itself would
+//   - The provider vouches first, where it can (Options.ConsoleHostKeys:
+//     a Compute Engine instance writes its keys to its serial console,
+//     which the API that created it serves to the same credentials). A
+//     key the console shows is accepted; a key other than the console's
+//     is refused outright, whatever any known_hosts says: the provider
+//     and the connection disagree, and the connection is the one that can
+//     be intercepted.
+//   - Else (no door, as with Hetzner, or the console could not be read)
+//     the image's key must be in the known_hosts files ssh itself would
 //     check the target against (its ssh_config's UserKnownHostsFile,
 //     ~/.ssh/known_hosts, Options.KnownHosts). Someone put it there after
-//     reading it where the provider shows it (the console; in the lab, the
-//     lab's record of the hosts it made, which stands in for it). A key
-//     found nowhere is refused with its fingerprint and what to do.
+//     reading it where the provider shows it (in the lab, the lab's record
+//     of the hosts it made stands in). A key found nowhere is refused with
+//     its fingerprint and what to do.
 //   - It reaches only the install. A host that presents a key other than
 //     its vars key and runs Nix outside an installer is not a fresh image
 //     but a changed machine, and the deployment stops there, as ssh does
 //     at "REMOTE HOST IDENTIFICATION HAS CHANGED".
 //
-// The install then writes the machine's key from the vars to the disk
+// The installer the install kexecs into keeps the image's key (as
+// nixos-anywhere's does), and is redialled under the same trust. The
+// install then writes the machine's key from the vars to the disk
 // (/mnt/etc/ssh, what nixos-anywhere's --extra-files is used for), and the
 // installed system is reached, after its reboot, against the vars' key
 // again: from then on the image's key is trusted for nothing.
 
+// bootstrap is how an install's first connection was trusted.
+type bootstrap struct {
+	hk  *remote.HostKeyError // the key presented, and the vars' key it is not
+	via string               // who vouched for the key presented
+	cfg remote.Config        // the connection, for the redial after kexec
+}
+
 // installConn is the connection a cloud machine's install (or a dry run's
 // look at it) uses: the deployment's own when the host presents the key
 // its vars hold, else a bootstrap connection when the host presents
-// another key that ssh's own known_hosts vouch for; boot then says which
-// key it presents and which the vars hold (nil for the deployment's own
+// another key that its provider's console or ssh's own known_hosts vouch
+// for; boot then says which and how (nil for the deployment's own
 // connection). Any other machine, and any other error, is conn's.
-func (d *Deployer) installConn(ctx context.Context, m *fleet.Machine) (c *remote.Client, boot *remote.HostKeyError, err error) {
+func (d *Deployer) installConn(ctx context.Context, m *fleet.Machine) (c *remote.Client, boot *bootstrap, err error) {
 	c, err = d.conn(ctx, m)
 	var hk *remote.HostKeyError
 	if err == nil || m.Cloud == nil || !errors.As(err, &hk) || len(hk.Want) == 0 {
 		return c, nil, err
 	}
-	cfg, err := d.bootstrapTarget(m)
+	t, cfg, err := d.sshTarget(m)
 	if err != nil {
 		return nil, nil, err
 	}
-	bc, berr := remote.Dial(ctx, cfg)
+	b := &bootstrap{hk: hk, via: "ssh's known_hosts (" + filesOrNone(cfg.KnownHosts) + ")", cfg: cfg}
+	var consoleErr error
+	if d.opt.ConsoleHostKeys != nil {
+		keys, err := d.opt.ConsoleHostKeys(ctx, m)
+		switch {
+		case err != nil:
+			consoleErr = err
+		case len(keys) > 0:
+			var lines []string
+			shown := false
+			for _, k := range keys {
+				lines = append(lines, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
+				shown = shown || bytes.Equal(k.Marshal(), hk.Got.Marshal())
+			}
+			if !shown {
+				return nil, nil, fmt.Errorf("host key of %s is not its provider's: it presents %s, but its console shows %s; nothing was changed on it: someone may be intercepting the connection to %s",
+					m.Name, keyName(hk.Got), keyNames(keys), cfg.Name())
+			}
+			_, host, _, _ := remote.ParseTarget(t)
+			p, err := writeKnownHosts(filepath.Join(d.opt.Dir, "known_hosts.console"), m.Name, lines, cfg.HostKeyAlias, cfg.Addr, host)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: known_hosts from its console: %v", m.Name, err)
+			}
+			b.cfg.KnownHosts = []string{p}
+			b.via = "its provider's console"
+		}
+	}
+	bc, berr := remote.Dial(ctx, b.cfg)
 	if berr != nil {
 		var bk *remote.HostKeyError
 		if errors.As(berr, &bk) {
-			return nil, nil, fmt.Errorf("%s presents host key %s, which is not its key from the vars (%s) and which %s does not hold either: if it is the server its provider has just made, read the key its image made on the provider's console, add it to that known_hosts (or ~/.ssh/known_hosts) and deploy again; if it is not, someone may be intercepting the connection",
-				m.Name, keyName(hk.Got), keyName(hk.Want[0].Key), filesOrNone(cfg.KnownHosts))
+			why := ""
+			if consoleErr != nil {
+				why = fmt.Sprintf(" (its provider's console could not be read: %v)", consoleErr)
+			}
+			return nil, nil, fmt.Errorf("%s presents host key %s, which is not its key from the vars (%s) and which %s does not hold either%s: if it is the server its provider has just made, read the key its image made on the provider's console, add it to that known_hosts (or ~/.ssh/known_hosts) and deploy again; if it is not, someone may be intercepting the connection",
+				m.Name, keyName(hk.Got), keyName(hk.Want[0].Key), filesOrNone(cfg.KnownHosts), why)
 		}
-		return nil, nil, fmt.Errorf("%s: %v, and the bootstrap connection (ssh's own known_hosts) failed: %w", m.Name, hk, berr)
+		return nil, nil, fmt.Errorf("%s: %v, and the bootstrap connection (%s) failed: %w", m.Name, hk, b.via, berr)
 	}
-	return bc, hk, nil
+	d.mu.Lock()
+	d.boots[m.Name] = b
+	d.mu.Unlock()
+	return bc, b, nil
 }
 
-// bootstrapTarget is m's SSH configuration with the known_hosts ssh
-// itself uses in place of the vars' key.
+// bootstrapTarget is the configuration m's install was first reached
+// with (installConn), for the redial into its installer; sshTarget's when
+// there was none.
 func (d *Deployer) bootstrapTarget(m *fleet.Machine) (remote.Config, error) {
+	d.mu.Lock()
+	b := d.boots[m.Name]
+	d.mu.Unlock()
+	if b != nil {
+		return b.cfg, nil
+	}
 	_, cfg, err := d.sshTarget(m)
 	return cfg, err
 }
@@ -85,9 +144,9 @@ func (d *Deployer) bootstrapTarget(m *fleet.Machine) (remote.Config, error) {
 // connection but is no fresh image (st.Nix outside an installer). It
 // names both keys, in ssh's words, so the one who reads it can compare
 // them with the console and the vars.
-func refuseChanged(m *fleet.Machine, c *remote.Client, boot *remote.HostKeyError) error {
+func refuseChanged(m *fleet.Machine, c *remote.Client, boot *bootstrap) error {
 	return fmt.Errorf("host key of %s CHANGED: it presents %s, not its key from the vars (%s), yet it runs Nix and is no installer: it is not a fresh image to install but a changed machine (reinstalled by hand? its vars regenerated?); nothing was changed on it. If the change is yours, put the key it presents into the vars (vars:generate %s --generator openssh --regenerate re-keys it) or deploy after checking it with ssh %s",
-		m.Name, keyName(boot.Got), keyName(boot.Want[0].Key), m.Name, c.Config().Name())
+		m.Name, keyName(boot.hk.Got), keyName(boot.hk.Want[0].Key), m.Name, c.Config().Name())
 }
 
 func keyName(k ssh.PublicKey) string {
@@ -95,6 +154,14 @@ func keyName(k ssh.PublicKey) string {
 		return "none"
 	}
 	return k.Type() + " " + ssh.FingerprintSHA256(k)
+}
+
+func keyNames(keys []ssh.PublicKey) string {
+	var s []string
+	for _, k := range keys {
+		s = append(s, keyName(k))
+	}
+	return strings.Join(s, ", ")
 }
 
 func filesOrNone(files []string) string {

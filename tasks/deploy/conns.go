@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fsutil"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
 
@@ -41,6 +42,36 @@ func (d *Deployer) target(m *fleet.Machine) (remote.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// writeKnownHosts writes dir/<m>.known_hosts, atomically: one line per
+// key ("type base64"), each under m and every other name the connection
+// may look up (the ssh alias, the address, the host of the target), and
+// returns its path. A file that already says so is left alone.
+func writeKnownHosts(dir, m string, keys []string, names ...string) (string, error) {
+	seen := map[string]bool{}
+	var hosts []string
+	for _, n := range append([]string{m}, names...) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			hosts = append(hosts, n)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, m+".known_hosts")
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(strings.Join(hosts, ",") + " " + k + "\n")
+	}
+	if old, err := os.ReadFile(p); err == nil && string(old) == b.String() {
+		return p, nil
+	}
+	if err := fsutil.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		return "", err
+	}
+	return p, nil
 }
 
 // sshTarget resolves a machine's target through the ssh_config files, as

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/cache"
@@ -136,6 +137,13 @@ type Options struct {
 	// command. It is a hook so this package does not depend on terraform.
 	// Not called in a dry run.
 	Provision func(ctx context.Context, machine string) error
+	// ConsoleHostKeys, when set, returns the host keys a cloud machine's
+	// provider shows for it (a Compute Engine instance's serial console,
+	// through the API terraform created it with): the first voucher for
+	// the key of a server that has just been made (bootstrap.go). nil keys
+	// and nil error: its provider has no such door. A hook, so this
+	// package does not depend on terraform.
+	ConsoleHostKeys func(ctx context.Context, m *fleet.Machine) ([]ssh.PublicKey, error)
 	// Local deploys the one selected machine as the machine this runs on
 	// (--local): built and activated here, no SSH and no copy, through
 	// sudo -n when not root (local.go). Without it a machine whose name is
@@ -261,6 +269,7 @@ type Deployer struct {
 	fleetWide *fleetWide
 	local     localState // the machine this runs on (local.go)
 	platforms platformsOnce
+	boots     map[string]*bootstrap // machine -> how its install's first connection was trusted
 }
 
 // New checks options and returns a Deployer.
@@ -272,7 +281,7 @@ func New(opt Options) (*Deployer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Deployer{opt: opt, flake: ref, conns: map[string]*connEntry{}, stats: map[string]*Summary{}, notes: map[string]string{}}
+	d := &Deployer{opt: opt, flake: ref, conns: map[string]*connEntry{}, stats: map[string]*Summary{}, notes: map[string]string{}, boots: map[string]*bootstrap{}}
 	if d.opt.Identities == nil {
 		files, note := identitySetting(opt.Flake)
 		d.idNote = note

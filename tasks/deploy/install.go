@@ -220,7 +220,7 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 			}
 			if boot != nil {
 				defer c.Close() // the install redials; this one is its own
-				d.printf("%-10s %-9s the host presents its image's key (%s), which ssh's known_hosts vouch for: trusted for the install only", m.Name, phaseInstall, keyName(boot.Got))
+				d.printf("%-10s %-9s the host presents its image's key (%s), vouched for by %s: trusted for the install only", m.Name, phaseInstall, keyName(boot.hk.Got), boot.via)
 			}
 			sent, err := d.install(ctx, in, m, top, c, st)
 			if err != nil {
@@ -380,7 +380,7 @@ func (d *Deployer) redial(ctx context.Context, m *fleet.Machine, after string, t
 
 // planInstall is a dry run's look at a cloud host: whether a deployment
 // would install it, and the plan line saying so.
-func (d *Deployer) planInstall(ctx context.Context, in pipeline.Input, m *fleet.Machine, top string, c *remote.Client, boot *remote.HostKeyError) (string, bool, error) {
+func (d *Deployer) planInstall(ctx context.Context, in pipeline.Input, m *fleet.Machine, top string, c *remote.Client, boot *bootstrap) (string, bool, error) {
 	if m.Cloud == nil {
 		return "", false, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
+	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
@@ -117,7 +119,7 @@ func TestInstallFromBareImage(t *testing.T) {
 	assert.Equal(t, rows[0].GenBefore, 0)
 	assert.Equal(t, rows[0].GenAfter, 1)
 	top := rows[0].Toplevel
-	for _, line := range []string{"the host presents its image's key", "which ssh's known_hosts vouch for: trusted for the install only",
+	for _, line := range []string{"the host presents its image's key", "vouched for by ssh's known_hosts (", "trusted for the install only",
 		"no Nix on the host (a bare image): kexec into the installer", "copying the closure to the disk (/mnt",
 		"setting the disk's system profile", "writing the machine's host key from the vars to the disk (/mnt/etc/ssh)", "rebooting into the installed system"} {
 		assert.Check(t, is.Contains(out.String(), line))
@@ -163,6 +165,63 @@ func TestInstallFromBareImage(t *testing.T) {
 	assert.ErrorContains(t, err, "has no Nix (it runs its provider's image)")
 	assert.ErrorContains(t, err, "clan machines install galena")
 	assert.Equal(t, e.host("galena").Boot, lab.BootImage)
+}
+
+// TestInstallConsoleVouches: where the provider shows a fresh server's
+// host keys (Options.ConsoleHostKeys: a Compute Engine instance's
+// console), that decides the first connection: the key it shows is taken
+// (and the redial into the installer keeps that trust), another key is
+// refused before anything changes, and a console that cannot be read
+// leaves it to ssh's known_hosts.
+func TestInstallConsoleVouches(t *testing.T) {
+	useLabIdentities(t)
+	e := newEnv(t)
+	other, _, err := ed25519.GenerateKey(nil)
+	assert.NilError(t, err)
+	otherKey, err := ssh.NewPublicKey(other)
+	assert.NilError(t, err)
+	for _, tc := range []struct {
+		name    string
+		console func(image ssh.PublicKey) ([]ssh.PublicKey, error)
+		says    string // in the output, when it installs
+		err     string // the refusal, when it does not
+	}{
+		{name: "shows the image's key", console: func(image ssh.PublicKey) ([]ssh.PublicKey, error) { return []ssh.PublicKey{otherKey, image}, nil },
+			says: "vouched for by its provider's console: trusted for the install only"},
+		{name: "shows another key", console: func(ssh.PublicKey) ([]ssh.PublicKey, error) { return []ssh.PublicKey{otherKey}, nil },
+			err: "host key of cinnabar is not its provider's: it presents"},
+		{name: "cannot be read", console: func(ssh.PublicKey) ([]ssh.PublicKey, error) { return nil, errors.New("no token") },
+			says: "vouched for by ssh's known_hosts ("},
+		{name: "has no door", console: func(ssh.PublicKey) ([]ssh.PublicKey, error) { return nil, nil },
+			says: "vouched for by ssh's known_hosts ("},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := e.bareHost("cinnabar")
+			var out bytes.Buffer
+			asked := 0
+			rows, err := e.deploy(func(o *Options) {
+				o.Flake = labFlake(t)
+				o.Out = &teeWriter{t: t, b: &out}
+				o.ConsoleHostKeys = func(_ context.Context, m *fleet.Machine) ([]ssh.PublicKey, error) {
+					asked++
+					assert.Equal(t, m.Name, "cinnabar")
+					return tc.console(h.HostKey)
+				}
+			}, "cinnabar")
+			assert.Equal(t, asked, 1, "asked once, at the first connection only")
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				assert.ErrorContains(t, err, ssh.FingerprintSHA256(h.HostKey))
+				assert.ErrorContains(t, err, ssh.FingerprintSHA256(otherKey))
+				assert.Equal(t, e.host("cinnabar").Boot, lab.BootImage, "nothing changed on it")
+				return
+			}
+			assert.NilError(t, err)
+			assert.Equal(t, rows[0].Result, "installed")
+			assert.Check(t, is.Contains(out.String(), tc.says))
+			e.assertInstalled("cinnabar", rows[0].Toplevel)
+		})
+	}
 }
 
 // noInstaller is a lab without the install stand-ins: what a deploy to

@@ -186,33 +186,7 @@ func (s *secrets) knownHostsFile(dir, m string, names ...string) (string, error)
 	if key == "" {
 		return "", nil
 	}
-	seen := map[string]bool{}
-	var hosts []string
-	for _, n := range append([]string{m}, names...) {
-		if n != "" && !seen[n] {
-			seen[n] = true
-			hosts = append(hosts, n)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	p := filepath.Join(dir, m+".known_hosts")
-	line := strings.Join(hosts, ",") + " " + key + "\n"
-	if b, err := os.ReadFile(p); err == nil && string(b) == line {
-		return p, nil
-	}
-	tmp, err := os.CreateTemp(dir, ".kh-*")
-	if err != nil {
-		return "", err
-	}
-	tmp.WriteString(line)
-	tmp.Close()
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		os.Remove(tmp.Name())
-		return "", err
-	}
-	return p, nil
+	return writeKnownHosts(dir, m, []string{key}, names...)
 }
 
 // hasSecrets says which upload phases machine m needs.

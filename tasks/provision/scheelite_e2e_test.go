@@ -105,6 +105,10 @@ func TestMageScheeliteToggle(t *testing.T) {
 	assert.Check(t, !strings.Contains(out, "created at"), out)
 	for _, m := range []string{"galena", "scheelite"} {
 		assert.Check(t, regexp.MustCompile(m+`\s+0 -> 1\s+[1-9]\d* paths.*\sinstalled\n`).MatchString(out), out)
+		// Their image keys were checked against their consoles, read
+		// through the (fake) Compute API: the provider's word, not a
+		// known_hosts line.
+		assert.Check(t, regexp.MustCompile(m+`\s+install\s+the host presents its image's key \(ssh-ed25519 SHA256:\S+\), vouched for by its provider's console`).MatchString(out), out)
 	}
 	hosts = w.hosts(t)
 	for _, m := range []string{"galena", "scheelite"} {
