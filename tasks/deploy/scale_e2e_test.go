@@ -135,7 +135,10 @@ func TestForest64(t *testing.T) {
 	defer resume()
 	assert.Equal(t, len(down), 16)
 
-	out, err = mage("fleet:status", "--timeout", "2s")
+	// The timeout leaves the 48 answering hosts room on a loaded machine
+	// (64 handshakes at once on two cores, with another test package
+	// beside: CI's -p 2): with 2 s, every host missed it there once.
+	out, err = mage("fleet:status", "--timeout", "10s")
 	assert.Check(t, err != nil, "status with 16 hosts unreachable exited 0:\n%s", out)
 	assert.Check(t, is.Contains(out, "16 machine(s) unreachable: "+strings.Join(down, ", ")), out)
 	assert.Check(t, is.Len(upToDate.FindAllString(out, -1), 48), out)
