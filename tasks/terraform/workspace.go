@@ -506,17 +506,23 @@ func (rn *run) plan(ctx context.Context, r *terranix.Rendering, destroy bool, ta
 	for _, t := range targets {
 		opts = append(opts, tfexec.Target(t))
 	}
-	if err := rn.withLock(func() error { _, err := rn.tf.Plan(ctx, opts...); return err }); err != nil {
+	changed := false
+	if err := rn.withLock(func() (err error) { changed, err = rn.tf.Plan(ctx, opts...); return err }); err != nil {
 		return nil, fmt.Errorf("terraform plan: %w", err)
 	}
-	// show -json prints the whole plan, state values included: keep it off
-	// the console.
-	rn.tf.SetStdout(io.Discard)
-	var p *tfjson.Plan
-	err := rn.withLock(func() (err error) { p, err = rn.tf.ShowPlanFile(ctx, "plan.tfplan"); return err })
-	rn.tf.SetStdout(rn.w.Stdout)
-	if err != nil {
-		return nil, fmt.Errorf("terraform show plan: %w", err)
+	p := &tfjson.Plan{}
+	if changed {
+		// Only a plan with changes is read back: plan's -detailed-exitcode
+		// already said an empty one is empty, and show -json starts every
+		// provider once more for its schema (the google provider's alone
+		// costs about a second). show -json prints the whole plan, state
+		// values included: keep it off the console.
+		rn.tf.SetStdout(io.Discard)
+		err := rn.withLock(func() (err error) { p, err = rn.tf.ShowPlanFile(ctx, "plan.tfplan"); return err })
+		rn.tf.SetStdout(rn.w.Stdout)
+		if err != nil {
+			return nil, fmt.Errorf("terraform show plan: %w", err)
+		}
 	}
 	machineOf := map[string]string{}
 	for m, a := range r.Config.Servers() {
