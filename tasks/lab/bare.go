@@ -213,13 +213,6 @@ func (l *Lab) reboot(ctx context.Context, name, boot string) error {
 		return l.errf("host %s: %v", name, err)
 	}
 	switch boot {
-	case BootInstaller:
-		// The disk the installer formats: its /etc/ssh starts empty
-		// (the image's keys stay with the image, and the installer
-		// carries them in memory).
-		if err := os.MkdirAll(filepath.Join(dir, diskSSHDir), 0o755); err != nil {
-			return l.errf("host %s: %v", name, err)
-		}
 	case BootInstalled:
 		if err := emptyDir(filepath.Join(dir, "run")); err != nil {
 			return l.errf("host %s: %v", name, err)
@@ -314,6 +307,14 @@ func (l *Lab) bareMount(r hostRecord, args []string) (script string, out []strin
 	case BootInstaller:
 		if err := l.writeInstaller(filepath.Join(dir, "installer")); err != nil {
 			return "", nil, false, l.errf("host %s: installer: %v", r.Name, err)
+		}
+		// The disk the installer formats: its /etc/ssh starts empty (the
+		// image's keys stay with the image, and the installer carries
+		// them in memory). Made here, at every start of an installer, and
+		// not only at the kexec: a kexec killed after it recorded its
+		// boot is finished by the next start (TestInstallKilledResumes).
+		if err := os.MkdirAll(filepath.Join(dir, diskSSHDir), 0o755); err != nil {
+			return "", nil, false, l.errf("host %s: %v", r.Name, err)
 		}
 		if recordedNix(r) == nix.Version226 {
 			// The installer's 2.26 fills the disk's store through
