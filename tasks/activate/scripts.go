@@ -167,7 +167,7 @@ st activated
 i=0
 n=$((timeout * 20))
 while [ "$i" -lt "$n" ]; do
-  if [ -e "$D/$token.confirm" ]; then st confirmed; logline "confirmed $top"; exit 0; fi
+  if [ -e "$D/$token.confirm" ]; then logline "confirmed $top"; st confirmed; exit 0; fi
   if [ -e "$D/$token.abort" ]; then
     rollback "$(cat "$D/$token.abort")"
     st rolledback "$(cat "$D/$token.abort")"

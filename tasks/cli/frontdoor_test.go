@@ -137,6 +137,14 @@ func treeStamps(roots ...string) map[string]string {
 			if err != nil {
 				return nil
 			}
+			if d.IsDir() {
+				// A directory is its entries, each stamped on its own: its
+				// mtime moves whenever a skipped transient file comes or
+				// goes (mage_output_file.go of another job's compile: the
+				// fresh machine's CI once saw magefiles/ "changed").
+				m[p] = fmt.Sprintf("%v", info.Mode())
+				return nil
+			}
 			m[p] = fmt.Sprintf("%v %d %d", info.Mode(), info.Size(), info.ModTime().UnixNano())
 			return nil
 		})
