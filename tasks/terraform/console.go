@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
 
@@ -58,7 +59,7 @@ func ConsoleHostKeys(ctx context.Context, o Options, machine string) (keys []ssh
 	if err != nil || b == nil {
 		return nil, false, err
 	}
-	in, ok, err := stateInstance(b, terranix.ServerResourceType["gcp"], machine)
+	in, ok, err := stateInstance(b, terranix.ServerResourceType[fleet.ProviderGCP], machine)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
@@ -80,28 +81,23 @@ type instanceRef struct {
 	Project, Zone, Name string
 }
 
-// stateInstance finds resource typ.name's instance in a state: its
-// project, zone and name attributes.
+// stateInstance finds resource typ.name's instance in a state (parsed
+// as every state read here is: parseState): its project, zone and name
+// attributes.
 func stateInstance(b []byte, typ, name string) (instanceRef, bool, error) {
-	var st struct {
-		Resources []struct {
-			Mode, Type, Name string
-			Instances        []struct {
-				Attributes instanceRef `json:"attributes"`
-			} `json:"instances"`
-		} `json:"resources"`
+	h, err := parseState(b)
+	if err != nil {
+		return instanceRef{}, false, err
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return instanceRef{}, false, fmt.Errorf("terraform state is not valid JSON: %v", err)
-	}
-	for _, r := range st.Resources {
-		if r.Mode == "managed" && r.Type == typ && r.Name == name && len(r.Instances) == 1 {
-			in := r.Instances[0].Attributes
-			if in.Project == "" || in.Zone == "" || in.Name == "" {
-				return instanceRef{}, false, fmt.Errorf("terraform state: %s.%s has no project, zone or name", typ, name)
-			}
-			return in, true, nil
+	for _, r := range h.Resources {
+		if r.Mode != "managed" || r.Type != typ || r.Name != name || len(r.Instances) != 1 {
+			continue
 		}
+		var in instanceRef
+		if err := json.Unmarshal(r.Instances[0].Attributes, &in); err != nil || in.Project == "" || in.Zone == "" || in.Name == "" {
+			return instanceRef{}, false, fmt.Errorf("terraform state: %s.%s has no project, zone or name", typ, name)
+		}
+		return in, true, nil
 	}
 	return instanceRef{}, false, nil
 }

@@ -154,9 +154,12 @@ type stateHeader struct {
 		Sensitive bool            `json:"sensitive"`
 	} `json:"outputs"`
 	Resources []struct {
-		Mode string `json:"mode"`
-		Type string `json:"type"`
-		Name string `json:"name"`
+		Mode      string `json:"mode"`
+		Type      string `json:"type"`
+		Name      string `json:"name"`
+		Instances []struct {
+			Attributes json.RawMessage `json:"attributes"`
+		} `json:"instances"`
 	} `json:"resources"`
 }
 
