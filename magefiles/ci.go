@@ -64,7 +64,7 @@ func (Ci) Run() (err error) {
 			return err
 		}
 	}
-	ci.Summary(os.Stdout, outs)
+	ci.Summary(os.Stdout, outs, o.Root)
 	if runErr != nil {
 		return errors.New("CI failed")
 	}

@@ -131,3 +131,37 @@ func TestStepOutputsAndSummary(t *testing.T) {
 		"| b | RUN | `job-result-b-0123456789ab` | changed x\\|y |\n"+
 		"| b | FAIL | `job-result-b-0123456789ab` | changed x\\|y |\n\n")
 }
+
+// A failed job's summary names the failing tests and the lines of the
+// repository they failed at after the log's tail, which for a long go
+// test job is only the package list.
+func TestSummaryNamesWhatFailed(t *testing.T) {
+	root := findingsRoot(t)
+	assert.NilError(t, os.WriteFile(filepath.Join(root, "go.mod"), []byte("module example.com/m\n"), 0o644))
+	tests := []struct {
+		name, log string
+		want      []string
+		wantNot   string
+	}{
+		{"go test subtest", "=== RUN TestA\n--- FAIL: TestA (1.00s)\n    --- FAIL: TestA/b (0.50s)\n        x_test.go:45: assertion failed: 1 != 2\nFAIL\nFAIL\texample.com/m/tasks/x\t0.012s\n" + strings.Repeat("ok  \texample.com/m/y\t0.1s\n", 50),
+			[]string{"--- j, what failed:\n--- FAIL: TestA (1.00s)\n    --- FAIL: TestA/b (0.50s)\n    tasks/x/x_test.go:45: assertion failed: 1 != 2\n--- full log: "}, ""},
+		{"vet finding", "tasks/x/x.go:7:2: declared and not used: v\n",
+			[]string{"--- j, what failed:\n    tasks/x/x.go:7: declared and not used: v\n"}, ""},
+		{"nothing recognised: the tail alone", "boom\n", []string{"FAILED: job j failed\nboom\n--- full log: "}, "what failed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "j.log")
+			assert.NilError(t, os.WriteFile(log, []byte(tc.log), 0o644))
+			var b bytes.Buffer
+			Summary(&b, []Outcome{{Planned: Planned{Job: Job{Name: "j"}}, Ran: true, Err: errors.New("job j failed"), Log: log}}, root)
+			for _, w := range tc.want {
+				assert.Check(t, is.Contains(b.String(), w))
+			}
+			if tc.wantNot != "" {
+				assert.Check(t, !strings.Contains(b.String(), tc.wantNot), b.String())
+			}
+			assert.Check(t, is.Contains(b.String(), "ci: 0 passed, 1 failed, 0 skipped"))
+		})
+	}
+}

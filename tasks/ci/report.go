@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,15 +128,23 @@ func modulePath(root string) string {
 	return ""
 }
 
-// Summary prints the failed jobs with their log paths and the last lines of
-// each log.
-func Summary(w io.Writer, outs []Outcome) {
+// Summary prints the failed jobs with their log paths: the last lines of
+// each log, then what failed in it (go test's "--- FAIL:" lines and the
+// findings naming the repository's files, as Annotate reads them). A long
+// go test job's tail is only its package list; what failed comes last, so
+// a reader who sees only the end of the output still sees it.
+func Summary(w io.Writer, outs []Outcome, root string) {
+	module := modulePath(root)
 	ran, hit, failed := 0, 0, 0
 	for _, o := range outs {
 		switch {
 		case o.Err != nil:
 			failed++
-			fmt.Fprintf(w, "\n--- %s FAILED: %v\n%s\n--- full log: %s\n", o.Job.Name, o.Err, tail(o.Log, 40), o.Log)
+			fmt.Fprintf(w, "\n--- %s FAILED: %v\n%s\n", o.Job.Name, o.Err, tail(o.Log, 30))
+			if what := failures(o.Log, root, module, 30); what != "" {
+				fmt.Fprintf(w, "--- %s, what failed:\n%s\n", o.Job.Name, what)
+			}
+			fmt.Fprintf(w, "--- full log: %s\n", o.Log)
 		case o.Ran:
 			ran++
 		default:
@@ -143,6 +153,36 @@ func Summary(w io.Writer, outs []Outcome) {
 	}
 	fmt.Fprintf(w, "ci: %d passed, %d failed, %d skipped\n", ran, failed, hit)
 }
+
+// failures lists, at most n lines, the tests a job's log says failed
+// ("--- FAIL: TestX (1.2s)", subtests indented as go test indents them)
+// and its findings as "file:line: message".
+func failures(logPath, root, module string, n int) string {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if t := strings.TrimRight(l, "\r"); failRE.MatchString(t) {
+			out = append(out, t)
+		}
+	}
+	for _, f := range Findings(strings.NewReader(string(b)), root, module) {
+		loc := f.File
+		if f.Line > 0 {
+			loc += ":" + strconv.Itoa(f.Line)
+		}
+		out = append(out, "    "+loc+": "+f.Message)
+	}
+	if len(out) > n {
+		out = append(out[:n], fmt.Sprintf("... and %d more", len(out)-n))
+	}
+	return strings.Join(out, "\n")
+}
+
+// failRE is go test's line naming a failed test or subtest.
+var failRE = regexp.MustCompile(`^\s*--- FAIL: \S+`)
 
 // Explain writes the inputs that make a job's key.
 func Explain(w io.Writer, p Planned) {

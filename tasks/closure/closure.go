@@ -245,8 +245,6 @@ func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots 
 		rep.Duration = time.Since(t0)
 		return rep, nil
 	}
-	ctx, wd := watch(ctx, opt.Stall, c.Config().Name(), func() { c.Close() })
-	defer func() { err = wd.stop(ctx, err) }()
 	var infos []nix.PathInfo
 	if opt.Infos != nil {
 		infos, err = topoSort(opt.Infos)
@@ -256,6 +254,10 @@ func Copy(ctx context.Context, n *nix.Nix, c *remote.Client, opt Options, roots 
 	if err != nil {
 		return rep, err
 	}
+	// The stall clock starts with the session: listing a large closure on
+	// this machine may take a while and moves no byte to the host.
+	ctx, wd := watch(ctx, opt.Stall, c.Config().Name(), func() { c.Close() })
+	defer func() { err = wd.stop(ctx, err) }()
 	paths := make([]string, len(infos))
 	for i, pi := range infos {
 		paths[i] = pi.Path
