@@ -99,7 +99,10 @@ func (Secrets) Check(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	ids, _ := vars.LoadIdentities()
+	ids, _, err := vars.ChosenKeys() // optional: without a key the structure is checked
+	if err != nil {
+		return err
+	}
 	probs, err := s.Check(ids)
 	if err != nil {
 		return err

@@ -20,7 +20,7 @@ import (
 //   --flake <path>          VANIXIETS_FLAKE, fleet flake (default lab)
 //   --yes                   VANIXIETS_YES=1: apply/destroy/provision without asking
 //   VANIXIETS_TF_STATE      encrypted state (default terraform/terraform.tfstate.age)
-//   VANIXIETS_AGE_KEY_FILE  admin age identity (lab: lab/keys/*.agekey)
+//   VANIXIETS_AGE_IDENTITY  admin age identity files (else where sops finds keys; lab: lab/keys/*.agekey)
 //   HCLOUD_ENDPOINT, HCLOUD_TOKEN  a real or external API; unset: in-process fake backed by the lab
 //   GOOGLE_COMPUTE_CUSTOM_ENDPOINT, GOOGLE_OAUTH_ACCESS_TOKEN (or other Google credentials)  likewise for GCP
 //   VANIXIETS_FAKE_BACKEND  lab (default) or memory
@@ -169,11 +169,8 @@ func (Tf) Output(ctx context.Context) (err error) {
 	if _, err := loadFleet(ctx); err != nil {
 		return err
 	}
-	ids, err := terraform.LoadIdentities(terraform.DefaultIdentityFiles()...)
-	if err != nil {
-		return err
-	}
-	st, err := terraform.ResolveStateFile(flag("flake", "lab"))
+	flake := flag("flake", "lab")
+	st, err := terraform.ResolveStateFile(flake)
 	if err != nil {
 		return err
 	}
@@ -181,15 +178,11 @@ func (Tf) Output(ctx context.Context) (err error) {
 		// Printing no outputs and exiting 0 would read as "no machines".
 		return fmt.Errorf("tf:output: no terraform state at %s: nothing was applied for this flake yet (go tool mage tf:apply), or name the state with VANIXIETS_TF_STATE", st)
 	}
-	if len(ids) == 0 {
-		s, err := tfOpen(ctx)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		return printOutputs(s.Workspace)
+	w, err := terraform.StateReader(terraform.Options{Flake: flake, StateFile: st})
+	if err != nil {
+		return err
 	}
-	return printOutputs(&terraform.Workspace{StateFile: st, Vault: terraform.Vault{Identities: ids}})
+	return printOutputs(w)
 }
 
 func printOutputs(w *terraform.Workspace) error {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 
+	"filippo.io/age"
+
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/vars"
@@ -98,8 +100,8 @@ func (Vars) Generate(ctx context.Context) (err error) {
 // Check verifies the vars directory against the fleet: every declared file
 // present and current, each secret an age file encrypted to exactly its
 // intended recipients, no stray files. When an admin identity is available
-// ($VANIXIETS_AGE_IDENTITY, $SOPS_AGE_KEY_FILE, ~/.config/sops/age/keys.txt)
-// it also decrypts: every recipient whose key it holds must decrypt, nobody
+// ($VANIXIETS_AGE_IDENTITY, or where sops finds keys: $SOPS_AGE_KEY,
+// $SOPS_AGE_KEY_FILE, sops/age/keys.txt) it also decrypts: every recipient whose key it holds must decrypt, nobody
 // else may. CI runs it.
 //
 // --generators <file> checks a clan tree whose flake cannot be evaluated
@@ -115,13 +117,15 @@ func (Vars) Check(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	// An identity named on purpose ($VANIXIETS_AGE_IDENTITY or
-	// $SOPS_AGE_KEY_FILE; tasks/cli checked that it exists) is used; the
-	// default keys.txt only when it is there. Check then fails when the
-	// identity decrypts nothing rather than saying ok.
-	decrypt := os.Getenv("VANIXIETS_AGE_IDENTITY") != "" || os.Getenv("SOPS_AGE_KEY_FILE") != ""
-	if _, err := os.Stat(vars.IdentityFile()); err == nil {
-		decrypt = true
+	// A key the admin chose (a variable, or sops's keys.txt) decrypts, and
+	// Check fails when it decrypts nothing rather than saying ok.
+	ids, from, err := vars.ChosenKeys()
+	if err != nil {
+		return err
+	}
+	decrypt := ids != nil
+	if decrypt {
+		v.Identities = func() ([]age.Identity, error) { return ids, nil }
 	}
 	probs, err := v.Check(vars.CheckOptions{Decrypt: decrypt})
 	if err != nil {
@@ -135,7 +139,7 @@ func (Vars) Check(ctx context.Context) (err error) {
 	}
 	mode := "structure and recipients"
 	if decrypt {
-		mode += ", decryption with " + vars.IdentityFile()
+		mode += ", decryption with " + from
 	}
 	fmt.Printf("vars: %s ok (%s)\n", v.Dir, mode)
 	return nil
@@ -207,7 +211,10 @@ func checkLayout(specFile string) error {
 	if err != nil {
 		return err
 	}
-	ids, _ := vars.LoadIdentities() // optional: without a key the structure is checked
+	ids, from, err := vars.ChosenKeys() // optional: without a key the structure is checked
+	if err != nil {
+		return err
+	}
 	probs, err := vars.CheckLayout(dir, spec, ids)
 	if err != nil {
 		return err
@@ -220,7 +227,7 @@ func checkLayout(specFile string) error {
 	}
 	mode := "structure and recipients"
 	if len(ids) > 0 {
-		mode += ", MACs of what " + vars.IdentityFile() + " decrypts"
+		mode += ", MACs of what " + from + " decrypts"
 	}
 	fmt.Printf("vars: %s ok (%s)\n", dir, mode)
 	return nil

@@ -52,7 +52,6 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/remote"
-	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
 // Options configure a deployment. The zero value (plus Flake) deploys with
@@ -118,10 +117,10 @@ type Options struct {
 	// after activation; machines without skip them.
 	VarsDir string
 	// Identities decrypt the secrets, in memory, on this side. nil: the
-	// files tasks/vars names ($VANIXIETS_AGE_IDENTITY, $SOPS_AGE_KEY_FILE,
-	// ~/.config/sops/age/keys.txt), or, for a fleet that declares itself
-	// a lab (fleet.lab.identities) when neither variable is set, those
-	// test identities.
+	// admin's keys where sops finds them, or $VANIXIETS_AGE_IDENTITY's
+	// files (tasks/adminkeys); for a fleet that declares itself a lab
+	// (fleet.lab.identities) when no variable names a key, its test
+	// identities.
 	Identities func() ([]age.Identity, error)
 	// SecretsRoot overrides where secrets land on the hosts (default
 	// /run/secrets/vars).
@@ -283,9 +282,7 @@ func New(opt Options) (*Deployer, error) {
 	}
 	d := &Deployer{opt: opt, flake: ref, conns: map[string]*connEntry{}, stats: map[string]*Summary{}, notes: map[string]string{}, boots: map[string]*bootstrap{}}
 	if d.opt.Identities == nil {
-		files, note := identitySetting(opt.Flake)
-		d.idNote = note
-		d.opt.Identities = func() ([]age.Identity, error) { return vars.LoadIdentityFiles(files...) }
+		d.opt.Identities, d.idNote = identitySetting(opt.Flake)
 	}
 	return d, nil
 }

@@ -13,6 +13,7 @@ import (
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
@@ -43,12 +44,12 @@ func labIdentities(flake string) []string {
 // (fleet.Lab), as the repository's lab flake does.
 func IsRepoLab(flake string) bool { return len(labIdentities(flake)) > 0 }
 
-// identitySetting returns the identity files to use and a note to print:
-// $VANIXIETS_AGE_IDENTITY / $SOPS_AGE_KEY_FILE / ~/.config/sops/age/keys.txt
-// as tasks/vars defines them, except that a lab flake with no identity
-// variable set uses the test identities its fleet declares.
-func identitySetting(flake string) (files []string, note string) {
-	if os.Getenv("VANIXIETS_AGE_IDENTITY") == "" && os.Getenv("SOPS_AGE_KEY_FILE") == "" {
+// identitySetting returns how to load the admin identities and a note to
+// print: the admin's keys wherever sops finds them (tasks/adminkeys), except
+// that a lab flake, when no variable names a key, uses the TEST-ONLY
+// identities its fleet declares.
+func identitySetting(flake string) (load func() ([]age.Identity, error), note string) {
+	if !adminkeys.Host().Named() {
 		if files := labIdentities(flake); len(files) > 0 {
 			// Named from the flake's parent: "lab/keys/cameron.agekey".
 			parent := filepath.Dir(filepath.Dir(files[0]))
@@ -62,10 +63,11 @@ func identitySetting(flake string) (files []string, note string) {
 				}
 				rel = append(rel, f)
 			}
-			return files, "vars: no VANIXIETS_AGE_IDENTITY set; using the lab's test identities " + strings.Join(rel, ":")
+			return func() ([]age.Identity, error) { return adminkeys.ReadFiles(files...) },
+				"vars: no VANIXIETS_AGE_IDENTITY set; using the lab's test identities " + strings.Join(rel, ":")
 		}
 	}
-	return filepath.SplitList(vars.IdentityFile()), ""
+	return vars.LoadIdentities, ""
 }
 
 // secrets is the deployment's view of the flake's vars: one vars.Vars per
@@ -266,7 +268,7 @@ func HostKeysFromVars(f *fleet.Fleet, flake, varsDir string, out io.Writer) (fun
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, nil
 	}
-	files, note := identitySetting(flake)
+	load, note := identitySetting(flake)
 	var once sync.Once
 	var ids []age.Identity
 	var idErr error
@@ -275,7 +277,7 @@ func HostKeysFromVars(f *fleet.Fleet, flake, varsDir string, out io.Writer) (fun
 			if note != "" && out != nil {
 				fmt.Fprintln(out, note)
 			}
-			ids, idErr = vars.LoadIdentityFiles(files...)
+			ids, idErr = load()
 		})
 		return ids, idErr
 	})

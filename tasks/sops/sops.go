@@ -266,7 +266,7 @@ func Recipients(format Format, b []byte) ([]string, error) {
 // DataKey unwraps the file's data key with any of ids.
 func (f *File) DataKey(ids []age.Identity) ([]byte, error) {
 	if len(ids) == 0 {
-		return nil, errors.New("no age identity to decrypt with (set SOPS_AGE_KEY_FILE or create ~/.config/sops/age/keys.txt)")
+		return nil, errors.New("no age identity to decrypt with (put your age key where sops reads it: $SOPS_AGE_KEY_FILE, $SOPS_AGE_KEY, or sops/age/keys.txt in your configuration directory)")
 	}
 	if len(f.Meta.Age) == 0 {
 		return nil, errors.New("the file has no age recipient (it is encrypted with another key type the suite does not use)")

@@ -24,7 +24,7 @@ import (
 //
 // The terraform state itself needs no passphrase: it is age-encrypted to
 // the same admins (see Vault), so the one secret an operator holds is
-// their age identity (~/.config/sops/age/keys.txt, as for sops).
+// their age identity, found where sops finds it (tasks/adminkeys).
 var cloudSecrets = []struct {
 	// Env is the provider's variable; Secret the named sops secret.
 	Env, Secret string

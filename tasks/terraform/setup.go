@@ -3,6 +3,7 @@ package terraform
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/agekey"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
@@ -39,8 +41,7 @@ type Options struct {
 	Flake string
 	// StateFile (default $VANIXIETS_TF_STATE, else StateFileFor(Flake)).
 	StateFile string
-	// IdentityFiles decrypt the state (default DefaultIdentityFiles(); for
-	// the lab flake, its TEST-ONLY keys lab/keys/*.agekey when none is set).
+	// IdentityFiles decrypt the state (default: Options.Identities).
 	IdentityFiles []string
 	// Out receives terraform's output and notes (nil: os.Stderr).
 	Out io.Writer
@@ -125,18 +126,27 @@ func StateReader(o Options) (*Workspace, error) {
 	return &Workspace{StateFile: o.StateFile, Vault: Vault{Identities: ids}}, nil
 }
 
-// Identities loads the identities that decrypt o's state: IdentityFiles,
-// else DefaultIdentityFiles(), else the TEST-ONLY identities a lab fleet
-// declares (fleet.Lab): the fleet's own data decides, not a directory name.
+// Identities loads the identities that decrypt o's state: IdentityFiles
+// when set; else, when no variable names a key, the TEST-ONLY identities a
+// lab fleet declares (fleet.Lab: the fleet's own data decides, not a
+// directory name), as the deploy does; else the admin's keys wherever sops
+// finds them (tasks/adminkeys). No key anywhere is no error here: Decrypt
+// says so when a state must be read.
 func (o Options) Identities() ([]age.Identity, error) {
-	files := o.IdentityFiles
-	if files == nil {
-		files = DefaultIdentityFiles()
-		if len(files) == 0 {
-			files = o.labIdentityFiles()
+	if o.IdentityFiles != nil {
+		return LoadIdentities(o.IdentityFiles...)
+	}
+	host := adminkeys.Host()
+	if !host.Named() {
+		if files := o.labIdentityFiles(); len(files) > 0 {
+			return LoadIdentities(files...)
 		}
 	}
-	return LoadIdentities(files...)
+	k, err := adminkeys.Find(host)
+	if errors.Is(err, adminkeys.ErrNone) {
+		return nil, nil
+	}
+	return k.Identities, err
 }
 
 // labIdentityFiles returns the identity files o's fleet declares as a

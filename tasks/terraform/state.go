@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 	"github.com/vanixiets/vanixiets/tasks/vars"
 )
@@ -51,7 +51,7 @@ func (v *Vault) Read(path string) ([]byte, error) {
 // Decrypt decrypts ct (armored or binary); name is used in errors.
 func (v *Vault) Decrypt(name string, ct []byte) ([]byte, error) {
 	if len(v.Identities) == 0 {
-		return nil, fmt.Errorf("decrypt %s: no age identity configured: set VANIXIETS_AGE_KEY_FILE to an admin's age key file", name)
+		return nil, fmt.Errorf("decrypt %s: no age identity configured: put an admin's age key where sops reads it (%s), or name it with %s", name, adminkeys.Host().Describe(), adminkeys.IdentityEnv)
 	}
 	var in io.Reader = bytes.NewReader(ct)
 	if bytes.HasPrefix(bytes.TrimSpace(ct), []byte(armor.Header)) {
@@ -61,7 +61,7 @@ func (v *Vault) Decrypt(name string, ct []byte) ([]byte, error) {
 	if err != nil {
 		var nm *age.NoIdentityMatchError
 		if errors.As(err, &nm) {
-			return nil, fmt.Errorf("decrypt %s: %w: it is encrypted to the fleet admins' keys; set VANIXIETS_AGE_KEY_FILE to one of their identities (the file is left untouched)", name, ErrNoIdentity)
+			return nil, fmt.Errorf("decrypt %s: %w: it is encrypted to the fleet admins' keys; set %s to one of their identity files, or %s to one of their keys (the file is left untouched)", name, ErrNoIdentity, adminkeys.IdentityEnv, adminkeys.KeyEnv)
 		}
 		return nil, fmt.Errorf("decrypt %s: %v (the file is left untouched)", name, err)
 	}
@@ -101,34 +101,6 @@ func (v *Vault) Write(path string, pt []byte) error {
 // allowed). Empty paths are skipped. It is tasks/vars' reader of admin keys.
 func LoadIdentities(files ...string) ([]age.Identity, error) {
 	return vars.LoadIdentityFiles(files...)
-}
-
-// DefaultIdentityFiles are where identities are looked for, in order:
-// $VANIXIETS_AGE_IDENTITY (the name tasks/vars uses) and
-// $VANIXIETS_AGE_KEY_FILE (each may list several, separated by ':'),
-// $SOPS_AGE_KEY_FILE, ~/.config/sops/age/keys.txt. Only existing files are
-// returned.
-func DefaultIdentityFiles() []string {
-	var cands []string
-	if v := os.Getenv("VANIXIETS_AGE_IDENTITY"); v != "" {
-		cands = append(cands, filepath.SplitList(v)...)
-	}
-	if v := os.Getenv("VANIXIETS_AGE_KEY_FILE"); v != "" {
-		cands = append(cands, filepath.SplitList(v)...)
-	}
-	if v := os.Getenv("SOPS_AGE_KEY_FILE"); v != "" {
-		cands = append(cands, v)
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		cands = append(cands, filepath.Join(h, ".config", "sops", "age", "keys.txt"))
-	}
-	var out []string
-	for _, c := range cands {
-		if st, err := os.Stat(c); err == nil && !st.IsDir() {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // ParseRecipients parses age recipients ("age1...").

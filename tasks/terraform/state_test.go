@@ -33,7 +33,7 @@ func TestVaultRoundTripAndWrongKey(t *testing.T) {
 	wrong := Vault{Identities: []age.Identity{other}}
 	_, err = wrong.Read(p)
 	assert.Assert(t, errors.Is(err, ErrNoIdentity), "got %v", err)
-	assert.ErrorContains(t, err, "VANIXIETS_AGE_KEY_FILE")
+	assert.ErrorContains(t, err, "set VANIXIETS_AGE_IDENTITY to one of their identity files, or SOPS_AGE_KEY to one of their keys")
 	after, _ := os.ReadFile(p)
 	assert.Equal(t, string(after), string(ct), "state untouched")
 

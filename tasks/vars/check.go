@@ -259,7 +259,7 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 		if len(have) == 0 {
 			have = []string{"no X25519 key"}
 		}
-		add(IdentityFile(), "this admin identity (%s) is no recipient of any secret, so nothing could be decrypted: set VANIXIETS_AGE_IDENTITY to the key of one of the recipients the secrets expect: %s", strings.Join(have, ", "), strings.Join(want, "; "))
+		add(IdentitySource(), "this admin identity (%s) is no recipient of any secret, so nothing could be decrypted: set VANIXIETS_AGE_IDENTITY to the key of one of the recipients the secrets expect: %s", strings.Join(have, ", "), strings.Join(want, "; "))
 	}
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
 	return probs, nil

@@ -206,25 +206,35 @@ func TestGet(t *testing.T) {
 	assert.ErrorContains(t, err, "an admin of [stibnite]")
 }
 
+// LoadIdentities reads the admin's keys where sops does (tasks/adminkeys
+// has the full table); these cases are the ones vars' messages name.
 func TestLoadIdentities(t *testing.T) {
 	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	t.Setenv("XDG_CONFIG_HOME", "")
 	id, _ := age.GenerateX25519Identity()
 	good := filepath.Join(dir, "keys.txt")
 	write(t, good, "# created: today\n"+id.String()+"\n")
 	bad := filepath.Join(dir, "bad.txt")
 	write(t, bad, "AGE-SECRET-KEY-1NOTAKEY\n")
 	for _, tc := range []struct {
-		name, vanixiets, sops, err string
+		name, vanixiets, sops, sopsKey, err string
 	}{
 		{name: "vanixiets env", vanixiets: good},
 		{name: "sops env", sops: good},
+		{name: "the key itself, as CI passes it", sopsKey: id.String()},
 		{name: "vanixiets wins", vanixiets: good, sops: bad},
 		{name: "malformed", vanixiets: bad, err: "want AGE-SECRET-KEY-1"},
 		{name: "missing", vanixiets: filepath.Join(dir, "none"), err: "set VANIXIETS_AGE_IDENTITY"},
+		{name: "none at all", err: "no admin age identity: looked at " + filepath.Join(dir, ".config/sops/age/keys.txt")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("VANIXIETS_AGE_IDENTITY", tc.vanixiets)
+			t.Setenv("VANIXIETS_AGE_KEY_FILE", "")
 			t.Setenv("SOPS_AGE_KEY_FILE", tc.sops)
+			t.Setenv("SOPS_AGE_KEY", tc.sopsKey)
+			t.Setenv("SOPS_AGE_KEY_CMD", "")
+			t.Setenv("SOPS_AGE_SSH_PRIVATE_KEY_FILE", "")
 			ids, err := LoadIdentities()
 			if tc.err != "" {
 				assert.ErrorContains(t, err, tc.err)
@@ -236,8 +246,8 @@ func TestLoadIdentities(t *testing.T) {
 	}
 	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
 	t.Setenv("SOPS_AGE_KEY_FILE", "")
-	t.Setenv("HOME", dir)
-	assert.Equal(t, IdentityFile(), filepath.Join(dir, ".config/sops/age/keys.txt"))
+	t.Setenv("SOPS_AGE_KEY", "x")
+	assert.Equal(t, IdentitySource(), "$SOPS_AGE_KEY, "+filepath.Join(dir, ".config/sops/age/keys.txt"))
 }
 
 func FuzzParseHeader(f *testing.F) {

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+
+	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 )
 
 // The age reading below is what vars:migrate needs to read the suite's
@@ -104,46 +104,43 @@ func abbrev(s string) string {
 	return s
 }
 
-// IdentityFile names the admin's age identity file: $VANIXIETS_AGE_IDENTITY,
-// else $SOPS_AGE_KEY_FILE (the seed's sops-nix set-up), else
-// ~/.config/sops/age/keys.txt. The list form (several files separated by
-// ':') is accepted in VANIXIETS_AGE_IDENTITY.
-func IdentityFile() string {
-	if p := os.Getenv("VANIXIETS_AGE_IDENTITY"); p != "" {
-		return p
-	}
-	if p := os.Getenv("SOPS_AGE_KEY_FILE"); p != "" {
-		return p
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".config", "sops", "age", "keys.txt")
-}
+// IdentitySource names where the admin's age identities are read from
+// (tasks/adminkeys: every place sops reads, or $VANIXIETS_AGE_IDENTITY's
+// files), for the messages that ask whether that is an admin's key.
+func IdentitySource() string { return adminkeys.Host().Describe() }
 
-// LoadIdentities reads the admin identities named by IdentityFile.
+// LoadIdentities reads the admin's identities where sops finds them
+// (tasks/adminkeys.Find on this machine).
 func LoadIdentities() ([]age.Identity, error) {
-	return LoadIdentityFiles(filepath.SplitList(IdentityFile())...)
+	k, err := adminkeys.Find(adminkeys.Host())
+	return k.Identities, err
 }
 
-// LoadIdentityFiles reads age identity files (age-keygen's format, comments
-// allowed); empty names are skipped. It is the one reader of admin keys for
-// vars, deploy and terraform state, so all three fail the same clear way.
-func LoadIdentityFiles(files ...string) ([]age.Identity, error) {
-	var ids []age.Identity
-	for _, p := range files {
-		if p == "" {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("admin age identity file %s: %v (set VANIXIETS_AGE_IDENTITY to your age key file; the lab's are lab/keys/<user>.agekey)", p, err)
-		}
-		got, err := age.ParseIdentities(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("admin age identity file %s: %v (want AGE-SECRET-KEY-1... lines as age-keygen writes them)", p, err)
-		}
-		ids = append(ids, got...)
+// ChosenKeys returns the admin's identities when the admin chose an age key
+// on this machine (a variable names one, or sops's keys.txt holds one), and
+// where they came from; nil when not. A check decrypts in the first case
+// and checks only the structure in the second, so an ssh key that merely
+// sits in ~/.ssh does not turn "no key here" into "your key decrypts
+// nothing". A place a variable names that is broken is an error.
+func ChosenKeys() (ids []age.Identity, from string, err error) {
+	host := adminkeys.Host()
+	k, err := adminkeys.Find(host)
+	switch {
+	case errors.Is(err, adminkeys.ErrNone) && !host.Named():
+		return nil, "", nil
+	case err != nil:
+		return nil, "", err
+	case !k.Chosen():
+		return nil, "", nil
 	}
-	return ids, nil
+	return k.Identities, k.String(), nil
+}
+
+// LoadIdentityFiles reads age identity files someone named (a lab's
+// TEST-ONLY keys, a test's); empty names are skipped. It is
+// adminkeys.ReadFiles, so every reader of admin keys fails the same way.
+func LoadIdentityFiles(files ...string) ([]age.Identity, error) {
+	return adminkeys.ReadFiles(files...)
 }
 
 // identityRecipient returns the recipient string of an X25519 identity, or

@@ -81,7 +81,7 @@ func (v *Vars) HostPrivateKey(m string) (key []byte, ok bool, err error) {
 		return nil, false, fmt.Errorf("%s: %w", hk, err)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("%s secret %q: %v (is %s the key of an admin of %s?)", hk, name, err, IdentityFile(), m)
+		return nil, false, fmt.Errorf("%s secret %q: %v (is %s the key of an admin of %s?)", hk, name, err, IdentitySource(), m)
 	}
 	return pt, true, nil
 }

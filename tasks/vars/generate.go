@@ -216,7 +216,7 @@ func (v *Vars) depFiles(u, d *Unit, s *unitState) (map[string][]byte, error) {
 			return nil, fmt.Errorf("dependency %s: %w", d, err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("dependency %s: decrypt secret %q with %s: %v (you must be an admin of %v)", d, f.Name, IdentityFile(), err, d.Machines)
+			return nil, fmt.Errorf("dependency %s: decrypt secret %q with %s: %v (you must be an admin of %v)", d, f.Name, IdentitySource(), err, d.Machines)
 		}
 		if s.secrets == nil {
 			s.secrets = map[string][]byte{}

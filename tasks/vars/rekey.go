@@ -125,7 +125,7 @@ func (v *Vars) Get(machine, genFile string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s secret %q: %v (is %s the key of an admin of %v?)", u, f, err, IdentityFile(), u.Machines)
+		return nil, fmt.Errorf("%s secret %q: %v (is %s the key of an admin of %v?)", u, f, err, IdentitySource(), u.Machines)
 	}
 	return pt, nil
 }
