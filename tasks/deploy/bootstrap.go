@@ -18,6 +18,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/hostsh"
 	"github.com/vanixiets/vanixiets/tasks/remote"
+	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
 // Bootstrap trust.
@@ -185,6 +186,46 @@ chmod 644 "$d/.ssh_host_ed25519_key.pub.new"
 sync "$d/.ssh_host_ed25519_key.new" 2>/dev/null || sync
 mv -f "$d/.ssh_host_ed25519_key.new" "$d/ssh_host_ed25519_key"
 mv -f "$d/.ssh_host_ed25519_key.pub.new" "$d/ssh_host_ed25519_key.pub"`
+
+// machineKeyScript writes a machine's sops-nix age key to the disk the
+// installer fills ($1: the key file's path there), atomically and readable
+// by root only: the key on stdin.
+const machineKeyScript = `set -eu
+umask 077
+f=$1
+mkdir -p "${f%/*}"
+cat > "$f.new"
+chmod 600 "$f.new"
+sync "$f.new" 2>/dev/null || sync
+mv -f "$f.new" "$f"`
+
+// writeMachineKey puts m's clan-generated age key (vars.MachineAgeKey) on
+// the disk, at sops-nix's key file, as clan's install passes it to
+// nixos-anywhere (--extra-files): the installed system's first activation
+// decrypts its secrets with it, before any deploy uploads anything. A
+// machine whose secrets are encrypted to its host key's age form has no
+// such key, and the host key written before serves sops-nix instead. The
+// key crosses the SSH session's stdin and nothing else.
+func (d *Deployer) writeMachineKey(ctx context.Context, m *fleet.Machine, c *remote.Client) error {
+	if d.secrets == nil {
+		return nil
+	}
+	key, ok, err := d.secrets.vars(m.Name).MachineAgeKey(m.Name)
+	if err != nil {
+		return fmt.Errorf("install %s: its sops-nix age key from the vars: %w", m.Name, err)
+	}
+	if !ok {
+		return nil
+	}
+	defer clear(key)
+	dest := installRoot + vars.MachineKeyPath
+	d.printf("%-10s %-9s writing the machine's sops-nix age key from the vars to the disk (%s)", m.Name, phaseInstall, dest)
+	var stderr strings.Builder
+	if err := c.Run(ctx, hostsh.Command(machineKeyScript, dest), bytes.NewReader(key), nil, &stderr); err != nil {
+		return fmt.Errorf("install %s: write its sops-nix age key to %s: %v: %s", m.Name, dest, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
 
 // writeHostKey puts m's host key from the vars on the disk the installer
 // fills, so that the installed system presents it from its first boot.

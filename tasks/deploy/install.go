@@ -320,6 +320,9 @@ func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Mach
 	if err := d.writeHostKey(ctx, m, c); err != nil {
 		return sent, err
 	}
+	if err := d.writeMachineKey(ctx, m, c); err != nil {
+		return sent, err
+	}
 	say("rebooting into the installed system")
 	if err := inst.Reboot(ctx, m.Name); err != nil {
 		return sent, fmt.Errorf("reboot %s into the installed system: %w", m.Name, err)

@@ -20,13 +20,17 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/sops"
+	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
 // The install of a bare cloud host (install.go) against the lab's
@@ -37,8 +41,9 @@ import (
 // useLabIdentities makes the lab flake's test identities the deploy's (as a
 // fresh shell has them), for tests deploying the lab flake with its vars.
 func useLabIdentities(t testing.TB) {
-	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
-	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	for _, v := range adminkeys.Named {
+		t.Setenv(v, "")
+	}
 }
 
 // bareHost makes machine's host anew from a bare image, as the fake
@@ -424,4 +429,55 @@ func BenchmarkInstallBareHost(b *testing.B) {
 	}
 	b.ReportMetric(float64(paths), "paths")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/install")
+}
+
+// TestInstallPlacesClanMachineKey: a machine keyed the clan way (its secrets
+// encrypted to clan's generated age key, as every machine of the user's
+// tree is) gets that key on the disk, at sops-nix's key file, before the
+// reboot into the installed system, as clan's install passes it to
+// nixos-anywhere: the installed system can decrypt its own secrets from
+// its first activation. The fixture is the lab's vars, copied, with
+// cinnabar given its generated key and its secrets rekeyed to it.
+func TestInstallPlacesClanMachineKey(t *testing.T) {
+	useLabIdentities(t)
+	tree := t.TempDir()
+	for _, d := range []string{"vars", "sops"} {
+		out, err := exec.Command("cp", "-a", filepath.Join(labFlake(t), d), filepath.Join(tree, d)).CombinedOutput()
+		assert.NilError(t, err, "%s", out)
+	}
+	f, err := fleet.NewLoader().Load(context.Background(), labFlake(t))
+	assert.NilError(t, err)
+	v := vars.New(f, filepath.Join(tree, "vars"))
+	files := f.LabIdentityFiles(labFlake(t))
+	v.Identities = func() ([]age.Identity, error) { return vars.LoadIdentityFiles(files...) }
+	assert.NilError(t, v.CreateMachineAgeKey("cinnabar"))
+	_, err = v.Rekey()
+	assert.NilError(t, err)
+	key, ok, err := v.MachineAgeKey("cinnabar")
+	assert.NilError(t, err)
+	assert.Assert(t, ok)
+
+	e := newEnv(t)
+	e.bareHost("cinnabar")
+	var out bytes.Buffer
+	rows, err := e.deploy(func(o *Options) {
+		o.Flake, o.VarsDir, o.Out = labFlake(t), filepath.Join(tree, "vars"), &teeWriter{t: t, b: &out}
+	}, "cinnabar")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].Result, "installed")
+	log := out.String()
+	wrote := strings.Index(log, "writing the machine's sops-nix age key from the vars to the disk (/mnt/var/lib/sops-nix/key.txt)")
+	reboot := strings.Index(log, "rebooting into the installed system")
+	assert.Check(t, wrote >= 0 && reboot > wrote, "the key goes to the disk before the reboot:\n%s", log)
+	assert.Check(t, is.Equal(e.onHost("cinnabar", "cat /var/lib/sops-nix/key.txt"), strings.TrimSpace(string(key))))
+	assert.Check(t, is.Equal(e.onHost("cinnabar", "stat -c %a:%u /var/lib/sops-nix/key.txt"), "600:0"))
+
+	// The key on the host opens cinnabar's secrets as committed.
+	id, err := age.ParseX25519Identity(e.onHost("cinnabar", "cat /var/lib/sops-nix/key.txt"))
+	assert.NilError(t, err)
+	secret := filepath.Join(tree, "vars", "per-machine", "cinnabar", "openssh", "ssh.id_ed25519", "secret")
+	ct, err := os.ReadFile(secret)
+	assert.NilError(t, err)
+	_, err = sops.Decrypt(sops.Binary, ct, []age.Identity{id})
+	assert.NilError(t, err)
 }

@@ -2,11 +2,15 @@ package deploy
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/hostsh"
@@ -92,10 +96,32 @@ func TestInstallStepOnlyForCloudMachines(t *testing.T) {
 // TestInstallScriptsArePOSIX: the install's host scripts parse in strict
 // POSIX shells and use nothing hostsh rules out.
 func TestInstallScriptsArePOSIX(t *testing.T) {
-	for name, script := range map[string]string{"probe": probeScript, "mark": markScript, "profile": profileScript} {
+	for name, script := range map[string]string{"probe": probeScript, "mark": markScript, "profile": profileScript,
+		"host key": hostKeyScript, "machine key": machineKeyScript} {
 		t.Run(name, func(t *testing.T) {
 			assert.NilError(t, hostsh.Syntax(context.Background(), script))
 			assert.Check(t, len(hostsh.Lint(script)) == 0, "%v", hostsh.Lint(script))
 		})
+	}
+}
+
+// The machine key lands whole, root-only, with no temporary file beside it,
+// in a directory the disk may not have yet; a second write replaces it.
+func TestMachineKeyScript(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "var", "lib", "sops-nix", "key.txt")
+	for _, key := range []string{"AGE-SECRET-KEY-1FIRST\n", "AGE-SECRET-KEY-1SECOND\n"} {
+		cmd := exec.Command("sh", "-c", hostsh.Command(machineKeyScript, dest))
+		cmd.Stdin = strings.NewReader(key)
+		out, err := cmd.CombinedOutput()
+		assert.NilError(t, err, "%s", out)
+		b, err := os.ReadFile(dest)
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(string(b), key))
+		fi, err := os.Stat(dest)
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(fi.Mode().Perm(), os.FileMode(0o600)))
+		ents, err := os.ReadDir(filepath.Dir(dest))
+		assert.NilError(t, err)
+		assert.Check(t, is.Len(ents, 1), "a temporary file stayed beside the key")
 	}
 }

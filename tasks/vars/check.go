@@ -74,7 +74,7 @@ func (v *Vars) Check(opts CheckOptions) ([]Problem, error) {
 		}
 		for _, m := range p.Fleet.MachineNames() {
 			hk := p.hostKey[m]
-			if hk == nil {
+			if v.clanKeyed(p, m) {
 				// clan's generated machine key, when the admin can open it.
 				if key, ok, err := v.MachineAgeKey(m); err == nil && ok {
 					if x, err := age.ParseX25519Identity(strings.TrimSpace(string(key))); err == nil {

@@ -19,7 +19,7 @@ func (v *Vars) DeploySecrets(m string) (before, after []string, err error) {
 	if _, err := p.Fleet.ByName(m); err != nil {
 		return nil, nil, err
 	}
-	if p.hostKey[m] == nil {
+	if v.clanKeyed(p, m) {
 		// clan's generated age key goes to sops-nix's key file before
 		// activation (Upload, addMachineKey).
 		if _, err := os.Stat(filepath.Join(v.machineAgeKeyDir(m), secretName)); err == nil {

@@ -24,6 +24,26 @@ import (
 //     sops/secrets/<m>-age.key/secret, encrypted to the machine's admins
 //     (users/<u> links), its public half in key.json.
 
+// clanKeyed reports whether machine m's secrets are encrypted to clan's
+// generated age key (sops/secrets/<m>-age.key; its public half in
+// sops/machines/<m>/key.json), which sops-nix reads from MachineKeyPath,
+// rather than to its ssh host key in age form. Clan always generates that
+// key and encrypts to it, whether or not the machine also has an openssh
+// generator: in the user's tree cinnabar has both, and its vars are
+// encrypted to the generated key, not to its host key's age form. The
+// suite's own convention, the host key's age form (sops-nix's
+// sshKeyPaths), holds for a machine with a host-key generator and no
+// generated key; a machine with neither gets a generated key, clan's way.
+// It is the one place this is decided: recipients, upload, check and the
+// install all ask it.
+func (v *Vars) clanKeyed(p *Plan, m string) bool {
+	if p.hostKey[m] == nil {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(v.machineAgeKeyDir(m), secretName))
+	return err == nil
+}
+
 // machineAgeKeyDir is clan's named secret holding m's age identity.
 func (v *Vars) machineAgeKeyDir(m string) string {
 	return filepath.Join(v.sopsDir(), "secrets", m+"-age.key")
@@ -36,7 +56,7 @@ func (v *Vars) clanMachineRecipient(m string, create bool) (Recipient, error) {
 	kp := filepath.Join(v.sopsDir(), "machines", m, keyJSON)
 	keys, err := readKeyJSON(kp)
 	if errors.Is(err, fs.ErrNotExist) && create {
-		if err := v.createMachineAgeKey(m); err != nil {
+		if err := v.CreateMachineAgeKey(m); err != nil {
 			return Recipient{}, err
 		}
 		keys, err = readKeyJSON(kp)
@@ -53,9 +73,17 @@ func (v *Vars) clanMachineRecipient(m string, create bool) (Recipient, error) {
 	return Recipient{Key: keys[0], Who: "machine:" + m}, nil
 }
 
-// createMachineAgeKey generates m's age identity and stores it as clan
-// does, encrypted to m's admins and bound to its place.
-func (v *Vars) createMachineAgeKey(m string) error {
+// CreateMachineAgeKey generates m's age identity and stores it as clan
+// does, encrypted to m's admins and bound to its place
+// (sops/secrets/<m>-age.key, its public half in sops/machines/<m>/key.json).
+// vars:generate calls it for a machine with no openssh generator; for one
+// with a generator it makes the machine keyed the clan way (clanKeyed), as
+// every machine of a clan tree is, and vars:rekey then re-encrypts the
+// machine's secrets to the new key. A machine that has a key keeps it.
+func (v *Vars) CreateMachineAgeKey(m string) error {
+	if _, err := os.Stat(filepath.Join(v.machineAgeKeyDir(m), secretName)); err == nil {
+		return fmt.Errorf("machine %q already has its age key (%s): a new one would orphan what is encrypted to it", m, machineKeyID(m))
+	}
 	var admins []Recipient
 	for _, u := range v.Fleet.Admins(m) {
 		for _, k := range u.AgeKeys {

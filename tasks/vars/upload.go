@@ -219,10 +219,10 @@ func (v *Vars) addSecrets(up *uploadScript, p *Plan, machine string, both bool) 
 
 // addMachineKey adds machine's clan-generated age identity to an upload:
 // the item itself before activation, its manifest line kept after. A
-// machine whose key is its ssh host key (an openssh generator) gets
-// nothing: sops-nix derives its key from the host key.
+// machine whose key is its ssh host key (clanKeyed false) gets nothing:
+// sops-nix derives its key from the host key.
 func (v *Vars) addMachineKey(up *uploadScript, p *Plan, machine string) error {
-	if p.hostKey[machine] != nil {
+	if !v.clanKeyed(p, machine) {
 		return nil
 	}
 	dest := v.MachineKeyPath

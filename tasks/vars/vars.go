@@ -177,7 +177,7 @@ func (v *Vars) expectedRecipients(u *Unit, hostKey func(m string) ([]byte, error
 	}
 	for _, m := range u.Machines {
 		var r Recipient
-		if p.hostKey[m] == nil {
+		if v.clanKeyed(p, m) {
 			// clan's way: a generated age key (machinekey.go).
 			r, err = v.clanMachineRecipient(m, v.creating)
 		} else {
