@@ -26,6 +26,7 @@ package fakegcp
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -65,6 +66,12 @@ const linkBase = "https://www.googleapis.com/compute/v1/"
 type Config struct {
 	// Token is the bearer token clients must send. Empty: LabToken.
 	Token string
+	// ServiceAccounts are the accounts whose keys the token endpoint
+	// (TokenPath) exchanges for Token: client_email to public key.
+	ServiceAccounts map[string]*rsa.PublicKey
+	// RefreshTokens are gcloud user credentials' refresh tokens the token
+	// endpoint exchanges for Token.
+	RefreshTokens []string
 	// Backend makes the machines behind instances; nil: a
 	// fakehcloud.NewMemoryBackend().
 	Backend fakehcloud.Backend
@@ -300,6 +307,10 @@ func writeError(w http.ResponseWriter, e *apiError) {
 
 // ServeHTTP implements the API under BasePath.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == TokenPath {
+		f.token(w, r)
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+f.cfg.Token {
 		writeError(w, errf(401, "authError", "Request had invalid authentication credentials. Expected OAuth 2 access token (the fake accepts its own token: GOOGLE_OAUTH_ACCESS_TOKEN)."))
 		return

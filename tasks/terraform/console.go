@@ -44,8 +44,9 @@ const DefaultComputeEndpoint = "https://compute.googleapis.com/compute/v1/"
 // ConsoleHostKeys returns the host keys machine's instance wrote to its
 // serial console, read through the Compute API the configuration uses: the
 // one the session names (the front door's fake when no API of the user's
-// is named, as for tf:apply) or the user's, with the OAuth access token
-// GOOGLE_OAUTH_ACCESS_TOKEN (gcloud auth print-access-token gives one).
+// is named, as for tf:apply) or the user's, with a token from the
+// credentials the provider takes (computeToken: an access token, a service
+// account key, gcloud's user credentials).
 // The instance is the state's google_compute_instance.<machine> (project,
 // zone and name as terraform recorded them). ok is false when the state
 // has no such instance.
@@ -63,10 +64,11 @@ func ConsoleHostKeys(ctx context.Context, o Options, machine string) (keys []ssh
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	ep := firstOf(s.Workspace.Env["GOOGLE_COMPUTE_CUSTOM_ENDPOINT"], os.Getenv("GOOGLE_COMPUTE_CUSTOM_ENDPOINT"), DefaultComputeEndpoint)
-	token := firstOf(s.Workspace.Env["GOOGLE_OAUTH_ACCESS_TOKEN"], os.Getenv("GOOGLE_OAUTH_ACCESS_TOKEN"))
-	if token == "" {
-		return nil, true, fmt.Errorf("reading %s's console needs an OAuth access token for the Compute API: set GOOGLE_OAUTH_ACCESS_TOKEN (gcloud auth print-access-token)", machine)
+	get := func(k string) string { return firstOf(s.Workspace.Env[k], os.Getenv(k)) }
+	ep := firstOf(get("GOOGLE_COMPUTE_CUSTOM_ENDPOINT"), DefaultComputeEndpoint)
+	token, _, err := computeToken(ctx, get)
+	if err != nil {
+		return nil, true, fmt.Errorf("reading %s's console: %w", machine, err)
 	}
 	out, err := serialPort(ctx, ep, token, in)
 	if err != nil {

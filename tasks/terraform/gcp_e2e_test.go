@@ -4,7 +4,11 @@ package terraform
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -307,4 +311,48 @@ func TestGCPInstancesAreLabHosts(t *testing.T) {
 		names = append(names, h.Name)
 	}
 	assert.DeepEqual(t, names, on)
+}
+
+// TestServiceAccountKeyEndToEnd: with a service account key in
+// GOOGLE_CREDENTIALS (as the user's tree keeps one, in the sops secret
+// gcp-service-account-json) and no access token, the real google provider
+// exchanges the key at the key's token_uri, the fake's token endpoint,
+// which checks the JWT as Google does (signature with the account's public
+// key, audience, scope, lifetime), and creates galena with the token it
+// got; then the deploy's console reader, from the same variable, gets its
+// own token there by its own JWT and reads galena's console. One verifier
+// accepts both: the suite's assertion is of the format Google's own client
+// library signs.
+func TestServiceAccountKeyEndToEnd(t *testing.T) {
+	email := "terraform@vanixiets-lab.iam.gserviceaccount.com"
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	assert.NilError(t, err)
+	e := newCloudEnv(t, fakehcloud.Config{}, fakegcp.Config{ServiceAccounts: map[string]*rsa.PublicKey{email: &priv.PublicKey}})
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	assert.NilError(t, err)
+	key, err := json.Marshal(map[string]string{"type": "service_account", "project_id": "vanixiets-lab", "private_key_id": "0a1b2c",
+		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), "client_email": email,
+		"client_id": "100000000000000000001", "token_uri": strings.TrimSuffix(e.gcp.URL, fakegcp.BasePath) + fakegcp.TokenPath})
+	assert.NilError(t, err)
+	delete(e.w.Env, "GOOGLE_OAUTH_ACCESS_TOKEN")
+	e.w.Env["GOOGLE_CREDENTIALS"] = string(key)
+
+	_, err = e.planApplyRendering(t, cloudRendering(t, e.id, labCloudConfig(t, "galena"), "galena"))
+	assert.NilError(t, err, e.log.String())
+	assert.DeepEqual(t, e.gcp.InstanceNames(), []string{"galena"})
+	jwtGrant := "POST token urn:ietf:params:oauth:grant-type:jwt-bearer"
+	byProvider := e.gcp.Calls()[jwtGrant]
+	assert.Assert(t, byProvider > 0, "the provider got its token from the key: %v", e.gcp.Calls())
+
+	st, err := e.w.Vault.Read(e.w.StateFile)
+	assert.NilError(t, err)
+	in, ok, err := stateInstance(st, terranix.ServerResourceType["gcp"], "galena")
+	assert.NilError(t, err)
+	assert.Assert(t, ok)
+	tok, from, err := computeToken(context.Background(), func(k string) string { return e.w.Env[k] })
+	assert.NilError(t, err)
+	assert.Equal(t, from, "GOOGLE_CREDENTIALS (service account "+email+")")
+	assert.Equal(t, e.gcp.Calls()[jwtGrant], byProvider+1)
+	_, err = serialPort(context.Background(), e.gcp.URL, tok, in)
+	assert.NilError(t, err, "the console of the instance the provider made, read with the suite's own token")
 }
