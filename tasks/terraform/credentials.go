@@ -1,9 +1,7 @@
 package terraform
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,13 +23,20 @@ import (
 // The terraform state itself needs no passphrase: it is age-encrypted to
 // the same admins (see Vault), so the one secret an operator holds is
 // their age identity, found where sops finds it (tasks/adminkeys).
+//
+// A variable has more than one name it may be kept under: the suite's
+// short one first, then the one the user's tree uses (its terranix modules
+// read `clan secrets get hetzner-api-token` and `gcp-service-account-json`).
+// The first that exists is used.
 var cloudSecrets = []struct {
-	// Env is the provider's variable; Secret the named sops secret.
-	Env, Secret string
+	// Env is the provider's variable; Secrets the named sops secrets that
+	// may hold it, in order.
+	Env     string
+	Secrets []string
 }{
-	{Env: "HCLOUD_TOKEN", Secret: "hcloud-token"},
+	{Env: "HCLOUD_TOKEN", Secrets: []string{"hcloud-token", "hetzner-api-token"}},
 	// The google provider takes a service account key (its JSON) here.
-	{Env: "GOOGLE_CREDENTIALS", Secret: "gcp-credentials"},
+	{Env: "GOOGLE_CREDENTIALS", Secrets: []string{"gcp-credentials", "gcp-service-account-json"}},
 }
 
 // secretPath is the file of a named sops secret in flake.
@@ -39,16 +44,24 @@ func secretPath(flake, name string) string {
 	return filepath.Join(flake, "sops", "secrets", name, "secret")
 }
 
-// hasCloudSecret reports whether flake keeps the named secret of env.
-func hasCloudSecret(flake, env string) bool {
+// cloudSecret returns the named secret that holds env in flake: the first
+// of its names whose file exists ("" when none does).
+func cloudSecret(flake, env string) string {
 	for _, c := range cloudSecrets {
-		if c.Env == env {
-			_, err := os.Stat(secretPath(flake, c.Secret))
-			return err == nil
+		if c.Env != env {
+			continue
+		}
+		for _, name := range c.Secrets {
+			if _, err := os.Lstat(secretPath(flake, name)); err == nil {
+				return name
+			}
 		}
 	}
-	return false
+	return ""
 }
+
+// hasCloudSecret reports whether flake keeps a named secret of env.
+func hasCloudSecret(flake, env string) bool { return cloudSecret(flake, env) != "" }
 
 // CloudCredential returns the value of a provider credential variable
 // (HCLOUD_TOKEN, GOOGLE_CREDENTIALS): the environment's, else the flake's
@@ -58,28 +71,23 @@ func CloudCredential(flake, env string, ids []age.Identity) (string, error) {
 	if v := os.Getenv(env); v != "" {
 		return v, nil
 	}
-	for _, c := range cloudSecrets {
-		if c.Env != env {
-			continue
-		}
-		p := secretPath(flake, c.Secret)
-		ct, err := os.ReadFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("%s (for %s): %v", p, env, err)
-		}
-		pt, err := sops.Decrypt(sops.Binary, ct, ids)
-		if err != nil {
-			return "", fmt.Errorf("%s (for %s) cannot be decrypted with your age identities (%v): have an admin add your key (clan secrets users add, or vars:rekey), or set %s", p, env, err, env)
-		}
-		defer clear(pt)
-		v := strings.TrimSpace(string(pt)) // `clan secrets set` keeps the newline a shell or editor adds
-		if v == "" {
-			return "", fmt.Errorf("%s (for %s) is empty: set it again (clan secrets set %s) or set %s", p, env, c.Secret, env)
-		}
-		return v, nil
+	name := cloudSecret(flake, env)
+	if name == "" {
+		return "", nil
 	}
-	return "", fmt.Errorf("no cloud secret for %s", env)
+	p := secretPath(flake, name)
+	ct, err := os.ReadFile(p)
+	if err != nil {
+		return "", fmt.Errorf("%s (for %s): %v", p, env, err)
+	}
+	pt, err := sops.Decrypt(sops.Binary, ct, ids)
+	if err != nil {
+		return "", fmt.Errorf("%s (for %s) cannot be decrypted with your age identities (%v): have an admin add your key (clan secrets users add, or vars:rekey), or set %s", p, env, err, env)
+	}
+	defer clear(pt)
+	v := strings.TrimSpace(string(pt)) // `clan secrets set` keeps the newline a shell or editor adds
+	if v == "" {
+		return "", fmt.Errorf("%s (for %s) is empty: set it again (clan secrets set %s) or set %s", p, env, name, env)
+	}
+	return v, nil
 }

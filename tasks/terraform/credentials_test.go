@@ -1,6 +1,7 @@
 package terraform
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io/fs"
@@ -39,10 +40,14 @@ func TestCloudCredential(t *testing.T) {
 		name   string
 		env    string // HCLOUD_TOKEN in the environment
 		secret *string
+		as     string // the secret's name (default hcloud-token)
+		also   string // another name holding "other-token"
 		ids    []age.Identity
 		want   string
 		err    string
 	}{
+		{name: "under the user's tree's name", secret: ptr(testToken), as: "hetzner-api-token", ids: []age.Identity{admin}, want: testToken},
+		{name: "both names: the suite's first", secret: ptr(testToken), also: "hetzner-api-token", ids: []age.Identity{admin}, want: testToken},
 		{name: "from the flake's sops secret, newline trimmed", secret: ptr(testToken + "\n"), ids: []age.Identity{admin}, want: testToken},
 		{name: "the environment wins", env: "from-env", secret: ptr(testToken), ids: []age.Identity{admin}, want: "from-env"},
 		{name: "neither: empty, no error", ids: []age.Identity{admin}, want: ""},
@@ -55,7 +60,10 @@ func TestCloudCredential(t *testing.T) {
 			t.Setenv("HCLOUD_TOKEN", tc.env)
 			flake := t.TempDir()
 			if tc.secret != nil {
-				putSecret(t, flake, "hcloud-token", *tc.secret, admin)
+				putSecret(t, flake, cmp.Or(tc.as, "hcloud-token"), *tc.secret, admin)
+			}
+			if tc.also != "" {
+				putSecret(t, flake, tc.also, "other-token", admin)
 			}
 			got, err := CloudCredential(flake, "HCLOUD_TOKEN", tc.ids)
 			if tc.err != "" {
