@@ -4,11 +4,8 @@ package terraform
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -325,19 +322,13 @@ func TestGCPInstancesAreLabHosts(t *testing.T) {
 // library signs.
 func TestServiceAccountKeyEndToEnd(t *testing.T) {
 	email := "terraform@vanixiets-lab.iam.gserviceaccount.com"
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	assert.NilError(t, err)
+	priv := newRSA(t)
 	e := newCloudEnv(t, fakehcloud.Config{}, fakegcp.Config{ServiceAccounts: map[string]*rsa.PublicKey{email: &priv.PublicKey}})
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	assert.NilError(t, err)
-	key, err := json.Marshal(map[string]string{"type": "service_account", "project_id": "vanixiets-lab", "private_key_id": "0a1b2c",
-		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), "client_email": email,
-		"client_id": "100000000000000000001", "token_uri": strings.TrimSuffix(e.gcp.URL, fakegcp.BasePath) + fakegcp.TokenPath})
-	assert.NilError(t, err)
+	key := saKey(t, priv, email, strings.TrimSuffix(e.gcp.URL, fakegcp.BasePath)+fakegcp.TokenPath)
 	delete(e.w.Env, "GOOGLE_OAUTH_ACCESS_TOKEN")
-	e.w.Env["GOOGLE_CREDENTIALS"] = string(key)
+	e.w.Env["GOOGLE_CREDENTIALS"] = key
 
-	_, err = e.planApplyRendering(t, cloudRendering(t, e.id, labCloudConfig(t, "galena"), "galena"))
+	_, err := e.planApplyRendering(t, cloudRendering(t, e.id, labCloudConfig(t, "galena"), "galena"))
 	assert.NilError(t, err, e.log.String())
 	assert.DeepEqual(t, e.gcp.InstanceNames(), []string{"galena"})
 	jwtGrant := "POST token urn:ietf:params:oauth:grant-type:jwt-bearer"
