@@ -86,6 +86,27 @@ func TestDeployUploadsVars(t *testing.T) {
 	assert.Assert(t, strings.Contains(Table(rows), fmt.Sprintf(" 0/%d ", len(all))), Table(rows))
 }
 
+// TestDeployWithSOPSAgeKey: the admin key passed the way a CI job passes it
+// to sops (SOPS_AGE_KEY holding the key itself, no file, no other key
+// variable, an empty HOME) is the deploy's key: the lab's cinnabar gets
+// every secret, decrypted with it, and the lab's TEST-ONLY fallback is not
+// used, since a variable named a key.
+func TestDeployWithSOPSAgeKey(t *testing.T) {
+	useLabIdentities(t)
+	key, err := os.ReadFile(filepath.Join(labFlake(t), "keys", "cameron.agekey"))
+	assert.NilError(t, err)
+	t.Setenv("SOPS_AGE_KEY", string(key))
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", "")
+	e := newEnv(t)
+	var out bytes.Buffer
+	rows, err := e.deploy(func(o *Options) { o.Flake = labFlake(t); o.Out = &teeWriter{t: t, b: &out} }, "cinnabar")
+	assert.NilError(t, err)
+	assert.Equal(t, rows[0].Result, "ok")
+	assert.Check(t, rows[0].SecretsSent > 0 && rows[0].SecretsSent == rows[0].SecretsTotal, "%+v", rows[0])
+	assert.Check(t, !strings.Contains(out.String(), "using the lab's test identities"), out.String())
+}
+
 func parseMode(t testing.TB, s string) uint32 {
 	var m uint32
 	for _, c := range s {
