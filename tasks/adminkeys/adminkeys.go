@@ -258,12 +258,41 @@ func (k *Keys) file(f string, named bool, fix string) error {
 	if bytes.HasPrefix(b, []byte("age-encryption.org/")) || bytes.HasPrefix(b, []byte("-----BEGIN AGE ENCRYPTED FILE-----")) {
 		return fmt.Errorf("admin age identity file %s is itself age-encrypted (a passphrase-protected key): the suite does not prompt; decrypt it into a private file and name that in %s, or pass the key in %s", f, IdentityEnv, KeyEnv)
 	}
+	b, plugins := withoutPlugins(b)
+	if plugins > 0 && len(bytes.TrimSpace(b)) == 0 {
+		if !named {
+			k.Looked = append(k.Looked, f+" (skipped: only age plugin identities)")
+			return nil
+		}
+		return fmt.Errorf("admin age identity file %s holds only age plugin identities (AGE-PLUGIN-...), which the suite cannot use: name a file with an AGE-SECRET-KEY-1... key too", f)
+	}
 	ids, err := age.ParseIdentities(bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("admin age identity file %s: %v (want AGE-SECRET-KEY-1... lines as age-keygen writes them)", f, err)
 	}
 	k.add(f, ids)
 	return nil
+}
+
+// withoutPlugins drops the lines of an identity file that name an age
+// plugin identity (AGE-PLUGIN-YUBIKEY-1..., as age-plugin-yubikey writes
+// them into keys.txt beside plain keys): sops runs the plugin, the suite
+// does not, and one such line must not make the file's other keys
+// unreadable. It returns the rest and how many lines it dropped.
+func withoutPlugins(b []byte) ([]byte, int) {
+	if !bytes.Contains(b, []byte("AGE-PLUGIN-")) {
+		return b, 0
+	}
+	var out [][]byte
+	n := 0
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(bytes.TrimSpace(l), []byte("AGE-PLUGIN-")) {
+			n++
+			continue
+		}
+		out = append(out, l)
+	}
+	return bytes.Join(out, []byte("\n")), n
 }
 
 // sshFile reads an ssh private key as an age identity (agessh), as sops

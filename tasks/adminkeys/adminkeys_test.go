@@ -131,6 +131,12 @@ func TestFind(t *testing.T) {
 		{name: "a passphrase-protected ssh key in ~/.ssh is skipped", goos: "linux", files: map[string]string{".ssh/id_ed25519": "ssh:secret"},
 			wantErr: "id_ed25519 (skipped: passphrase-protected)"},
 
+		{name: "a plugin identity beside a plain key", goos: "linux", files: map[string]string{".config/sops/age/keys.txt": "# yubikey\nAGE-PLUGIN-YUBIKEY-1QQQQQQ\n" + a.String() + "\n"},
+			want: []string{a.Recipient().String()}, from: []string{defLinux}, chosen: true},
+		{name: "only a plugin identity, in the default file", goos: "linux", files: map[string]string{".config/sops/age/keys.txt": "AGE-PLUGIN-YUBIKEY-1QQQQQQ\n"},
+			wantErr: "keys.txt (skipped: only age plugin identities)"},
+		{name: "only a plugin identity, in a named file", goos: "linux", env: map[string]string{KeyFileEnv: "~/k.txt"}, files: map[string]string{"k.txt": "AGE-PLUGIN-YUBIKEY-1QQQQQQ\n"},
+			wantErr: "holds only age plugin identities"},
 		{name: "nothing anywhere", goos: "linux", wantErr: "no admin age identity: looked at " + defLinux + "; put your age key in one of them, or set SOPS_AGE_KEY_FILE"},
 		{name: "a named file that is missing", goos: "linux", env: map[string]string{KeyFileEnv: filepath.Join(home, "nope")},
 			files: map[string]string{".config/sops/age/keys.txt": a.String()}, wantErr: "admin age identity file " + filepath.Join(home, "nope") + ": open"},
