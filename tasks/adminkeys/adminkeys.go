@@ -118,7 +118,10 @@ func (p Place) Files() []string {
 	if v := p.get(KeyFileEnv); v != "" {
 		out = append(out, v)
 	}
-	return append(out, p.DefaultKeyFile())
+	if f := p.DefaultKeyFile(); f != "" {
+		out = append(out, f)
+	}
+	return out
 }
 
 // Describe names, without reading anything, the places Find reads for p:
@@ -156,10 +159,14 @@ func ReadFiles(files ...string) ([]age.Identity, error) {
 
 // DefaultKeyFile is sops's default identity file on p's platform:
 // sops/age/keys.txt under $XDG_CONFIG_HOME when it is set (on macOS too, as
-// sops reads it there), else under the platform's configuration directory.
+// sops reads it there), else under the platform's configuration directory;
+// "" when there is neither a home nor XDG_CONFIG_HOME.
 func (p Place) DefaultKeyFile() string {
 	dir := p.get("XDG_CONFIG_HOME")
 	if dir == "" || !filepath.IsAbs(dir) {
+		if p.Home == "" {
+			return ""
+		}
 		dir = filepath.Join(p.Home, ".config")
 		if p.GOOS == "darwin" {
 			dir = filepath.Join(p.Home, "Library", "Application Support")
@@ -220,8 +227,10 @@ func Find(p Place) (Keys, error) {
 		}
 		k.add(KeyCmdEnv, ids)
 	}
-	if err := k.file(p.DefaultKeyFile(), false, "put AGE-SECRET-KEY-1... lines in it, as age-keygen -o writes them"); err != nil {
-		return Keys{}, err
+	if f := p.DefaultKeyFile(); f != "" {
+		if err := k.file(f, false, "put AGE-SECRET-KEY-1... lines in it, as age-keygen -o writes them"); err != nil {
+			return Keys{}, err
+		}
 	}
 	return k, k.none()
 }
@@ -234,6 +243,9 @@ var ErrNone = errors.New("no admin age identity")
 func (k Keys) none() error {
 	if len(k.Identities) > 0 {
 		return nil
+	}
+	if len(k.Looked) == 0 {
+		return fmt.Errorf("%w: no home directory and nothing set; set %s (the key file, as sops reads it) or %s (the key itself)", ErrNone, KeyFileEnv, KeyEnv)
 	}
 	return fmt.Errorf("%w: looked at %s; put your age key in one of them, or set %s (the key file, as sops reads it) or %s (the key itself, as CI passes it)",
 		ErrNone, strings.Join(k.Looked, ", "), KeyFileEnv, KeyEnv)
@@ -300,7 +312,10 @@ func withoutPlugins(b []byte) ([]byte, int) {
 // type age cannot use is noted and skipped; a named one is an error.
 func (k *Keys) sshFile(f string, named bool) error {
 	b, err := os.ReadFile(f)
-	if errors.Is(err, os.ErrNotExist) && !named {
+	if err != nil && !named {
+		if !errors.Is(err, os.ErrNotExist) {
+			k.Looked = append(k.Looked, f+" (skipped: unreadable)")
+		}
 		return nil
 	}
 	if err != nil {

@@ -74,6 +74,7 @@ func TestDefaultKeyFile(t *testing.T) {
 		{"darwin", "/x/cfg", "/x/cfg/sops/age/keys.txt"},
 		{"linux", "relative", "/home/u/.config/sops/age/keys.txt"},
 	}
+	assert.Check(t, is.Equal(Place{GOOS: "linux", Env: env(nil)}.DefaultKeyFile(), ""), "no home: no relative path")
 	for _, tc := range tests {
 		e := map[string]string{}
 		if tc.xdg != "" {
@@ -259,4 +260,15 @@ func TestReadFiles(t *testing.T) {
 	ids, err = ReadFiles()
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(ids, 0))
+}
+
+// Without a home, nothing relative to the working directory is read.
+func TestFindWithoutHome(t *testing.T) {
+	_, err := Find(Place{GOOS: "linux", Env: env(nil)})
+	assert.Check(t, is.ErrorIs(err, ErrNone))
+	assert.Check(t, is.ErrorContains(err, "no home directory"))
+	a := newID(t)
+	k, err := Find(Place{GOOS: "linux", Env: env(map[string]string{KeyEnv: a.String()})})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(k.From, []string{KeyEnv}))
 }
