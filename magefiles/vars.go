@@ -101,8 +101,8 @@ func (Vars) Generate(ctx context.Context) (err error) {
 // present and current, each secret an age file encrypted to exactly its
 // intended recipients, no stray files. When an admin identity is available
 // ($VANIXIETS_AGE_IDENTITY, or where sops finds keys: $SOPS_AGE_KEY,
-// $SOPS_AGE_KEY_FILE, sops/age/keys.txt) it also decrypts: every recipient whose key it holds must decrypt, nobody
-// else may. CI runs it.
+// $SOPS_AGE_KEY_FILE, sops/age/keys.txt) it also decrypts: every recipient
+// whose key it holds must decrypt, nobody else may. CI runs it.
 //
 // --generators <file> checks a clan tree whose flake cannot be evaluated
 // here (vars.LayoutSpec: the machines' generators and files as JSON): the
