@@ -88,16 +88,16 @@ func TestDeployUploadsVars(t *testing.T) {
 
 // TestDeployWithSOPSAgeKey: the admin key passed the way a CI job passes it
 // to sops (SOPS_AGE_KEY holding the key itself, no file, no other key
-// variable, an empty HOME) is the deploy's key: the lab's cinnabar gets
-// every secret, decrypted with it, and the lab's TEST-ONLY fallback is not
-// used, since a variable named a key.
+// variable, sops's keys.txt directory empty) is the deploy's key: the
+// lab's cinnabar gets every secret, decrypted with it, and the lab's
+// TEST-ONLY fallback is not used, since a variable named a key. HOME stays:
+// the tools (a second Nix for the 2.26 job) live under it.
 func TestDeployWithSOPSAgeKey(t *testing.T) {
 	useLabIdentities(t)
 	key, err := os.ReadFile(filepath.Join(labFlake(t), "keys", "cameron.agekey"))
 	assert.NilError(t, err)
 	t.Setenv("SOPS_AGE_KEY", string(key))
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	e := newEnv(t)
 	var out bytes.Buffer
 	rows, err := e.deploy(func(o *Options) { o.Flake = labFlake(t); o.Out = &teeWriter{t: t, b: &out} }, "cinnabar")
