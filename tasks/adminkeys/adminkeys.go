@@ -149,12 +149,21 @@ func (p Place) Named() bool { return p.get(Named...) != "" }
 // are skipped. A file that cannot be read or parsed is an error naming it.
 func ReadFiles(files ...string) ([]age.Identity, error) {
 	var k Keys
-	for _, f := range nonEmpty(files) {
-		if err := k.file(f, true, overrideFix); err != nil {
-			return nil, err
-		}
+	if err := k.named(files); err != nil {
+		return nil, err
 	}
 	return k.Identities, nil
+}
+
+// named reads files someone named (the override's, a lab's), each an error
+// when it cannot be read.
+func (k *Keys) named(files []string) error {
+	for _, f := range nonEmpty(files) {
+		if err := k.file(f, true, overrideFix); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DefaultKeyFile is sops's default identity file on p's platform:
@@ -181,10 +190,8 @@ func (p Place) DefaultKeyFile() string {
 func Find(p Place) (Keys, error) {
 	var k Keys
 	if v := p.get(IdentityEnv, KeyFileAlias); v != "" {
-		for _, f := range nonEmpty(filepath.SplitList(v)) {
-			if err := k.file(f, true, overrideFix); err != nil {
-				return Keys{}, err
-			}
+		if err := k.named(filepath.SplitList(v)); err != nil {
+			return Keys{}, err
 		}
 		return k, k.none()
 	}

@@ -3,7 +3,6 @@ package vars
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // DeploySecrets lists machine m's deployable secrets ("<generator>/<file>",
@@ -22,7 +21,7 @@ func (v *Vars) DeploySecrets(m string) (before, after []string, err error) {
 	if v.clanKeyed(p, m) {
 		// clan's generated age key goes to sops-nix's key file before
 		// activation (Upload, addMachineKey).
-		if _, err := os.Stat(filepath.Join(v.machineAgeKeyDir(m), secretName)); err == nil {
+		if v.hasMachineAgeKey(m) {
 			before = append(before, machineKeyItem)
 		}
 	}

@@ -37,9 +37,11 @@ import (
 // It is the one place this is decided: recipients, upload, check and the
 // install all ask it.
 func (v *Vars) clanKeyed(p *Plan, m string) bool {
-	if p.hostKey[m] == nil {
-		return true
-	}
+	return p.hostKey[m] == nil || v.hasMachineAgeKey(m)
+}
+
+// hasMachineAgeKey reports whether m has clan's generated age key on disk.
+func (v *Vars) hasMachineAgeKey(m string) bool {
 	_, err := os.Stat(filepath.Join(v.machineAgeKeyDir(m), secretName))
 	return err == nil
 }
@@ -81,7 +83,7 @@ func (v *Vars) clanMachineRecipient(m string, create bool) (Recipient, error) {
 // every machine of a clan tree is, and vars:rekey then re-encrypts the
 // machine's secrets to the new key. A machine that has a key keeps it.
 func (v *Vars) CreateMachineAgeKey(m string) error {
-	if _, err := os.Stat(filepath.Join(v.machineAgeKeyDir(m), secretName)); err == nil {
+	if v.hasMachineAgeKey(m) {
 		return fmt.Errorf("machine %q already has its age key (%s): a new one would orphan what is encrypted to it", m, machineKeyID(m))
 	}
 	var admins []Recipient

@@ -233,7 +233,7 @@ func (v *Vars) addMachineKey(up *uploadScript, p *Plan, machine string) error {
 		return fmt.Errorf("machine key path %q is not absolute", dest)
 	}
 	if up.phase != BeforeActivation {
-		if _, err := os.Stat(filepath.Join(v.machineAgeKeyDir(machine), secretName)); err == nil {
+		if v.hasMachineAgeKey(machine) {
 			up.others = append(up.others, machineKeyItem)
 			up.dest = map[string]string{machineKeyItem: dest}
 		}
