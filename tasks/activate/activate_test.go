@@ -12,7 +12,7 @@ import (
 )
 
 // hostScripts are every script this package runs on a host.
-var hostScripts = map[string]string{"activate": activateScript, "agent": agentScript, "confirm": confirmScript, "rollback": rollbackScript, "status": statusScript, "dry-activate": dryActivateScript}
+var hostScripts = map[string]string{"activate": activateScript, "agent": agentScript, "confirm": confirmScript, "rollback": rollbackScript, "status": statusScript, "observe": observedScript, "dry-activate": dryActivateScript}
 
 // TestScriptsArePOSIX: every host script parses in posh and dash (strict
 // POSIX shells) and uses nothing a Mac lacks (hostsh.Lint: no setsid,

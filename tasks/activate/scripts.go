@@ -226,3 +226,20 @@ const statusScript = vars + funcs + `echo "VANIXIETS-TOP $(cur_top)"
 echo "VANIXIETS-GEN $(gen_of)"
 if [ -e "$P" ]; then echo "VANIXIETS-PROFILE $(top_of "$P")"; fi
 `
+
+// tarMarker ends observedScript's marker lines; what follows it is a tar
+// archive (see linkTime).
+const tarMarker = "VANIXIETS-TAR\n"
+
+// observedScript is statusScript and then, after tarMarker, a tar archive
+// of the /run/current-system link itself: tar records a link's own mtime,
+// when the last activation set it, and does not follow it (GNU tar and a
+// Mac's bsdtar alike; archive/tar reads either's header). stat cannot say
+// it on both: GNU stat -c %Y and BSD stat -f %m share no option (package
+// hostsh). COPYFILE_DISABLE keeps a Mac's tar from adding AppleDouble
+// "._" entries. A host without the link (or tar) writes no archive: no
+// time, not an error.
+const observedScript = statusScript + `printf '%s\n' VANIXIETS-TAR
+COPYFILE_DISABLE=1; export COPYFILE_DISABLE
+cd /run 2>/dev/null && tar -cf - current-system 2>/dev/null || :
+`

@@ -3,8 +3,6 @@
 package status
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +16,6 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
-	"github.com/vanixiets/vanixiets/tasks/hostsh"
 )
 
 // States of a row.
@@ -140,33 +137,6 @@ func compare(running, want string) string {
 	return Behind
 }
 
-// activatedScript writes a tar archive of the /run/current-system link
-// itself: tar records a link's own mtime, when the last activation set it,
-// and does not follow it (GNU tar and a Mac's bsdtar alike; archive/tar
-// reads either's header). stat cannot say it on both: GNU stat -c %Y and
-// BSD stat -f %m share no option (package hostsh). COPYFILE_DISABLE keeps
-// a Mac's tar from adding AppleDouble "._" entries. A host without the
-// link (or tar) writes nothing: no time, not an error.
-const activatedScript = `COPYFILE_DISABLE=1; export COPYFILE_DISABLE
-cd /run 2>/dev/null && tar -cf - current-system 2>/dev/null || :`
-
-var activatedCmd = hostsh.Command(activatedScript)
-
-// linkTime reads the mtime of current-system from activatedCmd's archive
-// (zero when it holds none).
-func linkTime(archive []byte) time.Time {
-	tr := tar.NewReader(bytes.NewReader(archive))
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			return time.Time{}
-		}
-		if h.Name == "current-system" && h.Typeflag == tar.TypeSymlink && h.ModTime.Unix() > 0 {
-			return h.ModTime.UTC()
-		}
-	}
-}
-
 // probe reads one host over one connection, given up at timeout.
 func probe(ctx context.Context, d *deploy.Deployer, m *fleet.Machine, timeout time.Duration) Row {
 	r := Row{Machine: m.Name, Target: m.Deploy.TargetHost, State: Unknown}
@@ -194,20 +164,13 @@ func probe(ctx context.Context, d *deploy.Deployer, m *fleet.Machine, timeout ti
 		return fail(err)
 	}
 	defer c.Close()
-	st, err := activate.Current(ctx, c)
+	st, err := activate.Observe(ctx, c)
 	if err != nil {
 		return fail(err)
 	}
-	r.Running, r.Generation = st.Toplevel, st.Generation
+	r.Running, r.Generation, r.Activated = st.Toplevel, st.Generation, st.Activated
 	if err := readSecrets(ctx, d, c, m, &r); err != nil {
 		return fail(err)
-	}
-	if r.Running != "" {
-		out, err := c.Output(ctx, activatedCmd, nil)
-		if err != nil {
-			return fail(err)
-		}
-		r.Activated = linkTime(out)
 	}
 	r.State = "" // set by compare once the flake is evaluated
 	return r
