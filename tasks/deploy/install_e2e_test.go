@@ -449,7 +449,7 @@ func TestInstallPlacesClanMachineKey(t *testing.T) {
 	assert.NilError(t, err)
 	v := vars.New(f, filepath.Join(tree, "vars"))
 	files := f.LabIdentityFiles(labFlake(t))
-	v.Identities = func() ([]age.Identity, error) { return vars.LoadIdentityFiles(files...) }
+	v.Identities = func() ([]age.Identity, error) { return adminkeys.ReadFiles(files...) }
 	assert.NilError(t, v.CreateMachineAgeKey("cinnabar"))
 	_, err = v.Rekey()
 	assert.NilError(t, err)

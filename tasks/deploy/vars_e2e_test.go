@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/vars"
 )
@@ -28,7 +29,7 @@ func labVars(t testing.TB) *vars.Vars {
 	assert.NilError(t, err)
 	v := vars.New(f, filepath.Join(labFlake(t), "vars"))
 	files := f.LabIdentityFiles(labFlake(t))
-	v.Identities = func() ([]age.Identity, error) { return vars.LoadIdentityFiles(files...) }
+	v.Identities = func() ([]age.Identity, error) { return adminkeys.ReadFiles(files...) }
 	return v
 }
 

@@ -42,7 +42,7 @@ import (
 // Options say which fleet and state Ensure works on. The zero value is the
 // lab fleet with the repository's state, asking on stdin.
 type Options struct {
-	// Flake is the fleet flake (default $VANIXIETS_FLAKE, else "lab").
+	// Flake is the fleet flake (default terraform.DefaultFlake).
 	Flake string
 	// Yes applies without asking (--yes).
 	Yes bool
@@ -116,10 +116,7 @@ var creating sync.Mutex
 // package documentation; errors name the machine and the fix.
 func Ensure(ctx context.Context, o Options, machine string) (Result, error) {
 	if o.Flake == "" {
-		o.Flake = os.Getenv("VANIXIETS_FLAKE")
-	}
-	if o.Flake == "" {
-		o.Flake = "lab"
+		o.Flake = terraform.DefaultFlake()
 	}
 	topt := o.tf()
 	r, err := terraform.Render(ctx, topt)

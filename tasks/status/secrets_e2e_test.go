@@ -15,6 +15,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
@@ -70,7 +71,7 @@ func TestStatusSecretsAndTerraform(t *testing.T) {
 	assert.NilError(t, err)
 	v := vars.New(f, filepath.Join(flake, "vars"))
 	ids := f.LabIdentityFiles(flake)
-	v.Identities = func() ([]age.Identity, error) { return vars.LoadIdentityFiles(ids...) }
+	v.Identities = func() ([]age.Identity, error) { return adminkeys.ReadFiles(ids...) }
 	before, after, err := v.DeploySecrets("cinnabar")
 	assert.NilError(t, err)
 	declared := len(before) + len(after)

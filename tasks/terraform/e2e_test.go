@@ -21,6 +21,7 @@ import (
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/paths"
@@ -404,7 +405,7 @@ func TestHelperApply(t *testing.T) {
 	if os.Getenv("VANIXIETS_TF_HELPER") != "1" {
 		t.Skip("helper process only")
 	}
-	ids, err := LoadIdentities(os.Getenv("HELPER_KEY"))
+	ids, err := adminkeys.ReadFiles(os.Getenv("HELPER_KEY"))
 	assert.NilError(t, err)
 	id := ids[0].(*age.X25519Identity)
 	w := &Workspace{StateFile: os.Getenv("HELPER_STATE"), WorkDir: os.Getenv("HELPER_WORK"),

@@ -15,6 +15,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/agekey"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
 
@@ -37,7 +38,8 @@ func StateFileFor(flake string) string {
 // Options says which fleet and state a command works on. The zero value
 // works from the repository root on the lab fleet.
 type Options struct {
-	// Flake is the fleet flake (default $VANIXIETS_FLAKE, else "lab").
+	// Flake is the fleet flake (default: the checkout's lab flake,
+	// paths.Flake; the front doors pass --flake or $VANIXIETS_FLAKE).
 	Flake string
 	// StateFile (default $VANIXIETS_TF_STATE, else StateFileFor(Flake)).
 	StateFile string
@@ -71,7 +73,7 @@ var GoogleCredentialVars = []string{"GOOGLE_OAUTH_ACCESS_TOKEN", "GOOGLE_CREDENT
 
 func (o *Options) defaults() {
 	if o.Flake == "" {
-		o.Flake = envOr("VANIXIETS_FLAKE", "lab")
+		o.Flake = DefaultFlake()
 	}
 	if o.StateFile == "" {
 		o.StateFile = envOr("VANIXIETS_TF_STATE", StateFileFor(o.Flake))
@@ -134,12 +136,12 @@ func StateReader(o Options) (*Workspace, error) {
 // says so when a state must be read.
 func (o Options) Identities() ([]age.Identity, error) {
 	if o.IdentityFiles != nil {
-		return LoadIdentities(o.IdentityFiles...)
+		return adminkeys.ReadFiles(o.IdentityFiles...)
 	}
 	host := adminkeys.Host()
 	if !host.Named() {
 		if files := o.labIdentityFiles(); len(files) > 0 {
-			return LoadIdentities(files...)
+			return adminkeys.ReadFiles(files...)
 		}
 	}
 	k, err := adminkeys.Find(host)
@@ -292,6 +294,21 @@ func withOwn(recips []age.Recipient, ids []age.Identity) []age.Recipient {
 		}
 	}
 	return out
+}
+
+// DefaultFlake is the flake a command works on when its caller names
+// none: the lab flake of the checkout holding the working directory
+// (paths.Flake), else "lab" (which then fails with nix's own message).
+func DefaultFlake() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "lab"
+	}
+	f, err := paths.Flake("", wd)
+	if err != nil {
+		return "lab"
+	}
+	return f
 }
 
 func envOr(k, def string) string {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
-	"github.com/vanixiets/vanixiets/tasks/vars"
 )
 
 // Vault keeps files encrypted at rest with age: the terraform state (in the
@@ -95,12 +94,6 @@ func (v *Vault) Write(path string, pt []byte) error {
 	}
 	buf.WriteByte('\n')
 	return fsutil.WriteFile(path, buf.Bytes(), 0o644)
-}
-
-// LoadIdentities reads age identity files (age-keygen format; comments
-// allowed). Empty paths are skipped. It is tasks/vars' reader of admin keys.
-func LoadIdentities(files ...string) ([]age.Identity, error) {
-	return vars.LoadIdentityFiles(files...)
 }
 
 // ParseRecipients parses age recipients ("age1...").

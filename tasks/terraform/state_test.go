@@ -10,6 +10,8 @@ import (
 
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
+
+	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 )
 
 func TestVaultRoundTripAndWrongKey(t *testing.T) {
@@ -51,10 +53,10 @@ func TestLoadIdentitiesAndRecipients(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "k")
 	assert.NilError(t, os.WriteFile(p, []byte("# comment\n"+id.String()+"\n"), 0o600))
-	ids, err := LoadIdentities(p, "")
+	ids, err := adminkeys.ReadFiles(p, "")
 	assert.NilError(t, err)
 	assert.Equal(t, len(ids), 1)
-	_, err = LoadIdentities(filepath.Join(dir, "nope"))
+	_, err = adminkeys.ReadFiles(filepath.Join(dir, "nope"))
 	assert.ErrorContains(t, err, "age identity file")
 	rs, err := ParseRecipients([]string{id.Recipient().String()})
 	assert.NilError(t, err)

@@ -136,13 +136,6 @@ func ChosenKeys() (ids []age.Identity, from string, err error) {
 	return k.Identities, k.String(), nil
 }
 
-// LoadIdentityFiles reads age identity files someone named (a lab's
-// TEST-ONLY keys, a test's); empty names are skipped. It is
-// adminkeys.ReadFiles, so every reader of admin keys fails the same way.
-func LoadIdentityFiles(files ...string) ([]age.Identity, error) {
-	return adminkeys.ReadFiles(files...)
-}
-
 // identityRecipient returns the recipient string of an X25519 identity, or
 // "" for other identity types.
 func identityRecipient(id age.Identity) string {
