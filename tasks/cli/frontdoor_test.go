@@ -21,6 +21,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
@@ -209,9 +210,9 @@ func fixtures(t *testing.T, root string) string {
 // that a case that wrongly went ahead could not touch anyone's state.
 func cleanEnv(home string) []string {
 	var env []string
-	for _, kv := range os.Environ() {
+	for _, kv := range adminkeystest.Env(os.Environ()) {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "VANIXIETS_") || strings.HasPrefix(k, "HCLOUD_") || k == "CI_FORCE_RUN" || k == "SOPS_AGE_KEY_FILE" {
+		if strings.HasPrefix(k, "VANIXIETS_") || strings.HasPrefix(k, "HCLOUD_") || k == "CI_FORCE_RUN" {
 			continue
 		}
 		env = append(env, kv)

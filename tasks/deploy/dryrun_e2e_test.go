@@ -13,6 +13,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/closurediff"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
@@ -75,8 +76,7 @@ func (e *testEnv) labState(machine string) labHostState {
 // dry run changes the host's generation, profile links, running system
 // or store.
 func TestDryRunDiff(t *testing.T) {
-	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
-	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	adminkeystest.Unset(t)
 	e := newEnv(t)
 	flake := labtest.CopyLabFlake(t)
 	withFlake := func(dry bool) func(*Options) {

@@ -26,6 +26,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys"
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
@@ -37,14 +38,6 @@ import (
 // bare-image hosts, whose kexec and reboot are the lab's stand-ins: the
 // copy into the installer's /mnt, the registration, the profile and the
 // resumption are the production code's.
-
-// useLabIdentities makes the lab flake's test identities the deploy's (as a
-// fresh shell has them), for tests deploying the lab flake with its vars.
-func useLabIdentities(t testing.TB) {
-	for _, v := range adminkeys.Named {
-		t.Setenv(v, "")
-	}
-}
 
 // bareHost makes machine's host anew from a bare image, as the fake
 // clouds create servers: its sshd presents the image's own host key, not
@@ -104,7 +97,7 @@ func (e *testEnv) assertInstalled(machine, top string) {
 // as usual; a second deploy copies nothing. A dry run says it would
 // install; without an installer the error says how to install.
 func TestInstallFromBareImage(t *testing.T) {
-	useLabIdentities(t)
+	adminkeystest.Unset(t)
 	e := newEnv(t)
 	e.bareHost("cinnabar")
 	withLab := func(o *Options) { o.Flake = labFlake(t) }
@@ -179,7 +172,7 @@ func TestInstallFromBareImage(t *testing.T) {
 // refused before anything changes, and a console that cannot be read
 // leaves it to ssh's known_hosts.
 func TestInstallConsoleVouches(t *testing.T) {
-	useLabIdentities(t)
+	adminkeystest.Unset(t)
 	e := newEnv(t)
 	other, _, err := ed25519.GenerateKey(nil)
 	assert.NilError(t, err)
@@ -282,7 +275,7 @@ func installChild(v string) int {
 // the closure on the disk and the profile set. The other two are killed
 // the moment they say what they start, wherever that lands.
 func TestInstallKilledResumes(t *testing.T) {
-	useLabIdentities(t)
+	adminkeystest.Unset(t)
 	e := newEnv(t)
 	tests := []struct {
 		name, machine string
@@ -406,7 +399,7 @@ func flock(t *testing.T, path string) func() {
 // cached): kexec, closure to the disk, profile, reboot, then the deploy's
 // own steps. Target <= 10 s.
 func BenchmarkInstallBareHost(b *testing.B) {
-	useLabIdentities(b)
+	adminkeystest.Unset(b)
 	e := newEnv(b)
 	o := e.options(func(o *Options) { o.Flake = labFlake(b); o.Out = nil })
 	paths := 0
@@ -439,7 +432,7 @@ func BenchmarkInstallBareHost(b *testing.B) {
 // its first activation. The fixture is the lab's vars, copied, with
 // cinnabar given its generated key and its secrets rekeyed to it.
 func TestInstallPlacesClanMachineKey(t *testing.T) {
-	useLabIdentities(t)
+	adminkeystest.Unset(t)
 	tree := t.TempDir()
 	for _, d := range []string{"vars", "sops"} {
 		out, err := exec.Command("cp", "-a", filepath.Join(labFlake(t), d), filepath.Join(tree, d)).CombinedOutput()

@@ -12,6 +12,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/paths"
@@ -30,8 +31,8 @@ func TestMageDeployFlags(t *testing.T) {
 	home := t.TempDir()
 	cfg.Dir = filepath.Join(home, "lab", cfg.Name)
 	labtest.Open(t, cfg) // taken down even when a target fails
-	env := append(os.Environ(), "VANIXIETS_HOME="+home, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(),
-		"VANIXIETS_FLAKE=", "VANIXIETS_AGE_IDENTITY=", "SOPS_AGE_KEY_FILE=",
+	env := append(adminkeystest.Env(os.Environ()), "VANIXIETS_HOME="+home, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(),
+		"VANIXIETS_FLAKE=",
 		"VANIXIETS_TF_STATE="+filepath.Join(home, "tf", "terraform.tfstate.age"), "VANIXIETS_TF_STATE_NEW=1", "VANIXIETS_YES=",
 		"VANIXIETS_TOOLS="+paths.Tools()) // terraform and the hcloud provider from scripts/install-terraform.sh
 	mage := func(args ...string) (string, error) {

@@ -17,6 +17,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
@@ -52,10 +53,10 @@ func TestForest64(t *testing.T) {
 	l := labtest.Open(t, cfg) // down even when a target fails
 
 	var env []string
-	for _, kv := range os.Environ() {
+	for _, kv := range adminkeystest.Env(os.Environ()) {
 		k, _, _ := strings.Cut(kv, "=")
 		keep := k == "VANIXIETS_HOME" || k == "VANIXIETS_TOOLS" || k == "VANIXIETS_CACHE_DIR"
-		if !keep && (strings.HasPrefix(k, "VANIXIETS_") || k == "SOPS_AGE_KEY_FILE") {
+		if !keep && strings.HasPrefix(k, "VANIXIETS_") {
 			continue
 		}
 		env = append(env, kv)

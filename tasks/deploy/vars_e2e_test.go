@@ -17,6 +17,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys"
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/vars"
 )
@@ -37,8 +38,7 @@ func labVars(t testing.TB) *vars.Vars {
 // on the lab host under /run/secrets/vars/<generator>/<file> with the
 // declared mode and owner; a second deploy sends nothing.
 func TestDeployUploadsVars(t *testing.T) {
-	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
-	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	adminkeystest.Unset(t)
 	e := newEnv(t)
 	var out bytes.Buffer
 	rows, err := e.deploy(func(o *Options) { o.Flake = labFlake(t); o.Out = &teeWriter{t: t, b: &out} }, "cinnabar")
@@ -94,7 +94,7 @@ func TestDeployUploadsVars(t *testing.T) {
 // TEST-ONLY fallback is not used, since a variable named a key. HOME stays:
 // the tools (a second Nix for the 2.26 job) live under it.
 func TestDeployWithSOPSAgeKey(t *testing.T) {
-	useLabIdentities(t)
+	adminkeystest.Unset(t)
 	key, err := os.ReadFile(filepath.Join(labFlake(t), "keys", "cameron.agekey"))
 	assert.NilError(t, err)
 	t.Setenv("SOPS_AGE_KEY", string(key))
@@ -136,8 +136,7 @@ func (w *teeWriter) Write(p []byte) (int, error) {
 // the deployer checks host keys against the vars, and refuses a host whose
 // key is not the generated one.
 func TestLabHostKeysFromVars(t *testing.T) {
-	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
-	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	adminkeystest.Unset(t)
 	e := newEnv(t)
 	ctx := context.Background()
 	// A cinnabar host with a key of its own, not the generated one.

@@ -14,6 +14,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 )
@@ -37,10 +38,10 @@ func TestMageSecondFleet(t *testing.T) {
 	assert.NilError(t, os.Mkdir(varsDir, 0o755))
 	state := filepath.Join(t.TempDir(), "terraform", "terraform.tfstate.age")
 	var env []string
-	for _, kv := range os.Environ() {
+	for _, kv := range adminkeystest.Env(os.Environ()) {
 		k, _, _ := strings.Cut(kv, "=")
 		keep := k == "VANIXIETS_HOME" || k == "VANIXIETS_TOOLS" || k == "VANIXIETS_CACHE_DIR" // the machine's tools and caches
-		if !keep && (strings.HasPrefix(k, "VANIXIETS_") || strings.HasPrefix(k, "HCLOUD_") || k == "SOPS_AGE_KEY_FILE") {
+		if !keep && (strings.HasPrefix(k, "VANIXIETS_") || strings.HasPrefix(k, "HCLOUD_")) {
 			continue
 		}
 		env = append(env, kv)

@@ -16,6 +16,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys"
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
@@ -35,9 +36,7 @@ func TestStatusSecretsAndTerraform(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (lab hosts)")
 	}
-	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
-	t.Setenv("SOPS_AGE_KEY_FILE", "")
-	t.Setenv("VANIXIETS_AGE_KEY_FILE", "")
+	adminkeystest.Unset(t)
 	t.Setenv(terraform.StateEnv, "")
 	t.Setenv("HOME", t.TempDir()) // no ~/.config/sops/age/keys.txt: the lab's identities decide
 	dir := t.TempDir()

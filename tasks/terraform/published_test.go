@@ -10,6 +10,7 @@ import (
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/agekey"
 )
 
@@ -52,8 +53,7 @@ func TestStateRefusesPublishedKeys(t *testing.T) {
 				out, err := cmd.CombinedOutput()
 				assert.NilError(t, err, string(out))
 			}
-			t.Setenv("VANIXIETS_AGE_IDENTITY", "")
-			t.Setenv("SOPS_AGE_KEY_FILE", "")
+			adminkeystest.Unset(t)
 			t.Setenv("HOME", t.TempDir())
 			o := Options{Flake: flake}
 			err := o.refusePublished(tc.recips)

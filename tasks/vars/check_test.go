@@ -12,6 +12,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/sops"
 )
@@ -244,8 +245,7 @@ func TestLoadIdentities(t *testing.T) {
 			assert.Equal(t, identityRecipient(ids[0]), id.Recipient().String())
 		})
 	}
-	t.Setenv("VANIXIETS_AGE_IDENTITY", "")
-	t.Setenv("SOPS_AGE_KEY_FILE", "")
+	adminkeystest.Unset(t)
 	t.Setenv("SOPS_AGE_KEY", "x")
 	assert.Equal(t, IdentitySource(), "$SOPS_AGE_KEY, "+filepath.Join(dir, ".config/sops/age/keys.txt"))
 }
