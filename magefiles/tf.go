@@ -114,7 +114,7 @@ func (Tf) Destroy(ctx context.Context) (err error) {
 		return err
 	}
 	defer s.Close()
-	p, err := s.Workspace.Destroy(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout))
+	p, err := s.Workspace.RunDestroy(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout))
 	if err != nil {
 		return err
 	}

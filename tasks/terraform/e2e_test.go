@@ -158,13 +158,21 @@ func TestPlanApplyToggleDestroy(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Assert(t, !p.HasChanges(), p.Summary())
 
-	p, err = e.w.Destroy(ctx, r, Yes)
+	// tf:destroy's step: declined, nothing goes; then everything; then
+	// nothing is left to destroy.
+	_, err = e.w.RunDestroy(ctx, r, func(*Plan) bool { return false })
+	assert.Assert(t, errors.Is(err, ErrDeclined), "%v", err)
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha"})
+	p, err = e.w.RunDestroy(ctx, r, Yes)
 	assert.NilError(t, err, e.log.String())
 	assert.DeepEqual(t, machines(p), map[string]string{"alpha": "delete"})
 	assert.DeepEqual(t, e.fake.ServerNames(), []string(nil))
 	res, err := e.w.Resources()
 	assert.NilError(t, err)
 	assert.Equal(t, len(res), 0)
+	p, err = e.w.RunDestroy(ctx, r, Yes)
+	assert.NilError(t, err)
+	assert.Assert(t, !p.HasChanges(), p.Summary())
 }
 
 func TestApplyRefusesPlanFromOlderRender(t *testing.T) {

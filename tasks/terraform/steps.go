@@ -21,8 +21,9 @@ import (
 
 // The names of the terraform steps, in a Pipeline and in the cache's keys.
 const (
-	PlanStepName  = "terraform-plan"
-	ApplyStepName = "terraform-apply"
+	PlanStepName    = "terraform-plan"
+	ApplyStepName   = "terraform-apply"
+	DestroyStepName = "terraform-destroy"
 )
 
 // PlanStep is tf:plan as a pipeline.Step: Workspace.Plan for r, keyed on
@@ -275,6 +276,47 @@ func absPath(p string) string {
 func planOutputs(p *Plan) pipeline.Outputs {
 	b, _ := json.Marshal(p)
 	return pipeline.Outputs{"plan": string(b)}
+}
+
+// DestroyStep is tf:destroy as a pipeline.Step: Workspace.Destroy of
+// every resource in the state, asking confirm. It is never taken from a
+// record (NoCache): like `terraform destroy`, it asks the cloud what
+// exists each time, since a record of "destroyed" says nothing about
+// servers made since. Running through the engine still gives it what
+// every step has: its name in errors, and the grace after a Ctrl-C in
+// which terraform writes the state back.
+func (w *Workspace) DestroyStep(r *terranix.Rendering, confirm Confirm) (*pipeline.Step, error) {
+	if err := w.defaults(); err != nil {
+		return nil, err
+	}
+	return &pipeline.Step{
+		Name:    DestroyStepName,
+		Def:     "terraform-destroy-v1",
+		Params:  map[string]string{"render": r.Key, "state-file": absPath(w.StateFile)},
+		Tools:   w.toolIdentity(),
+		NoCache: true,
+		Run: func(ctx context.Context, _ pipeline.Input) (pipeline.Outputs, error) {
+			p, err := w.Destroy(ctx, r, confirm)
+			if err != nil {
+				return nil, err
+			}
+			return planOutputs(p), nil
+		},
+	}, nil
+}
+
+// RunDestroy runs DestroyStep and returns the plan it carried out (or
+// found empty).
+func (w *Workspace) RunDestroy(ctx context.Context, r *terranix.Rendering, confirm Confirm) (*Plan, error) {
+	s, err := w.DestroyStep(r, confirm)
+	if err != nil {
+		return nil, err
+	}
+	res, err := w.runStep(ctx, s, nil)
+	if err != nil {
+		return nil, err
+	}
+	return PlanOf(res.Outputs)
 }
 
 // PlanOf reads the plan summary a plan or apply step recorded.
