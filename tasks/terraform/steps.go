@@ -308,15 +308,7 @@ func (w *Workspace) DestroyStep(r *terranix.Rendering, confirm Confirm) (*pipeli
 // RunDestroy runs DestroyStep and returns the plan it carried out (or
 // found empty).
 func (w *Workspace) RunDestroy(ctx context.Context, r *terranix.Rendering, confirm Confirm) (*Plan, error) {
-	s, err := w.DestroyStep(r, confirm)
-	if err != nil {
-		return nil, err
-	}
-	res, err := w.runStep(ctx, s, nil)
-	if err != nil {
-		return nil, err
-	}
-	return PlanOf(res.Outputs)
+	return w.runForPlan(ctx, nil)(w.DestroyStep(r, confirm))
 }
 
 // PlanOf reads the plan summary a plan or apply step recorded.
@@ -348,15 +340,22 @@ func (w *Workspace) RunPlan(ctx context.Context, r *terranix.Rendering, store ca
 // RunApply runs ApplyStep through a Pipeline recording in store (nil: no
 // record) and returns the plan applied.
 func (w *Workspace) RunApply(ctx context.Context, r *terranix.Rendering, confirm Confirm, store cache.Store) (*Plan, error) {
-	s, err := w.ApplyStep(r, confirm)
-	if err != nil {
-		return nil, err
+	return w.runForPlan(ctx, store)(w.ApplyStep(r, confirm))
+}
+
+// runForPlan returns a function that runs a step a constructor made (or
+// passes on the constructor's error) and reads the plan it recorded.
+func (w *Workspace) runForPlan(ctx context.Context, store cache.Store) func(*pipeline.Step, error) (*Plan, error) {
+	return func(s *pipeline.Step, err error) (*Plan, error) {
+		if err != nil {
+			return nil, err
+		}
+		res, err := w.runStep(ctx, s, store)
+		if err != nil {
+			return nil, err
+		}
+		return PlanOf(res.Outputs)
 	}
-	res, err := w.runStep(ctx, s, store)
-	if err != nil {
-		return nil, err
-	}
-	return PlanOf(res.Outputs)
 }
 
 // runStep runs one terraform step alone. Its error is the step's own
