@@ -324,10 +324,15 @@ func Current(ctx context.Context, c Host) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("read the current system of %s: %v", c.Name(), err)
 	}
+	return stateOf(out), nil
+}
+
+// stateOf reads statusScript's marker lines.
+func stateOf(out []byte) State {
 	kv := markers(string(out))
 	st := State{Toplevel: kv["TOP"], Profile: kv["PROFILE"]}
 	st.Generation, _ = strconv.Atoi(kv["GEN"])
-	return st, nil
+	return st
 }
 
 // Observe reads what Current reads and, in the same session, when the
@@ -340,9 +345,7 @@ func Observe(ctx context.Context, c Host) (State, error) {
 		return State{}, fmt.Errorf("read the current system of %s: %v", c.Name(), err)
 	}
 	text, archive, _ := bytes.Cut(out, []byte(tarMarker))
-	kv := markers(string(text))
-	st := State{Toplevel: kv["TOP"], Profile: kv["PROFILE"]}
-	st.Generation, _ = strconv.Atoi(kv["GEN"])
+	st := stateOf(text)
 	if st.Toplevel != "" {
 		st.Activated = linkTime(archive)
 	}

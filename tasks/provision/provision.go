@@ -115,10 +115,7 @@ var creating sync.Mutex
 // Ensure makes sure machine exists and returns its address. See the
 // package documentation; errors name the machine and the fix.
 func Ensure(ctx context.Context, o Options, machine string) (Result, error) {
-	if o.Flake == "" {
-		o.Flake = terraform.DefaultFlake()
-	}
-	topt := o.tf()
+	topt := o.tf() // an empty Flake is terraform.DefaultFlake, there
 	r, err := terraform.Render(ctx, topt)
 	if err != nil {
 		return Result{}, err
