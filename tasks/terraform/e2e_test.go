@@ -313,9 +313,9 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 
 // TestKilledApplyConverges kills (SIGKILL) a process in the middle of an
 // apply; its terraform dies with it (terraform-exec's parent-death signal),
-// but the provider it started lives on holding the inherited lock: the next
-// taker of the lock kills that orphan, gets the lock, recovers the state
-// the killed run had written and converges.
+// but the provider it started usually lives on holding the inherited lock:
+// the next taker of the lock kills that orphan, gets the lock, recovers the
+// state the killed run had written and converges.
 func TestKilledApplyConverges(t *testing.T) {
 	cfg, reached, release := holdBeta()
 	e := newEnv(t, cfg)
@@ -342,12 +342,21 @@ func TestKilledApplyConverges(t *testing.T) {
 	waitRecorded(t, e.w, "hcloud_server.alpha", &out)
 	assert.NilError(t, cmd.Process.Kill())
 	cmd.Wait()
-	// The provider outlives its terraform and holds the lock it inherited.
+	// The provider usually outlives its terraform and holds the lock it
+	// inherited. It may also die a moment later on its own: terraform's
+	// death cancels the provider's request in flight, and a Go program
+	// that then writes to its stderr, a pipe to the dead terraform, dies
+	// of SIGPIPE. Both happen on real machines; the next run must converge
+	// after either. (lock_test.go reaps an orphan deterministically.)
 	probe, err := os.OpenFile(filepath.Join(e.w.WorkDir, "lock"), os.O_RDWR, 0)
 	assert.NilError(t, err)
 	err = syscall.Flock(int(probe.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	probe.Close()
-	assert.Assert(t, errors.Is(err, syscall.EWOULDBLOCK), "the killed run's provider does not hold the lock: %v", err)
+	if err == nil {
+		t.Log("the killed run's provider died with its terraform: no orphan held the lock")
+	} else {
+		assert.Assert(t, errors.Is(err, syscall.EWOULDBLOCK), "probe the lock: %v", err)
+	}
 
 	f, err := e.w.Lock()
 	assert.NilError(t, err, "lock free once the orphaned provider is gone")
