@@ -10,6 +10,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/provision"
+	"github.com/vanixiets/vanixiets/tasks/terraform"
 )
 
 // deployer builds a Deployer from the environment (see docs/deploy.md) and
@@ -48,14 +49,18 @@ func deployer() (*deploy.Deployer, deploy.Options, error) {
 	}
 	// A Compute Engine machine's first connection is checked against its
 	// console (bootstrap trust: tasks/deploy/bootstrap.go).
-	opt.ConsoleHostKeys = provision.ConsoleHostKeys(provision.Options{Flake: opt.Flake, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()})
+	st, err := terraform.ResolveStateFile(opt.Flake)
+	if err != nil {
+		return nil, opt, err
+	}
+	opt.ConsoleHostKeys = provision.ConsoleHostKeys(provision.Options{Flake: opt.Flake, StateFile: st, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()})
 	if !boolFlag("no-provision") {
 		// A Hetzner machine that does not exist yet is created first
 		// (plan shown; asks unless --yes): provision -> install -> deploy.
 		yes := boolFlag("yes")
 		flake := opt.Flake
 		opt.Provision = func(ctx context.Context, machine string) error {
-			_, err := provision.Ensure(ctx, provision.Options{Flake: flake, Yes: yes, Out: os.Stdout, In: os.Stdin, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()}, machine)
+			_, err := provision.Ensure(ctx, provision.Options{Flake: flake, StateFile: st, Yes: yes, Out: os.Stdout, In: os.Stdin, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()}, machine)
 			return err
 		}
 	}

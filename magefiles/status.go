@@ -53,7 +53,11 @@ func (Fleet) Status(ctx context.Context) (err error) {
 	}
 	// The cloud machines' column reads the flake's terraform state as
 	// tf:output does (decrypted in memory, no terraform, no lock).
-	state, err := terraform.StateReader(terraform.Options{Flake: opt.Flake})
+	st, err := terraform.ResolveStateFile(opt.Flake)
+	if err != nil {
+		return err
+	}
+	state, err := terraform.StateReader(terraform.Options{Flake: opt.Flake, StateFile: st})
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,12 @@ func tfOpen(ctx context.Context) (*terraform.Session, error) {
 	if _, err := loadFleet(ctx); err != nil {
 		return nil, err
 	}
-	return terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flag("flake", ""), ServeAPI: fakeCloud(), ServeGCP: fakeGCP()})
+	flake := flag("flake", "")
+	st, err := terraform.ResolveStateFile(flake)
+	if err != nil {
+		return nil, err
+	}
+	return terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flake, StateFile: st, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()})
 }
 
 // fakeGCP is terraform's ServeGCP hook of every front door: the fake
@@ -148,7 +153,12 @@ func (Tf) Provision(ctx context.Context, machine string) (err error) {
 	if _, err := loadFleet(ctx); err != nil {
 		return err
 	}
-	res, err := provision.Ensure(ctx, provision.Options{Flake: flag("flake", ""), Yes: tfYes(), Out: os.Stderr, In: os.Stdin, ServeAPI: fakeCloud(), ServeGCP: fakeGCP(), Cache: cache.Open()}, machine)
+	flake := flag("flake", "")
+	st, err := terraform.ResolveStateFile(flake)
+	if err != nil {
+		return err
+	}
+	res, err := provision.Ensure(ctx, provision.Options{Flake: flake, StateFile: st, Yes: tfYes(), Out: os.Stderr, In: os.Stdin, ServeAPI: fakeCloud(), ServeGCP: fakeGCP(), Cache: cache.Open()}, machine)
 	if err != nil {
 		return err
 	}
@@ -169,7 +179,7 @@ func (Tf) Output(ctx context.Context) (err error) {
 	if _, err := loadFleet(ctx); err != nil {
 		return err
 	}
-	flake := flag("flake", "lab")
+	flake := flag("flake", "")
 	st, err := terraform.ResolveStateFile(flake)
 	if err != nil {
 		return err

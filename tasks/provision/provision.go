@@ -53,8 +53,8 @@ type Options struct {
 	// fails and says to pass --yes.
 	In io.Reader
 
-	// StateFile is the encrypted state (default $VANIXIETS_TF_STATE, else
-	// terraform/terraform.tfstate.age).
+	// StateFile is the encrypted state (default: the flake's own,
+	// terraform.StateFileFor; front doors pass terraform.ResolveStateFile).
 	StateFile string
 	// IdentityFiles decrypt the state (default as terraform.Options).
 	IdentityFiles []string

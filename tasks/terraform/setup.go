@@ -41,7 +41,8 @@ type Options struct {
 	// Flake is the fleet flake (default: the checkout's lab flake,
 	// paths.Flake; the front doors pass --flake or $VANIXIETS_FLAKE).
 	Flake string
-	// StateFile (default $VANIXIETS_TF_STATE, else StateFileFor(Flake)).
+	// StateFile (default StateFileFor(Flake)). Front doors pass
+	// ResolveStateFile's answer, which honours $VANIXIETS_TF_STATE.
 	StateFile string
 	// IdentityFiles decrypt the state (default: Options.Identities).
 	IdentityFiles []string
@@ -76,7 +77,7 @@ func (o *Options) defaults() {
 		o.Flake = DefaultFlake()
 	}
 	if o.StateFile == "" {
-		o.StateFile = envOr("VANIXIETS_TF_STATE", StateFileFor(o.Flake))
+		o.StateFile = StateFileFor(o.Flake)
 	}
 	if o.Out == nil {
 		o.Out = os.Stderr
@@ -309,13 +310,6 @@ func DefaultFlake() string {
 		return "lab"
 	}
 	return f
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // Ask returns a Confirm that prints the plan to out and, unless yes, asks

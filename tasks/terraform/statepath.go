@@ -36,10 +36,15 @@ func CheckStatePath(path string, getenv func(string) string) error {
 	return fmt.Errorf("no such state file: terraform would start empty and create existing servers again; check the path, unset %s for the flake's own state, or set %s=1 to start a new state there", StateEnv, StateNewEnv)
 }
 
-// ResolveStateFile is the state file a command on flake works on:
-// $VANIXIETS_TF_STATE when set (it must pass CheckStatePath), else
-// StateFileFor(flake).
+// ResolveStateFile is the state file a command on flake ("" for
+// DefaultFlake) works on: $VANIXIETS_TF_STATE when set (it must pass
+// CheckStatePath), else StateFileFor(flake). It is for front doors: the
+// library's Options never read the environment, so a caller that names no
+// StateFile gets the flake's own state, whatever the shell exports.
 func ResolveStateFile(flake string) (string, error) {
+	if flake == "" {
+		flake = DefaultFlake()
+	}
 	if p := os.Getenv(StateEnv); p != "" {
 		if err := CheckStatePath(p, os.Getenv); err != nil {
 			return "", fmt.Errorf("%s=%s: %w", StateEnv, p, err)

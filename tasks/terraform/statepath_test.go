@@ -51,3 +51,14 @@ func TestResolveStateFile(t *testing.T) {
 	_, err = ResolveStateFile(flake)
 	assert.ErrorContains(t, err, "VANIXIETS_TF_STATE="+filepath.Join(flake, "typo.age")+": no such state file")
 }
+
+// The library's defaults never read $VANIXIETS_TF_STATE: only a front door
+// (ResolveStateFile) does, and checks it. A caller naming no state gets the
+// flake's own, even with a mistyped path exported in the shell.
+func TestOptionsDefaultIgnoresStateEnv(t *testing.T) {
+	flake := t.TempDir()
+	t.Setenv(StateEnv, filepath.Join(flake, "typo.age"))
+	o := Options{Flake: flake}
+	o.defaults()
+	assert.Equal(t, o.StateFile, filepath.Join(flake, DefaultStateFile))
+}
