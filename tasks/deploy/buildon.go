@@ -16,6 +16,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 
+	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
@@ -207,31 +208,27 @@ func (d *Deployer) buildOnTargetStep(m *fleet.Machine) *pipeline.Step {
 				d.mu.Lock()
 				d.notes[stepOf(m.Name, phaseCopy)] = ": the machine has its system already (built there)"
 				d.mu.Unlock()
-				return pipeline.Outputs{"toplevel": top, "sent": "0", "bytes": "0", "closure": "0"}, nil
+				return pipeline.Outputs{"toplevel": top, outSent: "0", outBytes: "0", "closure": "0"}, nil
 			}
 			infos, err := d.opt.Nix.DerivationClosure(ctx, drv)
 			if err != nil {
 				return nil, err
 			}
 			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, CheckSigs: true, Infos: infos}, drv)
-			s := d.stat(m.Name)
-			d.mu.Lock()
-			s.Paths, s.Bytes = s.Paths+rep.Sent, s.Bytes+rep.Bytes
-			d.mu.Unlock()
+			outs := copiedOutputs(rep)
 			if err != nil {
-				return nil, err
+				return outs, err
 			}
 			t0 := time.Now()
 			if err := realise(ctx, c, drv, top); err != nil {
-				return nil, err
+				return outs, err
 			}
 			d.mu.Lock()
 			d.notes[stepOf(m.Name, phaseCopy)] = fmt.Sprintf(": %d of %d derivation paths sent (%s), built on the machine in %s", rep.Sent, rep.Closure, humanBytes(rep.Bytes), time.Since(t0).Round(time.Millisecond))
 			d.mu.Unlock()
 			// "sent" counts the toplevel built there too: the machine
 			// cannot be running a system it has just built.
-			return pipeline.Outputs{"toplevel": top, "sent": strconv.Itoa(rep.Sent + 1), "bytes": strconv.FormatInt(rep.Bytes, 10),
-				"closure": strconv.Itoa(rep.Closure), "built": top}, nil
+			return with(outs, "toplevel", top, outSent, strconv.Itoa(rep.Sent+1), "closure", strconv.Itoa(rep.Closure), "built", top), nil
 		},
 	}
 }
@@ -245,20 +242,21 @@ func (d *Deployer) targetPlanStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			st, err := d.dryRunState(ctx, c, m)
+			st, err := activate.Current(ctx, c)
 			if err != nil {
 				return nil, err
 			}
-			s := d.stat(m.Name)
+			// A dry run changes nothing: the generation stays.
+			gens := generations(st.Generation, st.Generation)
 			if st.Runs(top, d.opt.Action) {
-				return pipeline.Outputs{"plan": "already runs " + top, "missing": "[]"}, nil
+				return with(gens, "plan", "already runs "+top, "missing", "[]"), nil
 			}
 			have, err := hasPath(ctx, c, top)
 			if err != nil {
 				return nil, err
 			}
 			if have {
-				return pipeline.Outputs{"plan": fmt.Sprintf("would %s %s, built on the machine already (now %s)", d.opt.Action, top, orNone(st.Toplevel)), "missing": "[]"}, nil
+				return with(gens, "plan", fmt.Sprintf("would %s %s, built on the machine already (now %s)", d.opt.Action, top, orNone(st.Toplevel)), "missing", "[]"), nil
 			}
 			infos, err := d.opt.Nix.DerivationClosure(ctx, drv)
 			if err != nil {
@@ -268,11 +266,9 @@ func (d *Deployer) targetPlanStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			d.mu.Lock()
-			s.Missing, s.MissingB = len(rep.Missing), rep.MissingBytes
-			d.mu.Unlock()
-			return pipeline.Outputs{"plan": fmt.Sprintf("would copy %d of %d derivation paths (%s), build %s on the machine and %s it (now %s)",
-				len(rep.Missing), rep.Closure, humanBytes(rep.MissingBytes), top, d.opt.Action, orNone(st.Toplevel)), "missing": "[]"}, nil
+			return with(gens, "plan", fmt.Sprintf("would copy %d of %d derivation paths (%s), build %s on the machine and %s it (now %s)",
+				len(rep.Missing), rep.Closure, humanBytes(rep.MissingBytes), top, d.opt.Action, orNone(st.Toplevel)), "missing", "[]",
+				outMissing, strconv.Itoa(len(rep.Missing)), outMissingBytes, strconv.FormatInt(rep.MissingBytes, 10)), nil
 		},
 	}
 }

@@ -252,7 +252,6 @@ type Deployer struct {
 
 	mu     sync.Mutex
 	conns  map[string]*connEntry
-	stats  map[string]*Summary
 	sshc   *remote.SSHConfig
 	signer *closure.Signer // the fleet key: signs what copies send
 
@@ -280,7 +279,7 @@ func New(opt Options) (*Deployer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Deployer{opt: opt, flake: ref, conns: map[string]*connEntry{}, stats: map[string]*Summary{}, notes: map[string]string{}, boots: map[string]*bootstrap{}}
+	d := &Deployer{opt: opt, flake: ref, conns: map[string]*connEntry{}, notes: map[string]string{}, boots: map[string]*bootstrap{}}
 	if d.opt.Identities == nil {
 		d.opt.Identities, d.idNote = identitySetting(opt.Flake)
 	}

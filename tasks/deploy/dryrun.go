@@ -178,17 +178,3 @@ func signedBytes(n int64) string {
 	}
 	return "±0 B"
 }
-
-// dryRunState asks h what it runs, for m's dry-run plan, and records that
-// generation as m's before and after: a dry run changes nothing.
-func (d *Deployer) dryRunState(ctx context.Context, h activate.Host, m *fleet.Machine) (activate.State, error) {
-	st, err := activate.Current(ctx, h)
-	if err != nil {
-		return st, err
-	}
-	s := d.stat(m.Name)
-	d.mu.Lock()
-	s.GenBefore, s.GenAfter = st.Generation, st.Generation
-	d.mu.Unlock()
-	return st, nil
-}

@@ -68,9 +68,6 @@ func (d *Deployer) steps(machines []*fleet.Machine) []*pipeline.Step {
 			act.Deps = append(act.Deps, stepOf(m.Name, phaseVarsPre))
 			continue
 		}
-		if before || after {
-			d.stat(m.Name).HasSecrets = true
-		}
 		if before {
 			// Before activation: the activation reads these.
 			pre := d.secretsStep(m, vars.BeforeActivation, preDeps)

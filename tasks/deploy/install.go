@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -216,22 +215,20 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 					return nil, refuseChanged(m, c, boot)
 				}
 				d.note(stepOf(m.Name, phaseInstall), ": the host has Nix, nothing to install")
-				return pipeline.Outputs{"installed": ""}, nil
+				return pipeline.Outputs{outInstalled: ""}, nil
 			}
 			if boot != nil {
 				defer c.Close() // the install redials; this one is its own
 				d.printf("%-10s %-9s the host presents its image's key (%s), vouched for by %s: trusted for the install only", m.Name, phaseInstall, keyName(boot.hk.Got), boot.via)
 			}
-			sent, err := d.install(ctx, in, m, top, c, st)
+			copied, err := d.install(ctx, in, m, top, c, st)
+			outs := copiedOutputs(copied)
 			if err != nil {
-				return nil, err
+				return outs, err
 			}
-			s := d.stat(m.Name)
-			d.mu.Lock()
-			s.Result = "installed"
-			d.mu.Unlock()
-			d.note(stepOf(m.Name, phaseInstall), fmt.Sprintf(": installed %s (%d paths to the disk)", top, sent))
-			return pipeline.Outputs{"installed": top, "sent": strconv.Itoa(sent)}, nil
+			d.note(stepOf(m.Name, phaseInstall), fmt.Sprintf(": installed %s (%d paths to the disk)", top, copied.Sent))
+			outs[outInstalled] = top
+			return outs, nil
 		},
 	}
 }
@@ -247,46 +244,44 @@ func (d *Deployer) note(step, text string) {
 // running top: kexec unless it runs the installer, the closure onto the
 // disk unless marked there, the profile unless marked, the reboot. It
 // returns how many paths it copied.
-func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Machine, top string, c *remote.Client, st hostState) (int, error) {
+func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Machine, top string, c *remote.Client, st hostState) (copied closure.Report, err error) {
 	inst := d.installer()
 	if inst == nil {
-		return 0, fmt.Errorf("the host %s has no Nix (it runs its provider's image): install NixOS on it first (clan machines install %s, or nixos-anywhere), then deploy; this suite installs a bare host itself only where an Installer stands in for kexec and reboot (the lab; docs/cloud.md)",
+		return copied, fmt.Errorf("the host %s has no Nix (it runs its provider's image): install NixOS on it first (clan machines install %s, or nixos-anywhere), then deploy; this suite installs a bare host itself only where an Installer stands in for kexec and reboot (the lab; docs/cloud.md)",
 			c.Config().Name(), m.Name)
 	}
 	say := func(format string, a ...any) {
 		d.printf("%-10s %-9s "+format, append([]any{m.Name, phaseInstall}, a...)...)
 	}
-	var err error
 	if st.Kexec {
 		if !st.Nix {
-			return 0, fmt.Errorf("%s runs an installer (/etc/is_kexec) without nix-daemon: boot an installer that has Nix", m.Name)
+			return copied, fmt.Errorf("%s runs an installer (/etc/is_kexec) without nix-daemon: boot an installer that has Nix", m.Name)
 		}
 		say("the host runs the installer already: resuming the install")
 	} else {
 		say("no Nix on the host (a bare image): kexec into the installer")
 		if err := inst.Kexec(ctx, m.Name); err != nil {
-			return 0, fmt.Errorf("kexec %s into the installer: %w", m.Name, err)
+			return copied, fmt.Errorf("kexec %s into the installer: %w", m.Name, err)
 		}
 		// The installer keeps the image's key: reached as the image was.
 		if c, err = d.redial(ctx, m, "kexec", d.bootstrapTarget); err != nil {
-			return 0, err
+			return copied, err
 		}
 		if st, err = probe(ctx, c); err != nil {
-			return 0, err
+			return copied, err
 		}
 		if !st.Kexec || !st.Nix {
-			return 0, fmt.Errorf("%s after kexec: no installer with Nix (/etc/is_kexec: %v, nix-daemon: %v)", m.Name, st.Kexec, st.Nix)
+			return copied, fmt.Errorf("%s after kexec: no installer with Nix (/etc/is_kexec: %v, nix-daemon: %v)", m.Name, st.Kexec, st.Nix)
 		}
 		say("in the installer")
 	}
 	if !st.Disk {
-		return 0, fmt.Errorf("%s: the installer has no disk mounted at %s: partition, format and mount it (disko) before the system is copied", m.Name, installRoot)
+		return copied, fmt.Errorf("%s: the installer has no disk mounted at %s: partition, format and mount it (disko) before the system is copied", m.Name, installRoot)
 	}
-	sent := 0
 	if st.Copied != top {
 		infos, err := d.closureInfos(ctx, in.Deps[stepBuild], top)
 		if err != nil {
-			return 0, err
+			return copied, err
 		}
 		say("copying the closure to the disk (%s, %d paths)", installRoot, len(infos))
 		// No CheckSigs: the installer trusts no key of the fleet's (a
@@ -294,51 +289,46 @@ func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Mach
 		// would prove nothing. The daemon still checks every NAR against
 		// its hash; the paths carry the fleet's signature for the
 		// installed system, which trusts it.
-		rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, Infos: infos, Root: installRoot}, top)
-		sent = rep.Sent
-		s := d.stat(m.Name)
-		d.mu.Lock()
-		s.Paths, s.Bytes = s.Paths+rep.Sent, s.Bytes+rep.Bytes
-		d.mu.Unlock()
+		copied, err = closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, Infos: infos, Root: installRoot}, top)
 		if err != nil {
-			return sent, fmt.Errorf("install %s: %w", m.Name, err)
+			return copied, fmt.Errorf("install %s: %w", m.Name, err)
 		}
 		if err := runScript(ctx, c, markScript, "copied", top); err != nil {
-			return sent, fmt.Errorf("install %s: mark the copy done: %v", m.Name, err)
+			return copied, fmt.Errorf("install %s: mark the copy done: %v", m.Name, err)
 		}
 	}
 	if st.Profile != top {
 		say("setting the disk's system profile")
 		if err := runScript(ctx, c, profileScript, top); err != nil {
-			return sent, fmt.Errorf("install %s: set the system profile: %v", m.Name, err)
+			return copied, fmt.Errorf("install %s: set the system profile: %v", m.Name, err)
 		}
 		if err := runScript(ctx, c, markScript, "profile", top); err != nil {
-			return sent, fmt.Errorf("install %s: mark the profile set: %v", m.Name, err)
+			return copied, fmt.Errorf("install %s: mark the profile set: %v", m.Name, err)
 		}
 	}
 	say("writing the machine's host key from the vars to the disk (%s/etc/ssh)", installRoot)
 	if err := d.writeHostKey(ctx, m, c); err != nil {
-		return sent, err
+		return copied, err
 	}
 	if err := d.writeMachineKey(ctx, m, c); err != nil {
-		return sent, err
+		return copied, err
 	}
 	say("rebooting into the installed system")
 	if err := inst.Reboot(ctx, m.Name); err != nil {
-		return sent, fmt.Errorf("reboot %s into the installed system: %w", m.Name, err)
+		return copied, fmt.Errorf("reboot %s into the installed system: %w", m.Name, err)
 	}
 	// The installed system presents the key just written: reached
 	// against the vars' key, strictly, as every deployment after it.
 	if c, err = d.redial(ctx, m, "reboot", d.target); err != nil {
-		return sent, err
+		return copied, err
 	}
 	if st, err = probe(ctx, c); err != nil {
-		return sent, err
+		return copied, err
 	}
 	if !st.Nix || st.Kexec {
-		return sent, fmt.Errorf("%s after the reboot: not the installed system (nix-daemon: %v, installer: %v)", m.Name, st.Nix, st.Kexec)
+		return copied, fmt.Errorf("%s after the reboot: not the installed system (nix-daemon: %v, installer: %v)", m.Name, st.Nix, st.Kexec)
 	}
-	return sent, nil
+	return copied, nil
 }
 
 // redial replaces m's connection after its host restarted (the old one

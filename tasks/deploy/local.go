@@ -207,7 +207,7 @@ func (d *Deployer) localPlanStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			st, err := d.dryRunState(ctx, h, m)
+			st, err := activate.Current(ctx, h)
 			if err != nil {
 				return nil, err
 			}
@@ -215,7 +215,8 @@ func (d *Deployer) localPlanStep(m *fleet.Machine) *pipeline.Step {
 			if !st.Runs(top, d.opt.Action) {
 				plan = fmt.Sprintf("would %s this machine to %s (now %s); nothing to copy", d.opt.Action, top, orNone(st.Toplevel))
 			}
-			return pipeline.Outputs{"plan": plan, "missing": "[]"}, nil
+			// A dry run changes nothing: the generation stays.
+			return with(generations(st.Generation, st.Generation), "plan", plan, "missing", "[]"), nil
 		},
 	}
 }

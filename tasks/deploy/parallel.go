@@ -41,10 +41,11 @@ type machineSteps struct {
 	mu    sync.Mutex
 	left  map[string]int
 	begin map[string]time.Time
+	spent map[string]time.Duration // from the first step's start to the last's end
 }
 
 func newMachineSteps(steps []*pipeline.Step) *machineSteps {
-	ms := &machineSteps{left: map[string]int{}, begin: map[string]time.Time{}}
+	ms := &machineSteps{left: map[string]int{}, begin: map[string]time.Time{}, spent: map[string]time.Duration{}}
 	for _, s := range steps {
 		if m, _, ok := strings.Cut(s.Name, ":"); ok {
 			ms.left[m]++
@@ -65,22 +66,32 @@ func (ms *machineSteps) started(m string) {
 	}
 }
 
-// ended counts one ended step of m and says whether it was m's last, and
-// then how long m took from its first step's start (0 when none started).
-func (ms *machineSteps) ended(m string) (last bool, took time.Duration) {
+// ended counts one ended step of m and says whether it was m's last; then
+// m's time (took) is from its first step's start to now.
+func (ms *machineSteps) ended(m string) (last bool) {
 	if ms == nil {
-		return false, 0
+		return false
 	}
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	ms.left[m]--
 	if ms.left[m] != 0 {
-		return false, 0
+		return false
 	}
 	if t0, ok := ms.begin[m]; ok {
-		took = time.Since(t0)
+		ms.spent[m] = time.Since(t0)
 	}
-	return true, took
+	return true
+}
+
+// took is m's time, once its last step ended (0 when none started).
+func (ms *machineSteps) took(m string) time.Duration {
+	if ms == nil {
+		return 0
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.spent[m]
 }
 
 // closeConn closes machine m's deployment connection once its steps have

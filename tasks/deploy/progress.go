@@ -119,13 +119,7 @@ func (d *Deployer) event(e pipeline.Event) {
 	case ok && e.Started:
 		d.left.started(m)
 	case ok:
-		var took time.Duration
-		if last, took = d.left.ended(m); last && took > 0 {
-			s := d.stat(m)
-			d.mu.Lock()
-			s.Duration = took
-			d.mu.Unlock()
-		}
+		last = d.left.ended(m)
 	}
 	if disp := d.display(); disp != nil {
 		disp.step(m, kind, e, text, last)
@@ -173,6 +167,8 @@ func describe(step string, o pipeline.Outputs) string {
 }
 
 func atoi64(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
+
+func atoi(s string) int { v, _ := strconv.Atoi(s); return v }
 
 // lineDisplay prints a line per step start and end: a small selection in
 // a CI log or a pipe.

@@ -55,7 +55,7 @@ func replay(disp display, steps []*pipeline.Step, failing map[string]bool) {
 		}
 		last := false
 		if ok {
-			last, _ = left.ended(m)
+			last = left.ended(m)
 		}
 		disp.step(m, kind, pipeline.Event{Step: s.Name, Result: res}, text, last)
 	}
@@ -225,22 +225,21 @@ func TestInFlight(t *testing.T) {
 
 func TestMachineSteps(t *testing.T) {
 	ms := newMachineSteps(fleetSteps(2))
-	ended := func(m string) bool { last, _ := ms.ended(m); return last }
 	ms.started("m00")
 	time.Sleep(5 * time.Millisecond)
 	ms.started("m00") // the first start counts
-	assert.Check(t, !ended("m00"))
-	assert.Check(t, !ended("m00"))
-	assert.Check(t, !ended("m01"))
-	last, took := ms.ended("m00")
-	assert.Check(t, last, "the third of m00's steps is its last")
-	assert.Check(t, took >= 5*time.Millisecond, "%s", took)
+	assert.Check(t, !ms.ended("m00"))
+	assert.Check(t, !ms.ended("m00"))
+	assert.Check(t, !ms.ended("m01"))
+	assert.Check(t, is.Equal(ms.took("m00"), time.Duration(0)), "m00 has not ended")
+	assert.Check(t, ms.ended("m00"), "the third of m00's steps is its last")
+	assert.Check(t, ms.took("m00") >= 5*time.Millisecond, "%s", ms.took("m00"))
 	ms.ended("m01")
-	last, took = ms.ended("m01") // m01 never started (skipped): no time of its own
-	assert.Check(t, last && took == 0)
+	assert.Check(t, ms.ended("m01"))
+	assert.Check(t, is.Equal(ms.took("m01"), time.Duration(0)), "m01 never started (skipped): no time of its own")
 	var none *machineSteps
-	last, _ = none.ended("m00")
-	assert.Check(t, !last)
+	assert.Check(t, !none.ended("m00"))
+	assert.Check(t, is.Equal(none.took("m00"), time.Duration(0)))
 	none.started("m00")
 }
 

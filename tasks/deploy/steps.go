@@ -40,13 +40,10 @@ func (d *Deployer) hostFor(ctx context.Context, in pipeline.Input, m *fleet.Mach
 	return top, c, nil
 }
 
-// markUnchanged records in the summary that the host already runs the
-// toplevel at generation gen.
-func (d *Deployer) markUnchanged(m *fleet.Machine, gen int) {
-	s := d.stat(m.Name)
-	d.mu.Lock()
-	s.GenBefore, s.GenAfter, s.Result = gen, gen, "unchanged"
-	d.mu.Unlock()
+// unchanged are the activation's outputs when the host already runs top
+// at generation gen: nothing waits for a confirmation.
+func unchanged(top string, gen int) pipeline.Outputs {
+	return with(generations(gen, gen), "toplevel", top, "pending", "false", outUnchanged, "true")
 }
 
 func (d *Deployer) targetParam(m *fleet.Machine) string {
@@ -82,15 +79,11 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			st, cerr := activate.Current(ctx, c)
 			running := cerr == nil && st.Toplevel == top
 			rep, err := closure.Copy(ctx, d.opt.Nix, c, closure.Options{Signer: d.signer, CheckSigs: true, Infos: infos, Stall: d.opt.Stall, Present: running}, top)
-			s := d.stat(m.Name)
-			d.mu.Lock()
-			s.Paths, s.Bytes = s.Paths+rep.Sent, s.Bytes+rep.Bytes // an install may have copied before
-			d.mu.Unlock()
+			outs := copiedOutputs(rep)
 			if err != nil {
-				return nil, err
+				return outs, err
 			}
-			outs := pipeline.Outputs{"toplevel": top, "sent": strconv.Itoa(rep.Sent), "bytes": strconv.FormatInt(rep.Bytes, 10),
-				"closure": strconv.Itoa(rep.Closure)}
+			with(outs, "toplevel", top, outSent, strconv.Itoa(rep.Sent), "closure", strconv.Itoa(rep.Closure))
 			if cerr == nil && st.Runs(top, d.opt.Action) {
 				outs["runsGen"] = strconv.Itoa(st.Generation) // the generation that runs top, for the activation
 			}
@@ -114,7 +107,7 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			if in.Deps[stepOf(m.Name, phaseCopy)]["sent"] == "0" && in.Deps[stepOf(m.Name, phaseInstall)]["installed"] == "" && (d.opt.Action == "switch" || d.opt.Action == "test") {
+			if in.Deps[stepOf(m.Name, phaseCopy)][outSent] == "0" && in.Deps[stepOf(m.Name, phaseInstall)][outInstalled] == "" && (d.opt.Action == "switch" || d.opt.Action == "test") {
 				// Nothing was copied, so the host may run this system
 				// already: do not switch it again. (A host installed just
 				// now booted its system before this deployment's secrets
@@ -125,33 +118,20 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 					if err != nil {
 						return nil, fmt.Errorf("copy step's runsGen %q: %w", g, err)
 					}
-					d.markUnchanged(m, gen)
-					return pipeline.Outputs{"toplevel": top, "pending": "false", "genBefore": g, "genAfter": g}, nil
+					return unchanged(top, gen), nil
 				}
 				if st, err := activate.Current(ctx, c); err == nil && st.Runs(top, d.opt.Action) {
-					d.markUnchanged(m, st.Generation)
-					return pipeline.Outputs{"toplevel": top, "pending": "false", "genBefore": strconv.Itoa(st.Generation), "genAfter": strconv.Itoa(st.Generation)}, nil
+					return unchanged(top, st.Generation), nil
 				}
 			}
 			res, err := activate.Activate(ctx, c, activate.Request{Class: m.MachineClass, Action: d.opt.Action, Toplevel: top, Timeout: d.opt.Timeout})
-			s := d.stat(m.Name)
-			d.mu.Lock()
-			s.GenBefore, s.GenAfter = res.PrevGen, res.NewGen
-			if in.Deps[stepOf(m.Name, phaseInstall)]["installed"] != "" {
-				s.GenBefore = 0 // the install made generation 1; nothing ran before it
-			}
-			d.mu.Unlock()
 			if err != nil {
 				if rb, ok := err.(*activate.RollbackError); ok {
-					d.mu.Lock()
-					s.GenAfter = res.PrevGen
-					d.mu.Unlock()
-					return nil, rb
+					return generations(res.PrevGen, res.PrevGen), rb // the host went back
 				}
-				return nil, err
+				return generations(res.PrevGen, res.NewGen), err
 			}
-			return pipeline.Outputs{"toplevel": top, "token": res.Token, "pending": strconv.FormatBool(res.Pending),
-				"genBefore": strconv.Itoa(res.PrevGen), "genAfter": strconv.Itoa(res.NewGen)}, nil
+			return with(generations(res.PrevGen, res.NewGen), "toplevel", top, "token", res.Token, "pending", strconv.FormatBool(res.Pending)), nil
 		},
 	}
 }
@@ -185,20 +165,23 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 			// Pending: a NEW connection, as magic rollback requires —
 			// reaching the host again is the first check. (This
 			// machine: a new process, local.go.)
+			// A rollback takes the host back to the generation it ran
+			// before the activation.
+			back := func(err error) (pipeline.Outputs, error) {
+				var rb *activate.RollbackError
+				if errors.As(err, &rb) {
+					before := atoi(act[outGenBefore])
+					return generations(before, before), err
+				}
+				return nil, err
+			}
 			c2, done, err := d.fresh(ctx, m)
 			if err != nil {
-				return nil, d.awaitRollback(ctx, m, res, err)
+				return back(d.awaitRollback(ctx, m, res, err))
 			}
 			defer done()
 			if err := activate.Confirm(ctx, c2, res, m.Deploy.HealthChecks, d.opt.Timeout); err != nil {
-				if rb, ok := err.(*activate.RollbackError); ok {
-					s := d.stat(m.Name)
-					d.mu.Lock()
-					s.GenAfter = s.GenBefore
-					d.mu.Unlock()
-					return nil, rb
-				}
-				return nil, err
+				return back(err)
 			}
 			return pipeline.Outputs{"checks": strconv.Itoa(len(m.Deploy.HealthChecks))}, nil
 		},
@@ -223,15 +206,7 @@ func (d *Deployer) awaitRollback(ctx context.Context, m *fleet.Machine, res acti
 			continue
 		}
 		defer done()
-		err = activate.Abort(ctx, c, res, fmt.Sprintf("the deployer could not reach the host after activation: %v", first), d.opt.Timeout)
-		var rb *activate.RollbackError
-		if errors.As(err, &rb) {
-			s := d.stat(m.Name)
-			d.mu.Lock()
-			s.GenAfter = s.GenBefore
-			d.mu.Unlock()
-		}
-		return err
+		return activate.Abort(ctx, c, res, fmt.Sprintf("the deployer could not reach the host after activation: %v", first), d.opt.Timeout)
 	}
 	return fmt.Errorf("cannot reach %s after activation (%v), not even after its %s rollback window: check it on its console", m.Name, first, d.opt.Timeout)
 }
@@ -273,11 +248,10 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			s := d.stat(m.Name)
-			d.mu.Lock()
-			s.Missing, s.MissingB, s.GenBefore, s.GenAfter = len(rep.Missing), rep.MissingBytes, st.Generation, st.Generation
-			s.DryRun = dr
-			d.mu.Unlock()
+			drJSON, err := json.Marshal(dr)
+			if err != nil {
+				return nil, err
+			}
 			var plan string
 			if st.Runs(top, d.opt.Action) {
 				plan = "already runs " + top
@@ -286,7 +260,8 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 					humanBytes(rep.MissingBytes), d.opt.Action, top, orNone(st.Toplevel))
 			}
 			missing, _ := json.Marshal(rep.Missing)
-			return pipeline.Outputs{"plan": plan, "missing": string(missing)}, nil
+			return with(generations(st.Generation, st.Generation), "plan", plan, "missing", string(missing),
+				outMissing, strconv.Itoa(len(rep.Missing)), outMissingBytes, strconv.FormatInt(rep.MissingBytes, 10), outDryRun, string(drJSON)), nil
 		},
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"encoding/json"
 	"github.com/vanixiets/vanixiets/tasks/activate"
+	"github.com/vanixiets/vanixiets/tasks/closure"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
@@ -36,15 +39,40 @@ type Summary struct {
 	DryRun *DryRun
 }
 
-func (d *Deployer) stat(m string) *Summary {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := d.stats[m]
-	if s == nil {
-		s = &Summary{Machine: m}
-		d.stats[m] = s
+// A machine's row is made from its steps' outputs alone (summarize),
+// including those of a step that failed (what it did before failing).
+// These are the keys the steps write for it, each defined once.
+const (
+	outSent         = "sent"         // copy: store paths sent; "0" tells the activation nothing changed
+	outPaths        = "paths"        // copy, install: store paths this step copied
+	outBytes        = "bytes"        // and their NAR bytes
+	outGenBefore    = "genBefore"    // activate, plan: the generation before
+	outGenAfter     = "genAfter"     // and after
+	outUnchanged    = "unchanged"    // activate: "true" when the host ran the system already
+	outInstalled    = "installed"    // install: the toplevel put on a bare host ("": it had Nix)
+	outSecretsSent  = "secretsSent"  // vars-pre, vars-post: secrets sent
+	outSecretsTotal = "secretsTotal" // and deployable in all (sent or current)
+	outMissing      = "missingPaths" // plan: paths a deployment would copy
+	outMissingBytes = "missingBytes" // and their NAR bytes
+	outDryRun       = "dryRun"       // plan: the DryRun, as JSON
+)
+
+// copiedOutputs are a copy's figures for the row.
+func copiedOutputs(rep closure.Report) pipeline.Outputs {
+	return pipeline.Outputs{outPaths: strconv.Itoa(rep.Sent), outBytes: strconv.FormatInt(rep.Bytes, 10)}
+}
+
+// generations are the outputs saying the host went from before to after.
+func generations(before, after int) pipeline.Outputs {
+	return pipeline.Outputs{outGenBefore: strconv.Itoa(before), outGenAfter: strconv.Itoa(after)}
+}
+
+// with adds kv (key, value, ...) to o and returns it.
+func with(o pipeline.Outputs, kv ...string) pipeline.Outputs {
+	for i := 0; i+1 < len(kv); i += 2 {
+		o[kv[i]] = kv[i+1]
 	}
-	return s
+	return o
 }
 
 // FailedError lists the machines that failed or rolled back.
@@ -124,22 +152,48 @@ func (d *Deployer) summarize(machines []*fleet.Machine, results []pipeline.Resul
 	}
 	var out []Summary
 	for _, m := range machines {
-		s := *d.stat(m.Name)
+		s := Summary{Machine: m.Name, Duration: d.left.took(m.Name)}
 		if s.Duration == 0 {
 			s.Duration = took
 		}
 		s.Toplevel = byName[stepBuild].Outputs[m.Name]
+		unchanged, installed := false, false
 		for _, st := range stepsInOrder(m.Name) {
 			r, ok := byName[st]
-			if !ok || r.Status.OK() {
+			if !ok {
 				continue
 			}
-			if s.Err == nil {
-				s.Err = r.Err
-				if s.Err == nil {
-					s.Err = fmt.Errorf("%s %s", st, r.Status)
+			o := r.Outputs
+			s.Paths += atoi(o[outPaths]) // an install and the copy may both have copied
+			s.Bytes += atoi64(o[outBytes])
+			if g, ok := o[outGenBefore]; ok {
+				s.GenBefore, s.GenAfter = atoi(g), atoi(o[outGenAfter])
+			}
+			if t, ok := o[outSecretsTotal]; ok {
+				s.HasSecrets = true
+				s.SecretsSent += atoi(o[outSecretsSent])
+				s.SecretsTotal += atoi(t)
+			}
+			s.Missing += atoi(o[outMissing])
+			s.MissingB += atoi64(o[outMissingBytes])
+			if j := o[outDryRun]; j != "" {
+				s.DryRun = &DryRun{}
+				if err := json.Unmarshal([]byte(j), s.DryRun); err != nil {
+					s.DryRun = nil
 				}
 			}
+			installed = installed || o[outInstalled] != ""
+			unchanged = unchanged || o[outUnchanged] == "true"
+			if r.Status.OK() || s.Err != nil {
+				continue
+			}
+			s.Err = r.Err
+			if s.Err == nil {
+				s.Err = fmt.Errorf("%s %s", st, r.Status)
+			}
+		}
+		if installed {
+			s.GenBefore, s.Result = 0, "installed" // the install made generation 1; nothing ran before it
 		}
 		var rb *activate.RollbackError
 		switch {
@@ -149,6 +203,8 @@ func (d *Deployer) summarize(machines []*fleet.Machine, results []pipeline.Resul
 			s.Result = "failed"
 		case d.opt.DryRun:
 			s.Result = "planned"
+		case unchanged:
+			s.Result = "unchanged"
 		case s.Result == "":
 			s.Result = "ok"
 		}

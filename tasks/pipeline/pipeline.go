@@ -76,6 +76,11 @@ type Step struct {
 	// recorded the step.
 	KeyOnly bool
 
+	// Run does the step's work. Its outputs are the step's results; with
+	// an error, what it returns besides says what it did before failing
+	// (paths sent before a copy stalled): kept in the Result for the
+	// caller's report, never recorded and never given to a dependent,
+	// which does not run.
 	Run func(ctx context.Context, in Input) (Outputs, error)
 
 	// Effect marks a step that changes the world: on a key hit it still
@@ -412,7 +417,7 @@ func (p *Pipeline) runStep(ctx context.Context, s *Step, hasher *digest.Hasher, 
 	outs, err := s.Run(ctx, in)
 	r.Duration = time.Since(t0)
 	if err != nil {
-		r.Status, r.Err = Failed, err
+		r.Status, r.Err, r.Outputs = Failed, err, outs
 		if ctx.Err() != nil {
 			r.Status = Cancelled
 		}

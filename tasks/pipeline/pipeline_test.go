@@ -157,11 +157,15 @@ func TestRequiredGlobMatchingNothing(t *testing.T) {
 
 func TestFailureSkipsDependentsOnly(t *testing.T) {
 	var c counter
-	bad := &Step{Name: "bad", Run: func(context.Context, Input) (Outputs, error) { return nil, errors.New("boom") }}
+	bad := &Step{Name: "bad", Run: func(context.Context, Input) (Outputs, error) {
+		return Outputs{"sent": "3"}, errors.New("boom")
+	}}
 	p := newPipeline(t, bad, c.step("after", "bad"), c.step("independent"))
 	rs, err := p.Run(context.Background())
 	assert.ErrorContains(t, err, "bad (failed: boom)")
 	assert.DeepEqual(t, statuses(rs), map[string]Status{"bad": Failed, "after": Skipped, "independent": Succeeded})
+	// What the step did before it failed is in its result, for a report.
+	assert.DeepEqual(t, rs[0].Outputs, Outputs{"sent": "3"})
 	// A failure is never recorded: the next run runs it again.
 	rs, _ = p.Run(context.Background())
 	assert.Equal(t, rs[0].Status, Failed)
