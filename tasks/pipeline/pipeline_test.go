@@ -228,8 +228,10 @@ func TestGracePeriodExpires(t *testing.T) {
 		<-release // ignores cancellation
 		return nil, nil
 	}}
-	p := newPipeline(t, stuck)
-	p.Grace = 50 * time.Millisecond
+	// No cache: the step, abandoned, still records its success after it
+	// returns, and that write into the test's temporary directory would
+	// race the directory's removal.
+	p := &Pipeline{Steps: []*Step{stuck}, Hasher: digest.NewHasher(""), Grace: 50 * time.Millisecond}
 	go func() { <-started; cancel() }()
 	rs, err := p.Run(ctx)
 	// Run gave up on the step after the grace period: the step is still
@@ -302,4 +304,36 @@ func TestForceRunsAndRecords(t *testing.T) {
 	p.Force = false
 	rs, _ = p.Run(context.Background())
 	assert.Equal(t, rs[0].Status, Cached)
+}
+
+// A result handed in through Done is taken as is: the step is not run or
+// looked up again, and its dependents key from it exactly as they would
+// from the step itself. A failed one is no result: the step runs.
+func TestDoneIsTakenAsIs(t *testing.T) {
+	var c counter
+	first := newPipeline(t, c.step("eval"), c.step("build", "eval"))
+	rs, err := first.Run(context.Background())
+	assert.NilError(t, err)
+	eval, build := rs[0], rs[1]
+
+	cases := []struct {
+		name     string
+		done     Result
+		evalRuns int
+	}{
+		{"usable", eval, 0},
+		{"failed", Result{Status: Failed, Err: errors.New("boom")}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.runs = nil
+			p := &Pipeline{Steps: []*Step{c.step("eval"), c.step("build", "eval")}, Hasher: digest.NewHasher(""),
+				Done: map[string]Result{"eval": tc.done}}
+			rs, err := p.Run(context.Background())
+			assert.NilError(t, err)
+			assert.Check(t, is.Equal(c.runs["eval"], tc.evalRuns))
+			assert.Check(t, is.Equal(rs[0].Key, eval.Key))
+			assert.Check(t, is.Equal(rs[1].Key, build.Key), "the dependent's key is the one it had")
+		})
+	}
 }
