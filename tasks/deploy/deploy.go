@@ -51,6 +51,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/paths"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
 
@@ -250,10 +251,13 @@ type Deployer struct {
 	opt   Options
 	flake string
 
-	mu     sync.Mutex
-	conns  map[string]*connEntry
-	sshc   *remote.SSHConfig
-	signer *closure.Signer // the fleet key: signs what copies send
+	mu    sync.Mutex
+	conns map[string]*connEntry
+	// evaluated is the fleet's evaluation Fleet made last: the
+	// deployment's graph takes it as its evaluate step.
+	evaluated pipeline.Result
+	sshc      *remote.SSHConfig
+	signer    *closure.Signer // the fleet key: signs what copies send
 
 	secrets   *secrets // nil: no vars
 	idNote    string

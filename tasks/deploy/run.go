@@ -17,13 +17,18 @@ import (
 // it with check:fleet's code and messages, so that a bad fleet (two
 // machines on one host, a machine without a class, secrets nobody can
 // decrypt) stops every deployment, dry runs included, before any host is
-// reached.
+// reached. The deployment's graph takes this evaluation as its own
+// evaluate step (d.evaluated): the fleet it selected machines from is the
+// one it deploys, asked of the cache once.
 func (d *Deployer) Fleet(ctx context.Context) (*fleet.Fleet, error) {
 	p := &pipeline.Pipeline{Steps: []*pipeline.Step{d.evalStep()}, Cache: d.opt.Cache}
 	rs, err := p.Run(cache.OnlyMadeHere(ctx)) // the fleet decides owners, modes, health checks: never a shared hit
 	if err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	d.evaluated = rs[0]
+	d.mu.Unlock()
 	f, err := fleet.Parse([]byte(rs[0].Outputs["fleet"]))
 	if err != nil {
 		return nil, err
@@ -166,7 +171,10 @@ func (d *Deployer) Run(ctx context.Context, selectors []string) ([]Summary, erro
 	t0 := time.Now()
 	steps := d.steps(machines)
 	// Options.Parallel machines in flight (parallel.go).
-	p := &pipeline.Pipeline{Steps: steps, Cache: d.opt.Cache, Parallel: inFlight(steps, d.opt.Parallel), Groups: d.opt.Parallel, OnEvent: d.event}
+	d.mu.Lock()
+	done := map[string]pipeline.Result{stepEvaluate: d.evaluated} // prepare's Fleet
+	d.mu.Unlock()
+	p := &pipeline.Pipeline{Steps: steps, Cache: d.opt.Cache, Parallel: inFlight(steps, d.opt.Parallel), Groups: d.opt.Parallel, OnEvent: d.event, Done: done}
 	disp := newDisplay(d.opt.Out, d.opt.Bars, steps, d.opt.Parallel)
 	d.mu.Lock()
 	d.disp, d.left = disp, newMachineSteps(steps)

@@ -17,7 +17,9 @@ import (
 // A machine's row is made from its steps' outputs alone, failed steps'
 // included: these cases are the rules summarize follows.
 func TestSummarizeFromOutputs(t *testing.T) {
-	ok := func(o pipeline.Outputs) pipeline.Result { return pipeline.Result{Status: pipeline.Succeeded, Outputs: o} }
+	ok := func(o pipeline.Outputs) pipeline.Result {
+		return pipeline.Result{Status: pipeline.Succeeded, Outputs: o}
+	}
 	failed := func(o pipeline.Outputs, err error) pipeline.Result {
 		return pipeline.Result{Status: pipeline.Failed, Outputs: o, Err: err}
 	}

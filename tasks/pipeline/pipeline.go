@@ -150,6 +150,13 @@ type Pipeline struct {
 	OnEvent func(Event)
 	// Force runs every step even on a key hit, and still records results.
 	Force bool
+	// Done holds results of steps this process ran already, by name: a
+	// step named here with a usable result is neither keyed, looked up
+	// nor run again; that result (its key included, so its dependents'
+	// keys are what they would be) is taken as is. A deployment
+	// evaluates its fleet before it knows its graph, then hands that
+	// evaluation to the graph instead of asking the cache a second time.
+	Done map[string]Result
 
 	// planned holds the manifests the last Plan hashed, by step: a Run
 	// after a Plan keys from them instead of hashing the files again.
@@ -378,6 +385,10 @@ func (p *Pipeline) failedDep(s *Step, results map[string]Result, mu *sync.Mutex)
 
 // runStep keys, looks up, and if needed runs one step.
 func (p *Pipeline) runStep(ctx context.Context, s *Step, hasher *digest.Hasher, deps map[string]Result) Result {
+	if r, ok := p.Done[s.Name]; ok && r.Status.OK() {
+		r.Name = s.Name
+		return r
+	}
 	t0 := time.Now()
 	r := Result{Name: s.Name}
 	if err := ctx.Err(); err != nil {
