@@ -49,7 +49,9 @@ fi
 cp -r "$dir" "$work/src"
 chmod -R u+w "$work/src"
 say "building bazel-remote $version (pure Go; takes a minute or two the first time)"
-(cd "$work/src" && go build -trimpath -ldflags="-s -w" -o "$work/bazel-remote" .) || {
+# Compiled without optimisation (-N -l), as sops is (install-sops.sh): only
+# the tests start this server, for a handful of blobs each.
+(cd "$work/src" && go build -trimpath -gcflags="all=-N -l" -ldflags="-s -w" -o "$work/bazel-remote" .) || {
   say "go build of $module@$version failed (see above); its dependencies must be on the module proxy"
   exit 1
 }
