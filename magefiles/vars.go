@@ -28,31 +28,13 @@ func openVars(ctx context.Context) (*vars.Vars, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := varsDir(ref)
+	dir, err := paths.VarsCommandDir(ref, os.Getenv(paths.VarsDirEnv))
 	if err != nil {
 		return nil, err
 	}
 	v := vars.New(f, dir)
 	v.Log = os.Stderr
 	return v, nil
-}
-
-// varsDir is the flake's vars directory as paths.VarsDir decides it for
-// every command, refusing what a vars command cannot work on: "-" (a
-// deploy's "no uploads") and a flake that is no local directory with no
-// directory named.
-func varsDir(ref string) (string, error) {
-	setting := os.Getenv(paths.VarsDirEnv)
-	if setting == "" {
-		if st, err := os.Stat(ref); err != nil || !st.IsDir() {
-			return "", fmt.Errorf("flake %s is not a local directory: set %s to its vars directory", ref, paths.VarsDirEnv)
-		}
-	}
-	dir := paths.VarsDir(ref, setting)
-	if dir == "" {
-		return "", fmt.Errorf("%s=- turns secrets off for a deploy; vars commands need the directory: unset it, or set it to the vars directory", paths.VarsDirEnv)
-	}
-	return dir, nil
 }
 
 // splitList splits a comma/space separated list.
@@ -207,7 +189,7 @@ func checkLayout(specFile string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := varsDir(ref)
+	dir, err := paths.VarsCommandDir(ref, os.Getenv(paths.VarsDirEnv))
 	if err != nil {
 		return err
 	}

@@ -105,6 +105,23 @@ func VarsDir(flake, setting string) string {
 	return setting
 }
 
+// VarsCommandDir is VarsDir for the vars commands (vars:generate,
+// vars:check, ...), which need a directory to work on: it refuses the
+// setting "-" (a deploy's "no uploads") and, with no setting, a flake that
+// is no local directory (a remote flake has no vars tree here).
+func VarsCommandDir(flake, setting string) (string, error) {
+	if setting == "" {
+		if st, err := os.Stat(flake); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("flake %s is not a local directory: set %s to its vars directory", flake, VarsDirEnv)
+		}
+	}
+	dir := VarsDir(flake, setting)
+	if dir == "" {
+		return "", fmt.Errorf("%s=- turns secrets off for a deploy; vars commands need the directory: unset it, or set it to the vars directory", VarsDirEnv)
+	}
+	return dir, nil
+}
+
 func isFile(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()

@@ -69,3 +69,26 @@ func TestCheckoutAndFlake(t *testing.T) {
 		})
 	}
 }
+
+func TestVarsCommandDir(t *testing.T) {
+	flake := t.TempDir()
+	for _, tc := range []struct {
+		name, flake, setting, want, err string
+	}{
+		{name: "the flake's own", flake: flake, want: filepath.Join(flake, "vars")},
+		{name: "a named directory", flake: flake, setting: "/srv/vars", want: "/srv/vars"},
+		{name: "a remote flake with a named directory", flake: "github:o/r", setting: "/srv/vars", want: "/srv/vars"},
+		{name: "a remote flake, no directory", flake: "github:o/r", err: "flake github:o/r is not a local directory: set VANIXIETS_VARS_DIR to its vars directory"},
+		{name: "vars off", flake: flake, setting: "-", err: "VANIXIETS_VARS_DIR=- turns secrets off for a deploy; vars commands need the directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := VarsCommandDir(tc.flake, tc.setting)
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			assert.NilError(t, err)
+			assert.Equal(t, got, tc.want)
+		})
+	}
+}
