@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -72,8 +71,8 @@ func (Check) Overlays(ctx context.Context) (err error) {
 	return nil
 }
 
-// overlayRoots is --flake-root, else $VANIXIETS_FLAKE_ROOT, else the
-// repository root and lab/ (those holding modules/nixpkgs/overlays).
+// overlayRoots is --flake-root, else the checkout's flakes that hold an
+// overlay tree (overlays.Roots).
 func overlayRoots() ([]string, error) {
 	if r := flag("flake-root", ""); r != "" {
 		return []string{r}, nil
@@ -82,14 +81,5 @@ func overlayRoots() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var roots []string
-	for _, r := range []string{repo, filepath.Join(repo, "lab")} {
-		if _, err := os.Stat(filepath.Join(r, overlays.OverlaysDir)); err == nil {
-			roots = append(roots, r)
-		}
-	}
-	if len(roots) == 0 {
-		return nil, fmt.Errorf("no %s under %s or its lab/: pass --flake-root", overlays.OverlaysDir, repo)
-	}
-	return roots, nil
+	return overlays.Roots(repo)
 }
