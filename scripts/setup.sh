@@ -74,17 +74,9 @@ for part in $parts; do
     say "no installer for '$part' ($script): known parts are the scripts/install-*.sh names"
     exit 1
   fi
-  # The google provider is the longest part (about 800 CPU-s on a cold
-  # machine, where the others together take about as much): it runs at
-  # normal priority and every other part is niced, so the cores go to it
-  # first and the rest fill what it leaves idle (its links, its largest
-  # packages compiled alone). Without that, it finished last, alone,
-  # about six minutes after the rest.
-  prio=10
-  [ "$part" = google-provider ] && prio=0
   (
     t0=$(date +%s)
-    if nice -n "$prio" bash "$script" >"$logs/$part.log" 2>&1; then
+    if bash "$script" >"$logs/$part.log" 2>&1; then
       # CPU the part's processes used (user+system, from bash's `times`:
       # its second line is the children's). With the parts side by side on
       # few cores the wall time says little about a part; the CPU does.
