@@ -34,12 +34,19 @@ func tfOpen(ctx context.Context) (*terraform.Session, error) {
 	if _, err := loadFleet(ctx); err != nil {
 		return nil, err
 	}
-	flake := flag("flake", "")
-	st, err := terraform.ResolveStateFile(flake)
+	flake, st, err := tfFlake()
 	if err != nil {
 		return nil, err
 	}
 	return terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flake, StateFile: st, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()})
+}
+
+// tfFlake is --flake (or $VANIXIETS_FLAKE; "" for terraform.DefaultFlake)
+// and the state file a tf target works on (terraform.ResolveStateFile).
+func tfFlake() (flake, state string, err error) {
+	flake = flag("flake", "")
+	state, err = terraform.ResolveStateFile(flake)
+	return flake, state, err
 }
 
 // fakeGCP is terraform's ServeGCP hook of every front door: the fake
@@ -153,8 +160,7 @@ func (Tf) Provision(ctx context.Context, machine string) (err error) {
 	if _, err := loadFleet(ctx); err != nil {
 		return err
 	}
-	flake := flag("flake", "")
-	st, err := terraform.ResolveStateFile(flake)
+	flake, st, err := tfFlake()
 	if err != nil {
 		return err
 	}
@@ -179,8 +185,7 @@ func (Tf) Output(ctx context.Context) (err error) {
 	if _, err := loadFleet(ctx); err != nil {
 		return err
 	}
-	flake := flag("flake", "")
-	st, err := terraform.ResolveStateFile(flake)
+	flake, st, err := tfFlake()
 	if err != nil {
 		return err
 	}

@@ -243,7 +243,8 @@ func (d *Deployer) note(step, text string) {
 // install takes the host from wherever a previous install stopped (st) to
 // running top: kexec unless it runs the installer, the closure onto the
 // disk unless marked there, the profile unless marked, the reboot. It
-// returns how many paths it copied.
+// returns the copy of the closure to the disk (zero when an earlier install
+// had copied it), also when a later phase fails.
 func (d *Deployer) install(ctx context.Context, in pipeline.Input, m *fleet.Machine, top string, c *remote.Client, st hostState) (copied closure.Report, err error) {
 	inst := d.installer()
 	if inst == nil {
