@@ -30,7 +30,7 @@ func (d *Deployer) evalStep() *pipeline.Step {
 			if _, err := fleet.Parse(b); err != nil {
 				return nil, err
 			}
-			return pipeline.Outputs{"fleet": string(b)}, nil
+			return pipeline.Outputs{outFleet: string(b)}, nil
 		},
 	}
 }

@@ -205,10 +205,8 @@ func (d *Deployer) buildOnTargetStep(m *fleet.Machine) *pipeline.Step {
 				return nil, err
 			}
 			if have {
-				d.mu.Lock()
-				d.notes[stepOf(m.Name, phaseCopy)] = ": the machine has its system already (built there)"
-				d.mu.Unlock()
-				return pipeline.Outputs{"toplevel": top, outSent: "0", outBytes: "0", "closure": "0"}, nil
+				return pipeline.Outputs{outToplevel: top, outSent: "0", outBytes: "0", outClosure: "0",
+					outNote: ": the machine has its system already (built there)"}, nil
 			}
 			infos, err := d.opt.Nix.DerivationClosure(ctx, drv)
 			if err != nil {
@@ -223,12 +221,10 @@ func (d *Deployer) buildOnTargetStep(m *fleet.Machine) *pipeline.Step {
 			if err := realise(ctx, c, drv, top); err != nil {
 				return outs, err
 			}
-			d.mu.Lock()
-			d.notes[stepOf(m.Name, phaseCopy)] = fmt.Sprintf(": %d of %d derivation paths sent (%s), built on the machine in %s", rep.Sent, rep.Closure, humanBytes(rep.Bytes), time.Since(t0).Round(time.Millisecond))
-			d.mu.Unlock()
-			// "sent" counts the toplevel built there too: the machine
+			note := fmt.Sprintf(": %d of %d derivation paths sent (%s), built on the machine in %s", rep.Sent, rep.Closure, humanBytes(rep.Bytes), time.Since(t0).Round(time.Millisecond))
+			// outSent counts the toplevel built there too: the machine
 			// cannot be running a system it has just built.
-			return with(outs, "toplevel", top, outSent, strconv.Itoa(rep.Sent+1), "closure", strconv.Itoa(rep.Closure), "built", top), nil
+			return with(outs, outToplevel, top, outSent, strconv.Itoa(rep.Sent+1), outClosure, strconv.Itoa(rep.Closure), outBuilt, top, outNote, note), nil
 		},
 	}
 }
@@ -249,14 +245,14 @@ func (d *Deployer) targetPlanStep(m *fleet.Machine) *pipeline.Step {
 			// A dry run changes nothing: the generation stays.
 			gens := generations(st.Generation, st.Generation)
 			if st.Runs(top, d.opt.Action) {
-				return with(gens, "plan", "already runs "+top, "missing", "[]"), nil
+				return with(gens, outPlan, "already runs "+top, outMissingList, "[]"), nil
 			}
 			have, err := hasPath(ctx, c, top)
 			if err != nil {
 				return nil, err
 			}
 			if have {
-				return with(gens, "plan", fmt.Sprintf("would %s %s, built on the machine already (now %s)", d.opt.Action, top, orNone(st.Toplevel)), "missing", "[]"), nil
+				return with(gens, outPlan, fmt.Sprintf("would %s %s, built on the machine already (now %s)", d.opt.Action, top, orNone(st.Toplevel)), outMissingList, "[]"), nil
 			}
 			infos, err := d.opt.Nix.DerivationClosure(ctx, drv)
 			if err != nil {
@@ -266,8 +262,8 @@ func (d *Deployer) targetPlanStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return nil, err
 			}
-			return with(gens, "plan", fmt.Sprintf("would copy %d of %d derivation paths (%s), build %s on the machine and %s it (now %s)",
-				len(rep.Missing), rep.Closure, humanBytes(rep.MissingBytes), top, d.opt.Action, orNone(st.Toplevel)), "missing", "[]",
+			return with(gens, outPlan, fmt.Sprintf("would copy %d of %d derivation paths (%s), build %s on the machine and %s it (now %s)",
+				len(rep.Missing), rep.Closure, humanBytes(rep.MissingBytes), top, d.opt.Action, orNone(st.Toplevel)), outMissingList, "[]",
 				outMissing, strconv.Itoa(len(rep.Missing)), outMissingBytes, strconv.FormatInt(rep.MissingBytes, 10)), nil
 		},
 	}

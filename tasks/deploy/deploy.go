@@ -265,9 +265,8 @@ type Deployer struct {
 	idOnce    sync.Once
 	ids       []age.Identity
 	idErr     error
-	notes     map[string]string // step -> what it did, for the progress line
-	disp      display           // while a deployment runs (progress.go)
-	left      *machineSteps     // steps not ended yet, per machine (parallel.go)
+	disp      display       // while a deployment runs (progress.go)
+	left      *machineSteps // steps not ended yet, per machine (parallel.go)
 	fleetWide *fleetWide
 	local     localState // the machine this runs on (local.go)
 	platforms platformsOnce
@@ -283,7 +282,7 @@ func New(opt Options) (*Deployer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Deployer{opt: opt, flake: ref, conns: map[string]*connEntry{}, notes: map[string]string{}, boots: map[string]*bootstrap{}}
+	d := &Deployer{opt: opt, flake: ref, conns: map[string]*connEntry{}, boots: map[string]*bootstrap{}}
 	if d.opt.Identities == nil {
 		d.opt.Identities, d.idNote = identitySetting(opt.Flake)
 	}

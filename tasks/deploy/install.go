@@ -214,8 +214,7 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 					c.Close()
 					return nil, refuseChanged(m, c, boot)
 				}
-				d.note(stepOf(m.Name, phaseInstall), ": the host has Nix, nothing to install")
-				return pipeline.Outputs{outInstalled: ""}, nil
+				return pipeline.Outputs{outInstalled: "", outNote: ": the host has Nix, nothing to install"}, nil
 			}
 			if boot != nil {
 				defer c.Close() // the install redials; this one is its own
@@ -226,18 +225,9 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return outs, err
 			}
-			d.note(stepOf(m.Name, phaseInstall), fmt.Sprintf(": installed %s (%d paths to the disk)", top, copied.Sent))
-			outs[outInstalled] = top
-			return outs, nil
+			return with(outs, outInstalled, top, outNote, fmt.Sprintf(": installed %s (%d paths to the disk)", top, copied.Sent)), nil
 		},
 	}
-}
-
-// note sets the progress line's note of a step.
-func (d *Deployer) note(step, text string) {
-	d.mu.Lock()
-	d.notes[step] = text
-	d.mu.Unlock()
 }
 
 // install takes the host from wherever a previous install stopped (st) to

@@ -70,7 +70,7 @@ func TestInstallStepOnlyForCloudMachines(t *testing.T) {
 	if err != nil {
 		t.Skip("nix is not installed: ", err)
 	}
-	d := &Deployer{opt: Options{Action: "switch", Nix: n}, flake: "/fleet", notes: map[string]string{}, conns: map[string]*connEntry{}}
+	d := &Deployer{opt: Options{Action: "switch", Nix: n}, flake: "/fleet", conns: map[string]*connEntry{}}
 	laptop := &fleet.Machine{Name: "stibnite", MachineClass: "darwin"}
 	assert.Assert(t, d.installStep(laptop) == nil)
 

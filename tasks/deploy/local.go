@@ -189,10 +189,8 @@ func (d *Deployer) localStoreStep(m *fleet.Machine) *pipeline.Step {
 			if _, err := os.Lstat(top); err != nil {
 				return nil, fmt.Errorf("%s: the toplevel %s is not in this machine's store: %v", m.Name, top, err)
 			}
-			d.mu.Lock()
-			d.notes[stepOf(m.Name, phaseCopy)] = ": nothing to copy, the store is this machine's"
-			d.mu.Unlock()
-			return pipeline.Outputs{"toplevel": top, "sent": "0", "bytes": "0", "closure": "0"}, nil
+			return pipeline.Outputs{outToplevel: top, outSent: "0", outBytes: "0", outClosure: "0",
+				outNote: ": nothing to copy, the store is this machine's"}, nil
 		},
 	}
 }
@@ -216,7 +214,7 @@ func (d *Deployer) localPlanStep(m *fleet.Machine) *pipeline.Step {
 				plan = fmt.Sprintf("would %s this machine to %s (now %s); nothing to copy", d.opt.Action, top, orNone(st.Toplevel))
 			}
 			// A dry run changes nothing: the generation stays.
-			return with(generations(st.Generation, st.Generation), "plan", plan, "missing", "[]"), nil
+			return with(generations(st.Generation, st.Generation), outPlan, plan, outMissingList, "[]"), nil
 		},
 	}
 }

@@ -95,25 +95,7 @@ func (d *Deployer) event(e pipeline.Event) {
 	if !ok {
 		m, kind = sharedBar, e.Step
 	}
-	var text string
-	if e.Started {
-		text = kind + " ..."
-	} else {
-		r := e.Result
-		d.mu.Lock()
-		note := d.notes[e.Step]
-		d.mu.Unlock()
-		switch {
-		case note != "" && r.Status.OK():
-			text = fmt.Sprintf("%-9s done in %s%s", kind, r.Duration.Round(time.Millisecond), note)
-		case r.Status == pipeline.Cached:
-			text = fmt.Sprintf("%-9s up to date (%s)", kind, r.Duration.Round(time.Millisecond))
-		case r.Status.OK():
-			text = fmt.Sprintf("%-9s done in %s%s", kind, r.Duration.Round(time.Millisecond), describe(kind, r.Outputs))
-		default:
-			text = fmt.Sprintf("%-9s %s: %v", kind, r.Status, r.Err)
-		}
-	}
+	text := stepText(kind, e)
 	last := false
 	switch {
 	case ok && e.Started:
@@ -154,14 +136,36 @@ func (d *Deployer) printf(format string, a ...any) {
 	fmt.Fprintf(w, format+"\n", a...)
 }
 
+// stepText is the progress line of the event e of a step of the kind
+// given: its start, or how it ended and what it did, told by its outputs
+// (the step's own note, else describe's standard words).
+func stepText(kind string, e pipeline.Event) string {
+	if e.Started {
+		return kind + " ..."
+	}
+	r := e.Result
+	took := r.Duration.Round(time.Millisecond)
+	switch {
+	case r.Status == pipeline.Cached:
+		return fmt.Sprintf("%-9s up to date (%s)", kind, took)
+	case r.Status.OK() && r.Outputs[outNote] != "":
+		return fmt.Sprintf("%-9s done in %s%s", kind, took, r.Outputs[outNote])
+	case r.Status.OK():
+		return fmt.Sprintf("%-9s done in %s%s", kind, took, describe(kind, r.Outputs))
+	}
+	return fmt.Sprintf("%-9s %s: %v", kind, r.Status, r.Err)
+}
+
+// describe is what a step of the kind given did, from the outputs every
+// such step writes.
 func describe(step string, o pipeline.Outputs) string {
 	switch step {
 	case phaseCopy:
-		return fmt.Sprintf(": %s paths, %s", o["sent"], humanBytes(atoi64(o["bytes"])))
+		return fmt.Sprintf(": %s paths, %s", o[outSent], humanBytes(atoi64(o[outBytes])))
 	case phaseActivate:
-		return fmt.Sprintf(": generation %s -> %s", o["genBefore"], o["genAfter"])
+		return fmt.Sprintf(": generation %s -> %s", o[outGenBefore], o[outGenAfter])
 	case phasePlan:
-		return ": " + o["plan"]
+		return ": " + o[outPlan]
 	}
 	return ""
 }

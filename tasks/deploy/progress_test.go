@@ -263,3 +263,30 @@ func TestTotals(t *testing.T) {
 		assert.Equal(t, Totals(tc.rows), tc.want)
 	}
 }
+
+// TestStepText: a step's progress line says how it ended and what it did,
+// from its outputs alone: its own note wins over the standard words.
+func TestStepText(t *testing.T) {
+	ended := func(st pipeline.Status, o pipeline.Outputs, err error) pipeline.Event {
+		return pipeline.Event{Step: "m:x", Result: &pipeline.Result{Status: st, Duration: 1500 * time.Microsecond, Outputs: o, Err: err}}
+	}
+	for _, tc := range []struct {
+		name, kind string
+		e          pipeline.Event
+		want       string
+	}{
+		{"started", phaseCopy, pipeline.Event{Step: "m:copy", Started: true}, "copy ..."},
+		{"copy, standard words", phaseCopy, ended(pipeline.Succeeded, pipeline.Outputs{outSent: "12", outBytes: "2048"}, nil),
+			"copy      done in 2ms: 12 paths, 2.0 KiB"},
+		{"copy with its own note", phaseCopy, ended(pipeline.Succeeded, pipeline.Outputs{outSent: "0", outNote: ": nothing to copy, the store is this machine's"}, nil),
+			"copy      done in 2ms: nothing to copy, the store is this machine's"},
+		{"activate", phaseActivate, ended(pipeline.Succeeded, generations(3, 4), nil), "activate  done in 2ms: generation 3 -> 4"},
+		{"plan", phasePlan, ended(pipeline.Succeeded, pipeline.Outputs{outPlan: "already runs /nix/store/x"}, nil), "plan      done in 2ms: already runs /nix/store/x"},
+		{"cached", "build", ended(pipeline.Cached, pipeline.Outputs{outNote: "not shown"}, nil), "build     up to date (2ms)"},
+		{"failed: the error, not the note", phaseCopy, ended(pipeline.Failed, pipeline.Outputs{outNote: "not shown"}, errors.New("host gone")), "copy      failed: host gone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, stepText(tc.kind, tc.e), tc.want)
+		})
+	}
+}

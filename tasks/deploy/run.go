@@ -29,7 +29,7 @@ func (d *Deployer) Fleet(ctx context.Context) (*fleet.Fleet, error) {
 	d.mu.Lock()
 	d.evaluated = rs[0]
 	d.mu.Unlock()
-	f, err := fleet.Parse([]byte(rs[0].Outputs["fleet"]))
+	f, err := fleet.Parse([]byte(rs[0].Outputs[outFleet]))
 	if err != nil {
 		return nil, err
 	}

@@ -225,16 +225,13 @@ func (d *Deployer) secretsStep(m *fleet.Machine, phase vars.Phase, deps []string
 			if err != nil {
 				return outs, err
 			}
-			d.mu.Lock()
-			msg := fmt.Sprintf(": %d secrets sent, %d current", len(res.Sent), len(res.Skipped))
+			note := fmt.Sprintf(": %d secrets sent, %d current", len(res.Sent), len(res.Skipped))
 			if len(res.Removed) > 0 {
-				msg += fmt.Sprintf(", %d removed", len(res.Removed))
+				note += fmt.Sprintf(", %d removed", len(res.Removed))
 			}
-			d.notes[name] = msg
-			d.mu.Unlock()
 			// The counts are for the summary; every step after this one
 			// asks the host each time (NoCache), so they change no record.
-			return outs, nil
+			return with(outs, outNote, note), nil
 		},
 	}
 }

@@ -43,7 +43,7 @@ func (d *Deployer) hostFor(ctx context.Context, in pipeline.Input, m *fleet.Mach
 // unchanged are the activation's outputs when the host already runs top
 // at generation gen: nothing waits for a confirmation.
 func unchanged(top string, gen int) pipeline.Outputs {
-	return with(generations(gen, gen), "toplevel", top, "pending", "false", outUnchanged, "true")
+	return with(generations(gen, gen), outToplevel, top, outPending, "false", outUnchanged, "true")
 }
 
 func (d *Deployer) targetParam(m *fleet.Machine) string {
@@ -83,9 +83,9 @@ func (d *Deployer) copyStep(m *fleet.Machine) *pipeline.Step {
 			if err != nil {
 				return outs, err
 			}
-			with(outs, "toplevel", top, outSent, strconv.Itoa(rep.Sent), "closure", strconv.Itoa(rep.Closure))
+			with(outs, outToplevel, top, outSent, strconv.Itoa(rep.Sent), outClosure, strconv.Itoa(rep.Closure))
 			if cerr == nil && st.Runs(top, d.opt.Action) {
-				outs["runsGen"] = strconv.Itoa(st.Generation) // the generation that runs top, for the activation
+				outs[outRunsGen] = strconv.Itoa(st.Generation) // the generation that runs top, for the activation
 			}
 			return outs, nil
 		},
@@ -113,10 +113,10 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 				// now booted its system before this deployment's secrets
 				// were there: it activates once more, with them.) The
 				// copy asked already when it found top running.
-				if g := in.Deps[stepOf(m.Name, phaseCopy)]["runsGen"]; g != "" {
+				if g := in.Deps[stepOf(m.Name, phaseCopy)][outRunsGen]; g != "" {
 					gen, err := strconv.Atoi(g)
 					if err != nil {
-						return nil, fmt.Errorf("copy step's runsGen %q: %w", g, err)
+						return nil, fmt.Errorf("copy step's %s %q: %w", outRunsGen, g, err)
 					}
 					return unchanged(top, gen), nil
 				}
@@ -131,7 +131,7 @@ func (d *Deployer) activateStep(m *fleet.Machine) *pipeline.Step {
 				}
 				return generations(res.PrevGen, res.NewGen), err
 			}
-			return with(generations(res.PrevGen, res.NewGen), "toplevel", top, "token", res.Token, "pending", strconv.FormatBool(res.Pending)), nil
+			return with(generations(res.PrevGen, res.NewGen), outToplevel, top, outToken, res.Token, outPending, strconv.FormatBool(res.Pending)), nil
 		},
 	}
 }
@@ -147,7 +147,7 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 			// The activation's outputs say whether anything waits for a
 			// confirmation ("pending": false when the host already ran
 			// this system, or magic rollback is off).
-			res := activate.Result{Token: act["token"], Pending: act["pending"] == "true"}
+			res := activate.Result{Token: act[outToken], Pending: act[outPending] == "true"}
 			if !res.Pending {
 				// Nothing waits for a confirmation (the host already ran
 				// this system, or magic rollback is off): the health
@@ -160,7 +160,7 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 				if err := activate.Confirm(ctx, c, res, m.Deploy.HealthChecks, d.opt.Timeout); err != nil {
 					return nil, err
 				}
-				return pipeline.Outputs{"checks": strconv.Itoa(len(m.Deploy.HealthChecks))}, nil
+				return pipeline.Outputs{outChecks: strconv.Itoa(len(m.Deploy.HealthChecks))}, nil
 			}
 			// Pending: a NEW connection, as magic rollback requires —
 			// reaching the host again is the first check. (This
@@ -183,7 +183,7 @@ func (d *Deployer) confirmStep(m *fleet.Machine) *pipeline.Step {
 			if err := activate.Confirm(ctx, c2, res, m.Deploy.HealthChecks, d.opt.Timeout); err != nil {
 				return back(err)
 			}
-			return pipeline.Outputs{"checks": strconv.Itoa(len(m.Deploy.HealthChecks))}, nil
+			return pipeline.Outputs{outChecks: strconv.Itoa(len(m.Deploy.HealthChecks))}, nil
 		},
 	}
 }
@@ -230,7 +230,7 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 			if plan, bare, err := d.planInstall(ctx, in, m, top, c, boot); err != nil {
 				return nil, err
 			} else if bare {
-				return pipeline.Outputs{"plan": plan}, nil
+				return pipeline.Outputs{outPlan: plan}, nil
 			}
 			infos, err := d.closureInfos(ctx, in.Deps[stepBuild], top)
 			if err != nil {
@@ -260,7 +260,7 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 					humanBytes(rep.MissingBytes), d.opt.Action, top, orNone(st.Toplevel))
 			}
 			missing, _ := json.Marshal(rep.Missing)
-			return with(generations(st.Generation, st.Generation), "plan", plan, "missing", string(missing),
+			return with(generations(st.Generation, st.Generation), outPlan, plan, outMissingList, string(missing),
 				outMissing, strconv.Itoa(len(rep.Missing)), outMissingBytes, strconv.FormatInt(rep.MissingBytes, 10), outDryRun, string(drJSON)), nil
 		},
 	}

@@ -57,6 +57,25 @@ const (
 	outDryRun       = "dryRun"       // plan: the DryRun, as JSON
 )
 
+// The keys steps write for each other and for the progress line.
+const (
+	outFleet       = "fleet"    // evaluate: the fleet, as JSON
+	outToplevel    = "toplevel" // copy, activate: the system put in place
+	outClosure     = "closure"  // copy: paths in the closure
+	outBuilt       = "built"    // copy built on the machine: the toplevel it built
+	outRunsGen     = "runsGen"  // copy: the generation already running the toplevel, for the activation
+	outToken       = "token"    // activate: the pending switch's token, for the confirmation
+	outPending     = "pending"  // activate: "true" while the switch waits for its confirmation
+	outChecks      = "checks"   // confirm: health checks passed
+	outPlan        = "plan"     // plan: what the deployment would do, in a sentence
+	outMissingList = "missing"  // plan: the paths the copy would send, as a JSON list
+	// outNote is the step's own text for its progress line, where
+	// describe's standard one would say less (a copy that was a build on
+	// the machine). Only steps that are never recorded (NoCache) set it:
+	// it may hold a duration, which must not reach a cache key.
+	outNote = "note"
+)
+
 // copiedOutputs are a copy's figures for the row.
 func copiedOutputs(rep closure.Report) pipeline.Outputs {
 	return pipeline.Outputs{outPaths: strconv.Itoa(rep.Sent), outBytes: strconv.FormatInt(rep.Bytes, 10)}
