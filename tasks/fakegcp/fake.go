@@ -25,25 +25,21 @@ package fakegcp
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
-	"github.com/vanixiets/vanixiets/tasks/fsutil"
 )
 
 // LabToken is the access token the lab's fake accepts by default (the
@@ -81,7 +77,7 @@ type Config struct {
 	// Faults fail the n-th request whose method matches and whose path
 	// (after /compute/v1) contains Fault.Path, with Fault.Status and
 	// Compute Engine's error body ("POST /instances#1=500").
-	Faults []fakehcloud.Fault
+	Faults []fakeapi.Fault
 	// Quota limits regional usage, keyed "METRIC/region" as Compute
 	// Engine names them ("CPUS/us-central1", "NVIDIA_L4_GPUS/us-central1").
 	// A missing key is unlimited. An insert over quota fails in its
@@ -123,7 +119,7 @@ type Fake struct {
 
 	mu     sync.Mutex
 	st     state
-	seen   []int
+	faults *fakeapi.Faults
 	calls  map[string]int
 	work   sync.WaitGroup
 	ctx    context.Context
@@ -151,28 +147,21 @@ func New(cfg Config) (*Fake, error) {
 	if cfg.OpWait == 0 {
 		cfg.OpWait = 5 * time.Second
 	}
-	f := &Fake{cfg: cfg, seen: make([]int, len(cfg.Faults)), calls: map[string]int{}}
+	f := &Fake{cfg: cfg, faults: fakeapi.NewFaults(cfg.Faults, strings.Contains), calls: map[string]int{}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	f.st = state{NextID: 1, Instances: map[string]*instance{}, Operations: map[string]*operation{}}
+	f.st = state{NextID: 1}
 	if cfg.StateFile != "" {
-		b, err := os.ReadFile(cfg.StateFile)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			return nil, fmt.Errorf("fakegcp state %s: %w", cfg.StateFile, err)
-		default:
-			if err := json.Unmarshal(b, &f.st); err != nil {
-				return nil, fmt.Errorf("fakegcp state %s is not valid JSON (%v): remove it to start empty", cfg.StateFile, err)
-			}
-			if f.st.Instances == nil {
-				f.st.Instances = map[string]*instance{}
-			}
-			f.st.Operations = map[string]*operation{}
-			for k, in := range f.st.Instances {
-				if in.Status != "RUNNING" {
-					delete(f.st.Instances, k)
-				}
-			}
+		if _, err := fakeapi.LoadState("fakegcp", cfg.StateFile, &f.st); err != nil {
+			return nil, err
+		}
+	}
+	if f.st.Instances == nil {
+		f.st.Instances = map[string]*instance{}
+	}
+	f.st.Operations = map[string]*operation{}
+	for k, in := range f.st.Instances {
+		if in.Status != "RUNNING" {
+			delete(f.st.Instances, k)
 		}
 	}
 	return f, nil
@@ -228,38 +217,14 @@ type Instance struct {
 	Labels                  map[string]string
 }
 
-// Running is a fake listening on a loopback port.
-type Running struct {
-	*Fake
-	// URL is the API's base URL for the provider's compute_custom_endpoint
-	// (GOOGLE_COMPUTE_CUSTOM_ENDPOINT): http://127.0.0.1:<port>/compute/v1/.
-	URL string
-	srv *http.Server
-}
-
-// Start serves f on addr ("127.0.0.1:0" for a free port) until Close.
-func (f *Fake) Start(addr string) (*Running, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("fakegcp listen on %s: %w", addr, err)
-	}
-	r := &Running{Fake: f, URL: "http://" + ln.Addr().String() + BasePath,
-		srv: &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}}
-	go r.srv.Serve(ln)
-	return r, nil
-}
-
-// Close stops serving, then waits for the operations in flight (a machine
-// being made or removed) to finish. Instances and their machines are kept.
-func (r *Running) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := r.srv.Shutdown(ctx)
-	r.Fake.Wait()
-	return err
+// Start serves f on addr ("": a free loopback port) until the server's
+// Close. The server's URL is the API's base URL for the provider's
+// compute_custom_endpoint (GOOGLE_COMPUTE_CUSTOM_ENDPOINT):
+// http://127.0.0.1:<port>/compute/v1/. Closing waits for the operations
+// in flight (a machine being made or removed) and keeps the instances and
+// their machines.
+func (f *Fake) Start(addr string) (*fakeapi.Server, error) {
+	return fakeapi.Serve("fakegcp", addr, BasePath, f, f.Wait)
 }
 
 // Wait waits for the operations in flight.
@@ -292,11 +257,7 @@ var statusNames = map[int]string{400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED"
 	404: "NOT_FOUND", 409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED", 503: "UNAVAILABLE"}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	fakeapi.WriteJSON(w, status, "application/json; charset=UTF-8", v)
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
@@ -336,14 +297,8 @@ func (f *Fake) fault(method, path, collection string) *apiError {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[method+" "+collection]++
-	for i, ft := range f.cfg.Faults {
-		if ft.Method != method || !strings.Contains(path, ft.Path) {
-			continue
-		}
-		f.seen[i]++
-		if ft.Nth == 0 || f.seen[i] == ft.Nth {
-			return errf(ft.Status, "backendError", "injected fault: %s %s failed (request %d)", method, path, f.seen[i])
-		}
+	if ft, n, hit := f.faults.Hit(method, path); hit {
+		return errf(ft.Status, "backendError", "injected fault: %s %s failed (request %d)", method, path, n)
 	}
 	return nil
 }
@@ -403,20 +358,10 @@ func (f *Fake) save() *apiError {
 	if f.cfg.StateFile == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(&f.st, "", "  ")
-	if err != nil {
-		return errf(500, "backendError", "save state: %v", err)
-	}
-	if err := fsutil.WriteFile(f.cfg.StateFile, b, 0o600); err != nil {
-		return errf(500, "backendError", "save state: %v", err)
+	if err := fakeapi.SaveState(f.cfg.StateFile, &f.st); err != nil {
+		return errf(500, "backendError", "%v", err)
 	}
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%x", b)
 }
 
 // fingerprint is the opaque optimistic-locking token Compute Engine puts

@@ -16,6 +16,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 )
 
@@ -285,9 +286,9 @@ func TestQuota(t *testing.T) {
 }
 
 func TestFaultsAuthAndUnimplemented(t *testing.T) {
-	ft, err := fakehcloud.ParseFault("POST /instances#1=500")
+	ft, err := fakeapi.ParseFault("POST /instances#1=500")
 	assert.NilError(t, err)
-	f, err := New(Config{Faults: []fakehcloud.Fault{ft}})
+	f, err := New(Config{Faults: []fakeapi.Fault{ft}})
 	assert.NilError(t, err)
 	defer f.Wait()
 

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 )
 
@@ -669,7 +670,7 @@ type operation struct {
 }
 
 func (f *Fake) newOperation(rt route, typ, target string) *operation {
-	op := &operation{ID: f.instanceID(), Name: fmt.Sprintf("operation-%d-%s", time.Now().UnixMilli(), randomHex(8)),
+	op := &operation{ID: f.instanceID(), Name: fmt.Sprintf("operation-%d-%s", time.Now().UnixMilli(), fakeapi.RandomHex(8)),
 		Project: rt.project, Zone: rt.zone, Type: typ, TargetLink: target, Status: "RUNNING", Inserted: now(),
 		finished: make(chan struct{})}
 	f.st.Operations[op.Name] = op

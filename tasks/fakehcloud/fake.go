@@ -16,15 +16,11 @@ package fakehcloud
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,7 +30,7 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/vanixiets/vanixiets/tasks/fsutil"
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 )
 
 // Backend makes and removes the machines behind servers.
@@ -58,40 +54,6 @@ type HostKeys interface {
 	SSHHostKey(ctx context.Context, name string) (ssh.PublicKey, error)
 }
 
-// Fault makes the n-th request matching Method and Path (a prefix of the URL
-// path, e.g. "/servers") fail with Status and Hetzner's error body. Nth
-// counts from 1; 0 means every matching request.
-type Fault struct {
-	Method string
-	Path   string
-	Nth    int
-	Status int
-	seen   int
-}
-
-// ParseFault reads "METHOD /path#N=STATUS", e.g. "POST /servers#2=500".
-func ParseFault(s string) (Fault, error) {
-	bad := fmt.Errorf("fault %q: want METHOD /path#N=STATUS, e.g. \"POST /servers#2=500\"", s)
-	m, rest, ok := strings.Cut(strings.TrimSpace(s), " ")
-	if !ok {
-		return Fault{}, bad
-	}
-	p, rest, ok := strings.Cut(rest, "#")
-	if !ok {
-		return Fault{}, bad
-	}
-	n, st, ok := strings.Cut(rest, "=")
-	if !ok {
-		return Fault{}, bad
-	}
-	nth, err1 := strconv.Atoi(n)
-	status, err2 := strconv.Atoi(st)
-	if err1 != nil || err2 != nil || nth < 0 || status < 100 || status > 599 || !strings.HasPrefix(p, "/") {
-		return Fault{}, bad
-	}
-	return Fault{Method: strings.ToUpper(m), Path: p, Nth: nth, Status: status}, nil
-}
-
 // Config configures a Fake.
 type Config struct {
 	// Token is the bearer token clients must send (64 characters, like
@@ -102,8 +64,9 @@ type Config struct {
 	// StateFile, when set, persists servers and keys across restarts (JSON,
 	// written atomically after every change; it holds no secret).
 	StateFile string
-	// Faults are injected in order.
-	Faults []Fault
+	// Faults are injected in order; a fault's Path is a prefix of the
+	// request's path ("/servers").
+	Faults []fakeapi.Fault
 	// BeforeCreate, when set, runs before a server is created; an error
 	// fails the request with 500. Tests use it to hold or kill a run at a
 	// known point.
@@ -120,7 +83,7 @@ type Fake struct {
 
 	mu       sync.Mutex
 	st       state
-	faults   []Fault
+	faults   *fakeapi.Faults
 	calls    map[string]int
 	creating map[string]bool
 }
@@ -170,28 +133,21 @@ func New(cfg Config) (*Fake, error) {
 	if cfg.Backend == nil {
 		cfg.Backend = NewMemoryBackend()
 	}
-	f := &Fake{cfg: cfg, faults: append([]Fault(nil), cfg.Faults...), calls: map[string]int{}, creating: map[string]bool{}}
-	f.st = state{NextID: 1, Servers: map[int64]*server{}, SSHKeys: map[int64]*sshKey{}, Actions: map[int64]*action{}}
+	f := &Fake{cfg: cfg, faults: fakeapi.NewFaults(cfg.Faults, strings.HasPrefix), calls: map[string]int{}, creating: map[string]bool{}}
+	f.st = state{NextID: 1}
 	if cfg.StateFile != "" {
-		b, err := os.ReadFile(cfg.StateFile)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			return nil, fmt.Errorf("fakehcloud state %s: %w", cfg.StateFile, err)
-		default:
-			if err := json.Unmarshal(b, &f.st); err != nil {
-				return nil, fmt.Errorf("fakehcloud state %s is not valid JSON (%v): remove it to start empty", cfg.StateFile, err)
-			}
-			if f.st.Servers == nil {
-				f.st.Servers = map[int64]*server{}
-			}
-			if f.st.SSHKeys == nil {
-				f.st.SSHKeys = map[int64]*sshKey{}
-			}
-			if f.st.Actions == nil {
-				f.st.Actions = map[int64]*action{}
-			}
+		if _, err := fakeapi.LoadState("fakehcloud", cfg.StateFile, &f.st); err != nil {
+			return nil, err
 		}
+	}
+	if f.st.Servers == nil {
+		f.st.Servers = map[int64]*server{}
+	}
+	if f.st.SSHKeys == nil {
+		f.st.SSHKeys = map[int64]*sshKey{}
+	}
+	if f.st.Actions == nil {
+		f.st.Actions = map[int64]*action{}
 	}
 	return f, nil
 }
@@ -229,35 +185,12 @@ func (f *Fake) ServerAddr(name string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// Running is a fake listening on a loopback port.
-type Running struct {
-	*Fake
-	// URL is the endpoint to give the provider (HCLOUD_ENDPOINT).
-	URL string
-	srv *http.Server
-	ln  net.Listener
-}
-
-// Start serves f on addr ("127.0.0.1:0" for a free port) until Close.
-func (f *Fake) Start(addr string) (*Running, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("fakehcloud listen on %s: %w", addr, err)
-	}
-	r := &Running{Fake: f, URL: "http://" + ln.Addr().String() + "/v1", ln: ln,
-		srv: &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}}
-	go r.srv.Serve(ln)
-	return r, nil
-}
-
-// Close stops serving. Servers and their backend hosts are kept.
-func (r *Running) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return r.srv.Shutdown(ctx)
+// Start serves f on addr ("": a free loopback port) until the server's
+// Close, under /v1 as Hetzner serves its API: the server's URL is the
+// endpoint to give the provider (HCLOUD_ENDPOINT). Closing keeps the
+// servers and their backend hosts.
+func (f *Fake) Start(addr string) (*fakeapi.Server, error) {
+	return fakeapi.Serve("fakehcloud", addr, "/v1", f, nil)
 }
 
 // apiError is Hetzner's error: an HTTP status plus code and message.
@@ -278,11 +211,7 @@ func notFound(what string, id int64) *apiError {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	fakeapi.WriteJSON(w, status, "application/json", v)
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
@@ -296,7 +225,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if path == "" {
 		path = "/"
 	}
-	w.Header().Set("X-Correlation-Id", randomHex(8))
+	w.Header().Set("X-Correlation-Id", fakeapi.RandomHex(8))
 	if r.Header.Get("Authorization") != "Bearer "+f.cfg.Token {
 		writeError(w, errf(401, "unauthorized", "unable to authenticate"))
 		return
@@ -343,15 +272,8 @@ func (f *Fake) fault(method, path string) *apiError {
 	defer f.mu.Unlock()
 	seg := "/" + strings.SplitN(strings.Trim(path, "/"), "/", 2)[0]
 	f.calls[method+" "+seg]++
-	for i := range f.faults {
-		ft := &f.faults[i]
-		if ft.Method != method || !strings.HasPrefix(path, ft.Path) {
-			continue
-		}
-		ft.seen++
-		if ft.Nth == 0 || ft.seen == ft.Nth {
-			return errf(ft.Status, "server_error", "injected fault: %s %s failed (request %d)", method, path, ft.seen)
-		}
+	if ft, n, hit := f.faults.Hit(method, path); hit {
+		return errf(ft.Status, "server_error", "injected fault: %s %s failed (request %d)", method, path, n)
 	}
 	return nil
 }
@@ -384,12 +306,8 @@ func (f *Fake) save() *apiError {
 	if f.cfg.StateFile == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(&f.st, "", "  ")
-	if err != nil {
-		return errf(500, "server_error", "save state: %v", err)
-	}
-	if err := fsutil.WriteFile(f.cfg.StateFile, b, 0o600); err != nil {
-		return errf(500, "server_error", "save state: %v", err)
+	if err := fakeapi.SaveState(f.cfg.StateFile, &f.st); err != nil {
+		return errf(500, "server_error", "%v", err)
 	}
 	return nil
 }
@@ -434,12 +352,6 @@ func (f *Fake) actions(r *http.Request, segs []string) (any, *apiError) {
 		}
 	}
 	return listResponse("actions", out, len(out)), nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%x", b)
 }
 
 func fingerprint(pub string) (string, *apiError) {

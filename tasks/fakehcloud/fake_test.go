@@ -13,21 +13,24 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 )
 
 // start runs a fake on a free loopback port for the test and returns a real
 // hcloud-go client (the library the terraform provider is built on) for it.
-func start(t *testing.T, cfg Config) (*Running, *hcloud.Client) {
+// It also returns the endpoint.
+func start(t *testing.T, cfg Config) (*Fake, *hcloud.Client, string) {
 	t.Helper()
 	f, err := New(cfg)
 	assert.NilError(t, err)
-	r, err := f.Start("127.0.0.1:0")
+	s, err := f.Start("127.0.0.1:0")
 	assert.NilError(t, err)
-	t.Cleanup(func() { r.Close() })
-	c := hcloud.NewClient(hcloud.WithEndpoint(r.URL), hcloud.WithToken(LabToken),
+	t.Cleanup(func() { s.Close() })
+	c := hcloud.NewClient(hcloud.WithEndpoint(s.URL), hcloud.WithToken(LabToken),
 		hcloud.WithPollOpts(hcloud.PollOpts{BackoffFunc: hcloud.ConstantBackoff(0)}),
 		hcloud.WithRetryOpts(hcloud.RetryOpts{MaxRetries: 0, BackoffFunc: hcloud.ConstantBackoff(0)}))
-	return r, c
+	return f, c, s.URL
 }
 
 func pubKey(t *testing.T) string {
@@ -41,7 +44,7 @@ func pubKey(t *testing.T) string {
 func TestServerLifecycleWithRealClient(t *testing.T) {
 	ctx := context.Background()
 	be := NewMemoryBackend()
-	r, c := start(t, Config{Backend: be, StateFile: filepath.Join(t.TempDir(), "fake.json")})
+	r, c, _ := start(t, Config{Backend: be, StateFile: filepath.Join(t.TempDir(), "fake.json")})
 
 	key, _, err := c.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: "admin", PublicKey: pubKey(t)})
 	assert.NilError(t, err)
@@ -95,14 +98,14 @@ func TestLabTokenHasHetznerLength(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	ctx := context.Background()
-	r, c := start(t, Config{})
+	_, c, url := start(t, Config{})
 	tests := []struct {
 		name string
 		call func() error
 		code hcloud.ErrorCode
 	}{
 		{"bad token", func() error {
-			bad := hcloud.NewClient(hcloud.WithEndpoint(r.URL), hcloud.WithToken(strings.Repeat("x", 64)),
+			bad := hcloud.NewClient(hcloud.WithEndpoint(url), hcloud.WithToken(strings.Repeat("x", 64)),
 				hcloud.WithRetryOpts(hcloud.RetryOpts{MaxRetries: 0, BackoffFunc: hcloud.ConstantBackoff(0)}))
 			_, err := bad.Server.All(ctx)
 			return err
@@ -139,9 +142,9 @@ func TestErrors(t *testing.T) {
 
 func TestFaultInjection(t *testing.T) {
 	ctx := context.Background()
-	ft, err := ParseFault("POST /servers#2=500")
+	ft, err := fakeapi.ParseFault("POST /servers#2=500")
 	assert.NilError(t, err)
-	r, c := start(t, Config{Faults: []Fault{ft}})
+	r, c, _ := start(t, Config{Faults: []fakeapi.Fault{ft}})
 	opts := func(n string) hcloud.ServerCreateOpts {
 		return hcloud.ServerCreateOpts{Name: n, ServerType: &hcloud.ServerType{Name: "cx22"}, Image: &hcloud.Image{Name: "ubuntu-24.04"}}
 	}
@@ -156,43 +159,3 @@ func TestFaultInjection(t *testing.T) {
 	assert.DeepEqual(t, r.ServerNames(), []string{"a", "b"})
 	assert.Equal(t, r.Calls()["POST /servers"], 3)
 }
-
-func TestParseFault(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Fault
-		err  string
-	}{
-		{in: "POST /servers#2=500", want: Fault{Method: "POST", Path: "/servers", Nth: 2, Status: 500}},
-		{in: "delete /servers/#0=503", want: Fault{Method: "DELETE", Path: "/servers/", Nth: 0, Status: 503}},
-		{in: "POST servers#2=500", err: "want METHOD"},
-		{in: "POST /servers#x=500", err: "want METHOD"},
-		{in: "POST /servers#1=99", err: "want METHOD"},
-		{in: "", err: "want METHOD"},
-	}
-	for _, tc := range tests {
-		got, err := ParseFault(tc.in)
-		if tc.err != "" {
-			assert.ErrorContains(t, err, tc.err)
-			continue
-		}
-		assert.NilError(t, err)
-		assert.DeepEqual(t, got, tc.want, cmpFault)
-	}
-}
-
-func FuzzParseFault(f *testing.F) {
-	f.Add("POST /servers#2=500")
-	f.Add("GET /actions#0=503")
-	f.Fuzz(func(t *testing.T, s string) {
-		ft, err := ParseFault(s)
-		if err != nil {
-			return
-		}
-		if ft.Status < 100 || ft.Status > 599 || ft.Nth < 0 || !strings.HasPrefix(ft.Path, "/") {
-			t.Fatalf("ParseFault(%q) accepted %+v", s, ft)
-		}
-	})
-}
-
-var cmpFault = gocmpAllowUnexported()

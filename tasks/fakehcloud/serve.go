@@ -10,37 +10,49 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
-// ServeFromEnv is the hook the front doors give terraform
-// (terraform.Options.ServeAPI) when no HCLOUD_ENDPOINT is set: it serves
-// this fake in process for one terraform session, on a loopback port, with
-// its servers kept in the session's work directory. The backend is
-// $VANIXIETS_FAKE_BACKEND: "lab" (default; each server a host of the lab
-// openLab returns, which the front door opens with the fleet's machines so
-// that a server answers at its machine's targetHost with the machine's
-// host key) or "memory" (addresses only) (BackendFromEnv). openLab is
-// called only for the lab backend, when the first server is made or
-// removed.
-//
-// The hook's shape is plain values, not a terraform type: terraform's own
-// tests import this package.
-func ServeFromEnv(openLab func(ctx context.Context) (*lab.Lab, error)) func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error) {
+// Hook is what the front doors give terraform to serve a cloud API for
+// one terraform session (terraform.Options.ServeAPI and ServeGCP): it
+// gets the session's work directory and returns the API's endpoint and
+// token, and how to stop it. Its shape is plain values, not a terraform
+// type: terraform's own tests import the fakes.
+type Hook = func(ctx context.Context, workDir string) (endpoint, token string, stop func(), err error)
+
+// ServeFromEnv is the Hook serving this fake in process, on a loopback
+// port, when no HCLOUD_ENDPOINT is set (Session).
+func ServeFromEnv(openLab func(ctx context.Context) (*lab.Lab, error)) Hook {
+	return Session("fakehcloud", LabToken, openLab, func(be Backend, stateFile string) (*fakeapi.Server, error) {
+		f, err := New(Config{Backend: be, StateFile: stateFile})
+		if err != nil {
+			return nil, err
+		}
+		return f.Start("")
+	})
+}
+
+// Session is the Hook of a fake cloud (both fakes' ServeFromEnv): the
+// backend is $VANIXIETS_FAKE_BACKEND (BackendFromEnv): "lab" (default;
+// each machine a host of the lab openLab returns, which the front door
+// opens with the fleet's machines so that a server answers at its
+// machine's targetHost with the machine's host key; opened only when a
+// machine is made or removed, so a plan with nothing to do opens no lab)
+// or "memory" (addresses only). serve starts the fake named name with
+// that backend and its state in the session's work directory, where the
+// separate terraform commands of one workflow find the same world.
+func Session(name, token string, openLab func(ctx context.Context) (*lab.Lab, error), serve func(be Backend, stateFile string) (*fakeapi.Server, error)) Hook {
 	return func(ctx context.Context, workDir string) (string, string, func(), error) {
-		be, name, err := BackendFromEnv(openLab)
+		be, backend, err := BackendFromEnv(openLab)
 		if err != nil {
 			return "", "", nil, err
 		}
-		f, err := New(Config{Backend: be, StateFile: filepath.Join(workDir, "fakehcloud-"+name+".json")})
+		s, err := serve(be, filepath.Join(workDir, name+"-"+backend+".json"))
 		if err != nil {
 			return "", "", nil, err
 		}
-		run, err := f.Start("127.0.0.1:0")
-		if err != nil {
-			return "", "", nil, err
-		}
-		return run.URL, LabToken, func() { run.Close() }, nil
+		return s.URL, token, func() { s.Close() }, nil
 	}
 }
 

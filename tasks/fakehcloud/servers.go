@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 )
 
 // Hetzner server names must be valid hostnames.
@@ -212,7 +214,7 @@ func (f *Fake) createServer(r *http.Request) (any, int, *apiError) {
 	}
 	var rootPassword *string
 	if len(req.SSHKeys) == 0 {
-		pw := randomHex(12)
+		pw := fakeapi.RandomHex(12)
 		rootPassword = &pw
 	}
 	return schema.ServerCreateResponse{Server: f.serverSchema(s), Action: create.schema(), RootPassword: rootPassword,

@@ -22,6 +22,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys"
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/paths"
@@ -30,12 +31,14 @@ import (
 // env is one test's world: a fake API on loopback, an admin identity, a
 // workspace with its own state file and work directory.
 type env struct {
-	fake *fakehcloud.Running
-	gcp  *fakegcp.Running
-	id   *age.X25519Identity
-	w    *Workspace
-	dir  string
-	log  *bytes.Buffer
+	fake *fakehcloud.Fake
+	gcp  *fakegcp.Fake
+	// gcpURL is the Compute Engine fake's base URL.
+	gcpURL string
+	id     *age.X25519Identity
+	w      *Workspace
+	dir    string
+	log    *bytes.Buffer
 }
 
 func needTools(t testing.TB) {
@@ -86,7 +89,7 @@ func newCloudEnv(t testing.TB, cfg fakehcloud.Config, gcfg fakegcp.Config) *env 
 			os.RemoveAll(runs)
 		}
 	})
-	return &env{fake: r, gcp: gr, id: id, w: w, dir: dir, log: log}
+	return &env{fake: f, gcp: g, gcpURL: gr.URL, id: id, w: w, dir: dir, log: log}
 }
 
 func (e *env) planApply(t testing.TB, enabled ...string) *Plan {
@@ -228,9 +231,9 @@ func TestProviderMissingFromMirror(t *testing.T) {
 }
 
 func TestServerError500MidApplyConverges(t *testing.T) {
-	ft, err := fakehcloud.ParseFault("POST /servers#2=500")
+	ft, err := fakeapi.ParseFault("POST /servers#2=500")
 	assert.NilError(t, err)
-	e := newEnv(t, fakehcloud.Config{Faults: []fakehcloud.Fault{ft}})
+	e := newEnv(t, fakehcloud.Config{Faults: []fakeapi.Fault{ft}})
 	e.w.Env["HCLOUD_POLL_INTERVAL"] = "50ms"
 	ctx := context.Background()
 	r := rendering(t, e.id, "alpha", "beta")

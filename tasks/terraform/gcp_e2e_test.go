@@ -21,6 +21,7 @@ import (
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
 
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/lab"
@@ -231,11 +232,11 @@ func TestGCPFaultsMidApplyConverge(t *testing.T) {
 				}}, func(*env) {}
 			}},
 		{name: "500 answer to the insert", gcfg: func() (fakegcp.Config, func(*env)) {
-			ft, err := fakehcloud.ParseFault("POST /instances#1=500")
+			ft, err := fakeapi.ParseFault("POST /instances#1=500")
 			if err != nil {
 				panic(err)
 			}
-			return fakegcp.Config{Faults: []fakehcloud.Fault{ft}}, func(*env) {}
+			return fakegcp.Config{Faults: []fakeapi.Fault{ft}}, func(*env) {}
 		}},
 	}
 	for _, tc := range cases {
@@ -324,7 +325,7 @@ func TestServiceAccountKeyEndToEnd(t *testing.T) {
 	email := "terraform@vanixiets-lab.iam.gserviceaccount.com"
 	priv := newRSA(t)
 	e := newCloudEnv(t, fakehcloud.Config{}, fakegcp.Config{ServiceAccounts: map[string]*rsa.PublicKey{email: &priv.PublicKey}})
-	key := saKey(t, priv, email, strings.TrimSuffix(e.gcp.URL, fakegcp.BasePath)+fakegcp.TokenPath)
+	key := saKey(t, priv, email, strings.TrimSuffix(e.gcpURL, fakegcp.BasePath)+fakegcp.TokenPath)
 	delete(e.w.Env, "GOOGLE_OAUTH_ACCESS_TOKEN")
 	e.w.Env["GOOGLE_CREDENTIALS"] = key
 
@@ -344,6 +345,6 @@ func TestServiceAccountKeyEndToEnd(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, from, "GOOGLE_CREDENTIALS (service account "+email+")")
 	assert.Equal(t, e.gcp.Calls()[jwtGrant], byProvider+1)
-	_, err = serialPort(context.Background(), e.gcp.URL, tok, in)
+	_, err = serialPort(context.Background(), e.gcpURL, tok, in)
 	assert.NilError(t, err, "the console of the instance the provider made, read with the suite's own token")
 }

@@ -10,26 +10,12 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/vanixiets/vanixiets/tasks/fakeapi"
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 )
-
-type faults []fakehcloud.Fault
-
-func (f *faults) String() string { return fmt.Sprint(*f) }
-func (f *faults) Set(s string) error {
-	ft, err := fakehcloud.ParseFault(s)
-	if err != nil {
-		return err
-	}
-	*f = append(*f, ft)
-	return nil
-}
 
 type quota map[string]float64
 
@@ -48,15 +34,14 @@ func main() {
 	backend := flag.String("backend", "memory", "lab (each instance a lab host; needs root) or memory")
 	state := flag.String("state", "", "file that keeps instances across restarts")
 	token := flag.String("token", fakegcp.LabToken, "access token clients must send")
-	var fs faults
+	var fs fakeapi.FaultFlag
 	flag.Var(&fs, "fail", "inject a fault, METHOD /path#N=STATUS (repeatable; the path is matched as a substring), e.g. 'POST /instances#1=500'")
 	q := quota{}
 	flag.Var(q, "quota", "a regional quota, METRIC/region=LIMIT (repeatable), e.g. 'NVIDIA_L4_GPUS/us-central1=0'")
 	flag.Parse()
 
-	host, _, err := net.SplitHostPort(*listen)
-	if err != nil || !net.ParseIP(host).IsLoopback() {
-		fail(fmt.Errorf("-listen %s: must be a loopback address (nothing leaves this machine)", *listen))
+	if err := fakeapi.CheckLoopback(*listen); err != nil {
+		fail(err)
 	}
 	cfg := fakegcp.Config{Token: *token, StateFile: *state, Faults: fs, Quota: q}
 	b, err := fakehcloud.NamedBackend(*backend)
@@ -73,10 +58,9 @@ func main() {
 		fail(err)
 	}
 	fmt.Printf("GOOGLE_COMPUTE_CUSTOM_ENDPOINT=%s\nGOOGLE_OAUTH_ACCESS_TOKEN=%s\n", r.URL, *token)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
-	r.Close()
+	if err := fakeapi.UntilSignal(r); err != nil {
+		fail(err)
+	}
 }
 
 func fail(err error) {
