@@ -27,23 +27,30 @@ import (
 
 func tfYes() bool { return boolFlag("yes") }
 
-// tfOpen validates the fleet first, so that a wrongly typed field gets the
-// fleet's message (machine, field, fix) rather than Nix's type error from
-// the terranix render, then opens the terraform session.
-func tfOpen(ctx context.Context) (*terraform.Session, error) {
-	if _, err := loadFleet(ctx); err != nil {
-		return nil, err
-	}
-	flake, st, err := tfFlake()
+// withTf runs fn in a terraform session of the flake and state in use
+// (tfFlake), closed after it.
+func withTf(ctx context.Context, fn func(s *terraform.Session) error) error {
+	flake, st, err := tfFlake(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flake, StateFile: st, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()})
+	s, err := terraform.Open(ctx, terraform.Options{Out: os.Stderr, Flake: flake, StateFile: st, ServeAPI: fakeCloud(), ServeGCP: fakeGCP()})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
 }
 
 // tfFlake is --flake (or $VANIXIETS_FLAKE; "" for terraform.DefaultFlake)
 // and the state file a tf target works on (terraform.ResolveStateFile).
-func tfFlake() (flake, state string, err error) {
+// It validates the fleet first, so that a wrongly typed field gets the
+// fleet's message (machine, field, fix) rather than Nix's type error from
+// the terranix render.
+func tfFlake(ctx context.Context) (flake, state string, err error) {
+	if _, err := loadFleet(ctx); err != nil {
+		return "", "", err
+	}
 	flake = flag("flake", "")
 	state, err = terraform.ResolveStateFile(flake)
 	return flake, state, err
@@ -59,108 +66,90 @@ func fakeGCP() func(ctx context.Context, workDir string) (string, string, func()
 // Render renders the fleet's terraform JSON into the work directory and prints what changed since the last rendering.
 func (Tf) Render(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	s, err := tfOpen(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ch, err := terranix.WriteWork(s.Workspace.WorkDir, s.Rendering)
-	if err != nil {
-		return err
-	}
-	cached := ""
-	if s.Rendering.Cached {
-		cached = " (cached)"
-	}
-	fmt.Printf("rendered %s/%s%s, render key %.12s\n", s.Workspace.WorkDir, terranix.FileName, cached, s.Rendering.Key)
-	fmt.Print(terranix.FormatDiff(ch))
-	return nil
+	return withTf(ctx, func(s *terraform.Session) error {
+		ch, err := terranix.WriteWork(s.Workspace.WorkDir, s.Rendering)
+		if err != nil {
+			return err
+		}
+		cached := ""
+		if s.Rendering.Cached {
+			cached = " (cached)"
+		}
+		fmt.Printf("rendered %s/%s%s, render key %.12s\n", s.Workspace.WorkDir, terranix.FileName, cached, s.Rendering.Key)
+		fmt.Print(terranix.FormatDiff(ch))
+		return nil
+	})
 }
 
 // Plan makes and saves a terraform plan and prints what it does per machine.
 func (Tf) Plan(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	s, err := tfOpen(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	// No store: like `terraform plan`, tf:plan asks the cloud every time,
-	// so drift made outside this repository (a server deleted in the
-	// console) shows. The plan step still runs through the engine.
-	p, _, err := s.Workspace.RunPlan(ctx, s.Rendering, nil)
-	if err != nil {
-		return err
-	}
-	fmt.Print(p.Summary())
-	if p.HasChanges() {
-		fmt.Println("saved; apply it with: go tool mage tf:apply --yes")
-	}
-	return nil
+	return withTf(ctx, func(s *terraform.Session) error {
+		// No store: like `terraform plan`, tf:plan asks the cloud every time,
+		// so drift made outside this repository (a server deleted in the
+		// console) shows. The plan step still runs through the engine.
+		p, _, err := s.Workspace.RunPlan(ctx, s.Rendering, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Print(p.Summary())
+		if p.HasChanges() {
+			fmt.Println("saved; apply it with: go tool mage tf:apply --yes")
+		}
+		return nil
+	})
 }
 
 // Apply applies the saved plan (refused when made from an older render); asks unless --yes.
 func (Tf) Apply(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	s, err := tfOpen(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	p, err := s.Workspace.RunApply(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout), cache.Open())
-	if err != nil {
-		return err
-	}
-	if !p.HasChanges() {
-		fmt.Print(p.Summary())
-		return nil
-	}
-	return printOutputs(s.Workspace)
+	return withTf(ctx, func(s *terraform.Session) error {
+		p, err := s.Workspace.RunApply(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout), cache.Open())
+		if err != nil {
+			return err
+		}
+		if !p.HasChanges() {
+			fmt.Print(p.Summary())
+			return nil
+		}
+		return printOutputs(s.Workspace)
+	})
 }
 
 // Destroy destroys every resource in the state; asks unless --yes.
 func (Tf) Destroy(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	s, err := tfOpen(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	p, err := s.Workspace.RunDestroy(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout))
-	if err != nil {
-		return err
-	}
-	if !p.HasChanges() {
-		fmt.Println("nothing to destroy")
-	}
-	return nil
+	return withTf(ctx, func(s *terraform.Session) error {
+		p, err := s.Workspace.RunDestroy(ctx, s.Rendering, terraform.Ask(tfYes(), os.Stdin, os.Stdout))
+		if err != nil {
+			return err
+		}
+		if !p.HasChanges() {
+			fmt.Println("nothing to destroy")
+		}
+		return nil
+	})
 }
 
 // Validate renders the fleet's terraform JSON and runs terraform validate on it with the providers of the local mirror (hcloud and google).
 func (Tf) Validate(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	s, err := tfOpen(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	// Every provider the rendering needs is validated: one missing from
-	// the mirror fails with how to install it. --strict is kept for the
-	// command lines that pass it; it is what validate always is now.
-	if err := s.Workspace.Validate(ctx, s.Rendering); err != nil {
-		return err
-	}
-	fmt.Printf("terraform validate: ok (render key %.12s)\n", s.Rendering.Key)
-	return nil
+	return withTf(ctx, func(s *terraform.Session) error {
+		// Every provider the rendering needs is validated: one missing from
+		// the mirror fails with how to install it. --strict is kept for the
+		// command lines that pass it; it is what validate always is now.
+		if err := s.Workspace.Validate(ctx, s.Rendering); err != nil {
+			return err
+		}
+		fmt.Printf("terraform validate: ok (render key %.12s)\n", s.Rendering.Key)
+		return nil
+	})
 }
 
 // Provision makes sure a cloud machine exists (plans, asks unless --yes, applies, waits for its ssh) and prints its address; non-cloud machines: nothing to do.
 func (Tf) Provision(ctx context.Context, machine string) (err error) {
 	defer explained(ctx, &err)
-	if _, err := loadFleet(ctx); err != nil {
-		return err
-	}
-	flake, st, err := tfFlake()
+	flake, st, err := tfFlake(ctx)
 	if err != nil {
 		return err
 	}
@@ -182,10 +171,7 @@ func (Tf) Provision(ctx context.Context, machine string) (err error) {
 // Output prints terraform's outputs (machine addresses) from the encrypted state.
 func (Tf) Output(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	if _, err := loadFleet(ctx); err != nil {
-		return err
-	}
-	flake, st, err := tfFlake()
+	flake, st, err := tfFlake(ctx)
 	if err != nil {
 		return err
 	}

@@ -27,12 +27,8 @@ import (
 // secret bound to another path is refused. It returns what it converted
 // and does nothing on a tree already in clan's format.
 func (v *Vars) Migrate() ([]string, error) {
-	p, err := v.Plan()
+	p, st, err := v.writable()
 	if err != nil {
-		return nil, err
-	}
-	st := v.store()
-	if err := st.recoverAll(); err != nil {
 		return nil, err
 	}
 	var done []string

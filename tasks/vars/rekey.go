@@ -16,12 +16,8 @@ import (
 // their recipient links and the key.json files change. It returns the
 // rekeyed paths (relative to the vars root).
 func (v *Vars) Rekey() ([]string, error) {
-	p, err := v.Plan()
+	p, st, err := v.writable()
 	if err != nil {
-		return nil, err
-	}
-	st := v.store()
-	if err := st.recoverAll(); err != nil {
 		return nil, err
 	}
 	hostKey := v.diskHostKey(p)

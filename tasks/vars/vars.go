@@ -82,6 +82,21 @@ func (v *Vars) Plan() (*Plan, error) {
 
 func (v *Vars) store() store { return store{root: v.Dir} }
 
+// writable is what every command that writes the tree starts with: the
+// plan, and the store with any write an earlier process left half done
+// finished or undone first (recoverAll).
+func (v *Vars) writable() (*Plan, store, error) {
+	p, err := v.Plan()
+	if err != nil {
+		return nil, store{}, err
+	}
+	st := v.store()
+	if err := st.recoverAll(); err != nil {
+		return nil, store{}, fmt.Errorf("recover interrupted write under %s: %w", v.Dir, err)
+	}
+	return p, st, nil
+}
+
 func (v *Vars) logf(format string, a ...any) {
 	if v.Log != nil {
 		fmt.Fprintf(v.Log, format+"\n", a...)
