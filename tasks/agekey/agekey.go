@@ -113,14 +113,27 @@ func IdentityFromSSH(pemBytes, passphrase []byte) (string, error) {
 		}
 		return "", fmt.Errorf("parse ssh private key: %v", err)
 	}
-	switch k := key.(type) {
-	case *ed25519.PrivateKey:
-		return IdentityFromEd25519(*k)
-	case ed25519.PrivateKey:
-		return IdentityFromEd25519(k)
-	default:
+	k, ok := Ed25519(key)
+	if !ok {
 		return "", fmt.Errorf("ssh private key of type %T: %w", key, ErrUnsupportedKeyType)
 	}
+	return IdentityFromEd25519(k)
+}
+
+// Ed25519 is the ed25519 key among the private keys
+// ssh.ParseRawPrivateKey returns (a pointer today, a value in older
+// releases of x/crypto: both are taken), and false for any other type.
+func Ed25519(key any) (ed25519.PrivateKey, bool) {
+	switch k := key.(type) {
+	case *ed25519.PrivateKey:
+		if k == nil {
+			return nil, false
+		}
+		return *k, true
+	case ed25519.PrivateKey:
+		return k, true
+	}
+	return nil, false
 }
 
 // ParseRecipient parses an age X25519 recipient and says what is wrong with a

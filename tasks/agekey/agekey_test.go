@@ -211,3 +211,32 @@ func TestPassphraseKey(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, parsed.Recipient().String(), r)
 }
+
+// TestEd25519: the ed25519 key of what ssh.ParseRawPrivateKey returns,
+// pointer or value; nothing for another type or a nil pointer.
+func TestEd25519(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	assert.NilError(t, err)
+	var nilKey *ed25519.PrivateKey
+	for _, tc := range []struct {
+		name string
+		key  any
+		ok   bool
+	}{
+		{"pointer", &priv, true},
+		{"value", priv, true},
+		{"nil pointer", nilKey, false},
+		{"nil", nil, false},
+		{"another type", "ssh-rsa", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := Ed25519(tc.key)
+			assert.Equal(t, ok, tc.ok)
+			if tc.ok {
+				assert.Check(t, got.Equal(priv))
+			} else {
+				assert.Check(t, got == nil)
+			}
+		})
+	}
+}

@@ -136,13 +136,8 @@ func (p *Published) scan(path string, b []byte) {
 			if err != nil {
 				continue // encrypted with a passphrase, or not a key
 			}
-			var priv ed25519.PrivateKey
-			switch k := key.(type) {
-			case *ed25519.PrivateKey:
-				priv = *k
-			case ed25519.PrivateKey:
-				priv = k
-			default:
+			priv, ok := Ed25519(key)
+			if !ok {
 				continue
 			}
 			if r, err := RecipientFromEd25519(priv.Public().(ed25519.PublicKey)); err == nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys"
+	"github.com/vanixiets/vanixiets/tasks/agekey"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
@@ -151,13 +152,8 @@ func (s *secrets) hostKey(m string, warn func(string, ...any)) (ed25519.PrivateK
 	if err != nil {
 		return nil, fmt.Errorf("machine %s: vars host key %s/%s: %v", m, vars.HostKeyGenerator, strings.TrimSuffix(vars.HostKeyFile, ".pub"), err)
 	}
-	var key ed25519.PrivateKey
-	switch k := k.(type) {
-	case *ed25519.PrivateKey:
-		key = *k
-	case ed25519.PrivateKey:
-		key = k
-	default:
+	key, ok := agekey.Ed25519(k)
+	if !ok {
 		return nil, fmt.Errorf("machine %s: vars host key is %T, want ed25519 (regenerate it: vars:generate %s --generator %s --regenerate)", m, k, m, vars.HostKeyGenerator)
 	}
 	s.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/vanixiets/vanixiets/tasks/agekey"
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 )
 
@@ -50,11 +51,8 @@ func readKey(path string) (ed25519.PrivateKey, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("parse key %s: %w", path, err)
 	}
-	switch k := k.(type) {
-	case *ed25519.PrivateKey:
-		return *k, true, nil
-	case ed25519.PrivateKey:
-		return k, true, nil
+	if key, ok := agekey.Ed25519(k); ok {
+		return key, true, nil
 	}
 	return nil, false, fmt.Errorf("key %s is %T, want ed25519", path, k)
 }
