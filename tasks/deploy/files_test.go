@@ -50,24 +50,17 @@ func TestDeployKeysTheFlakesFiles(t *testing.T) {
 	assert.NilError(t, err)
 
 	h := digest.NewHasher("")
-	manifest := func(s *pipeline.Step) digest.Manifest {
-		m, err := h.Glob(digest.Spec{Root: s.Root, Patterns: s.Files, Exclude: s.Exclude, Paths: s.Paths})
-		assert.NilError(t, err)
-		return m
-	}
-	want := manifest(eval)
-	var paths []string
-	for _, f := range want.Files {
-		paths = append(paths, f.Path)
-	}
-	assert.DeepEqual(t, paths, []string{"docs/notes.md", "fleet/flake.nix", "shared/fleet.nix"})
+	want, err := eval.Manifest(h)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, want.Paths(), []string{"docs/notes.md", "fleet/flake.nix", "shared/fleet.nix"})
 	for _, tc := range []struct {
 		name string
 		step *pipeline.Step
 	}{{"evaluate", d.evalStep()}, {"build", d.steps(nil)[1]}} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.step.Name, tc.name)
-			got := manifest(tc.step)
+			got, err := tc.step.Manifest(h)
+			assert.NilError(t, err)
 			assert.Equal(t, got.Root, want.Root)
 			assert.DeepEqual(t, got.Files, want.Files)
 		})

@@ -70,6 +70,15 @@ func (m Manifest) Sum() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// Paths are the manifest's file paths, in its order.
+func (m Manifest) Paths() []string {
+	out := make([]string, len(m.Files))
+	for i, f := range m.Files {
+		out[i] = f.Path
+	}
+	return out
+}
+
 // Bytes is the total content size of the manifest.
 func (m Manifest) Bytes() int64 {
 	var n int64

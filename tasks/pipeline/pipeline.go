@@ -398,7 +398,7 @@ func (p *Pipeline) runStep(ctx context.Context, s *Step, hasher *digest.Hasher, 
 	files, planned := p.planned[s.Name]
 	var err error
 	if !planned {
-		files, err = s.manifest(hasher)
+		files, err = s.Manifest(hasher)
 	}
 	if err != nil {
 		r.Status, r.Err = Failed, fmt.Errorf("step %s: %w", s.Name, err)

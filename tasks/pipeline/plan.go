@@ -58,7 +58,7 @@ func (p *Pipeline) Plan(ctx context.Context) ([]Planned, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i].Files, out[i].Err = s.manifest(hasher)
+			out[i].Files, out[i].Err = s.Manifest(hasher)
 		}()
 	}
 	wg.Wait()
@@ -152,9 +152,11 @@ func feed(s *Step, r Result) Result {
 	return r
 }
 
-// manifest hashes the step's files: Files (each must match when Required)
-// and Optional (may match nothing), one manifest in path order.
-func (s *Step) manifest(h *digest.Hasher) (digest.Manifest, error) {
+// Manifest hashes the step's files: Files (each must match when Required)
+// and Optional (may match nothing), one manifest in path order. It is the
+// file part of the step's key: tests that two steps key on the same
+// files compare their manifests.
+func (s *Step) Manifest(h *digest.Hasher) (digest.Manifest, error) {
 	var m digest.Manifest
 	if len(s.Files) > 0 {
 		var err error

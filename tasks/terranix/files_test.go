@@ -43,16 +43,9 @@ func TestStepsShareTheFlakesFiles(t *testing.T) {
 	assert.NilError(t, err)
 
 	h := digest.NewHasher("")
-	manifest := func(s *pipeline.Step) digest.Manifest {
-		m, err := h.Glob(digest.Spec{Root: s.Root, Patterns: s.Files, Exclude: s.Exclude, Paths: s.Paths})
-		assert.NilError(t, err)
-		return m
-	}
-	want := manifest(render)
-	var paths []string
-	for _, f := range want.Files {
-		paths = append(paths, f.Path)
-	}
+	want, err := render.Manifest(h)
+	assert.NilError(t, err)
+	paths := want.Paths()
 	assert.Assert(t, is.Contains(paths, "fleet/flake.nix"))
 	assert.Assert(t, is.Contains(paths, "shared/toggle.nix"), "a tracked file beside the flake, which it may import")
 	assert.Assert(t, !slices.Contains(paths, "notes.txt"), "an untracked file, which nix never sees")
@@ -62,7 +55,8 @@ func TestStepsShareTheFlakesFiles(t *testing.T) {
 		step *pipeline.Step
 	}{{"fleet evaluation", eval}, {"flake check", check}} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := manifest(tc.step)
+			got, err := tc.step.Manifest(h)
+			assert.NilError(t, err)
 			assert.Equal(t, got.Root, want.Root)
 			assert.DeepEqual(t, got.Files, want.Files)
 			assert.Equal(t, tc.step.Params["dir"], render.Params["dir"])
