@@ -71,52 +71,51 @@ func TestDeployUpdateNoChangeRollback(t *testing.T) {
 // posh, macOS's utilities only, no /proc; tasks/lab darwin.go).
 var faultMachines = []string{"alpha", "gamma"}
 
-func TestFailingActivationStaysOnOldGeneration(t *testing.T) {
+// onEachFaultMachine runs body for each of faultMachines, in a lab of its
+// own where the machine runs v1, the flake's first system.
+func onEachFaultMachine(t *testing.T, body func(t *testing.T, e *testEnv, m, v1 string)) {
 	for _, m := range faultMachines {
 		t.Run(m, func(t *testing.T) {
 			e := newEnv(t)
 			rows, err := e.deploy(nil, m)
 			assert.NilError(t, err)
-			v1 := rows[0].Toplevel
-
-			e.params(`{ version = "2"; mode = "fail"; }`)
-			rows, err = e.deploy(nil, m)
-			var rb *activate.RollbackError
-			assert.Assert(t, errors.As(err, &rb), "want a rollback, got %v", err)
-			assert.Equal(t, rows[0].Result, "rolled back")
-			assert.Assert(t, rows[0].RolledBack)
-			assert.Equal(t, e.current(m), v1)
-			log, _ := os.ReadFile(filepath.Join(e.host(m).StateDir, "deploy.log"))
-			assert.Assert(t, is.Contains(string(log), "rollback"))
+			body(t, e, m, rows[0].Toplevel)
 		})
 	}
 }
 
+func TestFailingActivationStaysOnOldGeneration(t *testing.T) {
+	onEachFaultMachine(t, func(t *testing.T, e *testEnv, m, v1 string) {
+		e.params(`{ version = "2"; mode = "fail"; }`)
+		rows, err := e.deploy(nil, m)
+		var rb *activate.RollbackError
+		assert.Assert(t, errors.As(err, &rb), "want a rollback, got %v", err)
+		assert.Equal(t, rows[0].Result, "rolled back")
+		assert.Assert(t, rows[0].RolledBack)
+		assert.Equal(t, e.current(m), v1)
+		log, _ := os.ReadFile(filepath.Join(e.host(m).StateDir, "deploy.log"))
+		assert.Assert(t, is.Contains(string(log), "rollback"))
+	})
+}
+
 func TestActivationBreakingSSHRollsBack(t *testing.T) {
-	for _, m := range faultMachines {
-		t.Run(m, func(t *testing.T) {
-			e := newEnv(t)
-			rows, err := e.deploy(nil, m)
-			assert.NilError(t, err)
-			v1 := rows[0].Toplevel
+	onEachFaultMachine(t, func(t *testing.T, e *testEnv, m, v1 string) {
+		e.params(`{ version = "2"; mode = "break-ssh"; }`)
+		t0 := time.Now()
+		rows, err := e.deploy(nil, m)
+		assert.Assert(t, err != nil, "a deploy that cannot confirm must fail")
+		assert.Assert(t, rows[0].Result != "ok")
+		// The host rolls itself back within the timeout (3 s) plus slack.
+		waitFor(t, 15*time.Second, "host back on v1", func() bool { return e.current(m) == v1 })
+		t.Logf("rolled back %s after the deploy started", time.Since(t0).Round(100*time.Millisecond))
+		assert.Equal(t, rows[0].Result, "rolled back", "%v", err)
 
-			e.params(`{ version = "2"; mode = "break-ssh"; }`)
-			t0 := time.Now()
-			rows, err = e.deploy(nil, m)
-			assert.Assert(t, err != nil, "a deploy that cannot confirm must fail")
-			assert.Assert(t, rows[0].Result != "ok")
-			// The host rolls itself back within the timeout (3 s) plus slack.
-			waitFor(t, 15*time.Second, "host back on v1", func() bool { return e.current(m) == v1 })
-			t.Logf("rolled back %s after the deploy started", time.Since(t0).Round(100*time.Millisecond))
-			assert.Equal(t, rows[0].Result, "rolled back", "%v", err)
-
-			// ssh works again, and the next deploy completes.
-			e.params(`{ version = "3"; }`)
-			rows, err = e.deploy(nil, m)
-			assert.NilError(t, err)
-			assert.Equal(t, e.current(m), rows[0].Toplevel)
-		})
-	}
+		// ssh works again, and the next deploy completes.
+		e.params(`{ version = "3"; }`)
+		rows, err = e.deploy(nil, m)
+		assert.NilError(t, err)
+		assert.Equal(t, e.current(m), rows[0].Toplevel)
+	})
 }
 
 func TestChangedHostKeyRefused(t *testing.T) {

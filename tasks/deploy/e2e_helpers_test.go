@@ -28,9 +28,7 @@ type testEnv struct {
 
 func newEnv(t testing.TB) *testEnv {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (lab hosts)")
-	}
+	labtest.NeedRoot(t)
 	e := &testEnv{t: t, dir: t.TempDir()}
 	e.flake = filepath.Join(e.dir, "flake")
 	assert.NilError(t, os.MkdirAll(e.flake, 0o755))

@@ -22,9 +22,7 @@ import (
 // a private lab: --dry-run, --mode, --timeout, trailing fleet selectors,
 // and the errors for bad input.
 func TestMageDeployFlags(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (lab hosts)")
-	}
+	labtest.NeedRoot(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	assert.NilError(t, err)
 	cfg := labtest.Config(t, lab.Config{})

@@ -83,9 +83,7 @@ func forestRepo(tb testing.TB) string {
 
 func newForest(tb testing.TB) *forest {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root (lab hosts)")
-	}
+	labtest.NeedRoot(tb)
 	flake := forestRepo(tb)
 	f, err := fleet.NewLoader().Load(context.Background(), flake)
 	if err != nil {

@@ -39,9 +39,7 @@ import (
 // the machines deploying beside it finish. The heavier figures are bench:deploy's
 // (scale_bench_e2e_test.go), not this test's.
 func TestForest64(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (lab hosts)")
-	}
+	labtest.NeedRoot(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	assert.NilError(t, err)
 	flake := forestFlake(t)

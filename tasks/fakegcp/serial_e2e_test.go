@@ -3,7 +3,6 @@
 package fakegcp
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,9 +21,7 @@ import (
 // deployer that checks its first connection against the console checks
 // it against the host itself.
 func TestSerialPortReportsLabHostKey(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("lab hosts need root")
-	}
+	labtest.NeedRoot(t)
 	l := labtest.Open(t, lab.Config{})
 	f, err := New(Config{Backend: &fakehcloud.LabBackend{Lab: l}, OpWait: -1})
 	assert.NilError(t, err)

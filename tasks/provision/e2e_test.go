@@ -31,9 +31,7 @@ import (
 // terraform with the hcloud provider (scripts/install-terraform.sh).
 func needAll(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("lab hosts need root")
-	}
+	labtest.NeedRoot(t)
 	if _, err := nix.New(); err != nil {
 		t.Skip("nix is not installed: ", err)
 	}

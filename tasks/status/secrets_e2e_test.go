@@ -33,9 +33,7 @@ import (
 // real terraform state (one that holds another server) the enabled
 // cinnabar is missing from it.
 func TestStatusSecretsAndTerraform(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (lab hosts)")
-	}
+	labtest.NeedRoot(t)
 	adminkeystest.Unset(t)
 	t.Setenv(terraform.StateEnv, "")
 	t.Setenv("HOME", t.TempDir()) // no ~/.config/sops/age/keys.txt: the lab's identities decide

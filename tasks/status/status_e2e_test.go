@@ -24,9 +24,7 @@ import (
 // TestStatusOnLab: two lab hosts of tasks/deploy's test fleet, alpha
 // deployed, beta never; then the flake moves on; then beta's host goes.
 func TestStatusOnLab(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (lab hosts)")
-	}
+	labtest.NeedRoot(t)
 	dir := t.TempDir()
 	flake := filepath.Join(dir, "flake")
 	assert.NilError(t, os.MkdirAll(flake, 0o755))

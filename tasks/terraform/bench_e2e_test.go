@@ -83,9 +83,7 @@ func BenchmarkApplyTwoServersMemory(b *testing.B) {
 // (network namespace + sshd) that must be up before the API answers.
 // Target: at most 15 s. Needs root.
 func BenchmarkApplyTwoServersLab(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("lab hosts need root")
-	}
+	labtest.NeedRoot(b)
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -109,9 +107,7 @@ func BenchmarkApplyTwoServersLab(b *testing.B) {
 // TestLabBackedProvisionAndToggle: terraform creates servers that are real
 // lab hosts (sshd answering at the reported address) and deletes them.
 func TestLabBackedProvisionAndToggle(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("lab hosts need root")
-	}
+	labtest.NeedRoot(t)
 	l := labtest.Open(t, labtestConfig())
 	e := newEnv(t, fakehcloud.Config{Backend: &fakehcloud.LabBackend{Lab: l}})
 	e.planApply(t, "alpha", "beta")

@@ -5,7 +5,6 @@ package terraform
 import (
 	"context"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,9 +80,7 @@ func BenchmarkRunPlanNoChangeBothClouds(b *testing.B) {
 // GPU) as real lab hosts behind both fakes; every sshd answers after.
 // Target: at most 20 s. Needs root.
 func BenchmarkApplyFourCloudMachinesLab(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("lab hosts need root")
-	}
+	labtest.NeedRoot(b)
 	cfg := labCloudConfig(b, allCloud...)
 	var total time.Duration
 	for i := 0; i < b.N; i++ {

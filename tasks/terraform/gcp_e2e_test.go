@@ -273,9 +273,7 @@ func TestGCPFaultsMidApplyConverge(t *testing.T) {
 // address terraform reports, booting a bare image (no Nix, an empty
 // /nix), and turning scheelite off removes its host.
 func TestGCPInstancesAreLabHosts(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("lab hosts need root")
-	}
+	labtest.NeedRoot(t)
 	l := labtest.Open(t, labtestConfig())
 	e := newEnv(t, fakehcloud.Config{Backend: &fakehcloud.LabBackend{Lab: l}})
 	all := []string{"cinnabar", "electrum", "galena", "scheelite"}

@@ -75,6 +75,16 @@ func RandomRange() netip.Prefix {
 	}
 }
 
+// NeedRoot skips the test unless it runs as root: lab hosts are network
+// namespaces, and only root makes them. CI and the fresh machine run as
+// root, so there every lab test runs.
+func NeedRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root (lab hosts are network namespaces)")
+	}
+}
+
 // Config returns a fresh config for the test: its own name, a random range
 // and a directory under t.TempDir(), the lab fleet's machines when base
 // names none (LabFleetMachines). Fields set in base are kept.
