@@ -574,33 +574,44 @@ func (w *Workspace) Plan(ctx context.Context, r *terranix.Rendering) (*Plan, err
 	return w.savePlan(ctx, r, false)
 }
 
-func (w *Workspace) savePlan(ctx context.Context, r *terranix.Rendering, destroy bool) (p *Plan, err error) {
+// inRun begins a run for r, calls fn with it, and ends the run whatever
+// fn returned: the state goes back into the vault, encrypted. A run that
+// could not save its state failed, even when fn did not: its error is
+// returned then (the run directory is kept for the next run to recover).
+func (w *Workspace) inRun(ctx context.Context, r *terranix.Rendering, fn func(rn *run) error) (err error) {
 	rn, err := w.begin(ctx, r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		if e := rn.end(); e != nil && err == nil {
 			err = e
 		}
 	}()
-	p, err = rn.plan(ctx, r, destroy)
+	return fn(rn)
+}
+
+func (w *Workspace) savePlan(ctx context.Context, r *terranix.Rendering, destroy bool) (*Plan, error) {
+	var p *Plan
+	err := w.inRun(ctx, r, func(rn *run) (err error) {
+		if p, err = rn.plan(ctx, r, destroy); err != nil {
+			return err
+		}
+		// The state sum is taken after a possible recovery wrote the state.
+		if p.StateSum, err = w.stateSum(); err != nil {
+			return err
+		}
+		raw, err := os.ReadFile(filepath.Join(rn.dir, "plan.tfplan"))
+		if err != nil {
+			return err
+		}
+		if err := rn.vault.Write(w.planFile(), raw); err != nil {
+			return err
+		}
+		meta, _ := json.MarshalIndent(p, "", "  ")
+		return fsutil.WriteFile(w.planMeta(), meta, 0o600)
+	})
 	if err != nil {
-		return nil, err
-	}
-	// The state sum is taken after a possible recovery wrote the state.
-	if p.StateSum, err = w.stateSum(); err != nil {
-		return nil, err
-	}
-	raw, err := os.ReadFile(filepath.Join(rn.dir, "plan.tfplan"))
-	if err != nil {
-		return nil, err
-	}
-	if err := rn.vault.Write(w.planFile(), raw); err != nil {
-		return nil, err
-	}
-	meta, _ := json.MarshalIndent(p, "", "  ")
-	if err := fsutil.WriteFile(w.planMeta(), meta, 0o600); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -665,32 +676,29 @@ func (w *Workspace) Apply(ctx context.Context, r *terranix.Rendering, confirm Co
 	if confirm == nil || !confirm(p) {
 		return nil, ErrDeclined
 	}
-	rn, err := w.begin(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if e := rn.end(); e != nil && err == nil {
-			err = e
+	err = w.inRun(ctx, r, func(rn *run) error {
+		ct, err := os.ReadFile(w.planFile())
+		if err != nil {
+			return fmt.Errorf("saved plan: %v: run tf:plan", err)
 		}
-	}()
-	ct, err := os.ReadFile(w.planFile())
+		raw, err := rn.vault.Decrypt(w.planFile(), ct)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(rn.dir, "plan.tfplan"), raw, 0o600); err != nil {
+			return err
+		}
+		w.dropPlan()
+		if err := rn.init(ctx); err != nil {
+			return err
+		}
+		if err := rn.withLock(func() error { return rn.tf.Apply(ctx, tfexec.DirOrPlan("plan.tfplan")) }); err != nil {
+			return fmt.Errorf("terraform apply: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("saved plan: %v: run tf:plan", err)
-	}
-	raw, err := rn.vault.Decrypt(w.planFile(), ct)
-	if err != nil {
 		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(rn.dir, "plan.tfplan"), raw, 0o600); err != nil {
-		return nil, err
-	}
-	w.dropPlan()
-	if err := rn.init(ctx); err != nil {
-		return nil, err
-	}
-	if err := rn.withLock(func() error { return rn.tf.Apply(ctx, tfexec.DirOrPlan("plan.tfplan")) }); err != nil {
-		return nil, fmt.Errorf("terraform apply: %w", err)
 	}
 	return p, nil
 }
@@ -706,31 +714,27 @@ func (w *Workspace) Destroy(ctx context.Context, r *terranix.Rendering, confirm 
 	return w.planAndApply(ctx, r, confirm, true)
 }
 
-func (w *Workspace) planAndApply(ctx context.Context, r *terranix.Rendering, confirm Confirm, destroy bool, targets ...string) (p *Plan, err error) {
-	rn, err := w.begin(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if e := rn.end(); e != nil && err == nil {
-			err = e
+// planAndApply returns the plan with the error when one was made (a
+// declined or failed apply still says what it would have done).
+func (w *Workspace) planAndApply(ctx context.Context, r *terranix.Rendering, confirm Confirm, destroy bool, targets ...string) (*Plan, error) {
+	var p *Plan
+	err := w.inRun(ctx, r, func(rn *run) (err error) {
+		if p, err = rn.plan(ctx, r, destroy, targets...); err != nil {
+			return err
 		}
-	}()
-	p, err = rn.plan(ctx, r, destroy, targets...)
-	if err != nil {
-		return nil, err
-	}
-	if !p.HasChanges() {
-		return p, nil
-	}
-	if confirm == nil || !confirm(p) {
-		return p, ErrDeclined
-	}
-	w.dropPlan()
-	if err := rn.withLock(func() error { return rn.tf.Apply(ctx, tfexec.DirOrPlan("plan.tfplan")) }); err != nil {
-		return p, fmt.Errorf("terraform apply: %w", err)
-	}
-	return p, nil
+		if !p.HasChanges() {
+			return nil
+		}
+		if confirm == nil || !confirm(p) {
+			return ErrDeclined
+		}
+		w.dropPlan()
+		if err := rn.withLock(func() error { return rn.tf.Apply(ctx, tfexec.DirOrPlan("plan.tfplan")) }); err != nil {
+			return fmt.Errorf("terraform apply: %w", err)
+		}
+		return nil
+	})
+	return p, err
 }
 
 // Outputs returns the state's outputs (decoded JSON values). It reads the
@@ -845,26 +849,22 @@ func (w *Workspace) Validate(ctx context.Context, r *terranix.Rendering) (err er
 			return fmt.Errorf("terraform validate: %w: %s is not in the mirror (%s)", ErrProviderMissing, p, InstallHint)
 		}
 	}
-	rn, err := w.begin(ctx, r)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if e := rn.end(); e != nil && err == nil {
-			err = e
-		}
-	}()
-	if err := rn.init(ctx); err != nil {
-		return err
-	}
-	// validate -json prints its JSON on stdout: the diagnostics are
-	// reported below, keep the JSON off the console.
-	rn.tf.SetStdout(io.Discard)
 	var out *tfjson.ValidateOutput
-	err = rn.withLock(func() (err error) { out, err = rn.tf.Validate(ctx); return err })
-	rn.tf.SetStdout(rn.w.Stdout)
+	err = w.inRun(ctx, r, func(rn *run) error {
+		if err := rn.init(ctx); err != nil {
+			return err
+		}
+		// validate -json prints its JSON on stdout: the diagnostics are
+		// reported below, keep the JSON off the console.
+		rn.tf.SetStdout(io.Discard)
+		defer rn.tf.SetStdout(rn.w.Stdout)
+		if err := rn.withLock(func() (err error) { out, err = rn.tf.Validate(ctx); return err }); err != nil {
+			return fmt.Errorf("terraform validate: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("terraform validate: %w", err)
+		return err
 	}
 	if !out.Valid {
 		var msgs []string
