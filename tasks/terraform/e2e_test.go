@@ -458,3 +458,38 @@ func TestProvisionHandoff(t *testing.T) {
 	var zero netip.Addr
 	_ = zero
 }
+
+// TestApplyThatCannotSaveStateFails: an apply whose state cannot be
+// written back is a failure, not "ok" (the servers exist, the repository
+// does not know them yet); the run directory is kept, and the next run
+// recovers its state, so nothing is created twice.
+func TestApplyThatCannotSaveStateFails(t *testing.T) {
+	var e *env
+	stateDir := ""
+	e = newEnv(t, fakehcloud.Config{BeforeCreate: func(ctx context.Context, name string) error {
+		// While terraform creates the server, the state's directory
+		// becomes a file: the state cannot be written there.
+		if err := os.RemoveAll(stateDir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(stateDir), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(stateDir, []byte("in the way\n"), 0o600)
+	}})
+	stateDir = filepath.Dir(e.w.StateFile)
+	ctx := context.Background()
+	r := rendering(t, e.id, "alpha")
+	_, err := e.w.Plan(ctx, r)
+	assert.NilError(t, err, e.log.String())
+	_, err = e.w.Apply(ctx, r, Yes)
+	assert.ErrorContains(t, err, "is kept so the next run recovers it")
+	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha"})
+
+	assert.NilError(t, os.Remove(stateDir))
+	p, err := e.w.Plan(ctx, r)
+	assert.NilError(t, err, e.log.String())
+	assert.Assert(t, !p.HasChanges(), "the recovered state knows alpha: %s", p.Summary())
+	_, err = os.Stat(e.w.StateFile)
+	assert.NilError(t, err, "the recovered state is written back")
+}
