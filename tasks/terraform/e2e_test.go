@@ -493,3 +493,51 @@ func TestApplyThatCannotSaveStateFails(t *testing.T) {
 	_, err = os.Stat(e.w.StateFile)
 	assert.NilError(t, err, "the recovered state is written back")
 }
+
+// TestRebuiltProviderIsRelocked: a provider rebuilt in the mirror under
+// the same version (other bytes) would fail terraform init against the
+// lock file of the last init; the suite renews its own lock entries,
+// says so, and the plan goes on.
+func TestRebuiltProviderIsRelocked(t *testing.T) {
+	e := newEnv(t, fakehcloud.Config{})
+	// A mirror of the hcloud provider of this test's own, to rebuild.
+	mirror := filepath.Join(e.dir, "mirror")
+	src := mirrorPaths(filepath.Join(paths.Tools(), "terraform.rc"))
+	assert.Assert(t, len(src) > 0)
+	bins, err := filepath.Glob(filepath.Join(src[0], "registry.terraform.io/hetznercloud/hcloud/*", platform(), "terraform-provider-hcloud_*"))
+	assert.NilError(t, err)
+	assert.Assert(t, len(bins) == 1, "%v", bins)
+	rel, err := filepath.Rel(src[0], bins[0])
+	assert.NilError(t, err)
+	bin := filepath.Join(mirror, rel)
+	assert.NilError(t, os.MkdirAll(filepath.Dir(bin), 0o755))
+	b, err := os.ReadFile(bins[0])
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(bin, b, 0o755))
+	rc := filepath.Join(e.dir, "terraform.rc")
+	assert.NilError(t, os.WriteFile(rc, []byte(`provider_installation {
+  filesystem_mirror {
+    path    = "`+mirror+`"
+    include = ["registry.terraform.io/hetznercloud/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/hetznercloud/*"]
+  }
+}
+`), 0o644))
+	e.w.CLIConfig = rc
+
+	ctx := context.Background()
+	r := rendering(t, e.id, "alpha")
+	_, err = e.w.Plan(ctx, r)
+	assert.NilError(t, err, e.log.String())
+	assert.Check(t, !strings.Contains(e.log.String(), "lock entries are renewed"))
+
+	// The rebuild: the same version, other bytes (a trailing byte leaves
+	// the program as it was).
+	assert.NilError(t, os.WriteFile(bin, append(b, 0), 0o755))
+	p, err := e.w.Plan(ctx, r)
+	assert.NilError(t, err, e.log.String())
+	assert.DeepEqual(t, machines(p), map[string]string{"alpha": "create"})
+	assert.Check(t, strings.Contains(e.log.String(), "changed since the last init, under the same version; its lock entries are renewed"), e.log.String())
+}

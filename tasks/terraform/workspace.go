@@ -322,7 +322,21 @@ func (rn *run) init(ctx context.Context) error {
 			return nil
 		}
 	}
-	if err := rn.withLock(func() error { return rn.tf.Init(ctx, tfexec.Upgrade(false)) }); err != nil {
+	initOnce := func() error { return rn.withLock(func() error { return rn.tf.Init(ctx, tfexec.Upgrade(false)) }) }
+	err = initOnce()
+	if err != nil && staleLock(err) {
+		// The lock file is the suite's own (kept in the work directory,
+		// never in the repository), and the mirror is the set-up's: a
+		// provider rebuilt there under the same version (another
+		// source commit, other build flags) has other bytes. Renew the
+		// entries from the mirror, and say so.
+		fmt.Fprintf(rn.w.stderr(), "terraform: a provider in the mirror (%s) changed since the last init, under the same version; its lock entries are renewed from the mirror\n", strings.Join(mirrorPaths(rn.w.CLIConfig), ", "))
+		if err := os.Remove(filepath.Join(rn.dir, ".terraform.lock.hcl")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		err = initOnce()
+	}
+	if err != nil {
 		return explainInit(err, c, rn.w)
 	}
 	if b, err := os.ReadFile(filepath.Join(rn.dir, ".terraform.lock.hcl")); err == nil {
@@ -331,6 +345,13 @@ func (rn *run) init(ctx context.Context) error {
 		}
 	}
 	return fsutil.WriteFile(marker, []byte(key), 0o644)
+}
+
+// staleLock reports terraform init's refusal of a provider whose bytes
+// match none of the checksums the dependency lock file recorded.
+func staleLock(err error) bool {
+	// terraform wraps its message at a width: compare words, not lines.
+	return strings.Contains(strings.Join(strings.Fields(err.Error()), " "), "match any of the checksums previously recorded in the dependency lock file")
 }
 
 func explainInit(err error, c *terranix.Config, w *Workspace) error {
