@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 	"filippo.io/edwards25519"
 	"golang.org/x/crypto/ssh"
 )
@@ -134,6 +135,29 @@ func Ed25519(key any) (ed25519.PrivateKey, bool) {
 		return k, true
 	}
 	return nil, false
+}
+
+// EncryptArmored encrypts pt to rs in age's ASCII armor, followed by an
+// empty line: what the suite writes wherever the ciphertext is committed
+// (the terraform state, sops' data keys), so that it is text in a diff.
+func EncryptArmored(pt []byte, rs ...age.Recipient) ([]byte, error) {
+	var buf bytes.Buffer
+	aw := armor.NewWriter(&buf)
+	w, err := age.Encrypt(aw, rs...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(pt); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	if err := aw.Close(); err != nil {
+		return nil, err
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
 }
 
 // ParseRecipient parses an age X25519 recipient and says what is wrong with a

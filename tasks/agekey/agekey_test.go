@@ -6,12 +6,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -239,4 +241,28 @@ func TestEd25519(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEncryptArmored: armored age that age itself decrypts, for each
+// recipient; no recipient is an error.
+func TestEncryptArmored(t *testing.T) {
+	a, err := age.GenerateX25519Identity()
+	assert.NilError(t, err)
+	b, err := age.GenerateX25519Identity()
+	assert.NilError(t, err)
+	ct, err := EncryptArmored([]byte("state\n"), a.Recipient(), b.Recipient())
+	assert.NilError(t, err)
+	assert.Check(t, bytes.HasPrefix(ct, []byte("-----BEGIN AGE ENCRYPTED FILE-----\n")))
+	// The suite's files have always ended so: the armor's own line end,
+	// then an empty line.
+	assert.Check(t, bytes.HasSuffix(ct, []byte("-----END AGE ENCRYPTED FILE-----\n\n")))
+	for _, id := range []age.Identity{a, b} {
+		r, err := age.Decrypt(armor.NewReader(bytes.NewReader(ct)), id)
+		assert.NilError(t, err)
+		pt, err := io.ReadAll(r)
+		assert.NilError(t, err)
+		assert.Equal(t, string(pt), "state\n")
+	}
+	_, err = EncryptArmored([]byte("x"))
+	assert.Check(t, err != nil, "no recipients")
 }

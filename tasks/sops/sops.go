@@ -17,7 +17,6 @@
 package sops
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -37,6 +36,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+
+	"github.com/vanixiets/vanixiets/tasks/agekey"
 )
 
 // Format is a sops store: how the document around the values is written.
@@ -577,23 +578,11 @@ func wrapKey(key []byte, recipients []string) ([]AgeKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("recipient %q: %v (want an age1... X25519 public key)", r, err)
 		}
-		var buf bytes.Buffer
-		aw := armor.NewWriter(&buf)
-		w, err := age.Encrypt(aw, x)
+		enc, err := agekey.EncryptArmored(key, x)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := w.Write(key); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		if err := aw.Close(); err != nil {
-			return nil, err
-		}
-		buf.WriteByte('\n')
-		out = append(out, AgeKey{Recipient: r, Enc: buf.String()})
+		out = append(out, AgeKey{Recipient: r, Enc: string(enc)})
 	}
 	return out, nil
 }

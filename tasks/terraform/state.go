@@ -16,6 +16,7 @@ import (
 	"filippo.io/age/armor"
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys"
+	"github.com/vanixiets/vanixiets/tasks/agekey"
 	"github.com/vanixiets/vanixiets/tasks/fsutil"
 )
 
@@ -77,23 +78,11 @@ func (v *Vault) Write(path string, pt []byte) error {
 	if len(v.Recipients) == 0 {
 		return fmt.Errorf("encrypt %s: no age recipients: the fleet's admins have no ageKeys", path)
 	}
-	var buf bytes.Buffer
-	aw := armor.NewWriter(&buf)
-	w, err := age.Encrypt(aw, v.Recipients...)
+	ct, err := agekey.EncryptArmored(pt, v.Recipients...)
 	if err != nil {
 		return fmt.Errorf("encrypt %s: %w", path, err)
 	}
-	if _, err := w.Write(pt); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if err := aw.Close(); err != nil {
-		return err
-	}
-	buf.WriteByte('\n')
-	return fsutil.WriteFile(path, buf.Bytes(), 0o644)
+	return fsutil.WriteFile(path, ct, 0o644)
 }
 
 // ParseRecipients parses age recipients ("age1...").

@@ -7,7 +7,8 @@ import (
 	"sort"
 
 	"filippo.io/age"
-	"filippo.io/age/armor"
+
+	"github.com/vanixiets/vanixiets/tasks/agekey"
 )
 
 // The suite's earlier format, written by tests to exercise vars:migrate.
@@ -40,21 +41,5 @@ func encrypt(plaintext []byte, rs []Recipient) ([]byte, error) {
 	if len(ars) == 0 {
 		return nil, errors.New("no recipients")
 	}
-	var buf bytes.Buffer
-	aw := armor.NewWriter(&buf)
-	w, err := age.Encrypt(aw, ars...)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(plaintext); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	if err := aw.Close(); err != nil {
-		return nil, err
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes(), nil
+	return agekey.EncryptArmored(plaintext, ars...)
 }
