@@ -107,11 +107,8 @@ func (Secrets) Check(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	for _, p := range probs {
-		fmt.Fprintln(os.Stderr, p.String())
-	}
-	if len(probs) > 0 {
-		return fmt.Errorf("secrets:check: %d problems under %s", len(probs), s.Dir)
+	if err := reportProblems("secrets:check", s.Dir, probs); err != nil {
+		return err
 	}
 	fmt.Printf("secrets: %s ok\n", s.Dir)
 	return nil

@@ -113,11 +113,8 @@ func (Vars) Check(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	for _, p := range probs {
-		fmt.Fprintln(os.Stderr, p.String())
-	}
-	if len(probs) > 0 {
-		return fmt.Errorf("vars:check: %d problems under %s", len(probs), v.Dir)
+	if err := reportProblems("vars:check", v.Dir, probs); err != nil {
+		return err
 	}
 	mode := "structure and recipients"
 	if decrypt {
@@ -179,6 +176,18 @@ func (Vars) Migrate(ctx context.Context) (err error) {
 	return nil
 }
 
+// reportProblems prints a check's problems, one a line, to stderr, and
+// fails the target when there are any.
+func reportProblems[P fmt.Stringer](target, dir string, probs []P) error {
+	for _, p := range probs {
+		fmt.Fprintln(os.Stderr, p.String())
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("%s: %d problems under %s", target, len(probs), dir)
+	}
+	return nil
+}
+
 // checkLayout is vars:check --generators: no flake is evaluated.
 func checkLayout(specFile string) error {
 	spec, err := vars.ReadLayoutSpec(specFile)
@@ -201,11 +210,8 @@ func checkLayout(specFile string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range probs {
-		fmt.Fprintln(os.Stderr, p.String())
-	}
-	if len(probs) > 0 {
-		return fmt.Errorf("vars:check: %d problems under %s", len(probs), dir)
+	if err := reportProblems("vars:check", dir, probs); err != nil {
+		return err
 	}
 	mode := "structure and recipients"
 	if len(ids) > 0 {
