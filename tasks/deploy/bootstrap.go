@@ -17,6 +17,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/hostsh"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 	"github.com/vanixiets/vanixiets/tasks/vars"
 )
@@ -63,6 +64,21 @@ type bootstrap struct {
 	hk  *remote.HostKeyError // the key presented, and the vars' key it is not
 	via string               // who vouched for the key presented
 	cfg remote.Config        // the connection, for the redial after kexec
+}
+
+// installHostFor is hostFor for the steps that may meet a bare host (the
+// install, and a dry run's look at it): m's toplevel from the build step,
+// and installConn's connection.
+func (d *Deployer) installHostFor(ctx context.Context, in pipeline.Input, m *fleet.Machine) (string, *remote.Client, *bootstrap, error) {
+	top, err := d.toplevel(in, m)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	c, boot, err := d.installConn(ctx, m)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return top, c, boot, nil
 }
 
 // installConn is the connection a cloud machine's install (or a dry run's

@@ -197,11 +197,7 @@ func (d *Deployer) installStep(m *fleet.Machine) *pipeline.Step {
 		Params:  map[string]string{"machine": m.Name, "target": d.targetParam(m)},
 		NoCache: true, // asks the host every time: one probe
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			top, err := d.toplevel(in, m)
-			if err != nil {
-				return nil, err
-			}
-			c, boot, err := d.installConn(ctx, m)
+			top, c, boot, err := d.installHostFor(ctx, in, m)
 			if err != nil {
 				return nil, err
 			}

@@ -216,11 +216,7 @@ func (d *Deployer) planStep(m *fleet.Machine) *pipeline.Step {
 	return &pipeline.Step{
 		Name: stepOf(m.Name, phasePlan), Def: "deploy-plan-v1", Deps: []string{stepBuild}, NoCache: true,
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
-			top, err := d.toplevel(in, m)
-			if err != nil {
-				return nil, err
-			}
-			c, boot, err := d.installConn(ctx, m)
+			top, c, boot, err := d.installHostFor(ctx, in, m)
 			if err != nil {
 				return nil, err
 			}
