@@ -2,6 +2,7 @@ package fakeapi
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,27 +59,45 @@ func (f *FaultFlag) Set(s string) error {
 	return nil
 }
 
-// Faults counts the requests each fault matches, to fail the n-th. It is
-// safe for concurrent use.
-type Faults struct {
+// Requests counts a fake's requests, by kind for the tests that read them
+// and by fault, to fail the n-th a fault names. It is safe for concurrent
+// use.
+type Requests struct {
 	mu      sync.Mutex
+	counts  map[string]int
 	faults  []Fault
 	seen    []int
 	matches func(path, pattern string) bool
 }
 
-// NewFaults returns the counter of faults, with the fake's rule for a
-// fault's Path matching a request's path.
-func NewFaults(faults []Fault, matches func(path, pattern string) bool) *Faults {
-	return &Faults{faults: append([]Fault(nil), faults...), seen: make([]int, len(faults)), matches: matches}
+// NewRequests returns the counter of a fake's requests, with its faults
+// and its rule for a fault's Path matching a request's path.
+func NewRequests(faults []Fault, matches func(path, pattern string) bool) *Requests {
+	return &Requests{counts: map[string]int{}, faults: append([]Fault(nil), faults...), seen: make([]int, len(faults)), matches: matches}
 }
 
-// Hit counts the request and returns the first fault it triggers, with
-// how many requests that fault has matched so far. Faults after the one
-// that triggered do not count the request: it never reached them.
-func (fs *Faults) Hit(method, path string) (ft Fault, n int, hit bool) {
+// Count counts a request of the kind given ("POST /servers").
+func (fs *Requests) Count(kind string) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	fs.counts[kind]++
+}
+
+// Counts returns how many requests of each kind were counted.
+func (fs *Requests) Counts() map[string]int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return maps.Clone(fs.counts)
+}
+
+// Take counts a request of the kind given, and returns the first fault
+// it triggers, with how many requests that fault has matched so far.
+// Faults after the one that triggered do not count the request: it never
+// reached them.
+func (fs *Requests) Take(kind, method, path string) (ft Fault, n int, hit bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.counts[kind]++
 	for i, ft := range fs.faults {
 		if ft.Method != method || !fs.matches(path, ft.Path) {
 			continue

@@ -45,9 +45,9 @@ func FuzzParseFault(f *testing.F) {
 	})
 }
 
-// TestFaultsHit: the n-th matching request fails, or every one with
-// Nth 0; the fake says how a path matches.
-func TestFaultsHit(t *testing.T) {
+// TestRequestsTake: the n-th matching request fails, or every one with
+// Nth 0; the fake says how a path matches; every request is counted.
+func TestRequestsTake(t *testing.T) {
 	type req struct {
 		method, path string
 		fails        bool
@@ -84,12 +84,17 @@ func TestFaultsHit(t *testing.T) {
 		{name: "no faults", matches: strings.HasPrefix, reqs: []req{{"POST", "/servers", false, 0}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := NewFaults(tc.faults, tc.matches)
+			fs := NewRequests(tc.faults, tc.matches)
+			want := map[string]int{}
 			for i, r := range tc.reqs {
-				_, n, hit := fs.Hit(r.method, r.path)
+				_, n, hit := fs.Take(r.method+" "+r.path, r.method, r.path)
+				want[r.method+" "+r.path]++
 				assert.Check(t, hit == r.fails, "request %d (%s %s): hit=%v", i, r.method, r.path, hit)
 				assert.Check(t, n == r.n, "request %d: n=%d, want %d", i, n, r.n)
 			}
+			fs.Count("POST token")
+			want["POST token"]++
+			assert.DeepEqual(t, fs.Counts(), want)
 		})
 	}
 }

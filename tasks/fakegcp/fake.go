@@ -30,7 +30,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -119,8 +118,7 @@ type Fake struct {
 
 	mu     sync.Mutex
 	st     state
-	faults *fakeapi.Faults
-	calls  map[string]int
+	reqs   *fakeapi.Requests
 	work   sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -147,7 +145,7 @@ func New(cfg Config) (*Fake, error) {
 	if cfg.OpWait == 0 {
 		cfg.OpWait = 5 * time.Second
 	}
-	f := &Fake{cfg: cfg, faults: fakeapi.NewFaults(cfg.Faults, strings.Contains), calls: map[string]int{}}
+	f := &Fake{cfg: cfg, reqs: fakeapi.NewRequests(cfg.Faults, strings.Contains)}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.st = state{NextID: 1}
 	if cfg.StateFile != "" {
@@ -176,11 +174,7 @@ func (f *Fake) SetQuota(q map[string]float64) {
 
 // Calls returns how many requests were made per "METHOD collection"
 // ("POST instances", "GET operations").
-func (f *Fake) Calls() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.calls)
-}
+func (f *Fake) Calls() map[string]int { return f.reqs.Counts() }
 
 // InstanceNames returns the names of the running instances, sorted.
 func (f *Fake) InstanceNames() []string {
@@ -294,10 +288,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) fault(method, path, collection string) *apiError {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls[method+" "+collection]++
-	if ft, n, hit := f.faults.Hit(method, path); hit {
+	if ft, n, hit := f.reqs.Take(method+" "+collection, method, path); hit {
 		return errf(ft.Status, "backendError", "injected fault: %s %s failed (request %d)", method, path, n)
 	}
 	return nil

@@ -52,9 +52,7 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
 		refuse("unsupported_grant_type", "Invalid grant_type: "+r.PostForm.Get("grant_type"))
 		return
 	}
-	f.mu.Lock()
-	f.calls["POST token "+r.PostForm.Get("grant_type")]++
-	f.mu.Unlock()
+	f.reqs.Count("POST token " + r.PostForm.Get("grant_type"))
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": f.cfg.Token, "expires_in": 3599, "token_type": "Bearer"})
 }
 

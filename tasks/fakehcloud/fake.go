@@ -18,7 +18,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -83,8 +82,7 @@ type Fake struct {
 
 	mu       sync.Mutex
 	st       state
-	faults   *fakeapi.Faults
-	calls    map[string]int
+	reqs     *fakeapi.Requests
 	creating map[string]bool
 }
 
@@ -133,7 +131,7 @@ func New(cfg Config) (*Fake, error) {
 	if cfg.Backend == nil {
 		cfg.Backend = NewMemoryBackend()
 	}
-	f := &Fake{cfg: cfg, faults: fakeapi.NewFaults(cfg.Faults, strings.HasPrefix), calls: map[string]int{}, creating: map[string]bool{}}
+	f := &Fake{cfg: cfg, reqs: fakeapi.NewRequests(cfg.Faults, strings.HasPrefix), creating: map[string]bool{}}
 	f.st = state{NextID: 1}
 	if cfg.StateFile != "" {
 		if _, err := fakeapi.LoadState("fakehcloud", cfg.StateFile, &f.st); err != nil {
@@ -154,11 +152,7 @@ func New(cfg Config) (*Fake, error) {
 
 // Calls returns how many requests matched "METHOD /path-prefix" so far,
 // keyed as "POST /servers". Only the first path segment is kept.
-func (f *Fake) Calls() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.calls)
-}
+func (f *Fake) Calls() map[string]int { return f.reqs.Counts() }
 
 // ServerNames returns the names of the servers that exist, sorted.
 func (f *Fake) ServerNames() []string {
@@ -268,11 +262,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) fault(method, path string) *apiError {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	seg := "/" + strings.SplitN(strings.Trim(path, "/"), "/", 2)[0]
-	f.calls[method+" "+seg]++
-	if ft, n, hit := f.faults.Hit(method, path); hit {
+	if ft, n, hit := f.reqs.Take(method+" "+seg, method, path); hit {
 		return errf(ft.Status, "server_error", "injected fault: %s %s failed (request %d)", method, path, n)
 	}
 	return nil
