@@ -209,14 +209,14 @@ func TestWrongStateKey(t *testing.T) {
 	assert.NilError(t, err, "lock not left held")
 }
 
-func TestProviderMissingFromMirror(t *testing.T) {
-	e := newEnv(t, fakehcloud.Config{})
-	empty := filepath.Join(e.dir, "empty-mirror")
-	assert.NilError(t, os.MkdirAll(empty, 0o755))
+// useMirror points the workspace's terraform at a CLI config of the
+// test's own whose hcloud provider comes from the mirror dir.
+func (e *env) useMirror(t testing.TB, dir string) {
+	t.Helper()
 	rc := filepath.Join(e.dir, "terraform.rc")
 	assert.NilError(t, os.WriteFile(rc, []byte(`provider_installation {
   filesystem_mirror {
-    path    = "`+empty+`"
+    path    = "`+dir+`"
     include = ["registry.terraform.io/hetznercloud/*"]
   }
   direct {
@@ -225,6 +225,13 @@ func TestProviderMissingFromMirror(t *testing.T) {
 }
 `), 0o644))
 	e.w.CLIConfig = rc
+}
+
+func TestProviderMissingFromMirror(t *testing.T) {
+	e := newEnv(t, fakehcloud.Config{})
+	empty := filepath.Join(e.dir, "empty-mirror")
+	assert.NilError(t, os.MkdirAll(empty, 0o755))
+	e.useMirror(t, empty)
 	_, err := e.w.Plan(context.Background(), rendering(t, e.id, "alpha"))
 	assert.ErrorContains(t, err, "provider registry.terraform.io/hetznercloud/hcloud is not in the mirror "+empty)
 	assert.ErrorContains(t, err, "scripts/install-terraform.sh")
@@ -514,18 +521,7 @@ func TestRebuiltProviderIsRelocked(t *testing.T) {
 	b, err := os.ReadFile(bins[0])
 	assert.NilError(t, err)
 	assert.NilError(t, os.WriteFile(bin, b, 0o755))
-	rc := filepath.Join(e.dir, "terraform.rc")
-	assert.NilError(t, os.WriteFile(rc, []byte(`provider_installation {
-  filesystem_mirror {
-    path    = "`+mirror+`"
-    include = ["registry.terraform.io/hetznercloud/*"]
-  }
-  direct {
-    exclude = ["registry.terraform.io/hetznercloud/*"]
-  }
-}
-`), 0o644))
-	e.w.CLIConfig = rc
+	e.useMirror(t, mirror)
 
 	ctx := context.Background()
 	r := rendering(t, e.id, "alpha")
