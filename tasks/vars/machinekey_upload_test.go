@@ -23,17 +23,25 @@ import (
 // manifest line is kept; deleted on the host, it is sent again. The key
 // installed decrypts the machine's secrets. A machine with an openssh
 // generator gets no key item.
-func TestUploadInstallsClanMachineKey(t *testing.T) {
+// machineKeyHost is a machine "m" with one generated secret (its admin's
+// identity returned), and the
+// secrets root and machine key path of a host directory of the test's
+// own. The upload installs root-owned files: the test needs root.
+func machineKeyHost(t *testing.T) (v *Vars, admin *age.X25519Identity, root, keyPath string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("installs root-owned files: run as root")
 	}
-	admin, _ := age.GenerateX25519Identity()
+	admin, _ = age.GenerateX25519Identity()
 	gens := `{` + gen("app", `printf s3cret > "$out/x"`, nil, "x") + `}`
-	v := newVars(t, parseFleet(t, fleetJSON(gens, admin.Recipient().String())), map[string]*age.X25519Identity{"admin": admin}, nil)
+	v = newVars(t, parseFleet(t, fleetJSON(gens, admin.Recipient().String())), map[string]*age.X25519Identity{"admin": admin}, nil)
 	mustGenerate(t, v, GenerateOptions{})
 	hostDir := t.TempDir()
-	root := filepath.Join(hostDir, "run", "secrets", "vars")
-	keyPath := filepath.Join(hostDir, "var", "lib", "sops-nix", "key.txt")
+	return v, admin, filepath.Join(hostDir, "run", "secrets", "vars"), filepath.Join(hostDir, "var", "lib", "sops-nix", "key.txt")
+}
+
+func TestUploadInstallsClanMachineKey(t *testing.T) {
+	v, admin, root, keyPath := machineKeyHost(t)
 	want, ok, err := newVarsAt(t, v).MachineAgeKey("m")
 	assert.NilError(t, err)
 	assert.Assert(t, ok)

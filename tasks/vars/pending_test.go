@@ -73,16 +73,7 @@ func TestPendingFollowsTheUpload(t *testing.T) {
 // secrets root, is compared like the secrets: pending before the first
 // upload and after its file is deleted, current in between.
 func TestPendingMachineKey(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("installs root-owned files: run as root")
-	}
-	admin, _ := age.GenerateX25519Identity()
-	gens := `{` + gen("app", `printf s3cret > "$out/x"`, nil, "x") + `}`
-	v := newVars(t, parseFleet(t, fleetJSON(gens, admin.Recipient().String())), map[string]*age.X25519Identity{"admin": admin}, nil)
-	mustGenerate(t, v, GenerateOptions{})
-	hostDir := t.TempDir()
-	root := filepath.Join(hostDir, "run", "secrets", "vars")
-	keyPath := filepath.Join(hostDir, "var", "lib", "sops-nix", "key.txt")
+	v, _, root, keyPath := machineKeyHost(t)
 	vv := newVarsAt(t, v)
 	vv.MachineKeyPath = keyPath
 	pending := func() []string {
