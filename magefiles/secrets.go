@@ -83,12 +83,7 @@ func (Secrets) Updatekeys(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	done, err := s.UpdateKeys()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("secrets: %d files rekeyed\n", len(done))
-	return nil
+	return printCount("secrets: %d files rekeyed", s.UpdateKeys)
 }
 
 // Check verifies .sops.yaml is current and every user secrets file is

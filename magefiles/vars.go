@@ -133,12 +133,7 @@ func (Vars) Rekey(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	done, err := v.Rekey()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("vars: %d secrets rekeyed\n", len(done))
-	return nil
+	return printCount("vars: %d secrets rekeyed", v.Rekey)
 }
 
 // Get prints machine's generator file (vars:get cinnabar openssh/ssh.id_ed25519.pub)
@@ -168,11 +163,17 @@ func (Vars) Migrate(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	done, err := v.Migrate()
+	return printCount("vars: %d secrets migrated to clan's sops format", v.Migrate)
+}
+
+// printCount runs do, a command that rewrites files, and prints format
+// with how many it rewrote.
+func printCount(format string, do func() ([]string, error)) error {
+	done, err := do()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("vars: %d secrets migrated to clan's sops format\n", len(done))
+	fmt.Printf(format+"\n", len(done))
 	return nil
 }
 
