@@ -17,7 +17,6 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys"
 	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
-	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
@@ -40,13 +39,7 @@ func TestStatusSecretsAndTerraform(t *testing.T) {
 	dir := t.TempDir()
 	flake := labtest.CopyLabFlake(t)
 	l := labtest.Open(t, lab.Config{Machines: []lab.Machine{{Name: "cinnabar"}}})
-	opts := deploy.Options{Flake: flake, Lab: lab.ForDeploy(l), Cache: cache.NewLocal(filepath.Join(dir, "cache")),
-		Dir: filepath.Join(dir, "deploy"), Timeout: 3 * time.Second, ConnectTimeout: 3 * time.Second}
-	newDeployer := func() *deploy.Deployer {
-		d, err := deploy.New(opts)
-		assert.NilError(t, err)
-		return d
-	}
+	newDeployer := labDeployer(t, flake, l, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	deployed := func() {

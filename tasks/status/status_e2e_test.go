@@ -23,6 +23,19 @@ import (
 
 // TestStatusOnLab: two lab hosts of tasks/deploy's test fleet, alpha
 // deployed, beta never; then the flake moves on; then beta's host goes.
+// labDeployer makes deployers of flake to the lab l, sharing one cache
+// and deploy directory under dir: each deployment, as a user would run it,
+// is a new one.
+func labDeployer(t *testing.T, flake string, l *lab.Lab, dir string) func() *deploy.Deployer {
+	opts := deploy.Options{Flake: flake, Lab: lab.ForDeploy(l), Cache: cache.NewLocal(filepath.Join(dir, "cache")),
+		Dir: filepath.Join(dir, "deploy"), Timeout: 3 * time.Second, ConnectTimeout: 3 * time.Second}
+	return func() *deploy.Deployer {
+		d, err := deploy.New(opts)
+		assert.NilError(t, err)
+		return d
+	}
+}
+
 func TestStatusOnLab(t *testing.T) {
 	labtest.NeedRoot(t)
 	dir := t.TempDir()
@@ -38,13 +51,7 @@ func TestStatusOnLab(t *testing.T) {
 	}
 	params(`version = "1";`)
 	l := labtest.Open(t, lab.Config{Machines: []lab.Machine{{Name: "alpha"}, {Name: "beta"}}})
-	opts := deploy.Options{Flake: flake, Lab: lab.ForDeploy(l), Cache: cache.NewLocal(filepath.Join(dir, "cache")),
-		Dir: filepath.Join(dir, "deploy"), Timeout: 3 * time.Second, ConnectTimeout: 3 * time.Second}
-	newDeployer := func() *deploy.Deployer {
-		d, err := deploy.New(opts)
-		assert.NilError(t, err)
-		return d
-	}
+	newDeployer := labDeployer(t, flake, l, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	assert.NilError(t, newDeployer().UpLab(ctx, []string{"alpha", "beta"}))
