@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 
@@ -35,9 +36,62 @@ func (d *Deployer) evalStep() *pipeline.Step {
 	}
 }
 
-// buildFailureKey prefixes a machine's name in the build step's outputs
-// when its toplevel could not be evaluated or built; the value is the error.
-const buildFailureKey = "!"
+// The build step's outputs say, for each machine it was given:
+//
+//	name                  its toplevel (in this store, or to be built on the machine)
+//	onTargetKey+name      the derivation of a system the machine builds itself
+//	buildFailureKey+name  why its system does not evaluate or build
+//
+// One fleet-wide build carries every machine's result in one flat map,
+// and no machine name starts with either prefix. builtOf and put are the
+// only readers and writers of that scheme.
+const (
+	buildFailureKey = "!"
+	onTargetKey     = "@"
+)
+
+// built is one machine's result of the build step.
+type built struct {
+	Toplevel string
+	Drv      string // the derivation, when the machine builds its own system
+	Err      string // why it has none; then the rest is empty
+}
+
+// builtOf reads machine's result from the build step's outputs.
+func builtOf(out pipeline.Outputs, machine string) built {
+	return built{Toplevel: out[machine], Drv: out[onTargetKey+machine], Err: out[buildFailureKey+machine]}
+}
+
+// put writes b as machine's result into the build step's outputs.
+func (b built) put(out pipeline.Outputs, machine string) {
+	if b.Err != "" {
+		out[buildFailureKey+machine] = b.Err
+		return
+	}
+	out[machine] = b.Toplevel
+	if b.Drv != "" {
+		out[onTargetKey+machine] = b.Drv
+	}
+}
+
+// builtHere lists, sorted and each once, the toplevels the build step put
+// in this store: not the failed machines', nor those of machines that
+// build their own system (buildon.go).
+func builtHere(out pipeline.Outputs) []string {
+	seen := map[string]bool{}
+	var tops []string
+	for k := range out {
+		if strings.HasPrefix(k, buildFailureKey) || strings.HasPrefix(k, onTargetKey) {
+			continue
+		}
+		if b := builtOf(out, k); b.Drv == "" && b.Toplevel != "" && !seen[b.Toplevel] {
+			seen[b.Toplevel] = true
+			tops = append(tops, b.Toplevel)
+		}
+	}
+	sort.Strings(tops)
+	return tops
+}
 
 // nixString quotes s as a Nix string literal.
 func nixString(s string) string {
@@ -119,8 +173,8 @@ func (d *Deployer) derivations(ctx context.Context, machines []*fleet.Machine) (
 }
 
 // buildStep evaluates and builds the selected machines' systems, one
-// output per machine: its toplevel, or buildFailureKey+name with the error
-// of a machine that does not evaluate or build.
+// result per machine (built): its toplevel, or the error of a machine that
+// does not evaluate or build.
 func (d *Deployer) buildStep(machines []*fleet.Machine) *pipeline.Step {
 	build := &pipeline.Step{
 		Name: stepBuild, Def: "deploy-build-v3", Deps: []string{stepEvaluate},
@@ -130,9 +184,10 @@ func (d *Deployer) buildStep(machines []*fleet.Machine) *pipeline.Step {
 		Effect: true, // a cache hit is only good while the outputs are still in the store
 		Verify: func(ctx context.Context, in pipeline.Input, rec pipeline.Outputs) (bool, error) {
 			for _, m := range machines {
-				p := rec[m.Name]
-				if drv := rec[onTargetKey+m.Name]; drv != "" {
-					p = drv // built on the machine: its derivation is what is kept here
+				b := builtOf(rec, m.Name)
+				p := b.Toplevel
+				if b.Drv != "" {
+					p = b.Drv // built on the machine: its derivation is what is kept here
 				}
 				if _, err := os.Lstat(p); err != nil || p == "" {
 					return false, nil
@@ -142,7 +197,7 @@ func (d *Deployer) buildStep(machines []*fleet.Machine) *pipeline.Step {
 		},
 		Run: func(ctx context.Context, in pipeline.Input) (pipeline.Outputs, error) {
 			// A machine that does not evaluate or build fails alone: its
-			// error goes into the outputs ("!"+name) for its own steps to
+			// error goes into the outputs (built.Err) for its own steps to
 			// report, and the rest of the fleet deploys. Only when no
 			// machine is left does the step itself fail.
 			want, failed := d.derivations(ctx, machines)
@@ -165,12 +220,12 @@ func (d *Deployer) buildStep(machines []*fleet.Machine) *pipeline.Step {
 			for _, m := range machines {
 				err := failed[m.Name]
 				if err == nil && d.buildsOnTarget(m) {
-					out[m.Name], out[onTargetKey+m.Name] = want[m.Name].Out, want[m.Name].Drv
+					built{Toplevel: want[m.Name].Out, Drv: want[m.Name].Drv}.put(out, m.Name)
 					continue
 				}
 				if err == nil {
 					if _, serr := os.Lstat(want[m.Name].Out); serr == nil {
-						out[m.Name] = want[m.Name].Out
+						built{Toplevel: want[m.Name].Out}.put(out, m.Name)
 						continue
 					}
 					err = buildErr
@@ -178,7 +233,7 @@ func (d *Deployer) buildStep(machines []*fleet.Machine) *pipeline.Step {
 						err = fmt.Errorf("nix build did not produce %s's toplevel %s", m.Name, want[m.Name].Out)
 					}
 				}
-				out[buildFailureKey+m.Name] = err.Error()
+				built{Err: err.Error()}.put(out, m.Name)
 				errs = append(errs, fmt.Errorf("%s: %w", m.Name, err))
 			}
 			if len(errs) == len(machines) {

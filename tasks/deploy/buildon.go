@@ -45,11 +45,6 @@ import (
 // Nix is asked to build anything. A machine deployed on the machine it
 // runs on builds here: here is the target.
 
-// onTargetKey prefixes, in the build step's outputs, the derivation of a
-// machine that builds its own system (its toplevel's output path is under
-// the machine's name, as for every machine, but not in this store).
-const onTargetKey = "@"
-
 // buildsOnTarget says whether m builds its own system: --build-on (any
 // machine of the deploy), else its deploy.buildOn. The machine this runs
 // on builds here.
@@ -140,7 +135,7 @@ func (d *Deployer) onTarget(ctx context.Context, in pipeline.Input, m *fleet.Mac
 	if err != nil {
 		return "", "", nil, err
 	}
-	drv = in.Deps[stepBuild][onTargetKey+m.Name]
+	drv = builtOf(in.Deps[stepBuild], m.Name).Drv
 	if drv == "" {
 		return "", "", nil, fmt.Errorf("%s: the build step recorded no derivation to build on the machine", m.Name)
 	}

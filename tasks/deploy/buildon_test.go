@@ -11,6 +11,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/hostsh"
+	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
 // TestBuildOnScriptsArePOSIX: the scripts a build on the machine runs there
@@ -97,4 +98,26 @@ func TestLocalMachine(t *testing.T) {
 		assert.ErrorContains(t, d.checkLocal(strings.Fields(sel)), "name exactly that machine (got "+got+")")
 	}
 	assert.NilError(t, d.checkLocal([]string{"a"}))
+}
+
+// TestBuiltRoundTrip: each machine's build result reads back as written,
+// whatever the other machines' are, and only the toplevels built in this
+// store are the fleet's to copy.
+func TestBuiltRoundTrip(t *testing.T) {
+	results := map[string]built{
+		"here":      {Toplevel: "/nix/store/a-here"},
+		"twin":      {Toplevel: "/nix/store/a-here"}, // the same system: listed once
+		"onmachine": {Toplevel: "/nix/store/b-on", Drv: "/nix/store/b-on.drv"},
+		"broken":    {Err: "error: attribute 'x' missing"},
+		"other":     {Toplevel: "/nix/store/c-other"},
+	}
+	out := pipeline.Outputs{}
+	for m, b := range results {
+		b.put(out, m)
+	}
+	for m, want := range results {
+		assert.DeepEqual(t, builtOf(out, m), want)
+	}
+	assert.DeepEqual(t, builtOf(out, "unselected"), built{})
+	assert.DeepEqual(t, builtHere(out), []string{"/nix/store/a-here", "/nix/store/c-other"})
 }

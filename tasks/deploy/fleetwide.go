@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/vanixiets/vanixiets/tasks/nix"
@@ -30,21 +29,7 @@ type fleetWide struct {
 // toplevels are the build step's outputs (machine -> toplevel): every
 // copy step sees the same ones.
 func (fw *fleetWide) toplevels(build pipeline.Outputs) []string {
-	fw.topsOnce.Do(func() {
-		seen := map[string]bool{}
-		for k, t := range build {
-			// Failures, and machines that build their own system (their
-			// toplevel is not in this store: buildon.go), have nothing here.
-			if strings.HasPrefix(k, buildFailureKey) || strings.HasPrefix(k, onTargetKey) || build[onTargetKey+k] != "" {
-				continue
-			}
-			if t != "" && !seen[t] {
-				seen[t] = true
-				fw.tops = append(fw.tops, t)
-			}
-		}
-		sort.Strings(fw.tops)
-	})
+	fw.topsOnce.Do(func() { fw.tops = builtHere(build) })
 	return fw.tops
 }
 

@@ -16,14 +16,14 @@ import (
 )
 
 func (d *Deployer) toplevel(in pipeline.Input, m *fleet.Machine) (string, error) {
-	if e := in.Deps[stepBuild][buildFailureKey+m.Name]; e != "" {
-		return "", fmt.Errorf("%s: %s", m.Name, e)
+	b := builtOf(in.Deps[stepBuild], m.Name)
+	if b.Err != "" {
+		return "", fmt.Errorf("%s: %s", m.Name, b.Err)
 	}
-	t := in.Deps[stepBuild][m.Name]
-	if t == "" {
+	if b.Toplevel == "" {
 		return "", fmt.Errorf("%s: the build produced no toplevel", m.Name)
 	}
-	return t, nil
+	return b.Toplevel, nil
 }
 
 // hostFor returns the machine's toplevel from the build step and the

@@ -175,7 +175,7 @@ func (d *Deployer) summarize(machines []*fleet.Machine, results []pipeline.Resul
 		if s.Duration == 0 {
 			s.Duration = took
 		}
-		s.Toplevel = byName[stepBuild].Outputs[m.Name]
+		s.Toplevel = builtOf(byName[stepBuild].Outputs, m.Name).Toplevel
 		unchanged, installed := false, false
 		for _, st := range stepsInOrder(m.Name) {
 			r, ok := byName[st]
