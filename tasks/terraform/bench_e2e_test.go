@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +147,28 @@ func TestValidateGCP(t *testing.T) {
 func TestValidateHetznerOnly(t *testing.T) {
 	e := newEnv(t, fakehcloud.Config{})
 	assert.NilError(t, e.w.Validate(context.Background(), rendering(t, e.id, "alpha", "beta")), e.log.String())
+}
+
+// TestValidateNamesGoogleServices: the set-up's google provider registers
+// only the services the fleet uses. A resource of another product fails
+// validation with terraform's own words, and the suite adds the rebuild
+// that would make it known.
+func TestValidateNamesGoogleServices(t *testing.T) {
+	e := newEnv(t, fakehcloud.Config{})
+	assert.NilError(t, e.w.defaults())
+	services := e.w.googleServices()
+	if services == "" || slices.Contains(strings.Fields(services), "storage") {
+		t.Skipf("the mirror's google provider is not a build without the storage service (its stamp names services %q)", services)
+	}
+	c, err := terranix.Parse([]byte(`{
+  "terraform": {"required_providers": {"google": {"source": "hashicorp/google"}}},
+  "provider": {"google": {"project": "lab"}},
+  "resource": {"google_storage_bucket": {"state": {"name": "lab-state", "location": "EU"}}}
+}`))
+	assert.NilError(t, err)
+	r, err := terranix.NewRendering(c, nil, []string{e.id.Recipient().String()})
+	assert.NilError(t, err)
+	err = e.w.Validate(context.Background(), r)
+	assert.ErrorContains(t, err, `does not support resource type "google_storage_bucket"`)
+	assert.ErrorContains(t, err, `GOOGLE_SERVICES="`+services+` <service>" bash scripts/install-google-provider.sh`)
 }

@@ -42,7 +42,7 @@ import (
 )
 
 // InstallHint says how to get terraform and the providers.
-const InstallHint = "run scripts/install-terraform.sh (links /usr/local/bin/terraform or builds terraform v1.5.7 with go install in 2-4 min; builds the hcloud provider in about 1 min) and scripts/install-google-provider.sh (builds the google provider once, about 4 min of two cores)"
+const InstallHint = "run scripts/install-terraform.sh (links /usr/local/bin/terraform or builds terraform v1.5.7 with go install in 2-4 min; builds the hcloud provider in about 1 min) and scripts/install-google-provider.sh (builds the google provider once, with the compute service only: about 2 min of two cores)"
 
 // Workspace is one terraform state and the directory it is worked on in.
 type Workspace struct {
@@ -529,7 +529,7 @@ func (rn *run) plan(ctx context.Context, r *terranix.Rendering, destroy bool, ta
 	}
 	changed := false
 	if err := rn.withLock(func() (err error) { changed, err = rn.tf.Plan(ctx, opts...); return err }); err != nil {
-		return nil, fmt.Errorf("terraform plan: %w", err)
+		return nil, fmt.Errorf("terraform plan: %w%s", err, rn.w.googleHint(err.Error()))
 	}
 	p := &tfjson.Plan{}
 	if changed {
@@ -892,7 +892,8 @@ func (w *Workspace) Validate(ctx context.Context, r *terranix.Rendering) (err er
 		for _, d := range out.Diagnostics {
 			msgs = append(msgs, d.Summary+": "+d.Detail)
 		}
-		return fmt.Errorf("terraform validate: %s", strings.Join(msgs, "; "))
+		all := strings.Join(msgs, "; ")
+		return fmt.Errorf("terraform validate: %s%s", all, w.googleHint(all))
 	}
 	return nil
 }
