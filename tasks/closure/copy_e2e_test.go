@@ -20,6 +20,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 	"github.com/vanixiets/vanixiets/tasks/remote/sshdtest"
 )
@@ -34,10 +35,7 @@ import (
 // three paths.
 func testClosure(t *testing.T) (*nix.Nix, map[string]string) {
 	t.Helper()
-	n, err := nix.New()
-	if err != nil {
-		t.Skipf("nix not installed (scripts/setup.sh): %v", err)
-	}
+	n := nixtest.New(t)
 	expr := `let mk = name: dep: size: derivation {
   inherit name; system = builtins.currentSystem; builder = "/bin/sh";
   args = [ "-c" "{ echo ${dep}; i=0; while [ $i -lt ${toString size} ]; do echo vanixiets-closure-test-$i; i=$((i+1)); done; } > $out" ];

@@ -12,7 +12,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
-	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
@@ -21,10 +21,7 @@ import (
 // check and the terranix render (tasks/terranix TestStepsShareTheFlakesFiles)
 // hash the same set, so one content is one input everywhere.
 func TestDeployKeysTheFlakesFiles(t *testing.T) {
-	n, err := nix.New()
-	if err != nil {
-		t.Skip("nix is not installed: ", err)
-	}
+	n := nixtest.New(t)
 	ctx := context.Background()
 	repo := t.TempDir()
 	for p, body := range map[string]string{

@@ -14,7 +14,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/hostsh"
-	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 )
 
 const testTop = "/nix/store/0c4jv1b8kqf8dr4bhnvsmsw5xzqn5p2h-nixos-system-cinnabar-lab"
@@ -66,10 +66,7 @@ func FuzzParseProbe(f *testing.F) {
 // TestInstallStepOnlyForCloudMachines: only a cloud machine's host is
 // probed for Nix, before anything else reaches it.
 func TestInstallStepOnlyForCloudMachines(t *testing.T) {
-	n, err := nix.New()
-	if err != nil {
-		t.Skip("nix is not installed: ", err)
-	}
+	n := nixtest.New(t)
 	d := &Deployer{opt: Options{Action: "switch", Nix: n}, flake: "/fleet", conns: map[string]*connEntry{}}
 	laptop := &fleet.Machine{Name: "stibnite", MachineClass: "darwin"}
 	assert.Assert(t, d.installStep(laptop) == nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 )
 
 // BenchmarkCheckFleetWarm is check:fleet on an unchanged flake: hash the
@@ -18,7 +19,7 @@ import (
 // does), read the cached evaluation, parse, validate, print the table. The
 // nix-processes/op metric must be 0.
 func BenchmarkCheckFleetWarm(b *testing.B) {
-	n := needNix(b)
+	n := nixtest.New(b)
 	ctx := context.Background()
 	statFile := filepath.Join(b.TempDir(), "statcache")
 	store := cache.NewLocal(b.TempDir())
@@ -54,7 +55,7 @@ func BenchmarkCheckFleetWarm(b *testing.B) {
 // new to the store (a nonce in every derivation) and builds all 8 machines'
 // closures. The copy is made outside the timer.
 func BenchmarkBuildLabCold(b *testing.B) {
-	n := needNix(b)
+	n := nixtest.New(b)
 	ctx := context.Background()
 	paths := 0
 	var total time.Duration

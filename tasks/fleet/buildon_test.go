@@ -2,14 +2,13 @@ package fleet
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"gotest.tools/v3/assert"
 
-	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 )
 
 // TestShapeRendersBuildOn: modules/_fleet/shape.nix (the contract's one
@@ -17,13 +16,7 @@ import (
 // the machine declares none (built on the deployer), and the Go side reads
 // both.
 func TestShapeRendersBuildOn(t *testing.T) {
-	n, err := nix.New()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	n := nixtest.New(t)
 	shape, err := filepath.Abs("../../modules/_fleet/shape.nix")
 	assert.NilError(t, err)
 	expr := `(import ` + shape + ` { data = {

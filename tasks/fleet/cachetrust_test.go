@@ -13,6 +13,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
@@ -125,7 +126,7 @@ func TestLoadIgnoresSharedEntries(t *testing.T) {
 // directory, same content, same cache) carries no path of the first.
 func TestCachedResultsCarryNoCheckoutPath(t *testing.T) {
 	ctx := context.Background()
-	n := needNix(t)
+	n := nixtest.New(t)
 	firstRoot := filepath.Dir(copyLab(t, nil))
 	first := filepath.Join(firstRoot, "lab")
 	secondRoot := filepath.Join(t.TempDir(), "second-clone")

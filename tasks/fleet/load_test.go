@@ -19,26 +19,14 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
-
-// needNix skips without nix, except under CI where it fails.
-func needNix(tb testing.TB) *nix.Nix {
-	tb.Helper()
-	n, err := nix.New()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("CI without nix: %v", err)
-		}
-		tb.Skipf("%v", err)
-	}
-	return n
-}
 
 // testLoader has its own cache directory and an in-memory stat cache, so
 // tests never see each other's (or the user's) cached evaluations.
 func testLoader(tb testing.TB) *Loader {
-	n := needNix(tb)
+	n := nixtest.New(tb)
 	return &Loader{Nix: n, Cache: cache.NewLocal(tb.TempDir()), Hasher: digest.NewHasher("")}
 }
 
@@ -242,7 +230,7 @@ func TestCheckFlake(t *testing.T) {
 
 func TestSourceKeyCoversFleetData(t *testing.T) {
 	lab := copyLab(t, nil)
-	l := &Loader{Nix: needNix(t), Cache: cache.NewLocal(t.TempDir()), Hasher: digest.NewHasher("")}
+	l := &Loader{Nix: nixtest.New(t), Cache: cache.NewLocal(t.TempDir()), Hasher: digest.NewHasher("")}
 	ff, err := FilesOf(context.Background(), lab)
 	assert.NilError(t, err)
 	m, err := ff.hash(l.Hasher)

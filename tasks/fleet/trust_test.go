@@ -6,7 +6,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -92,13 +92,7 @@ func TestLabIdentityFiles(t *testing.T) {
 // placeholders, and a fleet with them fails validation saying how to set
 // one. Before, it held the lab's published keys.
 func TestRealFleetHasPlaceholders(t *testing.T) {
-	n, err := nix.New()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	n := nixtest.New(t)
 	cmd := exec.Command(n.Bin, "eval", "--json", "--file", "../../modules/_fleet/users.nix")
 	cmd.Env = n.Env()
 	out, err := cmd.Output()

@@ -22,7 +22,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
-	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 	"github.com/vanixiets/vanixiets/tasks/terraform"
 )
@@ -32,9 +32,7 @@ import (
 func needAll(t testing.TB) {
 	t.Helper()
 	labtest.NeedRoot(t)
-	if _, err := nix.New(); err != nil {
-		t.Skip("nix is not installed: ", err)
-	}
+	nixtest.New(t)
 	if _, err := os.Stat(filepath.Join(paths.Tools(), "terraform.rc")); err != nil {
 		t.Skip("terraform tools not installed: run scripts/install-terraform.sh")
 	}

@@ -13,7 +13,7 @@ import (
 
 	"gotest.tools/v3/assert"
 
-	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/terraform"
 )
 
@@ -21,9 +21,7 @@ import (
 // test's own.
 func labOptions(t *testing.T) Options {
 	t.Helper()
-	if _, err := nix.New(); err != nil {
-		t.Skip("nix is not installed: ", err)
-	}
+	nixtest.New(t)
 	flake, err := filepath.Abs(filepath.Join("..", "..", "lab"))
 	assert.NilError(t, err)
 	keys, _ := filepath.Glob(filepath.Join(flake, "keys", "*.agekey"))

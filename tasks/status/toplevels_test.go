@@ -12,17 +12,14 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
-	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 )
 
 // The status's evaluation is skipped while the flake's files, the
 // selection and nix are unchanged, runs again when any changes, and a
 // partial answer is passed on but never recorded.
 func TestToplevelsCached(t *testing.T) {
-	n, err := nix.New()
-	if err != nil {
-		t.Skipf("no nix: %v", err)
-	}
+	n := nixtest.New(t)
 	flake := t.TempDir()
 	write := func(body string) {
 		assert.NilError(t, os.WriteFile(filepath.Join(flake, "flake.nix"), []byte(body), 0o644))

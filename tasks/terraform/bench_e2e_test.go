@@ -16,7 +16,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
-	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
 
@@ -36,9 +36,7 @@ func copyFlake(tb testing.TB) string {
 // fleet whose server already exists: the "nothing changed" path of
 // tf:render followed by tf:plan. Target: at most 3 s.
 func BenchmarkRenderPlanNoChange(b *testing.B) {
-	if _, err := nix.New(); err != nil {
-		b.Skip(err)
-	}
+	nixtest.New(b)
 	e := newEnv(b, fakehcloud.Config{})
 	e.w.Vault.Recipients = withOwn(nil, e.w.Vault.Identities)
 	ctx := context.Background()
@@ -134,9 +132,7 @@ func TestLabBackedProvisionAndToggle(t *testing.T) {
 // validate and the google provider of the mirror (scripts/setup.sh builds
 // it; a missing one is a failure here, with the install hint).
 func TestValidateGCP(t *testing.T) {
-	if _, err := nix.New(); err != nil {
-		t.Skip(err)
-	}
+	nixtest.New(t)
 	e := newEnv(t, fakehcloud.Config{})
 	e.w.Vault.Recipients = withOwn(nil, e.w.Vault.Identities)
 	r, err := (&terranix.Renderer{Flake: copyFlake(t), CacheDir: t.TempDir()}).Render(context.Background())

@@ -27,6 +27,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
 
@@ -45,9 +46,7 @@ var cloudMachines = []terranix.Machine{
 // not on a copy of it.
 func labCloudConfig(t testing.TB, enabled ...string) *terranix.Config {
 	t.Helper()
-	if _, err := nix.New(); err != nil {
-		t.Skip(err)
-	}
+	nixtest.New(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	assert.NilError(t, err)
 	on, _ := json.Marshal(enabled)

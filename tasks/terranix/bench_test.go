@@ -8,15 +8,14 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 )
 
 // BenchmarkRenderWarm: tf:render of the repository's lab flake with its
 // rendering in the cache: one git ls-files, a stat-cached walk of the
 // tracked files, one cache read, no nix.
 func BenchmarkRenderWarm(b *testing.B) {
-	if _, err := nix.New(); err != nil {
-		b.Skip("nix is not installed: ", err)
-	}
+	nixtest.New(b)
 	r := &Renderer{Flake: filepath.Join("..", "..", "lab"), CacheDir: b.TempDir()}
 	ctx := context.Background()
 	_, err := r.Render(ctx)

@@ -13,6 +13,7 @@ import (
 	"gotest.tools/v3/golden"
 
 	"github.com/vanixiets/vanixiets/tasks/nix"
+	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 )
 
 func load(t *testing.T, name string) *Config {
@@ -142,9 +143,7 @@ func copyDir(t *testing.T, from, to string) {
 // TestRenderWithRealNix renders a real flake with nix, is served from the
 // cache the second time (no nix process), and re-renders after an edit.
 func TestRenderWithRealNix(t *testing.T) {
-	if _, err := nix.New(); err != nil {
-		t.Skip("nix is not installed: ", err)
-	}
+	nixtest.New(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	flake := filepath.Join(dir, "flake")
@@ -180,9 +179,7 @@ func TestRenderWithRealNix(t *testing.T) {
 }
 
 func TestRenderRefusesInvalid(t *testing.T) {
-	if _, err := nix.New(); err != nil {
-		t.Skip("nix is not installed: ", err)
-	}
+	nixtest.New(t)
 	dir := t.TempDir()
 	flake := filepath.Join(dir, "flake")
 	copyDir(t, "testdata/flake", flake)
@@ -228,9 +225,7 @@ func FuzzCanonicalize(f *testing.F) {
 // reads), so an edit to a tracked file beside the flake re-renders, and an
 // untracked file (which nix never sees) does not.
 func TestRenderKeyFollowsGitTrackedFiles(t *testing.T) {
-	if _, err := nix.New(); err != nil {
-		t.Skip("nix is not installed: ", err)
-	}
+	nixtest.New(t)
 	ctx := context.Background()
 	repo := t.TempDir()
 	flake := filepath.Join(repo, "fleet")
