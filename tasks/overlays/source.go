@@ -401,38 +401,50 @@ var guardIdent = map[string]bool{
 	"isDarwin": true, "isLinux": true, "isAarch64": true, "isx86_64": true, "isi686": true, "isx86": true, "isAarch": true,
 }
 
-// skipLet returns the index just after the "in" that closes the let at i.
-func (s *source) skipLet(i, end int) int {
-	depth := 0
+// scanTop calls visit for each token of [i, end) that is not inside a
+// bracket group opened in that range (a group is skipped whole), and
+// returns the index of the first token for which visit reports true, or
+// end.
+func (s *source) scanTop(i, end int, visit func(t token) bool) int {
 	for j := i; j < end; {
 		t := s.code[j]
-		switch {
-		case isOpener(t):
+		if isOpener(t) {
 			j = s.closeOf(j) + 1
 			continue
-		case t.is(tIdent, "let"):
-			depth++
-		case t.is(tIdent, "in"):
-			depth--
-			if depth == 0 {
-				return j + 1
-			}
+		}
+		if visit(t) {
+			return j
 		}
 		j++
 	}
 	return end
 }
 
+// skipLet returns the index just after the "in" that closes the let at i.
+func (s *source) skipLet(i, end int) int {
+	depth := 0
+	in := s.scanTop(i, end, func(t token) bool {
+		switch {
+		case t.is(tIdent, "let"):
+			depth++
+		case t.is(tIdent, "in"):
+			depth--
+			return depth == 0
+		}
+		return false
+	})
+	if in == end {
+		return end
+	}
+	return in + 1
+}
+
 // valueEnd returns the index of the ";" ending a binding's value that starts
 // at i, skipping brackets and the ";" of nested let, with and assert.
 func (s *source) valueEnd(i, end int) int {
 	lets, semis := 0, 0
-	for j := i; j < end; {
-		t := s.code[j]
+	return s.scanTop(i, end, func(t token) bool {
 		switch {
-		case isOpener(t):
-			j = s.closeOf(j) + 1
-			continue
 		case t.is(tIdent, "let"):
 			lets++
 		case t.is(tIdent, "in"):
@@ -443,17 +455,16 @@ func (s *source) valueEnd(i, end int) int {
 			semis++
 		case t.punct(";"):
 			if lets > 0 {
-				break
+				return false
 			}
 			if semis > 0 {
 				semis--
-				break
+				return false
 			}
-			return j
+			return true
 		}
-		j++
-	}
-	return end
+		return false
+	})
 }
 
 func (s *source) walkEntries(start, end int, guard string) []*Entry {
