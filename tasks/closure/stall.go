@@ -103,14 +103,14 @@ func (w *watchdog) reader(r io.Reader) io.Reader {
 	if w == nil {
 		return r
 	}
-	return activeReader{r, w}
+	return readFunc(w.active(r.Read))
 }
 
 func (w *watchdog) writer(wr io.Writer) io.Writer {
 	if w == nil {
 		return wr
 	}
-	return activeWriter{wr, w}
+	return writeFunc(w.active(wr.Write))
 }
 
 // pathSent and pathAcked count the copy's progress for the error.
@@ -126,28 +126,21 @@ func (w *watchdog) pathAcked() {
 	}
 }
 
-type activeReader struct {
-	r io.Reader
-	w *watchdog
-}
-
-func (a activeReader) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
-	if n > 0 {
-		a.w.touch()
+// active wraps one Read or Write so that every byte it moves is progress.
+func (w *watchdog) active(f func([]byte) (int, error)) func([]byte) (int, error) {
+	return func(p []byte) (int, error) {
+		n, err := f(p)
+		if n > 0 {
+			w.touch()
+		}
+		return n, err
 	}
-	return n, err
 }
 
-type activeWriter struct {
-	wr io.Writer
-	w  *watchdog
-}
+type readFunc func([]byte) (int, error)
 
-func (a activeWriter) Write(p []byte) (int, error) {
-	n, err := a.wr.Write(p)
-	if n > 0 {
-		a.w.touch()
-	}
-	return n, err
-}
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
+
+type writeFunc func([]byte) (int, error)
+
+func (f writeFunc) Write(p []byte) (int, error) { return f(p) }
