@@ -52,18 +52,17 @@ func (Check) Fleet(ctx context.Context) (err error) {
 	return nil
 }
 
-// loadFleet loads and validates the fleet of the flake the target works on
-// (cached: no nix process on a warm run).
-func loadFleet(ctx context.Context) (*fleet.Fleet, error) {
-	ref, err := flakeArg()
-	if err != nil {
-		return nil, err
+// loadFleet returns the flake the target works on (flakeArg) and its
+// fleet, loaded and validated (cached: no nix process on a warm run).
+func loadFleet(ctx context.Context) (ref string, f *fleet.Fleet, err error) {
+	if ref, err = flakeArg(); err != nil {
+		return "", nil, err
 	}
-	f, err := fleet.NewLoader().Load(ctx, ref)
+	f, err = fleet.Load(ctx, ref)
 	if err != nil && !strings.Contains(err.Error(), ref) {
-		return nil, fmt.Errorf("flake %s: %w", ref, err)
+		return ref, nil, fmt.Errorf("flake %s: %w", ref, err)
 	}
-	return f, err
+	return ref, f, err
 }
 
 // Flake runs `nix flake check` on the flake (--flake, $VANIXIETS_FLAKE,
@@ -76,7 +75,7 @@ func (Check) Flake(ctx context.Context) (err error) {
 	}
 	// `nix flake check` knows nothing of the suite's contract: a flake
 	// with no (or an invalid) fleet output passes it. Check the fleet first.
-	if _, err := loadFleet(ctx); err != nil {
+	if _, _, err := loadFleet(ctx); err != nil {
 		return err
 	}
 	res, err := fleet.NewLoader().CheckFlake(ctx, ref)

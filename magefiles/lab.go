@@ -51,11 +51,7 @@ func fleetLab(ctx context.Context) (*lab.Lab, error) {
 	if err := l.Preflight(ctx); err != nil {
 		return nil, err
 	}
-	ref, err := flakeArg()
-	if err != nil {
-		return nil, err
-	}
-	f, err := loadFleet(ctx)
+	ref, f, err := loadFleet(ctx)
 	if err != nil {
 		return nil, err
 	}

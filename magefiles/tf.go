@@ -48,7 +48,7 @@ func withTf(ctx context.Context, fn func(s *terraform.Session) error) error {
 // fleet's message (machine, field, fix) rather than Nix's type error from
 // the terranix render.
 func tfFlake(ctx context.Context) (flake, state string, err error) {
-	if _, err := loadFleet(ctx); err != nil {
+	if _, _, err := loadFleet(ctx); err != nil {
 		return "", "", err
 	}
 	flake = flag("flake", "")
