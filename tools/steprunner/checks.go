@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,34 +27,28 @@ func loadFleet(path string) (*fleet.Fleet, error) {
 // the inputs and writes its canonical JSON: a build output other rules (and
 // `bazel build //:terraform`) can use.
 func terranixRender(ctx context.Context, out, flakeDir, system string, files []string) error {
-	if out == "" {
-		return errors.New("-out is required")
-	}
-	n, ref, cleanup, err := privateFlake(files, flakeDir)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	res, err := n.Build(ctx, nix.Installable(ref, "packages."+system+".terraform"))
-	if err != nil {
-		return fmt.Errorf("nix build %s#packages.%s.terraform: %v", flakeDir, system, err)
-	}
-	if len(res) != 1 {
-		return fmt.Errorf("nix build %s#packages.%s.terraform: want one output, got %d", flakeDir, system, len(res))
-	}
-	p := res[0].Out()
-	if st, err := os.Stat(p); err == nil && st.IsDir() {
-		p = filepath.Join(p, "config.tf.json")
-	}
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	canon, err := terranix.Canonicalize(raw)
-	if err != nil {
-		return fmt.Errorf("%s: %v", p, err)
-	}
-	return fsutil.WriteFile(out, canon, 0o644)
+	return inPrivateFlake(out, files, flakeDir, func(n *nix.Nix, ref string) error {
+		res, err := n.Build(ctx, nix.Installable(ref, "packages."+system+".terraform"))
+		if err != nil {
+			return fmt.Errorf("nix build %s#packages.%s.terraform: %v", flakeDir, system, err)
+		}
+		if len(res) != 1 {
+			return fmt.Errorf("nix build %s#packages.%s.terraform: want one output, got %d", flakeDir, system, len(res))
+		}
+		p := res[0].Out()
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			p = filepath.Join(p, "config.tf.json")
+		}
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		canon, err := terranix.Canonicalize(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %v", p, err)
+		}
+		return fsutil.WriteFile(out, canon, 0o644)
+	})
 }
 
 // terranixCheck validates the rendered configuration against the fleet's

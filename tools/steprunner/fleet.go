@@ -19,19 +19,13 @@ import (
 // writes the JSON. It is the one action that needs nix and its store; every
 // fleet test reads its output, so nix runs once per change of the inputs.
 func fleetEval(ctx context.Context, out, flakeDir string, files []string) error {
-	if out == "" {
-		return errors.New("-out is required")
-	}
-	n, ref, cleanup, err := privateFlake(files, flakeDir)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	data, err := n.EvalJSON(ctx, nix.Installable(ref, "fleet"))
-	if err != nil {
-		return fmt.Errorf("nix eval %s#fleet: %v", flakeDir, err)
-	}
-	return fsutil.WriteFile(out, data, 0o644)
+	return inPrivateFlake(out, files, flakeDir, func(n *nix.Nix, ref string) error {
+		data, err := n.EvalJSON(ctx, nix.Installable(ref, "fleet"))
+		if err != nil {
+			return fmt.Errorf("nix eval %s#fleet: %v", flakeDir, err)
+		}
+		return fsutil.WriteFile(out, data, 0o644)
+	})
 }
 
 // splitFleet reads the fleet JSON and parses each machine record on its own,
@@ -165,29 +159,30 @@ func fleetInventory(path string) error {
 	return nil
 }
 
-// privateFlake copies the declared input files into a private git tree (so
-// nix sees exactly the action's inputs) and returns the nix driver and the
-// flake reference of flakeDir inside it; cleanup removes the copy.
-func privateFlake(files []string, flakeDir string) (*nix.Nix, string, func(), error) {
+// inPrivateFlake copies the declared input files into a private git tree
+// (so nix sees exactly the action's inputs) and runs fn with the nix driver
+// and the flake reference of flakeDir inside it, for an action whose
+// output is out (required). The copy is removed afterwards.
+func inPrivateFlake(out string, files []string, flakeDir string, fn func(n *nix.Nix, ref string) error) error {
+	if out == "" {
+		return errors.New("-out is required")
+	}
 	tree, err := copyTree(files)
 	if err != nil {
-		return nil, "", nil, err
+		return err
 	}
-	cleanup := func() { os.RemoveAll(tree) }
+	defer os.RemoveAll(tree)
 	nixEnv(tree)
 	if err := gitTree(tree); err != nil {
-		cleanup()
-		return nil, "", nil, err
+		return err
 	}
 	n, err := nix.New()
 	if err != nil {
-		cleanup()
-		return nil, "", nil, err
+		return err
 	}
 	ref, err := nix.FlakeRef(filepath.Join(tree, flakeDir))
 	if err != nil {
-		cleanup()
-		return nil, "", nil, err
+		return err
 	}
-	return n, ref, cleanup, nil
+	return fn(n, ref)
 }

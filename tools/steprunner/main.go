@@ -36,31 +36,30 @@ func main() {
 	defer stop()
 	cmd, args := os.Args[1], os.Args[2:]
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	// The flags several subcommands share, each described once.
+	fleetJSON := func() *string { return fs.String("fleet", "", "fleet JSON") }
+	flakeDir := func() *string { return fs.String("flake", "lab", "flake directory, relative to the copied tree") }
 	var err error
 	switch cmd {
 	case "fleet-eval":
-		out := fs.String("out", "", "where to write the fleet JSON")
-		flake := fs.String("flake", "lab", "flake directory, relative to the copied tree")
+		out, flake := fs.String("out", "", "where to write the fleet JSON"), flakeDir()
 		fs.Parse(args)
 		err = fleetEval(ctx, *out, *flake, fs.Args())
 	case "fleet-machine":
-		fleetPath := fs.String("fleet", "", "fleet JSON")
-		machine := fs.String("machine", "", "machine to check")
+		fleetPath, machine := fleetJSON(), fs.String("machine", "", "machine to check")
 		fs.Parse(args)
 		err = fleetMachine(*fleetPath, *machine)
 	case "fleet-inventory":
-		fleetPath := fs.String("fleet", "", "fleet JSON")
+		fleetPath := fleetJSON()
 		fs.Parse(args)
 		err = fleetInventory(*fleetPath)
 	case "terranix-render":
-		out := fs.String("out", "", "where to write config.tf.json")
-		flake := fs.String("flake", "lab", "flake directory, relative to the copied tree")
+		out, flake := fs.String("out", "", "where to write config.tf.json"), flakeDir()
 		system := fs.String("system", "x86_64-linux", "packages.<system>.terraform")
 		fs.Parse(args)
 		err = terranixRender(ctx, *out, *flake, *system, fs.Args())
 	case "terranix-check":
-		tf := fs.String("tf", "", "rendered config.tf.json")
-		fleetPath := fs.String("fleet", "", "fleet JSON")
+		tf, fleetPath := fs.String("tf", "", "rendered config.tf.json"), fleetJSON()
 		fs.Parse(args)
 		err = terranixCheck(*tf, *fleetPath)
 	case "overlays":
@@ -69,8 +68,7 @@ func main() {
 		fs.Parse(args)
 		err = overlaysCheck(ctx, *root, *systems, fs.Args())
 	case "vars-check":
-		fleetPath := fs.String("fleet", "", "fleet JSON")
-		dir := fs.String("dir", "lab/vars", "vars tree inside the copied tree")
+		fleetPath, dir := fleetJSON(), fs.String("dir", "lab/vars", "vars tree inside the copied tree")
 		fs.Parse(args)
 		err = varsCheck(*fleetPath, *dir, fs.Args())
 	default:
