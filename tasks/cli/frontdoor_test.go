@@ -22,6 +22,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
@@ -168,23 +169,6 @@ func treeDigest(roots ...string) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-// changed lists the paths whose stamps differ.
-func changed(a, b map[string]string) []string {
-	var out []string
-	for k, v := range a {
-		if b[k] != v {
-			out = append(out, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // fixtures makes what the cases name: $TMP/file, $TMP/dir (no flake),
 // $TMP/nofleet (a flake with no fleet output), $TMP/outside/lab (the lab
 // flake copied out of git), $TMP/wrong.key (a valid age key no secret is
@@ -250,9 +234,9 @@ func runCases(t *testing.T, bin, root string, cases []badCase, env []string, wat
 			switch {
 			case code == 0:
 				verdict = "WRONG (exit 0)"
-			case len(changed(before, treeStamps(watched...))) > 0 || (extraCheck != nil && extraCheck() != beforeExtra):
+			case len(treetest.Changed(before, treeStamps(watched...))) > 0 || (extraCheck != nil && extraCheck() != beforeExtra):
 				verdict = "WRONG (changed something)"
-				t.Logf("changed: %v", changed(before, treeStamps(watched...)))
+				t.Logf("changed: %v", treetest.Changed(before, treeStamps(watched...)))
 			case strings.Contains(string(out), "goroutine ") || strings.Contains(string(out), "panic:"):
 				verdict = "RAW (panic)"
 			case code != c.exit || !c.pattern.Match(out):

@@ -20,6 +20,7 @@ import (
 	"gotest.tools/v3/poll"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 )
 
 func TestGenerateLabFromNothingThenNoChange(t *testing.T) {
@@ -56,13 +57,13 @@ func TestGenerateLabFromNothingThenNoChange(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, len(rs), 5)
 
-	before := snapshot(t, v.Dir)
+	before := treetest.Snapshot(t, v.Dir)
 	v2 := newVarsAt(t, v)
 	rep2 := mustGenerate(t, v2, GenerateOptions{})
 	assert.Equal(t, len(rep2.Generated), 0)
 	assert.Equal(t, rep2.UpToDate, len(p.Units))
 	assert.Equal(t, len(rep2.StaleRecipients), 0)
-	assert.DeepEqual(t, changed(before, snapshot(t, v.Dir)), []string(nil))
+	assert.DeepEqual(t, treetest.Changed(before, treetest.Snapshot(t, v.Dir)), []string(nil))
 }
 
 // newVarsAt returns a fresh Vars (no cached plan) over the same directory.
@@ -77,13 +78,13 @@ func TestScriptChangeRegeneratesItAndDependentsOnly(t *testing.T) {
 	f, ids := labFleet(t)
 	v := newVars(t, f, ids, labEnv)
 	mustGenerate(t, v, GenerateOptions{})
-	before := snapshot(t, v.Dir)
+	before := treetest.Snapshot(t, v.Dir)
 
 	f.Machines["cinnabar"].Generators["openssh"].Script += "\n# rotated\n"
 	v2 := newVarsAt(t, v)
 	rep := mustGenerate(t, v2, GenerateOptions{})
 	assert.DeepEqual(t, rep.Generated, []string{"per-machine/cinnabar/openssh", "per-machine/cinnabar/openssh-fingerprint"})
-	for _, c := range changed(before, snapshot(t, v.Dir)) {
+	for _, c := range treetest.Changed(before, treetest.Snapshot(t, v.Dir)) {
 		assert.Assert(t, strings.HasPrefix(c, "per-machine/cinnabar/openssh") || c == "per-machine/cinnabar", "changed: %s", c)
 	}
 	// cinnabar's new host key makes its other secrets' recipients stale.
@@ -124,24 +125,22 @@ func TestAddMachineThenRekeyChangesOnlySharedRecipients(t *testing.T) {
 	g.Name = "newbox"
 	g.Cloud = nil
 	f.Machines["newbox"] = &g
-	before := snapshot(t, v.Dir)
+	before := treetest.Snapshot(t, v.Dir)
 
 	rep := mustGenerate(t, newVarsAt(t, v), GenerateOptions{Machines: []string{"newbox"}})
 	assert.DeepEqual(t, rep.Generated, []string{"per-machine/newbox/openssh", "per-machine/newbox/openssh-fingerprint", "per-machine/newbox/zerotier"})
 	assert.DeepEqual(t, rep.StaleRecipients, []string{"shared/admin-password/admin-password"})
-	for _, c := range changed(before, snapshot(t, v.Dir)) {
+	for _, c := range treetest.Changed(before, treetest.Snapshot(t, v.Dir)) {
 		assert.Assert(t, strings.HasPrefix(c, "per-machine/newbox") || c == "per-machine", "changed: %s", c)
 	}
 
-	mid := snapshot(t, v.Dir)
+	mid := treetest.Snapshot(t, v.Dir)
 	oldSecret, err := newVarsAt(t, v).Get("cinnabar", "admin-password/admin-password")
 	assert.NilError(t, err)
 	rekeyed, err := newVarsAt(t, v).Rekey()
 	assert.NilError(t, err)
 	assert.DeepEqual(t, rekeyed, []string{"shared/admin-password/admin-password"})
-	ch := changed(mid, snapshot(t, v.Dir))
-	sort.Strings(ch)
-	assert.DeepEqual(t, ch, []string{"shared/admin-password/admin-password", "shared/admin-password/admin-password/machines", "shared/admin-password/admin-password/machines/newbox", "shared/admin-password/admin-password/secret"})
+	assert.DeepEqual(t, treetest.Changed(mid, treetest.Snapshot(t, v.Dir)), []string{"shared/admin-password/admin-password", "shared/admin-password/admin-password/machines", "shared/admin-password/admin-password/machines/newbox", "shared/admin-password/admin-password/secret"})
 	// Same plaintext, now readable by newbox too.
 	newSecret, err := newVarsAt(t, v).Get("newbox", "admin-password/admin-password")
 	assert.NilError(t, err)
@@ -342,11 +341,11 @@ func TestFailedRegenerationKeepsOldSet(t *testing.T) {
 	f := parseFleet(t, fleetJSON(gens, id.Recipient().String()))
 	v := newVars(t, f, map[string]*age.X25519Identity{"admin": id}, nil)
 	mustGenerate(t, v, GenerateOptions{})
-	before := snapshot(t, v.Dir)
+	before := treetest.Snapshot(t, v.Dir)
 	f.Machines["m"].Generators["g"].Script = `printf two > "$out/x.pub"; exit 1`
 	_, err := newVarsAt(t, v).Generate(context.Background(), GenerateOptions{})
 	assert.ErrorContains(t, err, "script failed")
-	assert.DeepEqual(t, changed(before, snapshot(t, v.Dir)), []string(nil))
+	assert.DeepEqual(t, treetest.Changed(before, treetest.Snapshot(t, v.Dir)), []string(nil))
 }
 
 func TestRecoverInterruptedSwap(t *testing.T) {

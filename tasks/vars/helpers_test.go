@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
@@ -83,41 +81,6 @@ func assertNoPlaintext(t testing.TB, v *Vars) {
 	ents, err := os.ReadDir(v.TmpDir)
 	assert.NilError(t, err)
 	assert.Equal(t, len(ents), 0, "work directories left behind: %v", ents)
-}
-
-// snapshot maps every path under dir to its mode, mtime and content.
-func snapshot(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		assert.NilError(t, err)
-		info, err := d.Info()
-		assert.NilError(t, err)
-		var content []byte
-		if d.Type().IsRegular() {
-			content, _ = os.ReadFile(p)
-		}
-		r, _ := filepath.Rel(dir, p)
-		out[r] = info.Mode().String() + " " + info.ModTime().Format(time.RFC3339Nano) + " " + string(content)
-		return nil
-	})
-	return out
-}
-
-// changed lists the paths whose entry differs between two snapshots.
-func changed(a, b map[string]string) []string {
-	var out []string
-	for k, v := range a {
-		if b[k] != v {
-			out = append(out, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 func mustGenerate(t testing.TB, v *Vars, opts GenerateOptions) *Report {

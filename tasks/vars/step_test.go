@@ -12,6 +12,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
@@ -63,14 +64,14 @@ func TestGenerationStepsMissThenHit(t *testing.T) {
 		assert.Equal(t, res[u].Hit, false, u)
 	}
 
-	before := snapshot(t, v.Dir)
+	before := treetest.Snapshot(t, v.Dir)
 	res, rep = runGeneration(t, v, GenerateOptions{}, store)
 	for _, u := range []string{unitSSH, unitA, unitB} {
 		assert.Equal(t, res[u].Status, pipeline.Cached, u)
 	}
 	assert.Equal(t, len(rep.Generated), 0)
 	assert.Equal(t, rep.UpToDate, 3)
-	assert.DeepEqual(t, snapshot(t, v.Dir), before)
+	assert.DeepEqual(t, treetest.Snapshot(t, v.Dir), before)
 }
 
 // The committed directory is the source of truth: with no record at all
@@ -80,7 +81,7 @@ func TestGenerationStepsEmptyCacheRegeneratesNothing(t *testing.T) {
 	f, ids := stepFleet(t, bScript)
 	v := newVars(t, f, ids, nil)
 	mustGenerate(t, v, GenerateOptions{})
-	before := snapshot(t, v.Dir)
+	before := treetest.Snapshot(t, v.Dir)
 
 	res, rep := runGeneration(t, v, GenerateOptions{}, cache.NewLocal(t.TempDir()))
 	for _, u := range []string{unitSSH, unitA, unitB} {
@@ -89,7 +90,7 @@ func TestGenerationStepsEmptyCacheRegeneratesNothing(t *testing.T) {
 	}
 	assert.Equal(t, len(rep.Generated), 0)
 	assert.Equal(t, rep.UpToDate, 3)
-	assert.DeepEqual(t, snapshot(t, v.Dir), before)
+	assert.DeepEqual(t, treetest.Snapshot(t, v.Dir), before)
 }
 
 // A record never skips a unit whose committed files changed under it:

@@ -17,6 +17,7 @@ import (
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
 
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
 
@@ -123,7 +124,7 @@ func TestUploadOverRealSSHD(t *testing.T) {
 	assert.Equal(t, len(res.Sent), 0)
 	assert.Equal(t, len(res.Skipped), 2)
 	assert.Equal(t, r.runs, 3)
-	assert.DeepEqual(t, orNone(changed(before, hostFiles(t, root))), []string{})
+	assert.DeepEqual(t, orNone(treetest.Changed(before, hostFiles(t, root))), []string{})
 }
 
 // BenchmarkUploadOverSSHD is one deploy's uploads of cinnabar's secrets
@@ -206,7 +207,7 @@ func TestUploadMachineKeyOverRealSSHD(t *testing.T) {
 			assert.NilError(t, err)
 			assert.Assert(t, bytes.Equal(got, want))
 			if len(tc.sent) == 0 {
-				assert.DeepEqual(t, orNone(changed(before, hostFiles(t, filepath.Dir(v.MachineKeyPath)))), []string{})
+				assert.DeepEqual(t, orNone(treetest.Changed(before, hostFiles(t, filepath.Dir(v.MachineKeyPath)))), []string{})
 			}
 		})
 	}

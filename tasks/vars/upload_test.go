@@ -18,6 +18,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 )
 
 // shellRemote runs commands with the local /bin/sh: the real commands a
@@ -345,7 +346,7 @@ func hostFiles(t testing.TB, root string) map[string]string {
 	if _, err := os.Lstat(root); os.IsNotExist(err) {
 		return out
 	}
-	for k, v := range snapshot(t, root) {
+	for k, v := range treetest.Snapshot(t, root) {
 		if !strings.HasPrefix(v, "d") {
 			out[k] = v
 		}
@@ -359,7 +360,7 @@ func assertNoTemporaries(t testing.TB, root string) {
 	if _, err := os.Lstat(root); os.IsNotExist(err) {
 		return
 	}
-	for k := range snapshot(t, root) {
+	for k := range treetest.Snapshot(t, root) {
 		assert.Assert(t, !strings.Contains(filepath.Base(k), ".tmp."), "temporary file left: %s", k)
 	}
 }
@@ -520,7 +521,7 @@ func TestUploadOneSessionWritesOnlyChanges(t *testing.T) {
 				assert.DeepEqual(t, orNone(res.Sent), orNone(st.sent))
 				assert.DeepEqual(t, orNone(res.Skipped), orNone(st.skipped))
 				assert.DeepEqual(t, orNone(res.Removed), orNone(st.removed))
-				assert.DeepEqual(t, orNone(changed(before, hostFiles(t, e.root))), orNone(st.changed))
+				assert.DeepEqual(t, orNone(treetest.Changed(before, hostFiles(t, e.root))), orNone(st.changed))
 				assertNoTemporaries(t, e.root)
 				if pr != nil {
 					assert.Equal(t, pr.procs[len(pr.procs)-1], st.procs, "%s: processes on the host", st.name)
@@ -584,7 +585,7 @@ func TestUploadFailureLeavesHostAsItWas(t *testing.T) {
 			_, err := e.v.Upload(context.Background(), r, "m", AfterActivation, e.root)
 			assert.ErrorContains(t, err, `machine "m": install secrets (after-activation) under `+e.root+":")
 			assert.Equal(t, r.runs, 1)
-			assert.DeepEqual(t, orNone(changed(before, hostFiles(t, e.root))), []string{})
+			assert.DeepEqual(t, orNone(treetest.Changed(before, hostFiles(t, e.root))), []string{})
 			assertNoTemporaries(t, filepath.Dir(e.root))
 
 			tc.mend(t, e)
