@@ -3,7 +3,6 @@ package agekey
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,23 +10,14 @@ import (
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 )
 
 func gitCommit(t *testing.T, dir string, tracked map[string]string) {
 	t.Helper()
-	for name, body := range tracked {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		assert.NilError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		assert.NilError(t, os.WriteFile(p, []byte(body), 0o600))
-	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "x"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
-		out, err := cmd.CombinedOutput()
-		assert.NilError(t, err, string(out))
-	}
+	treetest.Write(t, dir, tracked)
+	treetest.GitCommit(t, dir)
 }
 
 // TestPublishedIn: keys whose private halves are in tracked files (an

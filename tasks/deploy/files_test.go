@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
@@ -32,10 +32,7 @@ func TestDeployKeysTheFlakesFiles(t *testing.T) {
 		assert.NilError(t, os.MkdirAll(filepath.Dir(filepath.Join(repo, p)), 0o755))
 		assert.NilError(t, os.WriteFile(filepath.Join(repo, p), []byte(body), 0o644))
 	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
-		out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput()
-		assert.NilError(t, err, string(out))
-	}
+	treetest.GitAdd(t, repo)
 	assert.NilError(t, os.WriteFile(filepath.Join(repo, "untracked.txt"), []byte("nix never sees it\n"), 0o644))
 	flake := filepath.Join(repo, "fleet")
 

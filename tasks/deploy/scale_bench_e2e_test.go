@@ -5,7 +5,6 @@ package deploy_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
@@ -73,11 +73,7 @@ func forestRepo(tb testing.TB) string {
 	if err := os.Symlink(link, filepath.Join(flake, "keys", "ops.agekey")); err != nil {
 		tb.Fatal(err)
 	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
-		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
-			tb.Fatalf("git %v: %v: %s", args, err, out)
-		}
-	}
+	treetest.GitAdd(tb, repo)
 	return flake
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
@@ -87,12 +87,7 @@ func copyLab(tb testing.TB, mutate func(root string)) string {
 	if mutate != nil {
 		mutate(root)
 	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		assert.NilError(tb, err, "git %v: %s", args, out)
-	}
+	treetest.GitAdd(tb, root)
 	return filepath.Join(root, "lab")
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
@@ -56,10 +57,7 @@ func labFleetCopy(t testing.TB) string {
 		out, err := exec.Command("cp", "-a", filepath.Join(repoRoot(t), d), filepath.Join(dst, filepath.Dir(d))+"/").CombinedOutput()
 		assert.NilError(t, err, string(out))
 	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
-		out, err := exec.Command("git", append([]string{"-C", dst}, args...)...).CombinedOutput()
-		assert.NilError(t, err, string(out))
-	}
+	treetest.GitAdd(t, dst)
 	return dst
 }
 

@@ -16,6 +16,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/overlays"
 )
 
@@ -41,12 +42,7 @@ func copyTree(t *testing.T) string {
 		out, err := exec.Command("cp", "-r", filepath.Join(repo, p), filepath.Join(dst, p)).CombinedOutput()
 		assert.NilError(t, err, string(out))
 	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dst
-		out, err := cmd.CombinedOutput()
-		assert.NilError(t, err, string(out))
-	}
+	treetest.GitAdd(t, dst)
 	return dst
 }
 

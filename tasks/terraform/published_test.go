@@ -12,6 +12,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/agekey"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 )
 
 // TestStateRefusesPublishedKeys reproduces issue 16 part 2 for the
@@ -45,14 +46,7 @@ func TestStateRefusesPublishedKeys(t *testing.T) {
   machines.m = { machineClass = "nixos"; system = "x86_64-linux"; tags = [ ]; description = "";
     deploy = { targetHost = "root@m"; healthChecks = [ ]; }; cloud = null; generators = { }; };
   instances = { }; users = { }; `+tc.lab+` }; }; }`), 0o644))
-			for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "x"}} {
-				cmd := exec.Command("git", args...)
-				cmd.Dir = repo
-				cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-					"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
-				out, err := cmd.CombinedOutput()
-				assert.NilError(t, err, string(out))
-			}
+			treetest.GitCommit(t, repo)
 			adminkeystest.Unset(t)
 			t.Setenv("HOME", t.TempDir())
 			o := Options{Flake: flake}

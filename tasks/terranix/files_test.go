@@ -3,7 +3,6 @@ package terranix
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/digest"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/pipeline"
 )
 
@@ -28,10 +28,7 @@ func TestStepsShareTheFlakesFiles(t *testing.T) {
 	flake := filepath.Join(repo, "fleet")
 	copyDir(t, "testdata/flake", flake)
 	copyDir(t, "testdata/flake", filepath.Join(repo, "shared"))
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
-		out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput()
-		assert.NilError(t, err, string(out))
-	}
+	treetest.GitAdd(t, repo)
 	assert.NilError(t, os.WriteFile(filepath.Join(repo, "notes.txt"), []byte("untracked\n"), 0o644))
 
 	render, err := (&Renderer{Flake: flake}).Step(ctx)

@@ -3,7 +3,6 @@ package terranix
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/golden"
 
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/nix/nixtest"
 )
@@ -235,10 +235,7 @@ func TestRenderKeyFollowsGitTrackedFiles(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(flake, "flake.nix"))
 	assert.NilError(t, err)
 	assert.NilError(t, os.WriteFile(filepath.Join(flake, "flake.nix"), []byte(strings.Replace(string(b), "import ./toggle.nix", "import ../shared/toggle.nix", 1)), 0o644))
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
-		out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput()
-		assert.NilError(t, err, string(out))
-	}
+	treetest.GitAdd(t, repo)
 	r := &Renderer{Flake: flake, CacheDir: filepath.Join(t.TempDir(), "cache")}
 
 	first, err := r.Render(ctx)

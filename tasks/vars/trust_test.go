@@ -18,6 +18,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 	"github.com/vanixiets/vanixiets/tasks/sops"
 )
 
@@ -292,22 +293,11 @@ func killedRunChild() {
 }
 
 // gitRepo makes a git repository in a fresh directory with files committed.
-func gitRepo(t *testing.T, files map[string][]byte) string {
+func gitRepo(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, b := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		assert.NilError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		assert.NilError(t, os.WriteFile(p, b, 0o600))
-	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "keys"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
-		out, err := cmd.CombinedOutput()
-		assert.NilError(t, err, string(out))
-	}
+	treetest.Write(t, dir, files)
+	treetest.GitCommit(t, dir)
 	return dir
 }
 
@@ -334,7 +324,7 @@ func TestRefusesPublishedKeys(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			repo := gitRepo(t, map[string][]byte{"keys/admin.agekey": keyFile})
+			repo := gitRepo(t, map[string]string{"keys/admin.agekey": string(keyFile)})
 			gens := `{` + opensshGen + `,` + gen("base", `printf s > "$out/key"`, nil, "key") + `}`
 			f := parseFleet(t, fleetJSON(gens, tc.key))
 			f.Lab = tc.lab

@@ -7,6 +7,7 @@ package treetest
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -59,4 +60,50 @@ func Changed(a, b map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// GitAdd makes dir a git work tree with every file in it added. Nix reads
+// of a flake in git only what git tracks, so a test's copy of a flake must
+// be added before nix sees it; later edits to added files need no commit.
+func GitAdd(tb testing.TB, dir string) {
+	tb.Helper()
+	git(tb, dir, "init", "-q")
+	git(tb, dir, "add", "-A")
+}
+
+// GitCommit is GitAdd followed by a commit, for code that reads git's
+// history (the published keys, the lab's files at HEAD).
+func GitCommit(tb testing.TB, dir string) {
+	tb.Helper()
+	GitAdd(tb, dir)
+	git(tb, dir, "commit", "-q", "-m", "test")
+}
+
+// git runs git in dir without the user's or the system's configuration,
+// as a fixed author, so that no hook, signing key or identity of the
+// machine changes what a test sees.
+func git(tb testing.TB, dir string, args ...string) {
+	tb.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("git %v in %s: %v\n%s", args, dir, err, out)
+	}
+}
+
+// Write writes files (slash-separated paths under dir, to content),
+// making the directories they need.
+func Write(tb testing.TB, dir string, files map[string]string) {
+	tb.Helper()
+	for name, body := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

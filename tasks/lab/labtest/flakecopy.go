@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
 )
 
 // labFlakeParts are what the repository's lab flake reads besides itself:
@@ -33,12 +35,6 @@ func CopyLabFlake(tb testing.TB) string {
 			tb.Fatalf("labtest: copy the lab flake's %s: %v: %s", p, err, out)
 		}
 	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			tb.Fatalf("labtest: git %v in the lab flake's copy: %v: %s", args, err, out)
-		}
-	}
+	treetest.GitAdd(tb, root)
 	return filepath.Join(root, "lab")
 }
