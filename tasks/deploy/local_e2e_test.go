@@ -348,7 +348,9 @@ func startHostDaemon(t *testing.T, l *lab.Lab, machine string) (stop func()) {
 	cmd := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-m", "-n", "--", "nix-daemon")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	assert.NilError(t, cmd.Start())
-	sock := filepath.Join(hostOf(t, l, machine).StoreDir, "var", "nix", "daemon-socket", "socket")
+	hs, err := l.Hosts()
+	assert.NilError(t, err)
+	sock := filepath.Join(labtest.Host(t, hs, machine).StoreDir, "var", "nix", "daemon-socket", "socket")
 	waitFor(t, 10*time.Second, "nix-daemon's socket", func() bool { _, err := os.Stat(sock); return err == nil })
 	return func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
@@ -361,18 +363,6 @@ func startHostDaemon(t *testing.T, l *lab.Lab, machine string) (stop func()) {
 			<-done
 		}
 	}
-}
-
-func hostOf(t *testing.T, l *lab.Lab, machine string) lab.Host {
-	hs, err := l.Hosts()
-	assert.NilError(t, err)
-	for _, h := range hs {
-		if h.Name == machine {
-			return h
-		}
-	}
-	t.Fatalf("no lab host %s", machine)
-	return lab.Host{}
 }
 
 // TestLocalDeploySecrets: the repository's lab fleet deploys its cinnabar

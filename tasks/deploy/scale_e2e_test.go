@@ -86,7 +86,7 @@ func TestForest64(t *testing.T) {
 	out, err = mage("deploy:fleet")
 	assert.NilError(t, err, out)
 	t.Log(out)
-	rows := tableRows(out)
+	rows := labtest.SummaryRows(out)
 	assert.Equal(t, len(rows), 64, out)
 	for m, row := range rows {
 		assert.Check(t, is.Contains(row, "0 -> 1"), "%s: %s", m, row)
@@ -108,7 +108,7 @@ func TestForest64(t *testing.T) {
 	out, err = mage("deploy:fleet")
 	assert.NilError(t, err, out)
 	assert.Check(t, is.Contains(out, "64 machines: 64 unchanged"), out)
-	for m, row := range tableRows(out) {
+	for m, row := range labtest.SummaryRows(out) {
 		assert.Check(t, is.Contains(row, " 0 paths"), "%s: a redeploy with nothing changed copied: %s", m, row)
 	}
 
@@ -201,7 +201,7 @@ func TestForest64(t *testing.T) {
 	assert.Check(t, is.Contains(out, "8 machines: 7 ok, 1 failed ("+hung+")"), out)
 	assert.Check(t, regexp.MustCompile(`(?m)^`+hung+`\s+copy\s+failed: copy to \S+ \(\S+\): no progress for 3s \(`).MatchString(out), "no stall line for %s:\n%s", hung, out)
 	assert.Check(t, is.Contains(out, "deploy failed: "+hung+": copy to "), out)
-	for m, row := range tableRows(out) {
+	for m, row := range labtest.SummaryRows(out) {
 		if m != hung {
 			assert.Check(t, is.Contains(row, "0 -> 1       4 paths"), "%s beside the hung host: %s", m, row)
 		}
@@ -211,17 +211,6 @@ func TestForest64(t *testing.T) {
 
 // upToDate matches a fleet:status row of a machine that runs the flake's system.
 var upToDate = regexp.MustCompile(`(?m)^[a-z0-9-]+\s+up to date\s`)
-
-var rowRE = regexp.MustCompile(`(?m)^([a-z0-9-]+)\s+\d+ -> \d+\s+.*$`)
-
-// tableRows maps each machine of deploy's summary table to its row.
-func tableRows(out string) map[string]string {
-	rows := map[string]string{}
-	for _, m := range rowRE.FindAllStringSubmatch(out, -1) {
-		rows[m[1]] = m[0]
-	}
-	return rows
-}
 
 // progressLines are the output's lines before the summary table.
 func progressLines(out string) []string {

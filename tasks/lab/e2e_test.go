@@ -146,14 +146,14 @@ func TestUpAllMachines(t *testing.T) {
 	// none): the machine's ip is named by its path.
 	out, err := exec.Command("ssh", append(l.SSHArgs(), "root@rosegold", "/sbin/ip -4 -o addr show dev eth0")...).CombinedOutput()
 	assert.NilError(t, err, string(out))
-	assert.Check(t, is.Contains(string(out), hostByName(t, hosts, "rosegold").Addr.String()+"/30"))
+	assert.Check(t, is.Contains(string(out), labtest.Host(t, hosts, "rosegold").Addr.String()+"/30"))
 
 	// A file written to the host's /nix is the host's alone.
 	marker := "lab-e2e-" + randHex()
 	sshRun(t, l, "cinnabar", "echo private > /nix/"+marker)
 	_, err = os.Stat("/nix/" + marker)
 	assert.Check(t, os.IsNotExist(err), "/nix/%s visible on the machine", marker)
-	b, err := os.ReadFile(filepath.Join(hostByName(t, hosts, "cinnabar").StoreDir, marker))
+	b, err := os.ReadFile(filepath.Join(labtest.Host(t, hosts, "cinnabar").StoreDir, marker))
 	assert.NilError(t, err)
 	assert.Equal(t, string(b), "private\n")
 	_, err = l.Exec(ctx, "galena", "test", "-e", "/nix/"+marker)
@@ -178,7 +178,7 @@ func TestUpAllMachines(t *testing.T) {
 	assert.Check(t, os.IsNotExist(err), "%s landed in the machine's store", path)
 
 	// The host reaches the machine at its gateway address.
-	gw := hostByName(t, hosts, "stibnite").Gateway
+	gw := labtest.Host(t, hosts, "stibnite").Gateway
 	_, err = l.Exec(ctx, "stibnite", "ip", "route", "get", gw.String())
 	assert.NilError(t, err)
 	// No way out: a host has no default route.
@@ -186,7 +186,7 @@ func TestUpAllMachines(t *testing.T) {
 	assert.Check(t, err != nil, "host can route out of the lab: %s", out2)
 
 	// A generation written by a deployer shows in Status.
-	assert.NilError(t, os.WriteFile(filepath.Join(hostByName(t, hosts, "galena").StateDir, "generation"), []byte("7\n"), 0o644))
+	assert.NilError(t, os.WriteFile(filepath.Join(labtest.Host(t, hosts, "galena").StateDir, "generation"), []byte("7\n"), 0o644))
 	sshRun(t, l, "cinnabar", "ln -sfn /nix/store/abc-system /run/current-system")
 	st, err = l.Status(ctx)
 	assert.NilError(t, err)
@@ -201,17 +201,6 @@ func TestUpAllMachines(t *testing.T) {
 	assertRestored(t, before, l)
 	// Down twice is fine.
 	assert.NilError(t, l.Down(ctx))
-}
-
-func hostByName(t *testing.T, hs []lab.Host, name string) lab.Host {
-	t.Helper()
-	for _, h := range hs {
-		if h.Name == name {
-			return h
-		}
-	}
-	t.Fatalf("no host %s", name)
-	return lab.Host{}
 }
 
 // TestUpIdempotentAndRepairsStale: a second Up keeps healthy hosts (same
@@ -235,11 +224,11 @@ func TestUpIdempotentAndRepairsStale(t *testing.T) {
 	again, err := l.Up(ctx, []string{"galena", "cinnabar", "argentum"})
 	assert.NilError(t, err)
 	assert.DeepEqual(t, pids(l), first)
-	assert.Equal(t, hostByName(t, again, "cinnabar").Addr, hostByName(t, hosts, "cinnabar").Addr)
+	assert.Equal(t, labtest.Host(t, again, "cinnabar").Addr, labtest.Host(t, hosts, "cinnabar").Addr)
 
 	// Crash damage: sshd killed, a namespace gone.
 	assert.NilError(t, syscall.Kill(first["cinnabar"], syscall.SIGKILL))
-	out, err := exec.Command("ip", "netns", "del", hostByName(t, hosts, "galena").Namespace).CombinedOutput()
+	out, err := exec.Command("ip", "netns", "del", labtest.Host(t, hosts, "galena").Namespace).CombinedOutput()
 	assert.NilError(t, err, string(out))
 	waitDead(t, first["cinnabar"])
 	st, err := l.Status(ctx)

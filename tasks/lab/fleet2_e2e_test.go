@@ -3,10 +3,10 @@
 package lab_test
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -91,8 +91,8 @@ func TestMageSecondFleet(t *testing.T) {
 	out, err = mage("deploy:fleet", "@edge", "@desk", "--yes")
 	assert.NilError(t, err, out)
 	t.Log(out)
-	rows := tableRows(out)
-	assert.DeepEqual(t, sortedKeys(rows), []string{"ash", "birch", "hazel", "juniper", "maple", "willow"})
+	rows := labtest.SummaryRows(out)
+	assert.DeepEqual(t, slices.Sorted(maps.Keys(rows)), []string{"ash", "birch", "hazel", "juniper", "maple", "willow"})
 	for m, row := range rows {
 		assert.Check(t, is.Contains(row, " ok"), "%s: %s", m, row)
 		assert.Check(t, !strings.Contains(row, " 0 paths"), "%s copied nothing on its first deploy: %s", m, row)
@@ -102,8 +102,8 @@ func TestMageSecondFleet(t *testing.T) {
 	out, err = mage("deploy:fleet", "@edge", "@desk", "--yes")
 	assert.NilError(t, err, out)
 	t.Log(out)
-	assert.Equal(t, len(tableRows(out)), 6, out)
-	for m, row := range tableRows(out) {
+	assert.Equal(t, len(labtest.SummaryRows(out)), 6, out)
+	for m, row := range labtest.SummaryRows(out) {
 		assert.Check(t, is.Contains(row, " 0 paths"), "%s: a redeploy with nothing changed copied: %s", m, row)
 	}
 
@@ -129,24 +129,4 @@ func TestMageSecondFleet(t *testing.T) {
 	assert.NilError(t, err, out)
 	assert.Check(t, is.Contains(out, "no hosts"))
 	assertRestored(t, before, l)
-}
-
-var rowRE = regexp.MustCompile(`(?m)^([a-z0-9-]+)\s+\d+ -> \d+\s+.*$`)
-
-// tableRows maps each machine of deploy's summary table to its row.
-func tableRows(out string) map[string]string {
-	rows := map[string]string{}
-	for _, m := range rowRE.FindAllStringSubmatch(out, -1) {
-		rows[m[1]] = m[0]
-	}
-	return rows
-}
-
-func sortedKeys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

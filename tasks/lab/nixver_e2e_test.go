@@ -36,7 +36,7 @@ func TestHostNixVersions(t *testing.T) {
 		{"cinnabar", "2.26", "nix-2.26"},
 		{"galena", "2.8", "nix"},
 	} {
-		h := hostByName(t, hosts, tc.host)
+		h := labtest.Host(t, hosts, tc.host)
 		assert.Equal(t, h.Nix, tc.want)
 		assert.Equal(t, filepath.Base(h.StoreDir), tc.store)
 		out := sshRun(t, l, tc.host, "nix --version; nix-daemon --version; nix-store --version")
@@ -62,7 +62,7 @@ func TestHostNixVersions(t *testing.T) {
 	assert.NilError(t, err)
 	hosts, err = l2.Up(ctx, []string{"cinnabar", "galena"})
 	assert.NilError(t, err)
-	g := hostByName(t, hosts, "galena")
+	g := labtest.Host(t, hosts, "galena")
 	assert.Equal(t, g.Nix, "2.26")
 	assert.Assert(t, is.Contains(sshRun(t, l2, "galena", "nix-daemon --version"), ") 2.26."))
 	sshRun(t, l2, "galena", "nix path-info --all >/dev/null")

@@ -143,3 +143,30 @@ func Up(tb testing.TB, base lab.Config, machines ...string) (*lab.Lab, []lab.Hos
 	tb.Fatal(fmt.Errorf("labtest: %w", err))
 	return nil, nil
 }
+
+// Host returns machine's host among hs (Up's, or a lab's Hosts), failing
+// the test when there is none.
+func Host(tb testing.TB, hs []lab.Host, machine string) lab.Host {
+	tb.Helper()
+	for _, h := range hs {
+		if h.Name == machine {
+			return h
+		}
+	}
+	tb.Fatalf("no lab host %s", machine)
+	return lab.Host{}
+}
+
+// summaryRow is a row of deploy's summary table: the machine, then its
+// generation before and after ("3 -> 4").
+var summaryRow = regexp.MustCompile(`(?m)^([a-z0-9-]+)\s+\d+ -> \d+\s+.*$`)
+
+// SummaryRows maps each machine of a deploy's summary table, in a target's
+// output, to its row.
+func SummaryRows(out string) map[string]string {
+	rows := map[string]string{}
+	for _, m := range summaryRow.FindAllStringSubmatch(out, -1) {
+		rows[m[1]] = m[0]
+	}
+	return rows
+}
