@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,14 +14,14 @@ import (
 	"time"
 
 	"github.com/vanixiets/vanixiets/tasks/closure"
+	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
 
 // labFlake is the repository's lab flake (the main command's fleet).
 func labFlake(b testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "lab")
+	return labtest.Repo("lab")
 }
 
 // BenchmarkDeployCinnabarCold: deploy cinnabar of the lab flake to a fresh

@@ -4,16 +4,15 @@ package deploy
 
 import (
 	"context"
-	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 )
 
 // secondFleet is the repository's second fleet (testdata/fleets/grove: 13
 // machines at their own targetHosts, cloud and darwin ones included).
 func secondFleet(tb testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "fleets", "grove")
+	return labtest.Repo("testdata", "fleets", "grove")
 }
 
 // BenchmarkDeploySecondFleetNoChange: a deploy of the whole second fleet

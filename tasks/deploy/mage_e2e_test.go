@@ -23,8 +23,7 @@ import (
 // and the errors for bad input.
 func TestMageDeployFlags(t *testing.T) {
 	labtest.NeedRoot(t)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	assert.NilError(t, err)
+	root := labtest.Repo()
 	cfg := labtest.Config(t, lab.Config{})
 	home := t.TempDir()
 	cfg.Dir = filepath.Join(home, "lab", cfg.Name)

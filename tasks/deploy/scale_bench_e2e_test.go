@@ -28,8 +28,7 @@ import (
 
 // forestFlake is the generated fleet's flake.
 func forestFlake(tb testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "fleets", "forest")
+	return labtest.Repo("testdata", "fleets", "forest")
 }
 
 // forest is one 64-host lab of the generated fleet, with its own cache and

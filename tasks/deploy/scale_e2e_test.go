@@ -40,8 +40,7 @@ import (
 // (scale_bench_e2e_test.go), not this test's.
 func TestForest64(t *testing.T) {
 	labtest.NeedRoot(t)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	assert.NilError(t, err)
+	root := labtest.Repo()
 	flake := forestFlake(t)
 	f, err := fleet.NewLoader().Load(context.Background(), flake)
 	assert.NilError(t, err)

@@ -41,9 +41,7 @@ func needAll(t testing.TB) {
 
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	assert.NilError(t, err)
-	return root
+	return labtest.Repo()
 }
 
 // labFleetCopy makes a git repository holding a copy of the repository's

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +40,7 @@ func TestStatusOnLab(t *testing.T) {
 	dir := t.TempDir()
 	flake := filepath.Join(dir, "flake")
 	assert.NilError(t, os.MkdirAll(flake, 0o755))
-	_, self, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "deploy", "testdata", "flake", "flake.nix"))
+	b, err := os.ReadFile(labtest.Repo("tasks", "deploy", "testdata", "flake", "flake.nix"))
 	assert.NilError(t, err)
 	assert.NilError(t, os.WriteFile(filepath.Join(flake, "flake.nix"), b, 0o644))
 	// params writes the test flake's params.nix (see its flake.nix).

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -47,8 +46,7 @@ var cloudMachines = []terranix.Machine{
 func labCloudConfig(t testing.TB, enabled ...string) *terranix.Config {
 	t.Helper()
 	nixtest.New(t)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	assert.NilError(t, err)
+	root := labtest.Repo()
 	on, _ := json.Marshal(enabled)
 	expr := fmt.Sprintf(`let
   on = builtins.fromJSON %q;

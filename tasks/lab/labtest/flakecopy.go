@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
@@ -23,8 +22,7 @@ var labFlakeParts = []string{"lab/flake.nix", "lab/nix", "lab/keys", "lab/vars",
 // without touching the repository's.
 func CopyLabFlake(tb testing.TB) string {
 	tb.Helper()
-	_, self, _, _ := runtime.Caller(0)
-	repo := filepath.Join(filepath.Dir(self), "..", "..", "..")
+	repo := Repo()
 	root := tb.TempDir()
 	for _, p := range labFlakeParts {
 		dst := filepath.Join(root, p)

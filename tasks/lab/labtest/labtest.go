@@ -28,14 +28,21 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/lab"
 )
 
+// Repo returns the path of parts (slash-free elements) in the repository's
+// checkout, found from this file's place, so a test finds the lab flake,
+// the test fleets and the scripts whatever package it runs in.
+func Repo(parts ...string) string {
+	_, self, _, _ := runtime.Caller(0)
+	return filepath.Join(append([]string{filepath.Dir(self), "..", "..", ".."}, parts...)...)
+}
+
 // LabFleetMachines are the machines of the repository's lab fleet, read
 // from its committed rendering (tasks/fleet/testdata/lab-fleet.json, which
 // tasks/fleet's tests check against nix): the lab itself knows no fleet,
 // and tests that do not care which fleet get this one without running nix.
 func LabFleetMachines(tb testing.TB) []lab.Machine {
 	tb.Helper()
-	_, self, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "..", "fleet", "testdata", "lab-fleet.json"))
+	b, err := os.ReadFile(Repo("tasks", "fleet", "testdata", "lab-fleet.json"))
 	if err != nil {
 		tb.Fatal(fmt.Errorf("labtest: the lab fleet's rendering: %w", err))
 	}
