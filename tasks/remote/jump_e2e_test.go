@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,32 +15,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 
+	"github.com/vanixiets/vanixiets/tasks/nettest"
 	"github.com/vanixiets/vanixiets/tasks/remote/sshdtest/agent"
 )
-
-// silentListener accepts TCP connections and never speaks: a host that
-// does not answer.
-func silentListener(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(t, err)
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // jumpConfig writes an ssh_config reaching "target" through "jump", both
 // real sshds on loopback, each checked against its own known_hosts.
@@ -126,7 +102,7 @@ func TestJumpHostKeyStrict(t *testing.T) {
 func TestJumpBadInput(t *testing.T) {
 	jump := startSSHD(t)
 	target := startSSHD(t)
-	silent := silentListener(t)
+	silent := nettest.Silent(t).Port
 	stranger := filepath.Join(t.TempDir(), "stranger")
 	_, strangerPub := writeKey(t, stranger)
 

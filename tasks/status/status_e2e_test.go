@@ -5,7 +5,6 @@ package status
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/deploy"
 	"github.com/vanixiets/vanixiets/tasks/lab"
 	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
+	"github.com/vanixiets/vanixiets/tasks/nettest"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -58,25 +58,7 @@ func TestStatusOnLab(t *testing.T) {
 	deployed := rows[0].Toplevel
 
 	// silent accepts connections and never writes (an sshd that hangs).
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(t, err)
-	defer ln.Close()
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	silent := ln.Addr().String()
+	silent := nettest.Silent(t).String()
 
 	for _, tc := range []struct {
 		name        string
