@@ -59,14 +59,7 @@ func TestForest64(t *testing.T) {
 		env = append(env, kv)
 	}
 	env = append(env, "VANIXIETS_LAB_DIR="+cfg.Dir, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(), "VANIXIETS_FLAKE="+flake)
-	// The targets compiled once (scripts/mage, under its lock), that binary
-	// run throughout.
-	compiled, err := exec.Command("bash", filepath.Join(root, "scripts", "mage"), "-l").CombinedOutput()
-	assert.NilError(t, err, string(compiled))
-	bin := filepath.Join(t.TempDir(), "mage")
-	b, err := os.ReadFile(filepath.Join(root, ".work", "mage-bin"))
-	assert.NilError(t, err)
-	assert.NilError(t, os.WriteFile(bin, b, 0o755))
+	bin := labtest.CompiledTargets(t)
 	mage := func(args ...string) (string, error) {
 		t.Helper()
 		cmd := exec.Command(bin, args...)

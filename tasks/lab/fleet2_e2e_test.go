@@ -48,14 +48,7 @@ func TestMageSecondFleet(t *testing.T) {
 	}
 	env = append(env, "VANIXIETS_LAB_DIR="+cfg.Dir, "VANIXIETS_LAB_NAME="+cfg.Name, "VANIXIETS_LAB_RANGE="+cfg.Range.String(),
 		"VANIXIETS_FLAKE="+flake, "VANIXIETS_VARS_DIR="+varsDir, "VANIXIETS_TF_STATE="+state, "VANIXIETS_TF_STATE_NEW=1")
-	// Compile the targets once (scripts/mage, under its lock) and run that
-	// binary throughout: the run is one version of the suite, however long.
-	compiled, err := exec.Command("bash", filepath.Join(root, "scripts", "mage"), "-l").CombinedOutput()
-	assert.NilError(t, err, string(compiled))
-	bin := filepath.Join(t.TempDir(), "mage")
-	b, err := os.ReadFile(filepath.Join(root, ".work", "mage-bin"))
-	assert.NilError(t, err)
-	assert.NilError(t, os.WriteFile(bin, b, 0o755))
+	bin := labtest.CompiledTargets(t)
 	mage := func(args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir, cmd.Env = root, env

@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -176,4 +177,24 @@ func SummaryRows(out string) map[string]string {
 		rows[m[1]] = m[0]
 	}
 	return rows
+}
+
+// CompiledTargets compiles the mage targets once (scripts/mage, under its
+// lock) and returns a private copy of the binary, so that a long test runs
+// one version of the suite throughout, whatever another test or a rebuild
+// does to the shared one meanwhile.
+func CompiledTargets(tb testing.TB) string {
+	tb.Helper()
+	if out, err := exec.Command("bash", Repo("scripts", "mage"), "-l").CombinedOutput(); err != nil {
+		tb.Fatalf("labtest: compile the targets (scripts/mage -l): %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(Repo(".work", "mage-bin"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bin := filepath.Join(tb.TempDir(), "mage")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return bin
 }
