@@ -186,6 +186,9 @@ func TestGCPBadInputIsClear(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// Each case has its own fakes and state, and spends most of
+			// its time in the provider's fixed 5 s wait after an insert.
+			t.Parallel()
 			e := newEnv(t, fakehcloud.Config{})
 			_, err := e.planApplyRendering(t, cloudRendering(t, e.id, withInstance(t, good, tc.machine, tc.edit), "galena", "scheelite"))
 			assert.ErrorContains(t, err, tc.want)
@@ -238,6 +241,7 @@ func TestGCPFaultsMidApplyConverge(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // as in TestGCPBadInputIsClear
 			gcfg, fix := tc.gcfg()
 			e := newCloudEnv(t, fakehcloud.Config{}, gcfg)
 			cfg := labCloudConfig(t, all...)

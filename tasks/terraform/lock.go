@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,8 +32,8 @@ import (
 // the lock again.
 const lockPoll = 100 * time.Millisecond
 
-// acquire takes the workspace lock. When another live run holds it, it
-// fails at once, naming that run's pid. When the run that took it is dead,
+// acquire takes the workspace lock. When another live process's run holds
+// it, it fails at once, naming that run's pid. When the run that took it is dead,
 // what still holds it is terraform (or a provider) that run started:
 // orphaned providers, which would never end on their own, are killed, and a
 // terraform still applying is waited for (until ctx ends), with a note on
@@ -54,24 +55,67 @@ func (w *Workspace) acquire(ctx context.Context) (*os.File, error) {
 			return nil, fmt.Errorf("lock %s: %v", w.lockPath(), err)
 		}
 		owner := lockOwner(f)
-		if owner <= 0 || processAlive(owner) {
+		self := owner == os.Getpid()
+		if (self && heldHere(w.lockPath())) || (!self && (owner <= 0 || processAlive(owner))) {
 			f.Close()
 			return nil, fmt.Errorf("terraform state %s is in use by another run (pid %d, lock %s): wait for it to finish", w.StateFile, owner, w.lockPath())
 		}
+		// Left to wait for: terraform a killed run started, or, when this
+		// process took the lock itself and none of its runs holds it now, a
+		// process it started while a run's descriptor was inheritable
+		// (withLock): that run's terraform and providers, or any other
+		// command this program started in that window (another workspace's
+		// terraform, an ssh of a parallel deploy). Each of them ends, and
+		// the lock with it.
 		if !noted {
 			noted = true
-			fmt.Fprintf(w.stderr(), "terraform state %s: the run that held it (pid %d) was killed, but terraform it started is still running; waiting for it to finish writing its state (interrupt to stop waiting; the lock is %s)\n", w.StateFile, owner, w.lockPath())
+			if self {
+				fmt.Fprintf(w.stderr(), "terraform state %s: held by a process this program started (an earlier run's terraform, or a command started while a run was starting terraform); waiting for it to end (interrupt to stop waiting; the lock is %s)\n", w.StateFile, w.lockPath())
+			} else {
+				fmt.Fprintf(w.stderr(), "terraform state %s: the run that held it (pid %d) was killed, but terraform it started is still running; waiting for it to finish writing its state (interrupt to stop waiting; the lock is %s)\n", w.StateFile, owner, w.lockPath())
+			}
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
+			if self {
+				return nil, fmt.Errorf("terraform state %s: stopped waiting for a process this program started, which still holds %s: %w", w.StateFile, w.lockPath(), ctx.Err())
+			}
 			return nil, fmt.Errorf("terraform state %s: stopped waiting for the terraform left running by killed run pid %d (it still holds %s): %w", w.StateFile, owner, w.lockPath(), ctx.Err())
 		case <-time.After(lockPoll):
 		}
 	}
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	ours.Lock()
+	ours.held[w.lockPath()] = f
+	ours.Unlock()
 	return f, nil
+}
+
+// ours are the workspace locks this process has taken, by lock path, so
+// that a lock held under this process's pid can be told apart: a run of
+// this process still holding it (its descriptor open: the lock is in use)
+// from a process this program started that inherited it (wait for it).
+var ours = struct {
+	sync.Mutex
+	held map[string]*os.File
+}{held: map[string]*os.File{}}
+
+// heldHere reports whether a run of this process holds the lock at path
+// now: the descriptor it took the lock with is still open.
+func heldHere(path string) bool {
+	ours.Lock()
+	defer ours.Unlock()
+	f := ours.held[path]
+	if f == nil {
+		return false
+	}
+	if _, err := f.Stat(); err != nil {
+		delete(ours.held, path)
+		return false
+	}
+	return true
 }
 
 // lockOwner is the pid the lock's holder wrote into it (0 when unreadable).

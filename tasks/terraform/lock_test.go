@@ -2,6 +2,7 @@ package terraform
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"gotest.tools/v3/assert"
@@ -288,4 +290,36 @@ func TestRunsRootIsPrivate(t *testing.T) {
 	_, err = w.runsRoot()
 	assert.ErrorContains(t, err, "is not a private directory of yours")
 	assert.ErrorContains(t, err, "remove it")
+}
+
+// TestLockInheritedByAChildIsWaitedFor: a process this program started
+// while a run's lock descriptor was inheritable (withLock) keeps the lock
+// after that run ended. The next run of this process waits for it to end,
+// as for a killed run's terraform, instead of failing as if another run
+// held the state. Found by applying two workspaces at once in one process:
+// each terraform inherited the other workspace's lock, and the next run of
+// either failed with "in use by another run" naming its own process.
+func TestLockInheritedByAChildIsWaitedFor(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	assert.NilError(t, err, "the lock test needs sleep(1)")
+	log := &bytes.Buffer{}
+	w := &Workspace{StateFile: "x", WorkDir: t.TempDir(), Stderr: log}
+	f, err := w.acquire(context.Background())
+	assert.NilError(t, err)
+	child := exec.Command(sleep, "1")
+	assert.NilError(t, (&run{w: w, lock: f}).withLock(child.Start))
+	go child.Wait()
+	f.Close() // the run has ended; its child still holds the lock
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f2, err := w.acquire(ctx)
+	assert.NilError(t, err, "waited for the child, then took the lock")
+	defer f2.Close()
+	assert.Check(t, !processAlive(child.Process.Pid), "the lock was taken while the child held it")
+	assert.Check(t, is.Contains(log.String(), "held by a process this program started"))
+
+	// A run of this process that still holds the lock is another run: no wait.
+	_, err = w.acquire(ctx)
+	assert.ErrorContains(t, err, "in use by another run")
 }
