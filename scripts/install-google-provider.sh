@@ -79,6 +79,7 @@ reg="$work/src/google/provider/provider_register_services.go"
   printf '// named in GOOGLE_SERVICES instead of all of them.\n'
   printf 'package provider\n\nimport (\n'
   for s in $services; do
+    case "$s" in *[!a-z0-9]*) die "GOOGLE_SERVICES names '$s': a service is a directory name of google/services, lower-case letters and digits" ;; esac
     [ -d "$work/src/google/services/$s" ] || die "GOOGLE_SERVICES names '$s', which is not a service of $MODULE@$GOOGLE_SOURCE (see google/services/ in its source)"
     printf '\t_ "%s/google/services/%s"\n' "$MODULE" "$s"
   done
