@@ -46,16 +46,6 @@ func boolFlag(name string) bool { return call.Bool(name) }
 // rest returns the positional words of a target that takes a list.
 func rest() []string { return call.Words }
 
-// with opens what a target works on (openVars, openSecrets) and runs fn
-// on it: the thin targets' open, check and call, written once.
-func with[T any](ctx context.Context, open func(context.Context) (T, error), fn func(T) error) error {
-	x, err := open(ctx)
-	if err != nil {
-		return err
-	}
-	return fn(x)
-}
-
 // explained translates the error a target returns into the suite's own
 // message when it understands it (tasks/cli.Explain); --verbose keeps the
 // tool's own message below it.

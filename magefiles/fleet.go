@@ -69,13 +69,10 @@ func loadFleet(ctx context.Context) (ref string, f *fleet.Fleet, err error) {
 // default lab/), skipped when a check of the same content already passed.
 func (Check) Flake(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	ref, err := flakeArg()
-	if err != nil {
-		return err
-	}
 	// `nix flake check` knows nothing of the suite's contract: a flake
 	// with no (or an invalid) fleet output passes it. Check the fleet first.
-	if _, _, err := loadFleet(ctx); err != nil {
+	ref, _, err := loadFleet(ctx)
+	if err != nil {
 		return err
 	}
 	res, err := fleet.NewLoader().CheckFlake(ctx, ref)

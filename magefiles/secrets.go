@@ -34,21 +34,23 @@ func openSecrets(ctx context.Context) (*secrets.Store, error) {
 // nothing and fails when the file is stale (CI).
 func (Secrets) Rules(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	return with(ctx, openSecrets, func(s *secrets.Store) error {
-		if boolFlag("check") {
-			if err := s.RulesStale(); err != nil {
-				return err
-			}
-			fmt.Printf("secrets: %s/%s is current\n", s.Dir, secrets.RulesFile)
-			return nil
-		}
-		wrote, err := s.WriteRules()
-		if err != nil {
+	s, err := openSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	if boolFlag("check") {
+		if err := s.RulesStale(); err != nil {
 			return err
 		}
-		fmt.Printf("secrets: %s/%s %s\n", s.Dir, secrets.RulesFile, map[bool]string{true: "written", false: "already current"}[wrote])
+		fmt.Printf("secrets: %s/%s is current\n", s.Dir, secrets.RulesFile)
 		return nil
-	})
+	}
+	wrote, err := s.WriteRules()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("secrets: %s/%s %s\n", s.Dir, secrets.RulesFile, map[bool]string{true: "written", false: "already current"}[wrote])
+	return nil
 }
 
 // Edit decrypts <user>'s secrets into a private temporary file, opens
@@ -56,42 +58,48 @@ func (Secrets) Rules(ctx context.Context) (err error) {
 // ciphertext). If the editor fails the file stays as it was.
 func (Secrets) Edit(ctx context.Context, user string) (err error) {
 	defer explained(ctx, &err)
-	return with(ctx, openSecrets, func(s *secrets.Store) error {
-		changed, err := s.Edit(user, strings.Fields(os.Getenv("EDITOR")))
-		if err != nil {
-			return err
-		}
-		fmt.Printf("secrets: %s %s\n", secrets.UserFile(user), map[bool]string{true: "updated", false: "unchanged"}[changed])
-		return nil
-	})
+	s, err := openSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	changed, err := s.Edit(user, strings.Fields(os.Getenv("EDITOR")))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("secrets: %s %s\n", secrets.UserFile(user), map[bool]string{true: "updated", false: "unchanged"}[changed])
+	return nil
 }
 
 // Updatekeys re-wraps every user secrets file whose recipients differ from
 // the fleet's, like `sops updatekeys`; files already right are not written.
 func (Secrets) Updatekeys(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	return with(ctx, openSecrets, func(s *secrets.Store) error {
-		return printCount("secrets: %d files rekeyed", s.UpdateKeys)
-	})
+	s, err := openSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	return printCount("secrets: %d files rekeyed", s.UpdateKeys)
 }
 
 // Check verifies .sops.yaml is current and every user secrets file is
 // encrypted to exactly the fleet's recipients; with an identity, MACs too.
 func (Secrets) Check(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	return with(ctx, openSecrets, func(s *secrets.Store) error {
-		ids, _, err := vars.ChosenKeys() // optional: without a key the structure is checked
-		if err != nil {
-			return err
-		}
-		probs, err := s.Check(ids)
-		if err != nil {
-			return err
-		}
-		if err := reportProblems("secrets:check", s.Dir, probs); err != nil {
-			return err
-		}
-		fmt.Printf("secrets: %s ok\n", s.Dir)
-		return nil
-	})
+	s, err := openSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	ids, _, err := vars.ChosenKeys() // optional: without a key the structure is checked
+	if err != nil {
+		return err
+	}
+	probs, err := s.Check(ids)
+	if err != nil {
+		return err
+	}
+	if err := reportProblems("secrets:check", s.Dir, probs); err != nil {
+		return err
+	}
+	fmt.Printf("secrets: %s ok\n", s.Dir)
+	return nil
 }

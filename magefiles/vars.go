@@ -50,26 +50,28 @@ func (Vars) Generate(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return with(ctx, openVars, func(v *vars.Vars) error {
-		var machines []string
-		for _, a := range rest() {
-			machines = append(machines, splitList(a)...)
-		}
-		opts := vars.GenerateOptions{
-			Machines:   machines,
-			Generators: splitList(flag("generator", "")),
-			Regenerate: boolFlag("regenerate"),
-		}
-		rep, err := v.Generate(ctx, opts)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("vars: %d generated, %d up to date (scripts %s)\n", len(rep.Generated), rep.UpToDate, rep.ScriptTime.Round(1e6))
-		if len(rep.StaleRecipients) > 0 {
-			fmt.Printf("vars: %d secrets have outdated recipients (%s): run vars:rekey\n", len(rep.StaleRecipients), strings.Join(rep.StaleRecipients, ", "))
-		}
-		return nil
-	})
+	v, err := openVars(ctx)
+	if err != nil {
+		return err
+	}
+	var machines []string
+	for _, a := range rest() {
+		machines = append(machines, splitList(a)...)
+	}
+	opts := vars.GenerateOptions{
+		Machines:   machines,
+		Generators: splitList(flag("generator", "")),
+		Regenerate: boolFlag("regenerate"),
+	}
+	rep, err := v.Generate(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("vars: %d generated, %d up to date (scripts %s)\n", len(rep.Generated), rep.UpToDate, rep.ScriptTime.Round(1e6))
+	if len(rep.StaleRecipients) > 0 {
+		fmt.Printf("vars: %d secrets have outdated recipients (%s): run vars:rekey\n", len(rep.StaleRecipients), strings.Join(rep.StaleRecipients, ", "))
+	}
+	return nil
 }
 
 // Check verifies the vars directory against the fleet: every declared file
@@ -88,31 +90,33 @@ func (Vars) Check(ctx context.Context) (err error) {
 	if spec := flag("generators", ""); spec != "" {
 		return checkLayout(spec)
 	}
-	return with(ctx, openVars, func(v *vars.Vars) error {
-		// A key the admin chose (a variable, or sops's keys.txt) decrypts, and
-		// Check fails when it decrypts nothing rather than saying ok.
-		ids, from, err := vars.ChosenKeys()
-		if err != nil {
-			return err
-		}
-		decrypt := ids != nil
-		if decrypt {
-			v.Identities = func() ([]age.Identity, error) { return ids, nil }
-		}
-		probs, err := v.Check(vars.CheckOptions{Decrypt: decrypt})
-		if err != nil {
-			return err
-		}
-		if err := reportProblems("vars:check", v.Dir, probs); err != nil {
-			return err
-		}
-		mode := "structure and recipients"
-		if decrypt {
-			mode += ", decryption with " + from
-		}
-		fmt.Printf("vars: %s ok (%s)\n", v.Dir, mode)
-		return nil
-	})
+	v, err := openVars(ctx)
+	if err != nil {
+		return err
+	}
+	// A key the admin chose (a variable, or sops's keys.txt) decrypts, and
+	// Check fails when it decrypts nothing rather than saying ok.
+	ids, from, err := vars.ChosenKeys()
+	if err != nil {
+		return err
+	}
+	decrypt := ids != nil
+	if decrypt {
+		v.Identities = func() ([]age.Identity, error) { return ids, nil }
+	}
+	probs, err := v.Check(vars.CheckOptions{Decrypt: decrypt})
+	if err != nil {
+		return err
+	}
+	if err := reportProblems("vars:check", v.Dir, probs); err != nil {
+		return err
+	}
+	mode := "structure and recipients"
+	if decrypt {
+		mode += ", decryption with " + from
+	}
+	fmt.Printf("vars: %s ok (%s)\n", v.Dir, mode)
+	return nil
 }
 
 // Rekey re-encrypts the secrets whose recipients changed (a machine joined
@@ -120,23 +124,27 @@ func (Vars) Check(ctx context.Context) (err error) {
 // them, with the admin identity. Only those files change.
 func (Vars) Rekey(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	return with(ctx, openVars, func(v *vars.Vars) error {
-		return printCount("vars: %d secrets rekeyed", v.Rekey)
-	})
+	v, err := openVars(ctx)
+	if err != nil {
+		return err
+	}
+	return printCount("vars: %d secrets rekeyed", v.Rekey)
 }
 
 // Get prints machine's generator file (vars:get cinnabar openssh/ssh.id_ed25519.pub)
 // to stdout, decrypting a secret with the admin identity.
 func (Vars) Get(ctx context.Context, machine, genFile string) (err error) {
 	defer explained(ctx, &err)
-	return with(ctx, openVars, func(v *vars.Vars) error {
-		b, err := v.Get(machine, genFile)
-		if err != nil {
-			return err
-		}
-		_, err = os.Stdout.Write(b)
+	v, err := openVars(ctx)
+	if err != nil {
 		return err
-	})
+	}
+	b, err := v.Get(machine, genFile)
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(b)
+	return err
 }
 
 // Migrate converts the vars directory to clan's sops format: secrets of the
@@ -146,9 +154,11 @@ func (Vars) Get(ctx context.Context, machine, genFile string) (err error) {
 // a second run changes nothing.
 func (Vars) Migrate(ctx context.Context) (err error) {
 	defer explained(ctx, &err)
-	return with(ctx, openVars, func(v *vars.Vars) error {
-		return printCount("vars: %d secrets migrated to clan's sops format", v.Migrate)
-	})
+	v, err := openVars(ctx)
+	if err != nil {
+		return err
+	}
+	return printCount("vars: %d secrets migrated to clan's sops format", v.Migrate)
 }
 
 // printCount runs do, a command that rewrites files, and prints format

@@ -29,12 +29,12 @@ func (w *Workspace) googleServices() string {
 }
 
 // googleHint is what to add to a terraform error or diagnostic for the
-// one cause the suite itself brings: the set-up builds the google provider with only the
-// services the fleet uses (see scripts/install-google-provider.sh), so a
-// resource of another Google product is unknown to it, though the
+// one cause the suite itself brings: the set-up builds the google provider
+// with only the services the fleet uses (scripts/install-google-provider.sh),
+// so a resource of another Google product is unknown to it, though the
 // registry's provider has it. terraform's own words ("does not support
-// resource type") would send the user looking for a typo.
-// It is "" for any other message.
+// resource type") would send the user looking for a typo. It is "" for
+// any other message.
 func (w *Workspace) googleHint(msg string) string {
 	flat := strings.Join(strings.Fields(msg), " ")
 	if !strings.Contains(flat, "provider hashicorp/google does not support") {

@@ -1,5 +1,7 @@
-// Package treetest compares snapshots of a directory tree, for tests that
-// must show what a command wrote and, as often, that it wrote nothing.
+// Package treetest makes and compares directory trees for tests: it
+// writes a tree and makes it a git work tree (what nix reads of a flake),
+// and snapshots a tree to show what a command wrote and, as often, that it
+// wrote nothing.
 //
 // Imported by tests only.
 package treetest
