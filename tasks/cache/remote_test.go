@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/nettest"
 )
 
 // fakeRemote emulates bazel-remote's HTTP protocol closely enough for fault
@@ -445,12 +448,9 @@ func TestRemotePutFaults(t *testing.T) {
 }
 
 func TestRemoteUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(t, err)
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
+	addr := fmt.Sprintf("127.0.0.1:%d", nettest.FreePort(t)) // nothing listens there now
 	r, _ := newRemote(t, "http://"+addr)
-	_, _, err = r.Get(context.Background(), key("x"))
+	_, _, err := r.Get(context.Background(), key("x"))
 	assert.ErrorContains(t, err, "remote cache http://"+addr+": GET /ac/")
 	assert.ErrorContains(t, err, "connection refused")
 	assert.ErrorContains(t, r.Put(context.Background(), key("x"), []byte("v")), "connection refused")

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/activate"
 	"github.com/vanixiets/vanixiets/tasks/fleet"
 	"github.com/vanixiets/vanixiets/tasks/lab"
+	"github.com/vanixiets/vanixiets/tasks/nettest"
 	"github.com/vanixiets/vanixiets/tasks/nix"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -144,10 +144,7 @@ func TestUnreachableHostOthersGoOn(t *testing.T) {
 	// sends it through the lab's network, where the connection is
 	// refused). The handshake timeout itself is tested in tasks/remote
 	// (TestConnectTimeout).
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(t, err)
-	addr := l.Addr().String()
-	l.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", nettest.FreePort(t))
 	e.params(fmt.Sprintf(`{ targets = { beta = "root@%s"; }; }`, addr))
 	rows, err := e.deploy(func(o *Options) { o.ConnectTimeout = 2 * time.Second })
 	assert.ErrorContains(t, err, "beta")

@@ -17,6 +17,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
+	"github.com/vanixiets/vanixiets/tasks/nettest"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 	"github.com/vanixiets/vanixiets/tasks/remote/sshdtest/agent"
 )
@@ -144,19 +145,7 @@ func TestHelperReach(t *testing.T) {
 func TestDeployThroughJumpHostBadInput(t *testing.T) {
 	e := newEnv(t)
 	alpha, gamma := reachLab(t, e)
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(t, err)
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	silentPort := silent.Addr().(*net.TCPAddr).Port
+	silentPort := nettest.Silent(t).Port
 	dir := t.TempDir()
 	write := func(name, s string) string {
 		p := filepath.Join(dir, name)

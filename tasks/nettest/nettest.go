@@ -1,6 +1,8 @@
-// Package nettest holds network peers that misbehave, for tests of what
-// the suite does when a host does not answer. It imports nothing of the
-// suite, so any package's tests may use it, tasks/remote's own included.
+// Package nettest holds network peers for tests: one that never answers,
+// for what the suite does when a host hangs, and a real OpenSSH sshd, for
+// what it does against the host it will meet. It imports nothing of the
+// suite, so any package's tests may use it, tasks/remote's own included
+// (tasks/remote/sshdtest builds its logins on SSHD).
 //
 // Imported by tests only.
 package nettest

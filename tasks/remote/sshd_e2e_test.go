@@ -8,9 +8,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +19,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/vanixiets/vanixiets/tasks/nettest"
 )
 
 // testSSHD is a real OpenSSH sshd on a loopback port chosen by the kernel.
@@ -46,69 +46,21 @@ func writeKey(t *testing.T, path string) (ed25519.PrivateKey, ssh.PublicKey) {
 	return priv, pub
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startSSHD starts it; extra lines go into its sshd_config.
 func startSSHD(t *testing.T, extra ...string) *testSSHD {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run sshd")
-	}
-	sshd, err := exec.LookPath("sshd")
-	if err != nil {
-		sshd = "/usr/sbin/sshd"
-	}
-	os.MkdirAll("/run/sshd", 0o755)
+	nettest.NeedSSHD(t)
 	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
+	assert.NilError(t, os.Chmod(dir, 0o755))
 	_, hostPub := writeKey(t, filepath.Join(dir, "host_key"))
 	_, clientPub := writeKey(t, filepath.Join(dir, "client_key"))
 	assert.NilError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub), 0o600))
-	port := freePort(t)
-	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
-HostKey %s/host_key
-PidFile none
-UsePAM no
-PermitRootLogin prohibit-password
-AuthorizedKeysFile %s/authorized_keys
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-`, port, dir, dir) + strings.Join(extra, "\n") + "\n"
-	assert.NilError(t, os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644))
-	logPath := filepath.Join(dir, "sshd.log")
-	cmd := exec.Command(sshd, "-D", "-E", logPath, "-f", filepath.Join(dir, "sshd_config"))
-	assert.NilError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("sshd's log:\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("sshd did not start: %s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	port := nettest.FreePort(t)
+	log := nettest.SSHD(t, dir, port, extra...)
 	kh := filepath.Join(dir, "known_hosts")
 	line := fmt.Sprintf("[testhost]:%d %s", port, ssh.MarshalAuthorizedKey(hostPub))
 	assert.NilError(t, os.WriteFile(kh, []byte(line), 0o644))
-	return &testSSHD{port: port, hostPub: hostPub, clientKey: filepath.Join(dir, "client_key"), knownHosts: kh, log: logPath}
+	return &testSSHD{port: port, hostPub: hostPub, clientKey: filepath.Join(dir, "client_key"), knownHosts: kh, log: log}
 }
 
 func (s *testSSHD) config() Config {
@@ -228,23 +180,12 @@ func TestHostKeyRefused(t *testing.T) {
 
 func TestConnectTimeout(t *testing.T) {
 	// A listener that accepts and never speaks: the handshake must time out.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(t, err)
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := nettest.Silent(t)
 	kh := filepath.Join(t.TempDir(), "kh")
 	assert.NilError(t, os.WriteFile(kh, nil, 0o644))
 	key := filepath.Join(t.TempDir(), "k")
 	writeKey(t, key)
-	_, err = Dial(context.Background(), Config{Addr: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, KnownHosts: []string{kh},
+	_, err := Dial(context.Background(), Config{Addr: "127.0.0.1", Port: silent.Port, KnownHosts: []string{kh},
 		KeyFiles: []string{key}, NoAgent: true, ConnectTimeout: 500 * time.Millisecond})
 	assert.ErrorContains(t, err, "within 500ms")
 }

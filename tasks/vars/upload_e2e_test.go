@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"gotest.tools/v3/assert"
 
 	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
+	"github.com/vanixiets/vanixiets/tasks/nettest"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
 
@@ -40,16 +40,11 @@ type sshdHost struct {
 
 func startSSHDHost(t testing.TB) *sshdHost {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run sshd")
-	}
+	nettest.NeedSSHD(t)
 	f, ids := labFleet(t)
 	dir := t.TempDir()
 	assert.NilError(t, os.Chmod(dir, 0o755))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := nettest.FreePort(t)
 	f.Machines["cinnabar"].Deploy.TargetHost = fmt.Sprintf("root@127.0.0.1:%d", port)
 	v := newVars(t, f, ids, labEnv)
 	mustGenerate(t, v, GenerateOptions{Machines: []string{"cinnabar"}})
@@ -66,30 +61,11 @@ func startSSHDHost(t testing.TB) *sshdHost {
 	kh, err := v.KnownHosts()
 	assert.NilError(t, err)
 	assert.NilError(t, os.WriteFile(filepath.Join(dir, "known_hosts"), kh, 0o644))
-	cfg := fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s/host_key\nPidFile none\nUsePAM no\nPermitRootLogin prohibit-password\nAuthorizedKeysFile %s/authorized_keys\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n", port, dir, dir)
-	assert.NilError(t, os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644))
-	_ = os.MkdirAll("/run/sshd", 0o755)
-	sshd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	var log bytes.Buffer
-	sshd.Stdout, sshd.Stderr = &log, &log
-	assert.NilError(t, sshd.Start())
-	t.Cleanup(func() { _ = sshd.Process.Kill(); _ = sshd.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not start: %s", log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	nettest.SSHD(t, dir, port)
 
 	c, err := remote.Dial(context.Background(), remote.Config{Addr: "127.0.0.1", Port: port, KnownHosts: []string{filepath.Join(dir, "known_hosts")},
 		KeyFiles: []string{clientKey}, NoAgent: true, ConnectTimeout: 5 * time.Second})
-	assert.NilError(t, err, log.String())
+	assert.NilError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return &sshdHost{v: v, c: c, root: filepath.Join(dir, "run", "secrets", "vars")}
 }

@@ -7,9 +7,7 @@
 package sshdtest
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/nettest"
 	"github.com/vanixiets/vanixiets/tasks/remote"
 )
 
@@ -28,20 +27,10 @@ type Server struct {
 
 // Start runs sshd with one login per entry of commands (name -> the
 // command forced on that login's sessions; "" leaves the client's). It
-// skips the test when not root or when sshd is not installed.
+// ends the test as nettest.NeedSSHD says where sshd cannot run.
 func Start(t testing.TB, commands map[string]string) *Server {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run sshd")
-	}
-	sshd, err := exec.LookPath("sshd")
-	if err != nil {
-		sshd = "/usr/sbin/sshd"
-	}
-	if _, err := os.Stat(sshd); err != nil {
-		t.Skip("sshd not installed (scripts/setup.sh, part lab)")
-	}
-	_ = os.MkdirAll("/run/sshd", 0o755)
+	nettest.NeedSSHD(t)
 	dir := t.TempDir()
 	must(t, os.Chmod(dir, 0o755))
 	keygen(t, filepath.Join(dir, "host_key"))
@@ -56,36 +45,11 @@ func Start(t testing.TB, commands map[string]string) *Server {
 		auth.Write(pub)
 	}
 	must(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(auth.String()), 0o600))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cfg := fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s/host_key\nPidFile none\nUsePAM no\nPermitRootLogin prohibit-password\nAuthorizedKeysFile %s/authorized_keys\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n", port, dir, dir)
-	must(t, os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644))
-	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	must(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("sshd's log:\n%s", log.String())
-		}
-	})
+	port := nettest.FreePort(t)
 	hostPub, err := os.ReadFile(filepath.Join(dir, "host_key.pub"))
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(dir, "known_hosts"), []byte(fmt.Sprintf("[127.0.0.1]:%d %s", port, hostPub)), 0o644))
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not start: %s", log.String())
-		}
-	}
+	nettest.SSHD(t, dir, port)
 	return &Server{port: port, dir: dir}
 }
 
