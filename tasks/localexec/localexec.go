@@ -35,6 +35,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/vanixiets/vanixiets/tasks/hostexec"
 	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
@@ -81,29 +84,9 @@ func (s *Shell) Argv(command string) []string {
 	return []string{Sh, "-c", command}
 }
 
-// ExitError is a command that ran and exited non-zero (Code -1: killed by
-// a signal).
-type ExitError struct {
-	Target  string
-	Command string
-	Code    int
-	Stderr  string // the last line of stderr
-}
-
-func (e *ExitError) Error() string {
-	cmd := e.Command
-	if len(cmd) > 80 {
-		cmd = cmd[:77] + "..."
-	}
-	msg := fmt.Sprintf("%s: %q: exit status %d", e.Target, cmd, e.Code)
-	if e.Code < 0 {
-		msg = fmt.Sprintf("%s: %q: killed by a signal", e.Target, cmd)
-	}
-	if e.Stderr != "" {
-		msg += ": " + e.Stderr
-	}
-	return msg
-}
+// ExitError is a command that ran and failed: the same type tasks/remote
+// returns, so a deploy reads a local failure as it reads a remote one.
+type ExitError = hostexec.ExitError
 
 // Run runs command (a POSIX sh command line) with stdin (may be nil),
 // streaming its output to stdout and stderr (nil discards). Cancelling ctx
@@ -140,7 +123,13 @@ func (s *Shell) Run(ctx context.Context, command string, stdin io.Reader, stdout
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return &ExitError{Target: s.Name(), Command: command, Code: ee.ExitCode(), Stderr: tail.LastLine(errTail.String())}
+		e := &ExitError{Target: s.Name(), Command: command, Code: ee.ExitCode(), Stderr: tail.LastLine(errTail.String())}
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			// Named as SSH names it (RFC 4254: "TERM"), as tasks/remote
+			// reports a remote command's signal.
+			e.Code, e.Signal = -1, strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG")
+		}
+		return e
 	}
 	return fmt.Errorf("%s: run %s: %w", s.Name(), argv[0], err)
 }

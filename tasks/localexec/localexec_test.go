@@ -1,7 +1,6 @@
 package localexec
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -11,52 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vanixiets/vanixiets/tasks/hostexec/hostexectest"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
 
+// TestRun: this machine's shell passes the test every runner of host-side
+// commands passes, so a local deploy fails as a remote one does.
 func TestRun(t *testing.T) {
-	tests := []struct {
-		name    string
-		command string
-		stdin   string
-		stdout  string
-		code    int // 0: no error
-		stderr  string
-	}{
-		{name: "output", command: `echo "one two"; echo three`, stdout: "one two\nthree\n"},
-		{name: "stdin", command: `tr a-z A-Z`, stdin: "secret\n", stdout: "SECRET\n"},
-		{name: "args", command: `sh -c 'echo "$1/$2"' x 'a b' c`, stdout: "a b/c\n"},
-		{name: "exit", command: `echo partial; echo "it broke" >&2; exit 3`, stdout: "partial\n", code: 3, stderr: "it broke"},
-		{name: "last line of stderr", command: `printf 'one\ntwo\n' >&2; exit 1`, code: 1, stderr: "two"},
-	}
 	s := &Shell{Label: "test (this machine)"}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			var in *strings.Reader
-			if tc.stdin != "" {
-				in = strings.NewReader(tc.stdin)
-			}
-			var err error
-			if in != nil {
-				err = s.Run(context.Background(), tc.command, in, &out, &errb)
-			} else {
-				err = s.Run(context.Background(), tc.command, nil, &out, &errb)
-			}
-			assert.Equal(t, out.String(), tc.stdout)
-			if tc.code == 0 {
-				assert.NilError(t, err)
-				return
-			}
-			var ee *ExitError
-			assert.Assert(t, errors.As(err, &ee), "%v", err)
-			assert.Equal(t, ee.Code, tc.code)
-			assert.Equal(t, ee.Stderr, tc.stderr)
-			assert.Check(t, is.Contains(err.Error(), "test (this machine)"))
-			assert.Check(t, is.Contains(errb.String(), tc.stderr), "stderr is streamed as well as kept")
-		})
-	}
+	hostexectest.Conform(t, "test (this machine)", s.Run)
 }
 
 func TestOutput(t *testing.T) {

@@ -35,6 +35,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/vanixiets/vanixiets/tasks/hostexec"
 	"github.com/vanixiets/vanixiets/tasks/tail"
 )
 
@@ -414,31 +415,9 @@ func (c *Client) Close() error {
 	return err
 }
 
-// ExitError is a remote command that ran and exited non-zero (or died of a
-// signal: Code is then -1 and Signal set).
-type ExitError struct {
-	Target  string
-	Command string
-	Code    int
-	Signal  string
-	Stderr  string // the last lines of stderr, when captured
-}
-
-func (e *ExitError) Error() string {
-	cmd := e.Command
-	if len(cmd) > 80 {
-		cmd = cmd[:77] + "..."
-	}
-	how := fmt.Sprintf("exit status %d", e.Code)
-	if e.Signal != "" {
-		how = "killed by signal " + e.Signal
-	}
-	msg := fmt.Sprintf("%s: %q: %s", e.Target, cmd, how)
-	if e.Stderr != "" {
-		msg += ": " + e.Stderr
-	}
-	return msg
-}
+// ExitError is a remote command that ran and failed: the same type
+// tasks/localexec returns for a command on this machine.
+type ExitError = hostexec.ExitError
 
 // Run runs command (a shell command line) on the machine with the given
 // stdin (may be nil), streaming its output to stdout and stderr (nil
@@ -487,7 +466,7 @@ func (c *Client) exitErr(command string, err error, stderr string) error {
 	}
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
-		e := &ExitError{Target: c.cfg.Name(), Command: command, Code: ee.ExitStatus(), Stderr: lastLine(stderr)}
+		e := &ExitError{Target: c.cfg.Name(), Command: command, Code: ee.ExitStatus(), Stderr: tail.LastLine(stderr)}
 		if ee.Signal() != "" {
 			e.Code, e.Signal = -1, ee.Signal()
 		}
@@ -569,14 +548,6 @@ func (s *Session) Wait() error {
 
 // Close ends the session at once.
 func (s *Session) Close() error { return s.s.Close() }
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndex(s, "\n"); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
-}
 
 // Quote quotes s for a POSIX shell.
 func Quote(s string) string {

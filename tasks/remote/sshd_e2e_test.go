@@ -20,6 +20,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/vanixiets/vanixiets/tasks/hostexec/hostexectest"
 	"github.com/vanixiets/vanixiets/tasks/nettest"
 )
 
@@ -75,29 +76,9 @@ func TestRunAgainstSSHD(t *testing.T) {
 	assert.NilError(t, err)
 	defer c.Close()
 
-	tests := []struct {
-		name, cmd, stdin, out string
-		code                  int
-	}{
-		{"echo", "echo hello", "", "hello\n", 0},
-		{"stdin", "tr a-z A-Z", "shout", "SHOUT", 0},
-		{"exit code", "echo out; echo err >&2; exit 7", "", "out\n", 7},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := c.Run(ctx, tc.cmd, strings.NewReader(tc.stdin), &out, &errb)
-			assert.Equal(t, out.String(), tc.out)
-			if tc.code == 0 {
-				assert.NilError(t, err)
-				return
-			}
-			var ee *ExitError
-			assert.Assert(t, errors.As(err, &ee), "%v", err)
-			assert.Equal(t, ee.Code, tc.code)
-			assert.Equal(t, ee.Stderr, "err")
-		})
-	}
+	// The shared cases, every runner's, with the host named as the
+	// client names it.
+	hostexectest.Conform(t, s.config().Name(), c.Run)
 	// The same connection serves many sessions at once.
 	errs := make(chan error, 8)
 	for i := 0; i < 8; i++ {
