@@ -93,25 +93,26 @@ func parsePath(p string) (route, *apiError) {
 	case len(segs) != 2:
 		return route{}, nil
 	}
-	rt.name = segs[1]
-	switch segs[0] {
-	case "instances":
-		rt.kind = "instance"
-		return rt, check("instance", rt.name)
-	case "disks":
-		rt.kind = "disk"
-		return rt, check("disk", rt.name)
-	case "operations":
-		rt.kind = "operation"
-		return rt, nil
-	case "machineTypes":
-		rt.kind = "machineType"
-		return rt, check("machineType", rt.name)
-	case "acceleratorTypes":
-		rt.kind = "acceleratorType"
-		return rt, check("acceleratorType", rt.name)
+	kind, ok := zonalKinds[segs[0]]
+	if !ok {
+		return route{}, nil
 	}
-	return route{}, nil
+	rt.kind, rt.name = kind, segs[1]
+	if kind == "operation" {
+		// the fake names its operations itself; they are not resource names
+		return rt, nil
+	}
+	return rt, check(kind, rt.name)
+}
+
+// zonalKinds is the kind of one zonal resource by its collection's name
+// in a path (zones/<zone>/<collection>/<name>).
+var zonalKinds = map[string]string{
+	"instances":        "instance",
+	"disks":            "disk",
+	"operations":       "operation",
+	"machineTypes":     "machineType",
+	"acceleratorTypes": "acceleratorType",
 }
 
 // refRE reads a reference to a zonal resource as the provider sends it:
