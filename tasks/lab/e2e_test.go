@@ -71,6 +71,19 @@ var otherLab = regexp.MustCompile(`\bdev if[0-9]+\b|\bvx-|\bdev vx[0-9a-f]{8}m\b
 
 // assertRestored checks that after Down nothing of lab l is left and
 // nothing of the machine's is gone, tolerating other labs' churn.
+// assertMageDown takes the lab down through the lab:down target, as a
+// user does, and checks that lab:status then finds no hosts and that the
+// machine is as it was before the test.
+func assertMageDown(t *testing.T, mage func(args ...string) (string, error), before machineState, l *lab.Lab) {
+	t.Helper()
+	out, err := mage("lab:down")
+	assert.NilError(t, err, out)
+	out, err = mage("lab:status")
+	assert.NilError(t, err, out)
+	assert.Check(t, is.Contains(out, "no hosts"))
+	assertRestored(t, before, l)
+}
+
 func assertRestored(t *testing.T, before machineState, l *lab.Lab) {
 	t.Helper()
 	after := snapshot(t)

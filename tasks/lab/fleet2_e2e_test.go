@@ -116,10 +116,5 @@ func TestMageSecondFleet(t *testing.T) {
 	// The provisioned server still answers at the fleet's targetHost.
 	ssh("admin@ash.grove.test")
 
-	out, err = mage("lab:down")
-	assert.NilError(t, err, out)
-	out, err = mage("lab:status")
-	assert.NilError(t, err, out)
-	assert.Check(t, is.Contains(out, "no hosts"))
-	assertRestored(t, before, l)
+	assertMageDown(t, mage, before, l)
 }

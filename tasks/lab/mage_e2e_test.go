@@ -50,12 +50,7 @@ func TestMageTargets(t *testing.T) {
 	out, err = mage("lab:up", "nosuch")
 	assert.Check(t, err != nil)
 	assert.Check(t, is.Contains(out, "unknown machine nosuch"))
-	out, err = mage("lab:down")
-	assert.NilError(t, err, out)
-	out, err = mage("lab:status")
-	assert.NilError(t, err, out)
-	assert.Check(t, is.Contains(out, "no hosts"))
-	assertRestored(t, before, l)
+	assertMageDown(t, mage, before, l)
 }
 
 func goBin() string {
