@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/vanixiets/vanixiets/tasks/adminkeys/adminkeystest"
 	"github.com/vanixiets/vanixiets/tasks/fsutil/treetest"
+	"github.com/vanixiets/vanixiets/tasks/lab/labtest"
 	"github.com/vanixiets/vanixiets/tasks/paths"
 )
 
@@ -94,22 +96,6 @@ func skipUnderBazel(t *testing.T) {
 	}
 }
 
-// compileTargets compiles the magefiles once into a private binary, under
-// the lock scripts/mage takes (mage writes a file into magefiles/ while it
-// compiles).
-func compileTargets(t *testing.T, root string) string {
-	if _, err := exec.LookPath("flock"); err != nil {
-		t.Skip("flock not installed (util-linux)")
-	}
-	bin := filepath.Join(t.TempDir(), "targets")
-	assert.NilError(t, os.MkdirAll(filepath.Join(root, ".work"), 0o755))
-	cmd := exec.Command("flock", filepath.Join(root, ".work", "mage.lock"), "go", "tool", "mage", "-compile", bin)
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	assert.NilError(t, err, string(out))
-	return bin
-}
-
 // treeStamps maps every file under the roots (skipping .git, .work and
 // Bazel's output links) to its type, size and modification time: any
 // write, creation or removal shows.
@@ -157,11 +143,7 @@ func treeStamps(roots ...string) map[string]string {
 // treeDigest is a digest of treeStamps.
 func treeDigest(roots ...string) string {
 	st := treeStamps(roots...)
-	keys := make([]string, 0, len(st))
-	for k := range st {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(st))
 	h := sha256.New()
 	for _, k := range keys {
 		fmt.Fprintf(h, "%s\x00%s\n", k, st[k])
@@ -263,7 +245,7 @@ func TestBadInput(t *testing.T) {
 	home := t.TempDir()
 	cases := readCases(t, filepath.Join("testdata", "badinput.txt"), map[string]string{"$TMP": tmp, "$REPO": root, "$HOME": home})
 	assert.Assert(t, len(cases) >= 120, "the issue asks for at least 120 cases, have %d", len(cases))
-	bin := compileTargets(t, root)
+	bin := labtest.CompiledTargets(t)
 	// Warm the private cache with the lab fleet (as any earlier run
 	// would have), so that a refusal that loads it writes nothing.
 	warm := exec.Command(bin, "check:fleet")
@@ -279,8 +261,7 @@ func TestTableMatchesMage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles the targets")
 	}
-	root := repoRoot(t)
-	bin := compileTargets(t, root)
+	bin := labtest.CompiledTargets(t)
 	out, err := exec.Command(bin, "-l").CombinedOutput()
 	assert.NilError(t, err, string(out))
 	var got []string

@@ -36,17 +36,11 @@ var suiteBin struct {
 	err  error
 }
 
-// compiledSuite is the magefiles' targets compiled into one binary (go
-// tool mage -compile, under the lock scripts/mage compiles under: the
-// compile writes into magefiles/), in a directory every user can read.
+// compiledSuite is the magefiles' targets compiled into one binary
+// (labtest.CompiledTargets), in a directory every user can read.
 func compiledSuite(t *testing.T) string {
 	t.Helper()
 	suiteBin.once.Do(func() {
-		root, err := filepath.Abs(filepath.Join("..", ".."))
-		if err != nil {
-			suiteBin.err = err
-			return
-		}
 		dir, err := os.MkdirTemp("", "vanixiets-suite-")
 		if err != nil {
 			suiteBin.err = err
@@ -55,15 +49,10 @@ func compiledSuite(t *testing.T) string {
 		os.Chmod(dir, 0o755)
 		out := filepath.Join(dir, "vanixiets")
 		suiteBin.path = out // removed by removeCompiledSuite, even when the compile fails
-		if err := os.MkdirAll(filepath.Join(root, ".work"), 0o755); err != nil {
+		// Moved out of the test's own temporary directory, which no
+		// other user of the host may enter.
+		if err := os.Rename(labtest.CompiledTargets(t), out); err != nil {
 			suiteBin.err = err
-			return
-		}
-		cmd := exec.Command("flock", filepath.Join(root, ".work", "mage.lock"), "go", "tool", "mage", "-compile", out)
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			suiteBin.err = fmt.Errorf("go tool mage -compile: %v: %s", err, b)
-			return
 		}
 	})
 	assert.NilError(t, suiteBin.err)
