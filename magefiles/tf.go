@@ -6,8 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
@@ -191,11 +192,7 @@ func printOutputs(w *terraform.Workspace) error {
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(outs))
-	for k := range outs {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(outs))
 	for _, k := range names {
 		var v any
 		json.Unmarshal(outs[k], &v)

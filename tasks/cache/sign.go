@@ -10,9 +10,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -190,11 +191,7 @@ func ParseKeyring(s string) (Keyring, error) {
 
 // Names lists the trusted keys' names, sorted.
 func (r Keyring) Names() []string {
-	var out []string
-	for n := range r {
-		out = append(out, n)
-	}
-	sort.Strings(out)
+	out := slices.Sorted(maps.Keys(r))
 	return out
 }
 

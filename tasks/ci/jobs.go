@@ -23,9 +23,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,11 +207,7 @@ func (f *File) Select(names []string) ([]Job, error) {
 	add = func(n string) error {
 		j, ok := by[n]
 		if !ok {
-			known := make([]string, 0, len(by))
-			for k := range by {
-				known = append(known, k)
-			}
-			sort.Strings(known)
+			known := slices.Sorted(maps.Keys(by))
 			return fmt.Errorf("unknown CI job %q (known: %s)", n, strings.Join(known, ", "))
 		}
 		if want[n] {

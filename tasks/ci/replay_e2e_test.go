@@ -5,10 +5,11 @@ package ci
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -305,11 +306,7 @@ func order(t *testing.T, wf *Workflow) []string {
 }
 
 func sortedJobNames(wf *Workflow) []string {
-	var out []string
-	for n := range wf.Jobs {
-		out = append(out, n)
-	}
-	sort.Strings(out)
+	out := slices.Sorted(maps.Keys(wf.Jobs))
 	return out
 }
 

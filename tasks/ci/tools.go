@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,11 +60,7 @@ var knownTools = map[string]tool{
 
 // ToolNames lists the tools a job may name.
 func ToolNames() []string {
-	var out []string
-	for k := range knownTools {
-		out = append(out, k)
-	}
-	sort.Strings(out)
+	out := slices.Sorted(maps.Keys(knownTools))
 	return out
 }
 

@@ -1,6 +1,7 @@
 package ci
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,11 +60,7 @@ func checkShape(t *testing.T, f *File, w *Workflow) {
 			}
 		}
 	}
-	var have []string
-	for n := range w.Jobs {
-		have = append(have, n)
-	}
-	slices.Sort(have)
+	have := slices.Sorted(maps.Keys(w.Jobs))
 	slices.Sort(names)
 	assert.DeepEqual(t, have, names)
 }

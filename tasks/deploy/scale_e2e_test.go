@@ -4,11 +4,12 @@ package deploy_test
 
 import (
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -221,11 +222,7 @@ func toplevelOf(t *testing.T, d *deploy.Deployer, f *fleet.Fleet, m string) stri
 	t.Helper()
 	tops, failed := d.Toplevels(context.Background(), []*fleet.Machine{f.Machines[m]})
 	assert.Assert(t, len(failed) == 0, "%v", failed)
-	keys := make([]string, 0, len(tops))
-	for k := range tops {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(tops))
 	assert.Assert(t, tops[m] != "", "no toplevel for %s: %v", m, keys)
 	return tops[m]
 }

@@ -3,6 +3,8 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,11 +40,7 @@ func Select(f *fleet.Fleet, selectors []string) ([]string, error) {
 		}
 		set[s] = true
 	}
-	var out []string
-	for n := range set {
-		out = append(out, n)
-	}
-	sort.Strings(out)
+	out := slices.Sorted(maps.Keys(set))
 	if len(out) == 0 {
 		return nil, errors.New("no machine selected")
 	}

@@ -3,9 +3,11 @@ package fakehcloud
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -408,10 +410,6 @@ func (m *MemoryBackend) DeleteHost(ctx context.Context, name string) error {
 func (m *MemoryBackend) Hosts() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []string
-	for n := range m.hosts {
-		out = append(out, n)
-	}
-	sort.Strings(out)
+	out := slices.Sorted(maps.Keys(m.hosts))
 	return out
 }

@@ -18,7 +18,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // Machine classes. A nixos machine is activated with
@@ -251,16 +252,14 @@ func (s StringSet) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// Sorted returns the members in lexical order.
-func (s StringSet) Sorted() []string { return sortedKeys(s) }
-
+// sortedKeys is m's keys in order, and never nil: the lists it makes
+// reach JSON (fleet:show --json), where a machine without users has
+// "users": [], not null.
 func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+	if len(m) == 0 {
+		return []string{}
 	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m))
 }
 
 func abbrev(b []byte) string {

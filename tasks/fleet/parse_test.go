@@ -179,7 +179,7 @@ func TestStringSetForms(t *testing.T) {
 	for _, in := range []string{`{"a":{},"b":{}}`, `["b","a"]`} {
 		var s StringSet
 		assert.NilError(t, json.Unmarshal([]byte(in), &s))
-		assert.DeepEqual(t, s.Sorted(), []string{"a", "b"})
+		assert.DeepEqual(t, sortedKeys(s), []string{"a", "b"})
 	}
 	var s StringSet
 	assert.ErrorContains(t, json.Unmarshal([]byte(`"a"`), &s), "want a list of names or an attribute set")
@@ -226,5 +226,22 @@ func TestToplevelAttr(t *testing.T) {
 	}
 	for _, tc := range tests {
 		assert.Equal(t, ToplevelAttr(&tc.m), tc.want)
+	}
+}
+
+// TestSortedKeysNeverNil: an empty set is an empty JSON list, as
+// fleet:show --json prints a machine without users.
+func TestSortedKeysNeverNil(t *testing.T) {
+	for _, tc := range []struct {
+		in   map[string]int
+		want string
+	}{
+		{nil, "[]"},
+		{map[string]int{}, "[]"},
+		{map[string]int{"b": 1, "a": 2}, `["a","b"]`},
+	} {
+		b, err := json.Marshal(sortedKeys(tc.in))
+		assert.NilError(t, err)
+		assert.Equal(t, string(b), tc.want)
 	}
 }

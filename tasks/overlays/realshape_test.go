@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -159,11 +161,7 @@ func TestJSONSchema(t *testing.T) {
 	assert.Equal(t, raw.Schema, Schema)
 	assert.Assert(t, len(raw.Findings) > 0)
 	for _, f := range raw.Findings {
-		var keys []string
-		for k := range f {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(f))
 		assert.DeepEqual(t, keys, []string{"file", "fix", "line", "message", "rule", "severity"})
 	}
 }

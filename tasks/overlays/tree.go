@@ -2,10 +2,12 @@ package overlays
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -260,11 +262,7 @@ func (c *checker) order(sums []*FileSummary) {
 			}
 		}
 	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(byName))
 	affected := 0
 	for _, n := range names {
 		ds := byName[n]

@@ -5,6 +5,7 @@ package provision
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,11 +194,7 @@ func machines(p *terraform.Plan) map[string]string {
 }
 
 func names(m map[string]lab.Host) []string {
-	var out []string
-	for n := range m {
-		out = append(out, n)
-	}
-	slices.Sort(out)
+	out := slices.Sorted(maps.Keys(m))
 	return out
 }
 

@@ -167,11 +167,7 @@ func Check(ctx context.Context, root string) ([]Problem, *Eval, error) {
 	}
 
 	// machines: namespace export, module file, registry entry.
-	names := make([]string, 0, len(ms))
-	for m := range ms {
-		names = append(names, m)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(ms))
 	for _, m := range names {
 		class := ms[m].MachineClass
 		ns := "machines/" + class + "/" + m

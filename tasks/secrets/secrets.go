@@ -362,10 +362,6 @@ func describe(rs []vars.Recipient) string {
 }
 
 func sortedUsers(f *fleet.Fleet) []string {
-	var out []string
-	for u := range f.Users {
-		out = append(out, u)
-	}
-	sort.Strings(out)
+	out := slices.Sorted(maps.Keys(f.Users))
 	return out
 }

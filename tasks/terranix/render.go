@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/vanixiets/vanixiets/tasks/cache"
@@ -280,11 +282,7 @@ func RecipientsOf(f *fleet.Fleet, machines []Machine) []string {
 			set[k] = true
 		}
 	}
-	var out []string
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
+	out := slices.Sorted(maps.Keys(set))
 	return out
 }
 

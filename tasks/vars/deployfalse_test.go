@@ -1,6 +1,7 @@
 package vars
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,11 +31,7 @@ func links(t *testing.T, fileDir string) []string {
 	t.Helper()
 	l, probs := readLinks(fileDir)
 	assert.Equal(t, len(probs), 0, "%v", probs)
-	var out []string
-	for n := range l {
-		out = append(out, n)
-	}
-	slices.Sort(out)
+	out := slices.Sorted(maps.Keys(l))
 	return out
 }
 

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/vanixiets/vanixiets/tasks/fleet"
@@ -146,11 +147,7 @@ func fleetInventory(path string) error {
 			rest = append(rest, p)
 		}
 	}
-	var broken []string
-	for m := range shape {
-		broken = append(broken, m)
-	}
-	sort.Strings(broken)
+	broken := slices.Sorted(maps.Keys(shape))
 	fmt.Printf("fleet: %d machines (%d with malformed records: %s), %d instances, %d users\n",
 		len(f.Machines)+len(broken), len(broken), strings.Join(broken, " "), len(f.Instances), len(f.Users))
 	if len(rest) > 0 {
