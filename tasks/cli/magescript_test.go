@@ -167,10 +167,60 @@ func TestScriptsMageReusesTargets(t *testing.T) {
 		if s.edit != nil {
 			s.edit()
 		}
+		before := dirMtime(t, filepath.Join(root, "magefiles"))
 		out, compiled := runMage(t, root, s.env, "hello")
 		assert.Check(t, is.Equal(out, s.want), s.name)
 		assert.Check(t, is.Equal(compiled, s.compiled), s.name)
+		assertUntouched(t, root, before, s.name)
 	}
+}
+
+// dirMtime is dir's mtime, which any file created or removed in it
+// moves: mage's transient mage_output_file.go would.
+func dirMtime(t *testing.T, dir string) time.Time {
+	fi, err := os.Stat(dir)
+	assert.NilError(t, err)
+	return fi.ModTime()
+}
+
+// assertUntouched: a compile wrote nothing into magefiles/ (a concurrent
+// nix evaluation of the tree would trip on it) and left no private copy
+// under .work.
+func assertUntouched(t *testing.T, root string, before time.Time, step string) {
+	t.Helper()
+	assert.Check(t, dirMtime(t, filepath.Join(root, "magefiles")).Equal(before), "%s: magefiles/ changed", step)
+	left, err := filepath.Glob(filepath.Join(root, ".work", "mage-src.*"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(left, 0), step)
+}
+
+// TestScriptsMageCompilesForAnotherPlatform: `scripts/mage --compile OUT
+// -goos darwin -goarch arm64` (the lint job's proof that the Macs can
+// build the targets) writes a Mach-O arm64 binary to OUT, a path relative
+// to the caller's directory, and nothing into the module.
+func TestScriptsMageCompilesForAnotherPlatform(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the targets of a small module")
+	}
+	skipUnderBazel(t)
+	root := mageModule(t, repoRoot(t))
+	before := dirMtime(t, filepath.Join(root, "magefiles"))
+	caller := t.TempDir()
+	cmd := exec.Command(filepath.Join(root, "scripts", "mage"), "--compile", "targets-darwin", "-goos", "darwin", "-goarch", "arm64")
+	cmd.Dir = caller
+	out, err := cmd.CombinedOutput()
+	assert.NilError(t, err, string(out))
+	b, err := os.ReadFile(filepath.Join(caller, "targets-darwin"))
+	assert.NilError(t, err)
+	// Mach-O 64-bit magic, then CPU type arm64 (0x0100000c), little-endian.
+	assert.Assert(t, len(b) > 8)
+	assert.DeepEqual(t, b[:8], []byte{0xcf, 0xfa, 0xed, 0xfe, 0x0c, 0x00, 0x00, 0x01})
+	assertUntouched(t, root, before, "--compile")
+
+	cmd = exec.Command(filepath.Join(root, "scripts", "mage"), "--compile")
+	out, err = cmd.CombinedOutput()
+	assert.Assert(t, err != nil)
+	assert.Check(t, is.Contains(string(out), "usage: scripts/mage --compile OUT"))
 }
 
 // BenchmarkScriptsMageWarm is the start-up of a target through the
