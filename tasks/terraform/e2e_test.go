@@ -26,6 +26,7 @@ import (
 	"github.com/vanixiets/vanixiets/tasks/fakegcp"
 	"github.com/vanixiets/vanixiets/tasks/fakehcloud"
 	"github.com/vanixiets/vanixiets/tasks/paths"
+	"github.com/vanixiets/vanixiets/tasks/terranix"
 )
 
 // env is one test's world: a fake API on loopback, an admin identity, a
@@ -92,12 +93,19 @@ func newCloudEnv(t testing.TB, cfg fakehcloud.Config, gcfg fakegcp.Config) *env 
 	return &env{fake: f, gcp: g, gcpURL: gr.URL, id: id, w: w, dir: dir, log: log}
 }
 
+// plan plans r, failing the test with terraform's output when it fails.
+func (e *env) plan(t testing.TB, r *terranix.Rendering) *Plan {
+	t.Helper()
+	p, err := e.w.Plan(context.Background(), r)
+	assert.NilError(t, err, e.log.String())
+	return p
+}
+
 func (e *env) planApply(t testing.TB, enabled ...string) *Plan {
 	t.Helper()
 	ctx := context.Background()
 	r := rendering(t, e.id, enabled...)
-	_, err := e.w.Plan(ctx, r)
-	assert.NilError(t, err, e.log.String())
+	e.plan(t, r)
 	p, err := e.w.Apply(ctx, r, Yes)
 	assert.NilError(t, err, e.log.String())
 	return p
@@ -118,11 +126,10 @@ func TestPlanApplyToggleDestroy(t *testing.T) {
 	e := newEnv(t, fakehcloud.Config{})
 
 	r := rendering(t, e.id, "alpha")
-	p, err := e.w.Plan(ctx, r)
-	assert.NilError(t, err, e.log.String())
+	p := e.plan(t, r)
 	assert.DeepEqual(t, machines(p), map[string]string{"alpha": "create"})
 	assert.Assert(t, strings.Contains(p.Summary(), "machine alpha (hcloud_server.alpha): create"), p.Summary())
-	_, err = e.w.Apply(ctx, r, func(*Plan) bool { return false })
+	_, err := e.w.Apply(ctx, r, func(*Plan) bool { return false })
 	assert.Assert(t, errors.Is(err, ErrDeclined))
 	assert.DeepEqual(t, e.fake.ServerNames(), []string(nil))
 	_, err = e.w.Apply(ctx, r, Yes)
@@ -182,10 +189,9 @@ func TestApplyRefusesPlanFromOlderRender(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, fakehcloud.Config{})
 	old := rendering(t, e.id, "alpha")
-	_, err := e.w.Plan(ctx, old)
-	assert.NilError(t, err, e.log.String())
+	e.plan(t, old)
 	cur := rendering(t, e.id, "alpha", "beta")
-	_, err = e.w.Apply(ctx, cur, Yes)
+	_, err := e.w.Apply(ctx, cur, Yes)
 	assert.ErrorContains(t, err, "plan made from an older render; run tf:plan")
 	assert.DeepEqual(t, e.fake.ServerNames(), []string(nil))
 	_, err = e.w.Apply(ctx, old, Yes)
@@ -244,8 +250,7 @@ func TestServerError500MidApplyConverges(t *testing.T) {
 	e.w.Env["HCLOUD_POLL_INTERVAL"] = "50ms"
 	ctx := context.Background()
 	r := rendering(t, e.id, "alpha", "beta")
-	_, err = e.w.Plan(ctx, r)
-	assert.NilError(t, err, e.log.String())
+	e.plan(t, r)
 	_, err = e.w.Apply(ctx, r, Yes)
 	assert.ErrorContains(t, err, "injected fault", "terraform's own error is shown")
 	assert.Equal(t, len(e.fake.ServerNames()), 1, "one server made it")
@@ -290,8 +295,7 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 	e := newEnv(t, cfg)
 	t.Cleanup(release)
 	r := rendering(t, e.id, "alpha", "beta")
-	_, err := e.w.Plan(context.Background(), r)
-	assert.NilError(t, err, e.log.String())
+	e.plan(t, r)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := e.w.Apply(ctx, r, Yes); done <- err }()
@@ -306,7 +310,7 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 	// terraform waits for it, records it, and stops.
 	time.Sleep(time.Second)
 	release()
-	err = <-done
+	err := <-done
 	assert.Assert(t, err != nil)
 	assert.Check(t, strings.Contains(e.log.String(), "Interrupt received") || strings.Contains(e.log.String(), "Gracefully shutting down"), "terraform got an interrupt first:\n%s", e.log.String())
 
@@ -331,8 +335,7 @@ func TestKilledApplyConverges(t *testing.T) {
 	e := newEnv(t, cfg)
 	t.Cleanup(release)
 	r := rendering(t, e.id, "alpha", "beta")
-	_, err := e.w.Plan(context.Background(), r)
-	assert.NilError(t, err, e.log.String())
+	e.plan(t, r)
 
 	keyFile := writeIdentity(t, e.dir, e.id)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperApply$")
@@ -487,15 +490,13 @@ func TestApplyThatCannotSaveStateFails(t *testing.T) {
 	stateDir = filepath.Dir(e.w.StateFile)
 	ctx := context.Background()
 	r := rendering(t, e.id, "alpha")
-	_, err := e.w.Plan(ctx, r)
-	assert.NilError(t, err, e.log.String())
-	_, err = e.w.Apply(ctx, r, Yes)
+	e.plan(t, r)
+	_, err := e.w.Apply(ctx, r, Yes)
 	assert.ErrorContains(t, err, "is kept so the next run recovers it")
 	assert.DeepEqual(t, e.fake.ServerNames(), []string{"alpha"})
 
 	assert.NilError(t, os.Remove(stateDir))
-	p, err := e.w.Plan(ctx, r)
-	assert.NilError(t, err, e.log.String())
+	p := e.plan(t, r)
 	assert.Assert(t, !p.HasChanges(), "the recovered state knows alpha: %s", p.Summary())
 	_, err = os.Stat(e.w.StateFile)
 	assert.NilError(t, err, "the recovered state is written back")
@@ -523,17 +524,14 @@ func TestRebuiltProviderIsRelocked(t *testing.T) {
 	assert.NilError(t, os.WriteFile(bin, b, 0o755))
 	e.useMirror(t, mirror)
 
-	ctx := context.Background()
 	r := rendering(t, e.id, "alpha")
-	_, err = e.w.Plan(ctx, r)
-	assert.NilError(t, err, e.log.String())
+	e.plan(t, r)
 	assert.Check(t, !strings.Contains(e.log.String(), "lock entries are renewed"))
 
 	// The rebuild: the same version, other bytes (a trailing byte leaves
 	// the program as it was).
 	assert.NilError(t, os.WriteFile(bin, append(b, 0), 0o755))
-	p, err := e.w.Plan(ctx, r)
-	assert.NilError(t, err, e.log.String())
+	p := e.plan(t, r)
 	assert.DeepEqual(t, machines(p), map[string]string{"alpha": "create"})
 	assert.Check(t, strings.Contains(e.log.String(), "changed since the last init, under the same version; its lock entries are renewed"), e.log.String())
 }

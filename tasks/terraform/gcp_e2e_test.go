@@ -123,14 +123,12 @@ func TestBothCloudsToggles(t *testing.T) {
 	var galena string
 	for _, st := range steps {
 		r := cloudRendering(t, e.id, labCloudConfig(t, st.enabled...), st.enabled...)
-		p, err := e.w.Plan(ctx, r)
-		assert.NilError(t, err, e.log.String())
+		p := e.plan(t, r)
 		assert.DeepEqual(t, machines(p), st.want)
-		_, err = e.w.Apply(ctx, r, Yes)
+		_, err := e.w.Apply(ctx, r, Yes)
 		assert.NilError(t, err, "%s: %s", st.name, e.log.String())
 
-		p, err = e.w.Plan(ctx, r)
-		assert.NilError(t, err, e.log.String())
+		p = e.plan(t, r)
 		assert.Assert(t, !p.HasChanges(), "%s: a plan right after the apply changes nothing: %s", st.name, p.Summary())
 		var gcp, hetzner []string
 		for _, m := range st.enabled {
