@@ -47,28 +47,11 @@ func (v *Vars) Pending(ctx context.Context, r Remote, machine, root string) (*Pe
 	if root == "" {
 		root = SecretsRoot
 	}
-	p, err := v.Plan()
+	up, err := v.uploadFor(machine, root, BeforeActivation, true)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.Fleet.ByName(machine); err != nil {
-		return nil, err
-	}
-	up := &uploadScript{root: root, phase: BeforeActivation}
-	defer func() {
-		for _, it := range up.items {
-			clear(it.data)
-		}
-	}()
-	if err := v.addMachineKey(up, p, machine); err != nil {
-		return nil, err
-	}
-	if err := v.addSecrets(up, p, machine, true); err != nil {
-		return nil, err
-	}
-	for i := range up.items {
-		clear(up.items[i].data) // the digest is all that is compared
-	}
+	up.clear() // the digest is all that is compared
 	var out bytes.Buffer
 	if err := r.Run(ctx, hostSh, bytes.NewReader(up.readScript()), &out); err != nil {
 		return nil, fmt.Errorf("machine %q: read the secrets manifest under %s: %w", machine, root, err)

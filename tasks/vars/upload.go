@@ -134,25 +134,11 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 	if err := v.Fleet.Validate(); err != nil {
 		return nil, err
 	}
-	p, err := v.Plan()
+	up, err := v.uploadFor(machine, root, phase, false)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.Fleet.ByName(machine); err != nil {
-		return nil, err
-	}
-	up := &uploadScript{root: root, phase: phase}
-	defer func() {
-		for _, it := range up.items {
-			clear(it.data)
-		}
-	}()
-	if err := v.addMachineKey(up, p, machine); err != nil {
-		return nil, err
-	}
-	if err := v.addSecrets(up, p, machine, false); err != nil {
-		return nil, err
-	}
+	defer up.clear()
 	if phase == BeforeActivation && len(up.items) == 0 {
 		// Nothing to install, and nothing is removed before activation.
 		return &UploadResult{}, nil
@@ -176,6 +162,37 @@ func (v *Vars) Upload(ctx context.Context, r Remote, machine string, phase Phase
 		return nil, fmt.Errorf("machine %q: install secrets (%s) under %s: %v (is the host's sh a POSIX shell?)", machine, phase, root, err)
 	}
 	return res, nil
+}
+
+// uploadFor is machine's upload script under root for phase, its items
+// decrypted: the machine's key, then its secrets of that phase (both: of
+// either phase, as Pending compares them all). The caller clears it.
+func (v *Vars) uploadFor(machine, root string, phase Phase, both bool) (*uploadScript, error) {
+	p, err := v.Plan()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.Fleet.ByName(machine); err != nil {
+		return nil, err
+	}
+	up := &uploadScript{root: root, phase: phase}
+	err = v.addMachineKey(up, p, machine)
+	if err == nil {
+		err = v.addSecrets(up, p, machine, both)
+	}
+	if err != nil {
+		up.clear()
+		return nil, err
+	}
+	return up, nil
+}
+
+// clear zeroes every item's plaintext, once the script has been sent or
+// the digests taken: a secret lives in memory no longer than it must.
+func (up *uploadScript) clear() {
+	for _, it := range up.items {
+		clear(it.data)
+	}
 }
 
 // addSecrets adds machine's deployable secrets of up's phase to up,
