@@ -84,49 +84,6 @@ sandbox = false
 build-users-group =
 `
 
-// bareMountScript replaces mountScript for a bare-image host that is not
-// installed yet. $1-$5 as for mountScript; $6 the boot (image or
-// installer); $7 the directory of whiteout layers, whose "dirs" file lists
-// "<layer> <machine directory>" lines.
-const bareMountScript = `set -e
-d=$1 boot=$6 layers=$7 i=$1/installer
-case "$boot" in
-image)
-  while read -r n p; do
-    mount -t overlay vx-bare-image -o "lowerdir=$layers/$n:$p" "$p"
-  done < "$layers/dirs"
-  mount --bind "$d/$3" /nix
-  run=$d/run state=$d/state sops=$d/sops-nix
-  ;;
-installer)
-  mount -t overlay vx-kexec -o "lowerdir=$i/etc-layer:/etc" /etc
-  mount --bind "$i/nix" /nix
-  mount --bind "$i/etc-nix" /etc/nix
-  mount --bind "$i/mnt" /mnt
-  mount --bind "$d/$3" /mnt/nix
-  mount --bind "$d/state" /mnt/var/lib/vanixiets
-  mount --bind "$d/sops-nix" /mnt/var/lib/sops-nix
-  mount --bind "$d/disk-etc-ssh" /mnt/etc/ssh
-  run=$i/run state=$i/state sops=$i/sops-nix
-  ;;
-*) echo "lab host: unknown boot $boot" >&2; exit 2 ;;
-esac
-mount --bind "$d/etc-ssh" /etc/ssh
-mount --bind "$d/etc-group" /etc/group
-mount --bind "$d/etc-passwd" /etc/passwd
-mount --bind "$state" /var/lib/vanixiets
-mount --bind "$sops" /var/lib/sops-nix
-mount --bind "$run" /run
-if [ "$boot" = installer ] && [ -n "$4" ]; then
-  mkdir -p /run/vanixiets-nix-2.26
-  mount --bind "$5" /run/vanixiets-nix-2.26
-  mount --bind "$4" /usr/bin/nix
-fi
-mount --bind "$d/root" /root
-cd /
-exec "$2" -D -e -f /etc/ssh/sshd_config
-`
-
 // hiddenNixDirs are the machine's directories that may hold Nix (its
 // commands, libraries, /etc/nix); an image host sees none of their "nix"
 // and "nix-*" entries. A directory that is a symbolic link (/bin on a
@@ -289,24 +246,27 @@ func emptyDir(dir string) error {
 	return nil
 }
 
-// bareMount returns the script and arguments that start the sshd of a
-// bare-image host that is not installed yet, after laying out what its
-// boot needs; ok is false for every other host (mountScript serves it).
-// args are mountScript's.
-func (l *Lab) bareMount(r hostRecord, args []string) (script string, out []string, ok bool, err error) {
+// bareMount returns mountScript's kind arguments ($6, $7) of a bare-image
+// host that is not installed yet, after laying out what its boot needs; ok
+// is false for every other host.
+func (l *Lab) bareMount(r hostRecord) (kind []string, ok bool, err error) {
 	if r.Image != imageBare || r.Boot == BootInstalled {
-		return "", nil, false, nil
+		return nil, false, nil
+	}
+	if r.Class == ClassDarwin {
+		// A cloud server boots a Linux image; $6 is a darwin host's class.
+		return nil, false, l.errf("host %s: a bare cloud image cannot be darwin-class", r.Name)
 	}
 	dir := l.hostDir(r.Name)
 	layers := filepath.Join(dir, "bare-layers")
 	switch r.Boot {
 	case BootImage:
 		if err := writeWhiteouts(layers); err != nil {
-			return "", nil, false, l.errf("host %s: hide Nix: %v", r.Name, err)
+			return nil, false, l.errf("host %s: hide Nix: %v", r.Name, err)
 		}
 	case BootInstaller:
 		if err := l.writeInstaller(filepath.Join(dir, "installer")); err != nil {
-			return "", nil, false, l.errf("host %s: installer: %v", r.Name, err)
+			return nil, false, l.errf("host %s: installer: %v", r.Name, err)
 		}
 		// The disk the installer formats: its /etc/ssh starts empty (the
 		// image's keys stay with the image, and the installer carries
@@ -314,7 +274,7 @@ func (l *Lab) bareMount(r hostRecord, args []string) (script string, out []strin
 		// not only at the kexec: a kexec killed after it recorded its
 		// boot is finished by the next start (TestInstallKilledResumes).
 		if err := os.MkdirAll(filepath.Join(dir, diskSSHDir), 0o755); err != nil {
-			return "", nil, false, l.errf("host %s: %v", r.Name, err)
+			return nil, false, l.errf("host %s: %v", r.Name, err)
 		}
 		if recordedNix(r) == nix.Version226 {
 			// The installer's 2.26 fills the disk's store through
@@ -324,17 +284,17 @@ func (l *Lab) bareMount(r hostRecord, args []string) (script string, out []strin
 			mark := filepath.Join(dir, storeDir(nix.Version226), nix.Nix226StoreMark)
 			if _, err := os.Stat(mark); errors.Is(err, fs.ErrNotExist) {
 				if err := os.MkdirAll(filepath.Dir(mark), 0o755); err != nil {
-					return "", nil, false, l.errf("host %s: %v", r.Name, err)
+					return nil, false, l.errf("host %s: %v", r.Name, err)
 				}
 				if err := fsutil.WriteFile(mark, []byte(nix.Version226+"\n"), 0o644); err != nil {
-					return "", nil, false, l.errf("host %s: %v", r.Name, err)
+					return nil, false, l.errf("host %s: %v", r.Name, err)
 				}
 			}
 		}
 	default:
-		return "", nil, false, l.errf("host %s: unknown boot %q in %s", r.Name, r.Boot, l.hostFile(r.Name))
+		return nil, false, l.errf("host %s: unknown boot %q in %s", r.Name, r.Boot, l.hostFile(r.Name))
 	}
-	return bareMountScript, append(append([]string(nil), args...), r.Boot, layers), true, nil
+	return []string{r.Boot, layers}, true, nil
 }
 
 // writeWhiteouts makes, under layers, one overlay layer per machine

@@ -106,27 +106,57 @@ func hostPasswd(target string) ([]byte, error) {
 // host on Nix 2.26), and for a 2.26 host $4 the wrapper bound over
 // /usr/bin/nix (every nix-* command is a link to it) and $5 its install
 // directory, bound at /run/vanixiets-nix-2.26 after /run (the wrapper finds
-// its trixie root there, since the machine's /root is hidden next). For a
-// darwin-class host (darwin.go) $6 is "darwin" and $7 posh: bound over
-// /bin/sh, and /proc covered, last (mount itself reads /proc), except on a
-// 2.26 host, whose Nix cannot start without /proc/self/exe.
+// its trixie root there, since the machine's /root is hidden next).
+//
+// $6 is the host's kind, empty for an installed Linux host:
+//   - darwin (darwin.go): $7 posh, bound over /bin/sh, and /proc covered,
+//     last (mount itself reads /proc), except on a 2.26 host, whose Nix
+//     cannot start without /proc/self/exe;
+//   - image or installer, a bare-image host not installed yet (bare.go):
+//     $7 the directory of whiteout layers, whose "dirs" file lists
+//     "<layer> <machine directory>" lines. An image has no Nix at all (no
+//     /etc/nix, no 2.26 wrapper); an installer runs from its own
+//     directory with the disk it installs at /mnt.
 const mountScript = `set -e
-d=$1
-mount --bind "$d/$3" /nix
-mount --bind "$d/etc-nix" /etc/nix
+d=$1 kind=${6:-} wrap=$4 run=$1/run state=$1/state sops=$1/sops-nix i=$1/installer
+case "$kind" in
+image)
+  while read -r n p; do
+    mount -t overlay vx-bare-image -o "lowerdir=$7/$n:$p" "$p"
+  done < "$7/dirs"
+  mount --bind "$d/$3" /nix
+  wrap=
+  ;;
+installer)
+  mount -t overlay vx-kexec -o "lowerdir=$i/etc-layer:/etc" /etc
+  mount --bind "$i/nix" /nix
+  mount --bind "$i/etc-nix" /etc/nix
+  mount --bind "$i/mnt" /mnt
+  mount --bind "$d/$3" /mnt/nix
+  mount --bind "$d/state" /mnt/var/lib/vanixiets
+  mount --bind "$d/sops-nix" /mnt/var/lib/sops-nix
+  mount --bind "$d/disk-etc-ssh" /mnt/etc/ssh
+  run=$i/run state=$i/state sops=$i/sops-nix
+  ;;
+'' | darwin)
+  mount --bind "$d/$3" /nix
+  mount --bind "$d/etc-nix" /etc/nix
+  ;;
+*) echo "lab host: unknown kind $kind" >&2; exit 2 ;;
+esac
 mount --bind "$d/etc-ssh" /etc/ssh
 mount --bind "$d/etc-group" /etc/group
 mount --bind "$d/etc-passwd" /etc/passwd
-mount --bind "$d/state" /var/lib/vanixiets
-mount --bind "$d/sops-nix" /var/lib/sops-nix
-mount --bind "$d/run" /run
-if [ -n "$4" ]; then
+mount --bind "$state" /var/lib/vanixiets
+mount --bind "$sops" /var/lib/sops-nix
+mount --bind "$run" /run
+if [ -n "$wrap" ]; then
   mkdir -p /run/vanixiets-nix-2.26
   mount --bind "$5" /run/vanixiets-nix-2.26
-  mount --bind "$4" /usr/bin/nix
+  mount --bind "$wrap" /usr/bin/nix
 fi
 mount --bind "$d/root" /root
-if [ "${6:-}" = darwin ]; then
+if [ "$kind" = darwin ]; then
   mount --bind "$7" /bin/sh
   # Nix 2.26 (a Linux build) finds itself through /proc/self/exe, where
   # a Mac's Nix asks the kernel another way: a 2.26 host keeps /proc, and
@@ -546,18 +576,18 @@ func (l *Lab) startSSHD(r hostRecord) (hostRecord, error) {
 			return r, err
 		}
 	}
-	script, args := mountScript, []string{dir, l.cfg.SSHD, storeDir(recordedNix(r)), wrapper, nixDir}
+	args := []string{dir, l.cfg.SSHD, storeDir(recordedNix(r)), wrapper, nixDir}
 	if r.Class == ClassDarwin {
 		args = append(args, ClassDarwin, poshPath)
 	}
-	if s, a, bare, err := l.bareMount(r, args); err != nil {
+	if kind, bare, err := l.bareMount(r); err != nil {
 		return r, err
 	} else if bare {
-		script, args = s, a // a bare-image host before its install (bare.go)
+		args = append(args, kind...) // a bare-image host before its install (bare.go)
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", r.Netns,
 		"unshare", "--mount", "--propagation", "private",
-		"sh", "-c", script, "lab-host"}, args...)...)
+		"sh", "-c", mountScript, "lab-host"}, args...)...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", l.hostEnv(r.Name)}
 	cmd.Stdout, cmd.Stderr = logf, logf
