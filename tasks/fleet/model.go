@@ -18,8 +18,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
+	"sort"
 )
 
 // Machine classes. A nixos machine is activated with
@@ -254,12 +253,19 @@ func (s StringSet) MarshalJSON() ([]byte, error) {
 
 // sortedKeys is m's keys in order, and never nil: the lists it makes
 // reach JSON (fleet:show --json), where a machine without users has
-// "users": [], not null.
+// "users": [], not null. It stays this plain, sort.Strings included, so
+// that it inlines: Validate calls it for every generator, file and role of
+// every machine, and inlined its small slice need not escape to the heap.
+// slices.Sorted(maps.Keys(m)) took BenchmarkValidate from 950 to 3304
+// allocations for 64 machines; a sized slice with slices.Sort, which does
+// not inline, to 1404.
 func sortedKeys[V any](m map[string]V) []string {
-	if len(m) == 0 {
-		return []string{}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	return slices.Sorted(maps.Keys(m))
+	sort.Strings(out)
+	return out
 }
 
 func abbrev(b []byte) string {

@@ -217,7 +217,12 @@ func OutputsDigest(o Outputs) string {
 }
 
 func writeSorted(w interface{ Write([]byte) (int, error) }, kind string, m map[string]string) {
-	keys := slices.Sorted(maps.Keys(m))
+	// Once per step key: kept plain, as fleet's sortedKeys says why.
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
 	for _, k := range keys {
 		fmt.Fprintf(w, "%s:%d:%s=%d:%s\x00", kind, len(k), k, len(m[k]), m[k])
 	}
