@@ -290,12 +290,20 @@ func holdBeta() (fakehcloud.Config, <-chan struct{}, func()) {
 	}}, reached, func() { rel.Do(func() { close(released) }) }
 }
 
-func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
+// planHeldAtBeta is a world whose fake holds beta's creation (holdBeta),
+// with alpha and beta planned; release runs at the test's end too.
+func planHeldAtBeta(t *testing.T) (*env, *terranix.Rendering, <-chan struct{}, func()) {
+	t.Helper()
 	cfg, reached, release := holdBeta()
 	e := newEnv(t, cfg)
 	t.Cleanup(release)
 	r := rendering(t, e.id, "alpha", "beta")
 	e.plan(t, r)
+	return e, r, reached, release
+}
+
+func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
+	e, r, reached, release := planHeldAtBeta(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := e.w.Apply(ctx, r, Yes); done <- err }()
@@ -331,11 +339,7 @@ func TestCancelledApplyInterruptsAndConverges(t *testing.T) {
 // the next taker of the lock kills that orphan, gets the lock, recovers the
 // state the killed run had written and converges.
 func TestKilledApplyConverges(t *testing.T) {
-	cfg, reached, release := holdBeta()
-	e := newEnv(t, cfg)
-	t.Cleanup(release)
-	r := rendering(t, e.id, "alpha", "beta")
-	e.plan(t, r)
+	e, _, reached, _ := planHeldAtBeta(t)
 
 	keyFile := writeIdentity(t, e.dir, e.id)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperApply$")
