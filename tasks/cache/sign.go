@@ -191,8 +191,7 @@ func ParseKeyring(s string) (Keyring, error) {
 
 // Names lists the trusted keys' names, sorted.
 func (r Keyring) Names() []string {
-	out := slices.Sorted(maps.Keys(r))
-	return out
+	return slices.Sorted(maps.Keys(r))
 }
 
 // message is what a signature covers: a domain tag, the entry's key and

@@ -306,8 +306,7 @@ func order(t *testing.T, wf *Workflow) []string {
 }
 
 func sortedJobNames(wf *Workflow) []string {
-	out := slices.Sorted(maps.Keys(wf.Jobs))
-	return out
+	return slices.Sorted(maps.Keys(wf.Jobs))
 }
 
 // The generated workflow's commands, replayed locally in the workflow's

@@ -60,8 +60,7 @@ var knownTools = map[string]tool{
 
 // ToolNames lists the tools a job may name.
 func ToolNames() []string {
-	out := slices.Sorted(maps.Keys(knownTools))
-	return out
+	return slices.Sorted(maps.Keys(knownTools))
 }
 
 // toolPath resolves a tool's binary the way the suite's drivers do, so a

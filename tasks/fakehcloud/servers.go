@@ -410,6 +410,5 @@ func (m *MemoryBackend) DeleteHost(ctx context.Context, name string) error {
 func (m *MemoryBackend) Hosts() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := slices.Sorted(maps.Keys(m.hosts))
-	return out
+	return slices.Sorted(maps.Keys(m.hosts))
 }

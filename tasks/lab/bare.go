@@ -247,26 +247,26 @@ func emptyDir(dir string) error {
 }
 
 // bareMount returns mountScript's kind arguments ($6, $7) of a bare-image
-// host that is not installed yet, after laying out what its boot needs; ok
-// is false for every other host.
-func (l *Lab) bareMount(r hostRecord) (kind []string, ok bool, err error) {
+// host that is not installed yet, after laying out what its boot needs;
+// nil for every other host.
+func (l *Lab) bareMount(r hostRecord) (kind []string, err error) {
 	if r.Image != imageBare || r.Boot == BootInstalled {
-		return nil, false, nil
+		return nil, nil
 	}
 	if r.Class == ClassDarwin {
 		// A cloud server boots a Linux image; $6 is a darwin host's class.
-		return nil, false, l.errf("host %s: a bare cloud image cannot be darwin-class", r.Name)
+		return nil, l.errf("host %s: a bare cloud image cannot be darwin-class", r.Name)
 	}
 	dir := l.hostDir(r.Name)
 	layers := filepath.Join(dir, "bare-layers")
 	switch r.Boot {
 	case BootImage:
 		if err := writeWhiteouts(layers); err != nil {
-			return nil, false, l.errf("host %s: hide Nix: %v", r.Name, err)
+			return nil, l.errf("host %s: hide Nix: %v", r.Name, err)
 		}
 	case BootInstaller:
 		if err := l.writeInstaller(filepath.Join(dir, "installer")); err != nil {
-			return nil, false, l.errf("host %s: installer: %v", r.Name, err)
+			return nil, l.errf("host %s: installer: %v", r.Name, err)
 		}
 		// The disk the installer formats: its /etc/ssh starts empty (the
 		// image's keys stay with the image, and the installer carries
@@ -274,7 +274,7 @@ func (l *Lab) bareMount(r hostRecord) (kind []string, ok bool, err error) {
 		// not only at the kexec: a kexec killed after it recorded its
 		// boot is finished by the next start (TestInstallKilledResumes).
 		if err := os.MkdirAll(filepath.Join(dir, diskSSHDir), 0o755); err != nil {
-			return nil, false, l.errf("host %s: %v", r.Name, err)
+			return nil, l.errf("host %s: %v", r.Name, err)
 		}
 		if recordedNix(r) == nix.Version226 {
 			// The installer's 2.26 fills the disk's store through
@@ -284,17 +284,17 @@ func (l *Lab) bareMount(r hostRecord) (kind []string, ok bool, err error) {
 			mark := filepath.Join(dir, storeDir(nix.Version226), nix.Nix226StoreMark)
 			if _, err := os.Stat(mark); errors.Is(err, fs.ErrNotExist) {
 				if err := os.MkdirAll(filepath.Dir(mark), 0o755); err != nil {
-					return nil, false, l.errf("host %s: %v", r.Name, err)
+					return nil, l.errf("host %s: %v", r.Name, err)
 				}
 				if err := fsutil.WriteFile(mark, []byte(nix.Version226+"\n"), 0o644); err != nil {
-					return nil, false, l.errf("host %s: %v", r.Name, err)
+					return nil, l.errf("host %s: %v", r.Name, err)
 				}
 			}
 		}
 	default:
-		return nil, false, l.errf("host %s: unknown boot %q in %s", r.Name, r.Boot, l.hostFile(r.Name))
+		return nil, l.errf("host %s: unknown boot %q in %s", r.Name, r.Boot, l.hostFile(r.Name))
 	}
-	return []string{r.Boot, layers}, true, nil
+	return []string{r.Boot, layers}, nil
 }
 
 // writeWhiteouts makes, under layers, one overlay layer per machine

@@ -580,11 +580,11 @@ func (l *Lab) startSSHD(r hostRecord) (hostRecord, error) {
 	if r.Class == ClassDarwin {
 		args = append(args, ClassDarwin, poshPath)
 	}
-	if kind, bare, err := l.bareMount(r); err != nil {
+	kind, err := l.bareMount(r) // a bare-image host before its install (bare.go)
+	if err != nil {
 		return r, err
-	} else if bare {
-		args = append(args, kind...) // a bare-image host before its install (bare.go)
 	}
+	args = append(args, kind...)
 	cmd := exec.Command("ip", append([]string{"netns", "exec", r.Netns,
 		"unshare", "--mount", "--propagation", "private",
 		"sh", "-c", mountScript, "lab-host"}, args...)...)

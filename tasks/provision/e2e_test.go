@@ -194,8 +194,7 @@ func machines(p *terraform.Plan) map[string]string {
 }
 
 func names(m map[string]lab.Host) []string {
-	out := slices.Sorted(maps.Keys(m))
-	return out
+	return slices.Sorted(maps.Keys(m))
 }
 
 // TestCloudDoneWhen is issue 8's "done when" on the lab fleet: tf:plan

@@ -362,6 +362,5 @@ func describe(rs []vars.Recipient) string {
 }
 
 func sortedUsers(f *fleet.Fleet) []string {
-	out := slices.Sorted(maps.Keys(f.Users))
-	return out
+	return slices.Sorted(maps.Keys(f.Users))
 }

@@ -211,8 +211,7 @@ func (c *Config) Providers() []string {
 			set[s] = true
 		}
 	}
-	out := slices.Sorted(maps.Keys(set))
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 func normalizeSource(s string) string {

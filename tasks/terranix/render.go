@@ -282,8 +282,7 @@ func RecipientsOf(f *fleet.Fleet, machines []Machine) []string {
 			set[k] = true
 		}
 	}
-	out := slices.Sorted(maps.Keys(set))
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // WriteWork writes the rendering to dir/config.tf.json (atomically) and

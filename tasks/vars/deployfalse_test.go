@@ -31,8 +31,7 @@ func links(t *testing.T, fileDir string) []string {
 	t.Helper()
 	l, probs := readLinks(fileDir)
 	assert.Equal(t, len(probs), 0, "%v", probs)
-	out := slices.Sorted(maps.Keys(l))
-	return out
+	return slices.Sorted(maps.Keys(l))
 }
 
 // TestDeployFalseSecretIsForAdminsOnly: as in clan, a deploy = false
